@@ -1,0 +1,201 @@
+"""API2Cart: add the TikTok Shop store, list stores, validate one, read platform requirements.
+
+API2Cart answers ``{"return_code": 0, "return_message": "", "result": {...}}``; a non-zero
+``return_code`` is an error, whatever the HTTP status. The account key goes in the
+``x-api-key`` header, a store's key in ``x-store-key``. A TikTok Shop store needs the App Key,
+App Secret and Refresh Token (no region field exists). Adding a store is not idempotent, so it
+is never retried here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from .errors import Api2CartError, InvalidResponse
+from .http import DEFAULT_TIMEOUT, ServiceClient
+from .regions import DEFAULT_ENDPOINTS, Region
+from .secret import Secret
+
+__all__ = ["TIKTOK_CART_ID", "Api2CartClient", "Api2CartStore", "PlatformFields"]
+
+TIKTOK_CART_ID: Final = "TikTokShop"
+
+
+@dataclass(frozen=True)
+class Api2CartStore:
+    """One store of the account, from ``account.cart.list``. ``store_key`` prints masked."""
+
+    id: str
+    url: str
+    store_key: Secret
+    cart_id: str
+    custom_label: str
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Api2CartStore:
+        return cls(
+            id=str(data.get("id") or ""),
+            url=str(data.get("url") or ""),
+            store_key=Secret(str(data.get("store_key") or "")),
+            cart_id=str(data.get("cart_id") or ""),
+            custom_label=str(data.get("custom_label") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class PlatformFields:
+    """What ``account.cart.add`` needs for one platform.
+
+    ``required`` is a list of alternatives, each a tuple of field names that together suffice;
+    ``additional`` are optional fields.
+    """
+
+    cart_id: str
+    name: str
+    required: tuple[tuple[str, ...], ...]
+    additional: tuple[str, ...]
+
+
+def _names(items: object) -> tuple[str, ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple(str(i.get("name")) if isinstance(i, Mapping) else str(i) for i in items)
+
+
+class Api2CartClient(ServiceClient):
+    """Client for the API2Cart account calls the runbook needs."""
+
+    service = "API2Cart"
+
+    def __init__(
+        self,
+        api_key: Secret | str,
+        *,
+        base_url: str = DEFAULT_ENDPOINTS[Region.GLOBAL].api2cart_base,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(base_url, client=client, transport=transport, timeout=timeout)
+        self.api_key = Secret(api_key)
+
+    def __repr__(self) -> str:
+        return f"Api2CartClient(api_key={self.api_key!r}, base_url={self.base_url!r})"
+
+    def _secrets(self) -> Iterable[Secret | str | None]:
+        return (self.api_key,)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        store_key: Secret | None = None,
+        extra_secrets: Iterable[Secret | str | None] = (),
+    ) -> dict[str, Any]:
+        headers = {"x-api-key": self.api_key.reveal(), "accept": "application/json"}
+        if store_key is not None:
+            headers["x-store-key"] = store_key.reveal()
+        content = None
+        if body is not None:
+            headers["content-type"] = "application/json"
+            content = json.dumps(body).encode("utf-8")
+        secrets = (*extra_secrets, store_key)
+        reply = self._send(method, path, headers=headers, content=content, extra_secrets=secrets)
+        checked = self._checked(
+            reply,
+            path,
+            error_base=Api2CartError,
+            code_field="return_code",
+            message_field="return_message",
+            extra_secrets=secrets,
+        )
+        result = checked.get("result")
+        if result is None:
+            return {}
+        if not isinstance(result, dict):
+            raise InvalidResponse(f"{self.service} sent a 'result' that is not an object", service=self.service)
+        return result
+
+    def add_tiktok_store(
+        self,
+        *,
+        app_key: str,
+        app_secret: Secret | str,
+        refresh_token: Secret | str,
+        access_token: Secret | str | None = None,
+        store_url: str | None = None,
+        custom_label: str | None = None,
+        verify: bool | None = None,
+    ) -> Secret:
+        """Add the TikTok Shop store (``account.cart.add``); return its store key."""
+        secret, refresh = Secret(app_secret), Secret(refresh_token)
+        body: dict[str, Any] = {
+            "cart_id": TIKTOK_CART_ID,
+            "tiktokshop_app_key": app_key,
+            "tiktokshop_app_secret": secret.reveal(),
+            "tiktokshop_refresh_token": refresh.reveal(),
+        }
+        sent: list[Secret] = [secret, refresh]
+        if access_token:
+            access = Secret(access_token)
+            body["tiktokshop_access_token"] = access.reveal()
+            sent.append(access)
+        if store_url:
+            body["store_url"] = store_url
+        if custom_label:
+            body["custom_label"] = custom_label
+        if verify is not None:
+            body["verify"] = verify
+        result = self._call("POST", "/account.cart.add.json", body=body, extra_secrets=sent)
+        store_key = result.get("store_key")
+        if not isinstance(store_key, str) or not store_key:
+            raise InvalidResponse("API2Cart added the store but sent no store_key", service=self.service)
+        return Secret(store_key)
+
+    def list_stores(self) -> list[Api2CartStore]:
+        """The account's stores (``account.cart.list``)."""
+        result = self._call("GET", "/account.cart.list.json")
+        carts = result.get("carts") or []
+        if not isinstance(carts, list):
+            raise InvalidResponse("API2Cart's 'carts' is not a list", service=self.service)
+        return [Api2CartStore.from_data(c) for c in carts if isinstance(c, Mapping)]
+
+    def validate_store(self, store_key: Secret | str) -> dict[str, Any]:
+        """Check that a store key works (``cart.validate``); returns API2Cart's result object."""
+        return self._call("GET", "/cart.validate.json", store_key=Secret(store_key))
+
+    def supported_platforms(self) -> list[PlatformFields]:
+        """Every platform API2Cart supports, with the fields each needs."""
+        result = self._call("GET", "/account.supported_platforms.json")
+        platforms = result.get("supported_platforms") or []
+        out: list[PlatformFields] = []
+        for item in platforms if isinstance(platforms, list) else []:
+            if not isinstance(item, Mapping):
+                continue
+            raw_params = item.get("params")
+            params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
+            required = params.get("required") or []
+            groups = tuple(_names(g) if isinstance(g, list) else _names([g]) for g in required)
+            out.append(
+                PlatformFields(
+                    cart_id=str(item.get("cart_id") or ""),
+                    name=str(item.get("cart_name") or ""),
+                    required=groups,
+                    additional=_names(params.get("additional")),
+                )
+            )
+        return out
+
+    def required_fields(self, cart_id: str = TIKTOK_CART_ID) -> PlatformFields:
+        """The fields ``account.cart.add`` needs for ``cart_id`` (TikTok Shop by default)."""
+        for platform in self.supported_platforms():
+            if platform.cart_id == cart_id:
+                return platform
+        raise Api2CartError(3, f"{cart_id} is not among API2Cart's supported platforms", service=self.service)

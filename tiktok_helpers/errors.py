@@ -1,0 +1,309 @@
+"""The exception hierarchy. Every message says what happened and what to do next.
+
+::
+
+    TikTokHelperError                 base of everything raised here
+    ├── SettingsError                 .env could not be read or written
+    ├── ValidationError               bad input; .problems lists each field
+    ├── MissingSettingError           a step needs a value not configured yet
+    ├── AuthorizationError            the redirect back from TikTok
+    │   ├── AuthorizationDenied       the seller pressed Cancel / TikTok refused
+    │   ├── MissingAuthCode           no code in what was given
+    │   ├── StateMismatch             state differs from the one sent
+    │   ├── InvalidRedirect           not a URL nor a code
+    │   └── RedirectTimeout           nothing came back before the deadline
+    ├── ServiceError                  talking to a service failed
+    │   ├── ServiceUnreachable        connection failed
+    │   ├── RequestTimeout            no answer in time
+    │   ├── HTTPStatusError           HTTP error status without a usable body
+    │   ├── InvalidResponse           not the JSON expected
+    │   └── ApiError                  the service answered with an error code
+    │       ├── TokenError            auth.tiktok-shops.com (/api/v2/token/*)
+    │       │   ├── InvalidAuthCode         36004004
+    │       │   ├── RefreshTokenNotFound    36004005
+    │       │   └── RefreshTokenExpired     36004001
+    │       ├── OpenApiError          open-api.tiktokglobalshop.com
+    │       │   ├── AccessTokenInvalid      105001
+    │       │   ├── AccessTokenExpired      105002
+    │       │   ├── ScopeMissing            105005
+    │       │   ├── InvalidSignature        106001
+    │       │   ├── InvalidCredentials      36009004
+    │       │   ├── RateLimited             36009002
+    │       │   └── IpNotAllowed            36009033
+    │       └── Api2CartError         api.api2cart.com (non-zero return_code)
+
+Titles, causes and fixes come from :mod:`tiktok_helpers.catalog`. No message ever contains an
+app secret, auth code or token: API replies are scrubbed of the secrets that were sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .catalog import CatalogEntry, lookup
+from .secret import Secret, mask
+
+__all__ = [
+    "AccessTokenExpired",
+    "AccessTokenInvalid",
+    "Api2CartError",
+    "ApiError",
+    "AuthorizationDenied",
+    "AuthorizationError",
+    "FieldProblem",
+    "HTTPStatusError",
+    "InvalidAuthCode",
+    "InvalidCredentials",
+    "InvalidRedirect",
+    "InvalidResponse",
+    "InvalidSignature",
+    "IpNotAllowed",
+    "MissingAuthCode",
+    "MissingSettingError",
+    "OpenApiError",
+    "RateLimited",
+    "RedirectTimeout",
+    "RefreshTokenExpired",
+    "RefreshTokenNotFound",
+    "RequestTimeout",
+    "ScopeMissing",
+    "ServiceError",
+    "ServiceUnreachable",
+    "SettingsError",
+    "StateMismatch",
+    "TikTokHelperError",
+    "TokenError",
+    "ValidationError",
+    "scrub",
+]
+
+
+def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:
+    """Replace every occurrence of each secret in ``text`` by its masked form."""
+    for item in secrets:
+        value = item.reveal() if isinstance(item, Secret) else item
+        if value and len(value) >= 4 and value in text:
+            text = text.replace(value, mask(value))
+    return text
+
+
+class TikTokHelperError(Exception):
+    """Base class. ``entry`` is the catalog entry; ``str(exc)`` is title, detail and fix."""
+
+    catalog_code: ClassVar[str] = "runbook.error"
+
+    def __init__(self, detail: str = "", *, code: str | None = None) -> None:
+        self.entry: CatalogEntry = lookup(code or self.catalog_code)
+        self.detail = detail
+        super().__init__(self._compose())
+
+    @property
+    def title(self) -> str:
+        return self.entry.title
+
+    @property
+    def fix(self) -> str:
+        return self.entry.fix
+
+    @property
+    def cause(self) -> str:
+        return self.entry.cause
+
+    def _compose(self) -> str:
+        text = self.detail.strip().rstrip(".")
+        detail = f" {text[:1].upper()}{text[1:]}." if text else ""
+        return f"{self.entry.title}.{detail} What to do: {self.entry.fix}"
+
+
+class SettingsError(TikTokHelperError):
+    catalog_code = "settings.file"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one input field: which field, and what to change."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ValidationError(TikTokHelperError):
+    """Input that must be corrected. ``problems`` has one entry per field."""
+
+    catalog_code = "settings.invalid"
+
+    def __init__(self, problems: Iterable[FieldProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(p.field for p in self.problems)
+
+
+class MissingSettingError(TikTokHelperError):
+    catalog_code = "settings.missing"
+
+
+class AuthorizationError(TikTokHelperError):
+    catalog_code = "redirect.invalid"
+
+
+class AuthorizationDenied(AuthorizationError):
+    catalog_code = "redirect.denied"
+
+    def __init__(self, error: str, description: str = "") -> None:
+        self.error = error
+        self.description = description
+        extra = f" ({description})" if description else ""
+        super().__init__(f"TikTok redirected back with error={error}{extra}")
+
+
+class MissingAuthCode(AuthorizationError):
+    catalog_code = "redirect.no_code"
+
+
+class StateMismatch(AuthorizationError):
+    catalog_code = "redirect.state_mismatch"
+
+
+class InvalidRedirect(AuthorizationError):
+    catalog_code = "redirect.invalid"
+
+
+class RedirectTimeout(AuthorizationError):
+    catalog_code = "redirect.timeout"
+
+
+class ServiceError(TikTokHelperError):
+    """Talking to a service failed. ``service`` names it; ``url`` is scheme, host and path only."""
+
+    catalog_code = "http.connect"
+
+    def __init__(self, detail: str = "", *, service: str = "", url: str = "", code: str | None = None) -> None:
+        self.service = service
+        self.url = url
+        super().__init__(detail, code=code)
+
+
+class ServiceUnreachable(ServiceError):
+    catalog_code = "http.connect"
+
+
+class RequestTimeout(ServiceError):
+    catalog_code = "http.timeout"
+
+
+class HTTPStatusError(ServiceError):
+    catalog_code = "http.status"
+
+    def __init__(self, status_code: int, *, service: str, url: str) -> None:
+        self.status_code = status_code
+        super().__init__(f"{service} answered HTTP {status_code} at {url}", service=service, url=url)
+
+
+class InvalidResponse(ServiceError):
+    catalog_code = "http.invalid_body"
+
+
+class ApiError(ServiceError):
+    """The service answered, with an error code. ``code``, ``message`` and ``request_id`` are TikTok's
+    (or API2Cart's) own; ``entry`` explains it."""
+
+    catalog_code = "tiktok.unknown"
+    #: Codes handled by this class, filled by subclasses for :meth:`for_code`.
+    codes: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        request_id: str = "",
+        *,
+        service: str = "",
+        url: str = "",
+        http_status: int = 200,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        catalog_key = self._catalog_key(code)
+        rid = f", request_id {request_id}" if request_id else ""
+        detail = f"{service or 'The service'} said code {code}{rid}: {message!r}"
+        super().__init__(detail, service=service, url=url, code=catalog_key)
+
+    @classmethod
+    def _catalog_key(cls, code: int) -> str:
+        key = str(code)
+        return key if lookup(key, fallback=cls.catalog_code).code == key else cls.catalog_code
+
+
+class TokenError(ApiError):
+    catalog_code = "tiktok.unknown"
+
+
+class InvalidAuthCode(TokenError):
+    codes = (36004004,)
+
+
+class RefreshTokenNotFound(TokenError):
+    codes = (36004005,)
+
+
+class RefreshTokenExpired(TokenError):
+    codes = (36004001,)
+
+
+class OpenApiError(ApiError):
+    catalog_code = "openapi.unknown"
+
+
+class AccessTokenInvalid(OpenApiError):
+    codes = (105001,)
+
+
+class AccessTokenExpired(OpenApiError):
+    codes = (105002,)
+
+
+class ScopeMissing(OpenApiError):
+    codes = (105005,)
+
+
+class InvalidSignature(OpenApiError):
+    codes = (106001,)
+
+
+class InvalidCredentials(OpenApiError):
+    codes = (36009004,)
+
+
+class RateLimited(OpenApiError):
+    codes = (36009002,)
+
+
+class IpNotAllowed(OpenApiError):
+    codes = (36009033,)
+
+
+class Api2CartError(ApiError):
+    catalog_code = "api2cart.unknown"
+
+    @classmethod
+    def _catalog_key(cls, code: int) -> str:
+        key = f"api2cart.{code}"
+        return key if lookup(key, fallback=cls.catalog_code).code == key else cls.catalog_code
+
+
+def error_class_for(base: type[ApiError], code: int) -> type[ApiError]:
+    """Return the most specific subclass of ``base`` that handles ``code`` (or ``base``)."""
+    for sub in base.__subclasses__():
+        if code in sub.codes:
+            return sub
+    return base

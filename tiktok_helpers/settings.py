@@ -1,0 +1,332 @@
+"""Settings: loaded from ``.env`` (the process environment wins), saved back safely.
+
+``load_settings()`` reads the ``.env`` file with python-dotenv, lets variables already in the
+process environment override it, and resolves the mode: ``TIKTOK_MODE`` if set, otherwise
+``live`` when an App Key and App Secret are configured and ``sandbox`` when they are not. In
+sandbox mode empty credentials are filled with the sandbox's sample app.
+
+``save_settings()`` validates every value first and writes nothing if any is wrong; then it
+updates only the keys given, keeping every other line of ``.env``, atomically, mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from . import samples
+from .envfile import read_env, update_env
+from .errors import FieldProblem, MissingSettingError, ValidationError
+from .regions import ENDPOINT_SETTINGS, AuthType, Endpoints, Region, endpoints_for, sandbox_endpoints
+from .secret import Secret
+from .validation import (
+    clean_app_key,
+    clean_app_secret,
+    clean_choice,
+    clean_datetime,
+    clean_redirect_url,
+    clean_service_id,
+    clean_text,
+    clean_timeout,
+    clean_token,
+    clean_url,
+    is_loopback,
+)
+
+if TYPE_CHECKING:
+    from .tokens import TokenSet
+
+__all__ = [
+    "SETTINGS",
+    "AppType",
+    "Mode",
+    "SettingSpec",
+    "Settings",
+    "default_env_path",
+    "load_settings",
+    "save_settings",
+    "save_tokens",
+]
+
+
+class Mode(str, Enum):
+    SANDBOX = "sandbox"
+    LIVE = "live"
+
+
+class AppType(str, Enum):
+    """Public apps are listed in the TikTok Shop App Store and reviewed; Custom apps are shared by link."""
+
+    PUBLIC = "public"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    description: str
+    clean: Callable[[str], str]
+    secret: bool = False
+
+
+def _choice(name: str, enum: type[Enum]) -> Callable[[str], str]:
+    return partial(clean_choice, field=name, choices=tuple(str(m.value) for m in enum))
+
+
+def _url(name: str) -> Callable[[str], str]:
+    return partial(clean_url, field=name, allow_http=is_loopback)
+
+
+_SPECS: Final[tuple[SettingSpec, ...]] = (
+    SettingSpec("TIKTOK_MODE", "sandbox or live; empty = live when credentials are set", _choice("TIKTOK_MODE", Mode)),
+    SettingSpec("TIKTOK_REGION", "global or us: which Partner Center the app is in", _choice("TIKTOK_REGION", Region)),
+    SettingSpec("TIKTOK_APP_TYPE", "public or custom", _choice("TIKTOK_APP_TYPE", AppType)),
+    SettingSpec("TIKTOK_AUTH_TYPE", "seller, partner or creator", _choice("TIKTOK_AUTH_TYPE", AuthType)),
+    SettingSpec("TIKTOK_APP_KEY", "App Key from the app's page", clean_app_key),
+    SettingSpec("TIKTOK_APP_SECRET", "App Secret from the app's page", clean_app_secret, secret=True),
+    SettingSpec("TIKTOK_SERVICE_ID", "service_id (Application ID)", clean_service_id),
+    SettingSpec("TIKTOK_REDIRECT_URL", "callback URL registered for the app", clean_redirect_url),
+    SettingSpec("TIKTOK_ACCESS_TOKEN", "access token", partial(clean_token, field="TIKTOK_ACCESS_TOKEN"), secret=True),
+    SettingSpec(
+        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT",
+        "access token expiry, ISO 8601",
+        partial(clean_datetime, field="TIKTOK_ACCESS_TOKEN_EXPIRES_AT"),
+    ),
+    SettingSpec(
+        "TIKTOK_REFRESH_TOKEN",
+        "refresh token",
+        partial(clean_token, field="TIKTOK_REFRESH_TOKEN"),
+        secret=True,
+    ),
+    SettingSpec(
+        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT",
+        "refresh token expiry, ISO 8601",
+        partial(clean_datetime, field="TIKTOK_REFRESH_TOKEN_EXPIRES_AT"),
+    ),
+    SettingSpec(
+        "TIKTOK_SELLER_NAME",
+        "seller name from the token reply",
+        partial(clean_text, field="TIKTOK_SELLER_NAME"),
+    ),
+    SettingSpec(
+        "TIKTOK_SHOP_CIPHER",
+        "cipher of the first authorized shop",
+        partial(clean_token, field="TIKTOK_SHOP_CIPHER"),
+    ),
+    SettingSpec("TIKTOK_HTTP_TIMEOUT", "seconds before a request gives up (default 15)", clean_timeout),
+    SettingSpec("TIKTOK_SANDBOX_URL", "use an already running sandbox at this URL", _url("TIKTOK_SANDBOX_URL")),
+    SettingSpec(
+        "API2CART_API_KEY",
+        "API2Cart account API key",
+        partial(clean_token, field="API2CART_API_KEY"),
+        secret=True,
+    ),
+    SettingSpec(
+        "API2CART_STORE_KEY",
+        "store key API2Cart gave the TikTok store",
+        partial(clean_token, field="API2CART_STORE_KEY"),
+        secret=True,
+    ),
+    *(
+        SettingSpec(name, f"override for the {attr.replace('_', ' ')} URL", _url(name))
+        for name, attr in ENDPOINT_SETTINGS.items()
+    ),
+)
+
+#: Every setting the runbook knows, by name.
+SETTINGS: Final[Mapping[str, SettingSpec]] = {spec.name: spec for spec in _SPECS}
+
+DEFAULT_TIMEOUT: Final = 15.0
+ENV_FILE_VARIABLE: Final = "TIKTOK_ENV_FILE"
+
+
+def default_env_path(start: Path | None = None) -> Path:
+    """``$TIKTOK_ENV_FILE``, else ``.env`` in the nearest folder (from ``start`` up) that holds the
+    project's ``.env.example``, else ``.env`` in ``start``."""
+    if os.environ.get(ENV_FILE_VARIABLE):
+        return Path(os.environ[ENV_FILE_VARIABLE])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".env.example").is_file():
+            return folder / ".env"
+    return here / ".env"
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings. Secrets are :class:`Secret`; print the object freely."""
+
+    mode: Mode
+    region: Region = Region.GLOBAL
+    app_type: AppType = AppType.CUSTOM
+    auth_type: AuthType = AuthType.SELLER
+    app_key: str = ""
+    app_secret: Secret = field(default_factory=lambda: Secret(""))
+    service_id: str = ""
+    redirect_url: str = ""
+    access_token: Secret = field(default_factory=lambda: Secret(""))
+    access_token_expires_at: datetime | None = None
+    refresh_token: Secret = field(default_factory=lambda: Secret(""))
+    refresh_token_expires_at: datetime | None = None
+    seller_name: str = ""
+    shop_cipher: str = ""
+    http_timeout: float = DEFAULT_TIMEOUT
+    sandbox_url: str = ""
+    api2cart_api_key: Secret = field(default_factory=lambda: Secret(""))
+    api2cart_store_key: Secret = field(default_factory=lambda: Secret(""))
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    env_path: Path = Path(".env")
+    #: True when credentials are the sandbox's sample app rather than configured ones.
+    using_sample_app: bool = False
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.mode is Mode.SANDBOX
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.app_key and self.app_secret)
+
+    def with_sandbox(self, base_url: str) -> Settings:
+        """These settings pointed at a running sandbox."""
+        return replace(self, sandbox_url=base_url.rstrip("/"))
+
+    def endpoints(self) -> Endpoints:
+        """Where to send requests: the real hosts in live mode, the sandbox in sandbox mode."""
+        if self.mode is Mode.LIVE:
+            return endpoints_for(self.region, self.overrides)
+        if not self.sandbox_url:
+            raise MissingSettingError(
+                "sandbox mode needs a running sandbox: start one with Sandbox() or "
+                "`python -m tiktok_helpers.sandbox` and set TIKTOK_SANDBOX_URL"
+            )
+        return sandbox_endpoints(self.sandbox_url)
+
+    def require(self, *names: str) -> None:
+        """Raise :class:`MissingSettingError` naming every empty setting among ``names``."""
+        missing = [name for name in names if not getattr(self, name.lower().removeprefix("tiktok_"))]
+        if missing:
+            raise MissingSettingError(f"not configured yet: {', '.join(missing)}")
+
+
+def _mode_for(values: Mapping[str, str]) -> Mode:
+    explicit = values.get("TIKTOK_MODE", "").strip()
+    if explicit:
+        return Mode(SETTINGS["TIKTOK_MODE"].clean(explicit))
+    key = values.get("TIKTOK_APP_KEY", "").strip()
+    if key and values.get("TIKTOK_APP_SECRET", "").strip() and key != samples.SANDBOX_APP_KEY:
+        return Mode.LIVE
+    return Mode.SANDBOX
+
+
+def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``.env`` and the environment (which wins) and return resolved :class:`Settings`.
+
+    Values are validated; a malformed value raises :class:`ValidationError` naming every bad key.
+    """
+    path = Path(env_path) if env_path is not None else default_env_path()
+    env = os.environ if environ is None else environ
+    raw = {**read_env(path), **{k: v for k, v in env.items() if k in SETTINGS}}
+    values: dict[str, str] = {}
+    problems: list[FieldProblem] = []
+    for name, value in raw.items():
+        if name not in SETTINGS or not value.strip():
+            continue
+        try:
+            values[name] = SETTINGS[name].clean(value)
+        except ValidationError as exc:
+            problems.extend(FieldProblem(name, p.message) for p in exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    mode = _mode_for(values)
+    sample = mode is Mode.SANDBOX and not values.get("TIKTOK_APP_KEY")
+    if sample:
+        values.setdefault("TIKTOK_APP_KEY", samples.SANDBOX_APP_KEY)
+        values.setdefault("TIKTOK_APP_SECRET", samples.SANDBOX_APP_SECRET)
+        values.setdefault("TIKTOK_SERVICE_ID", samples.SANDBOX_SERVICE_ID)
+    if mode is Mode.SANDBOX:
+        values.setdefault("TIKTOK_REDIRECT_URL", samples.SANDBOX_REDIRECT_URL)
+        values.setdefault("API2CART_API_KEY", samples.SANDBOX_API2CART_KEY)
+    get = values.get
+    return Settings(
+        mode=mode,
+        region=Region(get("TIKTOK_REGION", Region.GLOBAL.value)),
+        app_type=AppType(get("TIKTOK_APP_TYPE", AppType.CUSTOM.value)),
+        auth_type=AuthType(get("TIKTOK_AUTH_TYPE", AuthType.SELLER.value)),
+        app_key=get("TIKTOK_APP_KEY", ""),
+        app_secret=Secret(get("TIKTOK_APP_SECRET", "")),
+        service_id=get("TIKTOK_SERVICE_ID", ""),
+        redirect_url=get("TIKTOK_REDIRECT_URL", ""),
+        access_token=Secret(get("TIKTOK_ACCESS_TOKEN", "")),
+        access_token_expires_at=_parse_time(get("TIKTOK_ACCESS_TOKEN_EXPIRES_AT", "")),
+        refresh_token=Secret(get("TIKTOK_REFRESH_TOKEN", "")),
+        refresh_token_expires_at=_parse_time(get("TIKTOK_REFRESH_TOKEN_EXPIRES_AT", "")),
+        seller_name=get("TIKTOK_SELLER_NAME", ""),
+        shop_cipher=get("TIKTOK_SHOP_CIPHER", ""),
+        http_timeout=float(get("TIKTOK_HTTP_TIMEOUT", DEFAULT_TIMEOUT)),
+        sandbox_url=get("TIKTOK_SANDBOX_URL", "").rstrip("/"),
+        api2cart_api_key=Secret(get("API2CART_API_KEY", "")),
+        api2cart_store_key=Secret(get("API2CART_STORE_KEY", "")),
+        overrides={name: values[name] for name in ENDPOINT_SETTINGS if name in values},
+        env_path=path,
+        using_sample_app=sample,
+    )
+
+
+def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | str | None = None) -> dict[str, str]:
+    """Validate ``updates`` and write them to ``.env`` (``None`` removes a key).
+
+    Every value is checked before anything is written: on any problem a :class:`ValidationError`
+    lists them all and the file is untouched. Returns the cleaned values written.
+    """
+    path = Path(env_path) if env_path is not None else default_env_path()
+    cleaned: dict[str, str | None] = {}
+    problems: list[FieldProblem] = []
+    for name, value in updates.items():
+        spec = SETTINGS.get(name)
+        if spec is None:
+            problems.append(FieldProblem(name, "is not a setting this runbook knows; see .env.example"))
+            continue
+        if value is None:
+            cleaned[name] = None
+            continue
+        text = value.reveal() if isinstance(value, Secret) else value
+        try:
+            cleaned[name] = spec.clean(text)
+        except ValidationError as exc:
+            problems.extend(FieldProblem(name, p.message) for p in exc.problems)
+    key = cleaned.get("TIKTOK_APP_KEY")
+    secret = cleaned.get("TIKTOK_APP_SECRET")
+    if key and secret and key == secret:
+        problems.append(FieldProblem("TIKTOK_APP_SECRET", "is the same as the App Key; paste the App Secret"))
+    if problems:
+        raise ValidationError(problems)
+    update_env(path, cleaned)
+    return {k: v for k, v in cleaned.items() if v is not None}
+
+
+def save_tokens(tokens: TokenSet, env_path: Path | str | None = None) -> None:
+    """Store a token reply in ``.env``: both tokens, both expiries and the seller name."""
+    updates: dict[str, str | Secret | None] = {
+        "TIKTOK_ACCESS_TOKEN": tokens.access_token,
+        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": tokens.access_token_expires_at.isoformat(),
+        "TIKTOK_REFRESH_TOKEN": tokens.refresh_token,
+        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT": tokens.refresh_token_expires_at.isoformat(),
+    }
+    if tokens.seller_name:
+        updates["TIKTOK_SELLER_NAME"] = tokens.seller_name
+    save_settings(updates, env_path)

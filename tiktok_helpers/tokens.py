@@ -1,0 +1,153 @@
+"""Exchange an auth code for tokens, and refresh them (auth.tiktok-shops.com/api/v2/token/*).
+
+TikTok answers errors with HTTP 200 and a non-zero ``code`` in the body: success is
+``code == 0``, never the HTTP status. Both ``*_expire_in`` fields are absolute Unix timestamps,
+not durations. Whether refresh rotates the refresh token is not documented, so the caller must
+always store the refresh token of the latest reply (:func:`tiktok_helpers.settings.save_tokens`).
+
+Neither call is retried here: a code works once, and a refresh that reached TikTok but whose
+reply was lost may already have replaced the refresh token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+import httpx
+
+from .errors import InvalidResponse, TokenError
+from .http import DEFAULT_TIMEOUT, ServiceClient
+from .regions import DEFAULT_ENDPOINTS, Region, UserType
+from .secret import Secret
+
+__all__ = ["RECOMMENDED_SCOPES", "TokenClient", "TokenSet"]
+
+TOKEN_GET_PATH: Final = "/api/v2/token/get"
+TOKEN_REFRESH_PATH: Final = "/api/v2/token/refresh"
+
+#: Anything below this is not a plausible absolute timestamp (2001-09-09) and is read as a duration.
+_ABSOLUTE_AFTER: Final = 1_000_000_000
+
+#: Scopes a TikTok Shop connection for API2Cart relies on; API2Cart recommends granting all.
+RECOMMENDED_SCOPES: Final = (
+    "seller.authorization.info",
+    "seller.shop.info",
+    "seller.product.basic",
+    "seller.order.info",
+    "seller.fulfillment.basic",
+    "seller.logistics",
+    "seller.finance.info",
+    "seller.returns.info",
+)
+
+
+def _expiry(value: object, now: float, name: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidResponse(f"the token reply's {name} is not a number")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidResponse(f"the token reply's {name} is not a number") from None
+    if number < _ABSOLUTE_AFTER:
+        # Documented as absolute; a small value can only be a duration in seconds.
+        number = int(now) + number
+    return datetime.fromtimestamp(number, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """One token reply. Tokens are :class:`Secret`, so printing this shows them masked."""
+
+    access_token: Secret
+    access_token_expires_at: datetime
+    refresh_token: Secret
+    refresh_token_expires_at: datetime
+    open_id: str = ""
+    seller_name: str = ""
+    seller_base_region: str = ""
+    user_type: UserType = UserType.UNKNOWN
+    granted_scopes: tuple[str, ...] = ()
+    request_id: str = field(default="", compare=False)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], *, request_id: str = "", now: float | None = None) -> TokenSet:
+        """Build from the ``data`` object of a token reply."""
+        now = time.time() if now is None else now
+        access, refresh = data.get("access_token"), data.get("refresh_token")
+        if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
+            raise InvalidResponse("the token reply has no access_token or refresh_token")
+        scopes = data.get("granted_scopes")
+        if scopes is None:
+            scopes = data.get("granted_permissions")  # older replies
+        return cls(
+            access_token=Secret(access),
+            access_token_expires_at=_expiry(data.get("access_token_expire_in"), now, "access_token_expire_in"),
+            refresh_token=Secret(refresh),
+            refresh_token_expires_at=_expiry(data.get("refresh_token_expire_in"), now, "refresh_token_expire_in"),
+            open_id=str(data.get("open_id") or ""),
+            seller_name=str(data.get("seller_name") or ""),
+            seller_base_region=str(data.get("seller_base_region") or ""),
+            user_type=UserType.from_code(data.get("user_type")),
+            granted_scopes=tuple(str(s) for s in scopes) if isinstance(scopes, (list, tuple)) else (),
+        )
+
+    def access_expires_in(self, now: datetime | None = None) -> timedelta:
+        return self.access_token_expires_at - (now or datetime.now(timezone.utc))
+
+    def refresh_expires_in(self, now: datetime | None = None) -> timedelta:
+        return self.refresh_token_expires_at - (now or datetime.now(timezone.utc))
+
+    def missing_scopes(self, wanted: Iterable[str] = RECOMMENDED_SCOPES) -> tuple[str, ...]:
+        granted = set(self.granted_scopes)
+        return tuple(s for s in wanted if s not in granted)
+
+
+class TokenClient(ServiceClient):
+    """Client for TikTok's token endpoints. Reuse one instance for every call."""
+
+    service = "TikTok authorization service"
+
+    def __init__(
+        self,
+        app_key: str,
+        app_secret: Secret | str,
+        *,
+        base_url: str = DEFAULT_ENDPOINTS[Region.GLOBAL].token_base,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(base_url, client=client, transport=transport, timeout=timeout)
+        self.app_key = app_key
+        self.app_secret = Secret(app_secret)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"TokenClient(app_key={self.app_key!r}, app_secret={self.app_secret!r}, base_url={self.base_url!r})"
+
+    def _secrets(self) -> Iterable[Secret | str | None]:
+        return (self.app_secret,)
+
+    def exchange(self, auth_code: Secret | str) -> TokenSet:
+        """Trade a one-time auth code (valid 30 minutes) for an access and a refresh token."""
+        code = Secret(auth_code)
+        return self._call(TOKEN_GET_PATH, {"auth_code": code.reveal(), "grant_type": "authorized_code"}, code)
+
+    def refresh(self, refresh_token: Secret | str) -> TokenSet:
+        """Get a fresh access token. Store the refresh token of the reply: it may have changed."""
+        token = Secret(refresh_token)
+        return self._call(TOKEN_REFRESH_PATH, {"refresh_token": token.reveal(), "grant_type": "refresh_token"}, token)
+
+    def _call(self, path: str, params: dict[str, str], sent: Secret) -> TokenSet:
+        query = {"app_key": self.app_key, "app_secret": self.app_secret.reveal(), **params}
+        reply = self._send("GET", path, params=query, extra_secrets=(sent,))
+        body = self._checked(reply, path, error_base=TokenError, extra_secrets=(sent,))
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise InvalidResponse(f"{self.service} said success but sent no 'data' object", service=self.service)
+        return TokenSet.from_data(data, request_id=str(body.get("request_id") or ""), now=self._clock())

@@ -1,0 +1,210 @@
+"""Checks for what people paste: App Key, App Secret, service_id, URLs, tokens.
+
+Each ``clean_*`` function returns the cleaned value or raises :class:`ValidationError` with a
+message that says what to change. What is safe to trim is trimmed silently: surrounding
+whitespace (including non-breaking and zero-width spaces that copy-paste brings along) and one
+pair of matching quotes around the whole value. Anything else is reported, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import FieldProblem, ValidationError
+
+__all__ = [
+    "clean_app_key",
+    "clean_app_secret",
+    "clean_choice",
+    "clean_credentials",
+    "clean_datetime",
+    "clean_redirect_url",
+    "clean_service_id",
+    "clean_timeout",
+    "clean_token",
+    "clean_url",
+    "strip_pasted",
+]
+
+_INVISIBLE: Final = "\u200b\u200c\u200d\u2060\ufeff"
+_QUOTES: Final = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»", "<": ">"}
+_ALNUM: Final = re.compile(r"[A-Za-z0-9]+")
+_LABEL: Final = re.compile(r"^\s*(app[ _]?key|app[ _]?secret|service[ _]?id|code|token)\s*[:=]", re.I)
+
+APP_KEY_LENGTH: Final = (6, 24)
+APP_SECRET_LENGTH: Final = (16, 64)
+SERVICE_ID_LENGTH: Final = (5, 25)
+
+
+def _problem(field: str, message: str) -> ValidationError:
+    return ValidationError([FieldProblem(field, message)])
+
+
+def strip_pasted(raw: object, field: str) -> str:
+    """Trim what is safe to trim from a pasted value and reject what is not a string."""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise _problem(field, f"expected text, got {type(raw).__name__}")
+    text = raw.strip().strip(_INVISIBLE).strip()
+    if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
+        text = text[1:-1].strip()
+    return text
+
+
+def _common(raw: object, field: str, what: str) -> str:
+    text = strip_pasted(raw, field)
+    if not text:
+        raise _problem(field, f"is empty; paste the {what}")
+    if _LABEL.match(text):
+        raise _problem(field, f"starts with a label ({text.split(':')[0].split('=')[0].strip()}); paste only the value")
+    if text[0] in _QUOTES or text[-1] in _QUOTES.values():
+        raise _problem(field, "has a stray quote at one end; paste the value without quotes")
+    if any(ch.isspace() for ch in text):
+        raise _problem(field, "contains a space or line break inside; copy the value again in one piece")
+    if any(ch in _INVISIBLE for ch in text):
+        raise _problem(field, "contains an invisible character; type or copy the value again")
+    return text
+
+
+def clean_app_key(raw: object, field: str = "App Key") -> str:
+    text = _common(raw, field, "App Key from the app's page in Partner Center")
+    lo, hi = APP_KEY_LENGTH
+    if text.isdigit() and len(text) > 12:
+        raise _problem(field, "is all digits: that looks like the service_id; the App Key has letters too")
+    if not _ALNUM.fullmatch(text):
+        raise _problem(field, "may contain only letters and digits; check you copied the App Key")
+    if len(text) > hi:
+        raise _problem(
+            field,
+            f"is {len(text)} characters: that looks like the App Secret; the App Key is the shorter value "
+            f"(about 13 characters)",
+        )
+    if len(text) < lo:
+        raise _problem(field, f"is only {len(text)} characters; copy the whole App Key")
+    return text
+
+
+def clean_app_secret(raw: object, field: str = "App Secret") -> str:
+    text = _common(raw, field, "App Secret from the app's page in Partner Center")
+    lo, hi = APP_SECRET_LENGTH
+    if not _ALNUM.fullmatch(text):
+        raise _problem(field, "may contain only letters and digits; check you copied the App Secret")
+    if len(text) < lo:
+        hint = " that looks like the App Key;" if len(text) >= APP_KEY_LENGTH[0] else ""
+        raise _problem(
+            field,
+            f"is only {len(text)} characters:{hint} the App Secret is the long value (about 40 characters) "
+            f"behind the eye icon",
+        )
+    if len(text) > hi:
+        raise _problem(field, f"is {len(text)} characters, longer than any App Secret; copy it again")
+    return text
+
+
+def clean_service_id(raw: object, field: str = "service_id") -> str:
+    text = strip_pasted(raw, field)
+    if "service_id=" in text:
+        # The whole "Copy authorization link" was pasted: take the id from it.
+        found = parse_qs(urlsplit(text).query).get("service_id", [""])[0]
+        if found:
+            text = found
+    text = _common(text, field, "service_id (the app's numeric ID) from Partner Center")
+    lo, hi = SERVICE_ID_LENGTH
+    if not text.isdigit():
+        hint = " that looks like the App Key;" if _ALNUM.fullmatch(text) else ""
+        raise _problem(field, f"must be digits only:{hint} the service_id is the app's numeric ID")
+    if not lo <= len(text) <= hi:
+        raise _problem(field, f"is {len(text)} digits; a service_id has {lo} to {hi}. Copy it again")
+    return text
+
+
+def clean_credentials(app_key: object, app_secret: object, service_id: object) -> tuple[str, str, str]:
+    """Clean all three at once and report every problem together, plus the cross-field ones."""
+    problems: list[FieldProblem] = []
+    results: list[str] = []
+    for cleaner, raw in (
+        (clean_app_key, app_key),
+        (clean_app_secret, app_secret),
+        (clean_service_id, service_id),
+    ):
+        try:
+            results.append(cleaner(raw))
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            results.append("")
+    key, secret, sid = results
+    if key and secret and key == secret:
+        problems.append(FieldProblem("App Secret", "is the same as the App Key; paste the App Secret"))
+    if problems:
+        raise ValidationError(problems)
+    return key, secret, sid
+
+
+def clean_url(raw: object, field: str, *, allow_http: Callable[[str], bool] | None = None) -> str:
+    text = _common(raw, field, "address")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _problem(field, "must be a full address starting with https://")
+    if parts.scheme == "http" and not (allow_http and allow_http(parts.hostname)):
+        raise _problem(field, "must use https:// (plain http is only allowed for this computer, 127.0.0.1)")
+    return text
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def clean_redirect_url(raw: object, field: str = "Redirect URL") -> str:
+    """The callback URL registered for the app: https anywhere, or http on this computer only."""
+    text = clean_url(raw, field, allow_http=is_loopback)
+    if urlsplit(text).fragment:
+        raise _problem(field, "must not contain a # fragment; TikTok appends ?code=... to it")
+    return text
+
+
+def clean_token(raw: object, field: str) -> str:
+    return _common(raw, field, "token from the token reply")
+
+
+def clean_choice(raw: object, field: str, choices: tuple[str, ...]) -> str:
+    text = strip_pasted(raw, field).lower()
+    if text not in choices:
+        raise _problem(field, f"must be one of {', '.join(choices)}, not {text!r}")
+    return text
+
+
+def clean_datetime(raw: object, field: str) -> str:
+    text = strip_pasted(raw, field)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _problem(field, "must be an ISO 8601 date and time, e.g. 2026-12-01T08:00:00+00:00") from None
+    if value.tzinfo is None:
+        raise _problem(field, "must include a time zone offset, e.g. +00:00")
+    return value.isoformat()
+
+
+def clean_timeout(raw: object, field: str = "TIKTOK_HTTP_TIMEOUT") -> str:
+    text = strip_pasted(raw, field)
+    try:
+        value = float(text)
+    except ValueError:
+        raise _problem(field, "must be a number of seconds, e.g. 15") from None
+    if not 0.5 <= value <= 300:
+        raise _problem(field, "must be between 0.5 and 300 seconds")
+    return text
+
+
+def clean_text(raw: object, field: str) -> str:
+    """Free text on one line (a seller or store name)."""
+    text = strip_pasted(raw, field)
+    if not text:
+        raise _problem(field, "is empty")
+    if "\n" in text or "\r" in text or "\x00" in text:
+        raise _problem(field, "must be on one line")
+    return text
