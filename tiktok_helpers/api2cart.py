@@ -120,7 +120,8 @@ class Api2CartClient(ServiceClient):
         if result is None:
             return {}
         if not isinstance(result, dict):
-            raise InvalidResponse(f"{self.service} sent a 'result' that is not an object", service=self.service)
+            with self._reading(path):
+                raise InvalidResponse(f"{self.service} sent a 'result' that is not an object")
         return result
 
     def add_tiktok_store(
@@ -153,18 +154,22 @@ class Api2CartClient(ServiceClient):
             body["custom_label"] = custom_label
         if verify is not None:
             body["verify"] = verify
-        result = self._call("POST", "/account.cart.add.json", body=body, extra_secrets=sent)
+        path = "/account.cart.add.json"
+        result = self._call("POST", path, body=body, extra_secrets=sent)
         store_key = result.get("store_key")
         if not isinstance(store_key, str) or not store_key:
-            raise InvalidResponse("API2Cart added the store but sent no store_key", service=self.service)
+            with self._reading(path):
+                raise InvalidResponse("API2Cart added the store but sent no store_key")
         return Secret(store_key)
 
     def list_stores(self) -> list[Api2CartStore]:
         """The account's stores (``account.cart.list``)."""
-        result = self._call("GET", "/account.cart.list.json")
+        path = "/account.cart.list.json"
+        result = self._call("GET", path)
         carts = result.get("carts") or []
         if not isinstance(carts, list):
-            raise InvalidResponse("API2Cart's 'carts' is not a list", service=self.service)
+            with self._reading(path):
+                raise InvalidResponse("API2Cart's 'carts' is not a list")
         return [Api2CartStore.from_data(c) for c in carts if isinstance(c, Mapping)]
 
     def validate_store(self, store_key: Secret | str) -> dict[str, Any]:

@@ -113,8 +113,8 @@ class TikTokHelperError(Exception):
 
     def _compose(self) -> str:
         text = self.detail.strip().rstrip(".")
-        detail = f" {text[:1].upper()}{text[1:]}." if text else ""
-        return f"{self.entry.title}.{detail} What to do: {self.entry.fix}"
+        detail = f": {text}." if text else "."
+        return f"{self.entry.title}{detail} What to do: {self.entry.fix}"
 
 
 class SettingsError(TikTokHelperError):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
@@ -115,6 +116,17 @@ class ServiceClient:
     def _secrets(self) -> Iterable[Secret | str | None]:
         """Values to scrub from any text that reaches an exception."""
         return ()
+
+    @contextmanager
+    def _reading(self, path: str) -> Iterator[None]:
+        """Around the reading of a reply: an :class:`InvalidResponse` raised by a parser that does
+        not know where the reply came from gets this client's service and URL."""
+        try:
+            yield
+        except InvalidResponse as exc:
+            exc.service = exc.service or self.service
+            exc.url = exc.url or safe_url(f"{self.base_url}{path}")
+            raise
 
     def _send(
         self,

@@ -109,13 +109,15 @@ class OpenApiClient(ServiceClient):
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise InvalidResponse(f"{self.service} sent 'data' that is not an object", service=self.service)
+            with self._reading(path):
+                raise InvalidResponse(f"{self.service} sent 'data' that is not an object")
         return data
 
     def get_authorized_shops(self) -> list[Shop]:
         """The shops this token may act on, each with its cipher."""
         data = self.call("GET", AUTHORIZED_SHOPS_PATH)
-        shops = data.get("shops") or []
-        if not isinstance(shops, list):
-            raise InvalidResponse("the Get Authorized Shops reply's 'shops' is not a list", service=self.service)
-        return [Shop.from_data(item) for item in shops]
+        with self._reading(AUTHORIZED_SHOPS_PATH):
+            shops = data.get("shops") or []
+            if not isinstance(shops, list):
+                raise InvalidResponse("the Get Authorized Shops reply's 'shops' is not a list")
+            return [Shop.from_data(item) for item in shops]

@@ -54,10 +54,10 @@ def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResu
     if not raw:
         raise MissingAuthCode("nothing was given")
     if "=" not in raw and "?" not in raw and "://" not in raw:
-        if not _BARE_CODE.fullmatch(raw):
-            raise InvalidRedirect("the text is not an address and has characters an auth code never has")
         if raw.lower() in _NULLS:
             raise AuthorizationDenied("code=null")
+        if not _BARE_CODE.fullmatch(raw):
+            raise InvalidRedirect("the text is neither an address nor an auth code")
         return RedirectResult(code=Secret(raw), bare_code=True)
     query_text = urlsplit(raw).query if "://" in raw or raw.startswith("/") else raw.lstrip("?")
     if "://" in raw and not query_text:

@@ -147,7 +147,8 @@ class TokenClient(ServiceClient):
         query = {"app_key": self.app_key, "app_secret": self.app_secret.reveal(), **params}
         reply = self._send("GET", path, params=query, extra_secrets=(sent,))
         body = self._checked(reply, path, error_base=TokenError, extra_secrets=(sent,))
-        data = body.get("data")
-        if not isinstance(data, dict):
-            raise InvalidResponse(f"{self.service} said success but sent no 'data' object", service=self.service)
-        return TokenSet.from_data(data, request_id=str(body.get("request_id") or ""), now=self._clock())
+        with self._reading(path):
+            data = body.get("data")
+            if not isinstance(data, dict):
+                raise InvalidResponse(f"{self.service} said success but sent no 'data' object")
+            return TokenSet.from_data(data, request_id=str(body.get("request_id") or ""), now=self._clock())

@@ -167,7 +167,7 @@ def clean_redirect_url(raw: object, field: str = "Redirect URL") -> str:
     return text
 
 
-def clean_token(raw: object, field: str) -> str:
+def clean_token(raw: object, field: str = "token") -> str:
     return _common(raw, field, "token from the token reply")
 
 
@@ -178,7 +178,7 @@ def clean_choice(raw: object, field: str, choices: tuple[str, ...]) -> str:
     return text
 
 
-def clean_datetime(raw: object, field: str) -> str:
+def clean_datetime(raw: object, field: str = "expiry") -> str:
     text = strip_pasted(raw, field)
     try:
         value = datetime.fromisoformat(text)

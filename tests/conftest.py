@@ -1,0 +1,28 @@
+"""Shared fixtures: an isolated environment for every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tiktok_helpers.settings import SETTINGS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No TIKTOK_*/API2CART_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name in SETTINGS or name == "TIKTOK_ENV_FILE":
+            monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Path:
+    """Path of a .env in a fresh folder (not created)."""
+    return tmp_path / ".env"

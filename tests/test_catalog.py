@@ -1,0 +1,108 @@
+"""The one error catalog: every exception draws from it, every code the runbook names is in it."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from tiktok_helpers import errors
+from tiktok_helpers.catalog import CATALOG, catalog_markdown, catalog_rows, lookup
+from tiktok_helpers.errors import (
+    ApiError,
+    Api2CartError,
+    FieldProblem,
+    OpenApiError,
+    TikTokHelperError,
+    TokenError,
+    ValidationError,
+    error_class_for,
+)
+
+REQUIRED_CODES = [
+    "36004004", "36004005", "36004001",
+    "105001", "105002", "105005", "106001", "36009004", "36009002", "36009033", "106013",
+]  # fmt: skip
+
+
+def all_error_classes() -> list[type[TikTokHelperError]]:
+    return [
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, TikTokHelperError) and obj.__module__ == errors.__name__
+    ]
+
+
+@pytest.mark.parametrize("code", REQUIRED_CODES)
+def test_required_codes_have_title_cause_and_fix(code: str) -> None:
+    entry = CATALOG[code]
+    assert entry.title and entry.cause and entry.fix
+    assert entry.fix.rstrip().endswith(".")
+
+
+@pytest.mark.parametrize("cls", all_error_classes(), ids=lambda c: c.__name__)
+def test_every_exception_class_points_at_a_catalog_entry(cls: type[TikTokHelperError]) -> None:
+    assert cls.catalog_code in CATALOG
+    for code in getattr(cls, "codes", ()):
+        assert str(code) in CATALOG, f"{cls.__name__} handles {code}, which the catalog lacks"
+
+
+@pytest.mark.parametrize(
+    ("base", "code", "expected"),
+    [
+        (TokenError, 36004004, "InvalidAuthCode"),
+        (TokenError, 36004005, "RefreshTokenNotFound"),
+        (TokenError, 36004001, "RefreshTokenExpired"),
+        (TokenError, 1, "TokenError"),
+        (OpenApiError, 105001, "AccessTokenInvalid"),
+        (OpenApiError, 105002, "AccessTokenExpired"),
+        (OpenApiError, 105005, "ScopeMissing"),
+        (OpenApiError, 106001, "InvalidSignature"),
+        (OpenApiError, 36009004, "InvalidCredentials"),
+        (OpenApiError, 36009002, "RateLimited"),
+        (OpenApiError, 36009033, "IpNotAllowed"),
+        (OpenApiError, 106013, "OpenApiError"),
+    ],
+)
+def test_error_class_for_code(base: type[ApiError], code: int, expected: str) -> None:
+    assert error_class_for(base, code).__name__ == expected
+
+
+def test_api_error_message_carries_code_request_id_title_and_fix() -> None:
+    exc = error_class_for(TokenError, 36004004)(36004004, "invalid auth code", "REQ123", service="TikTok")
+    text = str(exc)
+    for part in ("Invalid auth code", "36004004", "REQ123", "invalid auth code", CATALOG["36004004"].fix):
+        assert part in text
+    assert exc.entry is CATALOG["36004004"]
+
+
+def test_unknown_code_falls_back_per_service() -> None:
+    assert TokenError(999, "x").entry.code == "tiktok.unknown"
+    assert OpenApiError(999, "x").entry.code == "openapi.unknown"
+    assert Api2CartError(999, "x").entry.code == "api2cart.unknown"
+    assert Api2CartError(2, "Incorrect API Key").entry.code == "api2cart.2"
+    assert OpenApiError(106013, "x").entry.code == "106013"
+
+
+def test_lookup_falls_back() -> None:
+    assert lookup("nope").code == "runbook.error"
+    assert lookup(105002).title == "Access token expired"
+
+
+def test_markdown_table_has_one_row_per_entry_and_escapes_pipes() -> None:
+    table = catalog_markdown()
+    lines = table.splitlines()
+    assert lines[0].startswith("| code |")
+    assert len(lines) == 2 + len(CATALOG)
+    assert all(line.count("|") - line.count("\\|") == 6 for line in lines)
+
+
+def test_rows_filter_by_service() -> None:
+    rows = catalog_rows(["API2Cart"])
+    assert rows and all(r.service == "API2Cart" for r in rows)
+
+
+def test_validation_error_lists_fields() -> None:
+    exc = ValidationError([FieldProblem("App Key", "is empty"), FieldProblem("service_id", "must be digits only")])
+    assert exc.fields == ("App Key", "service_id")
+    assert "App Key: is empty; service_id: must be digits only" in str(exc)
