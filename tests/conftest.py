@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TIKTOK_*/API2CART_* variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
         if name in SETTINGS or name == "TIKTOK_ENV_FILE":
             monkeypatch.delenv(name, raising=False)
-    yield
 
 
 @pytest.fixture

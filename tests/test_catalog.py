@@ -9,8 +9,8 @@ import pytest
 from tiktok_helpers import errors
 from tiktok_helpers.catalog import CATALOG, catalog_markdown, catalog_rows, lookup
 from tiktok_helpers.errors import (
-    ApiError,
     Api2CartError,
+    ApiError,
     FieldProblem,
     OpenApiError,
     TikTokHelperError,

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import tiktok_helpers
 
 from .conftest import PROJECT_ROOT
@@ -41,12 +43,8 @@ def test_every_export_resolves() -> None:
 
 
 def test_unknown_attribute_raises_attribute_error() -> None:
-    try:
-        tiktok_helpers.NotAThing  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "NotAThing" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="NotAThing"):
+        tiktok_helpers.NotAThing  # noqa: B018
 
 
 def test_package_is_typed() -> None:

@@ -22,7 +22,9 @@ def test_short_or_empty_values_are_hidden_entirely() -> None:
 
 def test_secret_never_shows_its_value() -> None:
     secret = Secret(TOKEN)
-    for shown in (str(secret), repr(secret), f"{secret}", f"{secret!r}", f"{secret:>20}", "%s" % secret):
+    shown_forms = [str(secret), repr(secret), f"{secret}", f"{secret!r}", f"{secret:>20}"]
+    shown_forms += ["{}".format(secret), "%s" % (secret,)]  # noqa: UP031, UP032
+    for shown in shown_forms:
         assert TOKEN not in shown
         assert "3456" in shown
     assert secret.reveal() == TOKEN
@@ -39,7 +41,7 @@ def test_secret_equality_and_wrapping() -> None:
 def test_secret_is_immutable_and_unpicklable() -> None:
     secret = Secret(TOKEN)
     with pytest.raises(AttributeError):
-        secret._value = "x"  # type: ignore[misc]
+        secret._value = "x"
     with pytest.raises(TypeError):
         pickle.dumps(secret)
     with pytest.raises(TypeError):

@@ -209,7 +209,9 @@ def test_save_tokens_stores_both_tokens_and_expiries(env_file: Path) -> None:
 
 
 def test_settings_repr_masks_secrets(env_file: Path) -> None:
-    save_settings({"TIKTOK_APP_KEY": KEY, "TIKTOK_APP_SECRET": SECRET, "TIKTOK_REFRESH_TOKEN": "TTP_" + "r" * 30}, env_file)
+    save_settings(
+        {"TIKTOK_APP_KEY": KEY, "TIKTOK_APP_SECRET": SECRET, "TIKTOK_REFRESH_TOKEN": "TTP_" + "r" * 30}, env_file
+    )
     shown = repr(load_settings(env_file, environ={}))
     assert SECRET not in shown
     assert "r" * 30 not in shown

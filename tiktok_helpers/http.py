@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -66,6 +66,9 @@ def safe_url(url: str | httpx.URL) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+_C = TypeVar("_C", bound="ServiceClient")
+
+
 class JsonReply:
     """A decoded JSON object reply with its HTTP status."""
 
@@ -105,7 +108,7 @@ class ServiceClient:
         if self._owns_client:
             self._client.close()
 
-    def __enter__(self) -> ServiceClient:
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(

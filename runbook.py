@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Set up and run the TikTok Shop -> API2Cart runbook. Needs only Python 3.10+.
+
+    python3 runbook.py            start JupyterLab on the first notebook
+    python3 runbook.py test       run the whole test suite (lint, types, tests, notebooks)
+
+Both create ``.venv`` when it is missing and install requirements.txt into it; when nothing
+changed since the last install they skip straight to the work. Extra arguments go to JupyterLab
+or to pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".runbook-installed"
+FIRST_NOTEBOOK = "notebooks/00-start-here.ipynb"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def say(message: str) -> None:
+    print(f"[runbook] {message}", flush=True)
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment() -> Path:
+    """Create .venv and install what is needed, unless it is already up to date."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
+    python = BIN / "python"
+    if not python.exists():
+        say(f"creating {VENV.relative_to(ROOT)} ...")
+        try:
+            venv.EnvBuilder(with_pip=True, upgrade_deps=False).create(VENV)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            sys.exit(f"Could not create .venv ({exc}). On Debian/Ubuntu install python3-venv first.")
+    wanted = fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return python
+    say("installing requirements (first run, or requirements changed) ...")
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(wanted)
+    say("environment ready")
+    return python
+
+
+def run_tests(python: Path, args: list[str]) -> int:
+    steps = [
+        ("lint (ruff)", [str(python), "-m", "ruff", "check", "."]),
+        ("types (mypy)", [str(python), "-m", "mypy"]),
+        ("tests (pytest)", [str(python), "-m", "pytest", *args]),
+    ]
+    for title, command in steps:
+        say(title)
+        code = subprocess.run(command, cwd=ROOT).returncode
+        if code != 0:
+            say(f"FAILED: {title} (exit {code})")
+            return code
+    say("all checks passed")
+    return 0
+
+
+def start_runbook(args: list[str]) -> int:
+    jupyter = BIN / "jupyter"
+    say(f"starting JupyterLab on {FIRST_NOTEBOOK} (Ctrl-C to stop)")
+    command = [str(jupyter), "lab", FIRST_NOTEBOOK, "--ServerApp.ip=127.0.0.1", *args]
+    try:
+        return subprocess.run(command, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"], ["help"]):
+        print(__doc__)
+        return 0
+    python = ensure_environment()
+    if argv[:1] == ["test"]:
+        return run_tests(python, argv[1:])
+    if argv[:1] == ["setup"]:
+        return 0
+    return start_runbook(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
