@@ -153,6 +153,10 @@ class ServiceClient:
                 service=self.service,
                 url=shown,
             ) from None
+        except httpx.DecodingError:
+            raise InvalidResponse(
+                f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
+            ) from None
         except httpx.TransportError as exc:
             reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
             raise ServiceUnreachable(

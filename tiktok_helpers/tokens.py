@@ -93,6 +93,7 @@ class TokenSet:
             seller_base_region=str(data.get("seller_base_region") or ""),
             user_type=UserType.from_code(data.get("user_type")),
             granted_scopes=tuple(str(s) for s in scopes) if isinstance(scopes, (list, tuple)) else (),
+            request_id=request_id,
         )
 
     def access_expires_in(self, now: datetime | None = None) -> timedelta:

@@ -1,0 +1,385 @@
+"""Api2CartClient against mocked api.api2cart.com/v1.1: add store, list, validate, platforms, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from tiktok_helpers.api2cart import Api2CartClient, Api2CartStore, PlatformFields
+from tiktok_helpers.catalog import CATALOG
+from tiktok_helpers.errors import (
+    Api2CartError,
+    HTTPStatusError,
+    InvalidResponse,
+    RequestTimeout,
+    ServiceError,
+    ServiceUnreachable,
+)
+from tiktok_helpers.secret import Secret
+
+BASE = "https://api.api2cart.com/v1.1"
+ADD_PATH = "/account.cart.add.json"
+LIST_PATH = "/account.cart.list.json"
+VALIDATE_PATH = "/cart.validate.json"
+PLATFORMS_PATH = "/account.supported_platforms.json"
+
+API_KEY = "a2cApiKeyValue0000111122223333"
+APP_KEY = "6abc1234defgh"
+APP_SECRET = "s3cr3tAppSecretValue9876"
+REFRESH_TOKEN = "TTP_refreshTokenValueQQQQ5555"
+ACCESS_TOKEN = "TTP_accessTokenValueWWWW7777"
+STORE_KEY = "storeKeyValueABCDEF0123456789"
+
+SECRETS = (API_KEY, APP_SECRET, REFRESH_TOKEN, ACCESS_TOKEN, STORE_KEY)
+
+
+def _ok(result: object = None) -> httpx.Response:
+    body: dict[str, Any] = {"return_code": 0, "return_message": ""}
+    if result is not None:
+        body["result"] = result
+    return httpx.Response(200, json=body)
+
+
+def _fail(code: int | str, message: str, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json={"return_code": code, "return_message": message})
+
+
+def _add(client: Api2CartClient, **kwargs: Any) -> Secret:
+    return client.add_tiktok_store(app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN, **kwargs)
+
+
+def _assert_no_secrets(exc: ServiceError) -> None:
+    for value in SECRETS:
+        assert value not in str(exc)
+        assert value not in repr(exc)
+        assert value not in exc.url
+    assert "?" not in exc.url
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False, assert_all_mocked=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client() -> Iterator[Api2CartClient]:
+    with Api2CartClient(API_KEY) as c:
+        yield c
+
+
+# --- account.cart.add ---------------------------------------------------------------------------
+
+
+def test_add_tiktok_store_sends_required_fields_only(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.post(ADD_PATH).mock(return_value=_ok({"store_key": STORE_KEY}))
+    store_key = _add(client)
+    request = route.calls.last.request
+    assert request.method == "POST"
+    assert str(request.url) == f"{BASE}{ADD_PATH}"
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["content-type"] == "application/json"
+    assert "x-store-key" not in request.headers
+    assert json.loads(request.content) == {
+        "cart_id": "TikTokShop",
+        "tiktokshop_app_key": APP_KEY,
+        "tiktokshop_app_secret": APP_SECRET,
+        "tiktokshop_refresh_token": REFRESH_TOKEN,
+    }
+    assert isinstance(store_key, Secret)
+    assert store_key.reveal() == STORE_KEY
+    assert STORE_KEY not in str(store_key)
+    assert STORE_KEY not in repr(store_key)
+    assert str(store_key) == "…6789"
+
+
+def test_add_tiktok_store_sends_optional_fields_when_given(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.post(ADD_PATH).mock(return_value=_ok({"store_key": STORE_KEY}))
+    _add(
+        client,
+        access_token=Secret(ACCESS_TOKEN),
+        store_url="https://shop.example.com",
+        custom_label="My TikTok Shop",
+        verify=False,
+    )
+    assert json.loads(route.calls.last.request.content) == {
+        "cart_id": "TikTokShop",
+        "tiktokshop_app_key": APP_KEY,
+        "tiktokshop_app_secret": APP_SECRET,
+        "tiktokshop_refresh_token": REFRESH_TOKEN,
+        "tiktokshop_access_token": ACCESS_TOKEN,
+        "store_url": "https://shop.example.com",
+        "custom_label": "My TikTok Shop",
+        "verify": False,
+    }
+
+
+def test_add_tiktok_store_verify_true_only(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.post(ADD_PATH).mock(return_value=_ok({"store_key": STORE_KEY}))
+    _add(client, verify=True)
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["verify"] is True
+    assert not {"tiktokshop_access_token", "store_url", "custom_label"} & set(sent)
+
+
+def test_add_tiktok_store_without_store_key_is_invalid_response(
+    router: respx.MockRouter, client: Api2CartClient
+) -> None:
+    router.post(ADD_PATH).mock(return_value=_ok({}))
+    with pytest.raises(InvalidResponse, match="store_key") as info:
+        _add(client)
+    assert info.value.service == Api2CartClient.service
+    assert info.value.url == f"{BASE}{ADD_PATH}"
+
+
+# --- list, validate, platforms ------------------------------------------------------------------
+
+
+def test_list_stores_parses_carts(router: respx.MockRouter, client: Api2CartClient) -> None:
+    carts = [
+        {
+            "id": "1001",
+            "url": "https://shop.example.com",
+            "store_key": STORE_KEY,
+            "cart_id": "TikTokShop",
+            "custom_label": "Main",
+        },
+        {
+            "id": "1002",
+            "url": "https://other.example.com",
+            "store_key": "otherStoreKeyValue00009999",
+            "cart_id": "Shopify",
+        },
+    ]
+    route = router.get(LIST_PATH).mock(return_value=_ok({"carts": carts}))
+    stores = client.list_stores()
+    assert route.calls.last.request.headers["x-api-key"] == API_KEY
+    assert stores == [
+        Api2CartStore("1001", "https://shop.example.com", Secret(STORE_KEY), "TikTokShop", "Main"),
+        Api2CartStore("1002", "https://other.example.com", Secret("otherStoreKeyValue00009999"), "Shopify", ""),
+    ]
+    assert stores[0].store_key.reveal() == STORE_KEY
+    assert STORE_KEY not in repr(stores[0])
+
+
+def test_list_stores_empty(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(LIST_PATH).mock(return_value=_ok({"carts": []}))
+    assert client.list_stores() == []
+
+
+def test_validate_store_sends_store_key(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.get(VALIDATE_PATH).mock(return_value=_ok({"store_key": "x", "valid": True}))
+    result = client.validate_store(STORE_KEY)
+    headers = route.calls.last.request.headers
+    assert headers["x-store-key"] == STORE_KEY
+    assert headers["x-api-key"] == API_KEY
+    assert result == {"store_key": "x", "valid": True}
+
+
+_PLATFORMS = {
+    "supported_platforms": [
+        {
+            "cart_id": "Shopify",
+            "cart_name": "Shopify",
+            "params": {
+                "required": [[{"name": "store_url", "description": "URL"}, {"name": "shopify_api_key"}]],
+                "additional": [],
+            },
+        },
+        {
+            "cart_id": "TikTokShop",
+            "cart_name": "TikTok Shop",
+            "params": {
+                "required": [
+                    [
+                        {"name": "tiktokshop_app_key", "description": "App Key"},
+                        {"name": "tiktokshop_app_secret", "description": "App Secret"},
+                        {"name": "tiktokshop_refresh_token", "description": "Refresh Token"},
+                    ]
+                ],
+                "additional": [
+                    {"name": "tiktokshop_access_token", "description": "Access Token"},
+                    {"name": "store_url", "description": "Store URL"},
+                ],
+            },
+        },
+    ]
+}
+
+_TIKTOK_FIELDS = PlatformFields(
+    cart_id="TikTokShop",
+    name="TikTok Shop",
+    required=(("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token"),),
+    additional=("tiktokshop_access_token", "store_url"),
+)
+
+
+def test_supported_platforms_parses_required_and_additional(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.get(PLATFORMS_PATH).mock(return_value=_ok(_PLATFORMS))
+    platforms = client.supported_platforms()
+    assert route.calls.last.request.headers["x-api-key"] == API_KEY
+    assert platforms == [
+        PlatformFields("Shopify", "Shopify", (("store_url", "shopify_api_key"),), ()),
+        _TIKTOK_FIELDS,
+    ]
+
+
+def test_required_fields_finds_tiktok_shop(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(PLATFORMS_PATH).mock(return_value=_ok(_PLATFORMS))
+    assert client.required_fields("TikTokShop") == _TIKTOK_FIELDS
+    assert client.required_fields() == _TIKTOK_FIELDS
+
+
+def test_required_fields_absent_raises(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(PLATFORMS_PATH).mock(return_value=_ok({"supported_platforms": _PLATFORMS["supported_platforms"][:1]}))
+    with pytest.raises(Api2CartError) as info:
+        client.required_fields("TikTokShop")
+    assert "TikTokShop" in str(info.value)
+
+
+# --- API errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "entry"),
+    [
+        (2, "api2cart.2"),
+        (3, "api2cart.3"),
+        (5, "api2cart.5"),
+        (9, "api2cart.9"),
+        (10, "api2cart.10"),
+        (7, "api2cart.unknown"),
+        (999, "api2cart.unknown"),
+    ],
+)
+def test_return_codes_map_to_catalog(router: respx.MockRouter, client: Api2CartClient, code: int, entry: str) -> None:
+    message = f"Rejected: key {API_KEY}, secret {APP_SECRET}, refresh {REFRESH_TOKEN}, access {ACCESS_TOKEN}"
+    router.post(ADD_PATH).mock(return_value=_fail(code, message))
+    with pytest.raises(Api2CartError) as info:
+        _add(client, access_token=ACCESS_TOKEN)
+    exc = info.value
+    assert type(exc) is Api2CartError
+    assert exc.code == code
+    assert exc.entry.code == entry
+    assert exc.message.startswith("Rejected: key ")
+    for value in SECRETS:
+        assert value not in exc.message
+    text = str(exc)
+    assert CATALOG[entry].title in text
+    assert CATALOG[entry].fix in text
+    assert str(code) in text
+    assert exc.url == f"{BASE}{ADD_PATH}"
+    _assert_no_secrets(exc)
+
+
+def test_error_message_is_return_message(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(LIST_PATH).mock(return_value=_fail("2", "Incorrect API Key"))
+    with pytest.raises(Api2CartError) as info:
+        client.list_stores()
+    assert info.value.code == 2
+    assert info.value.message == "Incorrect API Key"
+    assert info.value.entry.code == "api2cart.2"
+
+
+def test_store_key_echoed_by_validate_is_scrubbed(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(VALIDATE_PATH).mock(return_value=_fail(9, f"Incorrect store key {STORE_KEY}"))
+    with pytest.raises(Api2CartError) as info:
+        client.validate_store(Secret(STORE_KEY))
+    assert info.value.entry.code == "api2cart.9"
+    _assert_no_secrets(info.value)
+
+
+def test_http_400_with_return_code_maps_by_code(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.post(ADD_PATH).mock(return_value=_fail(5, "Required field missing", status=400))
+    with pytest.raises(Api2CartError) as info:
+        _add(client)
+    assert info.value.code == 5
+    assert info.value.http_status == 400
+    assert info.value.entry.code == "api2cart.5"
+
+
+# --- transport and body errors ------------------------------------------------------------------
+
+
+def _echo(request: httpx.Request) -> str:
+    return f"{request.url} key={request.headers.get('x-api-key')} body={request.content.decode()}"
+
+
+def _raise_connect(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError(f"Connection refused: {_echo(request)}", request=request)
+
+
+def _raise_read_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout(f"timed out: {_echo(request)}", request=request)
+
+
+def _raise_connect_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectTimeout(f"timed out: {_echo(request)}", request=request)
+
+
+def _html(status: int) -> Callable[[httpx.Request], httpx.Response]:
+    def respond(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, html=f"<html><body>{_echo(request)}</body></html>")
+
+    return respond
+
+
+_TRANSPORT_CASES: list[tuple[str, Callable[[httpx.Request], httpx.Response], type[ServiceError]]] = [
+    ("connect-error", _raise_connect, ServiceUnreachable),
+    ("read-timeout", _raise_read_timeout, RequestTimeout),
+    ("connect-timeout", _raise_connect_timeout, RequestTimeout),
+    ("http-500-html", _html(500), HTTPStatusError),
+    ("http-200-html", _html(200), InvalidResponse),
+    (
+        "truncated-json",
+        lambda r: httpx.Response(
+            200, content=b'{"return_code":0,"result":{"store_', headers={"content-type": "application/json"}
+        ),
+        InvalidResponse,
+    ),
+    ("json-list", lambda r: httpx.Response(200, json=[{"return_code": 0}]), InvalidResponse),
+    ("no-return-code", lambda r: httpx.Response(200, json={"return_message": _echo(r)}), InvalidResponse),
+    ("http-401-json-no-code", lambda r: httpx.Response(401, json={"error": "unauthorized"}), HTTPStatusError),
+]
+
+
+@pytest.mark.parametrize(
+    ("effect", "expected"), [(e, x) for _, e, x in _TRANSPORT_CASES], ids=[n for n, _, _ in _TRANSPORT_CASES]
+)
+def test_transport_and_body_failures(
+    router: respx.MockRouter,
+    client: Api2CartClient,
+    effect: Callable[[httpx.Request], httpx.Response],
+    expected: type[ServiceError],
+) -> None:
+    route = router.post(ADD_PATH).mock(side_effect=effect)
+    with pytest.raises(ServiceError) as info:
+        _add(client, access_token=ACCESS_TOKEN)
+    assert route.call_count == 1
+    exc = info.value
+    assert type(exc) is expected
+    assert exc.service == Api2CartClient.service
+    assert exc.url == f"{BASE}{ADD_PATH}"
+    if isinstance(exc, HTTPStatusError):
+        assert exc.status_code in (401, 500)
+        assert str(exc.status_code) in str(exc)
+    _assert_no_secrets(exc)
+
+
+def test_http_500_html_keeps_status_code(router: respx.MockRouter, client: Api2CartClient) -> None:
+    router.get(LIST_PATH).mock(side_effect=_html(500))
+    with pytest.raises(HTTPStatusError) as info:
+        client.list_stores()
+    assert info.value.status_code == 500
+    _assert_no_secrets(info.value)
+
+
+def test_client_repr_is_masked(client: Api2CartClient) -> None:
+    for text in (repr(client), str(client)):
+        assert API_KEY not in text
+        assert "…3333" in text
