@@ -158,6 +158,13 @@ _ENTRIES: Final[tuple[CatalogEntry, ...]] = (
         "Use cart_id TikTokShop.",
     ),
     CatalogEntry(
+        "api2cart.4",
+        A2C,
+        "Malformed request",
+        "The request body is not a JSON object or a field has the wrong type.",
+        "Send the fields as JSON strings; this is a bug in the caller if it came from the runbook.",
+    ),
+    CatalogEntry(
         "api2cart.5",
         A2C,
         "Required field missing",

@@ -60,8 +60,7 @@ def consent_page(request: ConsentRequest, sellers: Iterable[Seller], selected: s
         )
         shops = ", ".join(f"{shop.name} ({shop.region})" for shop in seller.shops)
         rows.append(
-            f"<tr><td>{_e(seller.name)}</td><td class=\"region\">{_e(seller.base_region)}</td>"
-            f"<td>{_e(shops)}</td></tr>"
+            f'<tr><td>{_e(seller.name)}</td><td class="region">{_e(seller.base_region)}</td><td>{_e(shops)}</td></tr>'
         )
     scopes = "\n".join(
         f'<li data-scope="{_e(scope)}">{_e(SCOPE_DESCRIPTIONS.get(scope, scope))} <code>{_e(scope)}</code></li>'
@@ -71,9 +70,7 @@ def consent_page(request: ConsentRequest, sellers: Iterable[Seller], selected: s
         id_field = f'<input type="hidden" name="app_key" value="{_e(app.app_key)}">'
     else:
         id_field = f'<input type="hidden" name="service_id" value="{_e(app.service_id)}">'
-    state_field = (
-        f'<input type="hidden" name="state" value="{_e(request.state)}">' if request.state is not None else ""
-    )
+    state_field = f'<input type="hidden" name="state" value="{_e(request.state)}">' if request.state is not None else ""
     body = f"""<main id="consent" data-auth-type="{_e(request.kind)}">
 <h1>{_e(_KIND_TITLES[request.kind])}</h1>
 <p><strong id="app-name">{_e(app.name)}</strong> wants to access your TikTok Shop account.</p>
@@ -104,10 +101,7 @@ def consent_page(request: ConsentRequest, sellers: Iterable[Seller], selected: s
 
 def error_page(message: str, title: str = "Authorization error") -> str:
     """An error screen; ``message`` must not contain secrets (it never does in the sandbox)."""
-    body = (
-        f'<main id="sandbox-error" class="error"><h1>{_e(title)}</h1>'
-        f'<p id="error-message">{_e(message)}</p></main>'
-    )
+    body = f'<main id="sandbox-error" class="error"><h1>{_e(title)}</h1><p id="error-message">{_e(message)}</p></main>'
     return _document(title, body)
 
 

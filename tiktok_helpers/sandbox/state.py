@@ -56,20 +56,49 @@ API2Cart (return codes are the sandbox's own choice; errors come back with HTTP 
   token was rotated away by a later refresh answers ``10`` (the real-world "two holders of one
   refresh token" problem).
 * Without ``store_url`` a store gets ``https://shop.tiktok.example/<shop code>``.
+
+Persistence (``state_path``)
+----------------------------
+With a ``state_path`` the mutable data lives in a JSON file shared by every sandbox (in any
+process) that uses the same path, so a runbook whose notebooks each start their own sandbox
+keeps its codes, tokens and stores:
+
+* Persisted: issued authorization codes (issue time, used flag), grants with their access and
+  refresh tokens and absolute expiry timestamps (so they mean the same with any clock, including
+  a :class:`~tiktok_helpers.sandbox.clock.FakeClock` set to the same time), the apps' registered
+  redirect URLs, API2Cart stores (with their TikTok credentials and store keys) and the next
+  store id. NOT persisted: the sample app, sellers, shops and scopes (always from code) and
+  ``auto_approve`` (a setting of each sandbox).
+* Format: ``{"version": 1, "apps": {app_key: {"redirect_url"}}, "auth_codes": [...],
+  "grants": [...], "api2cart": {"next_cart_id": n, "accounts": {api_key: {"carts": [...]}}}}``.
+* The file is loaded when the state is created and re-read, when its ``stat`` changed, before
+  every operation; every change is written at once (atomically, mode 0600) while holding the
+  state's lock and a cross-process lock on ``<name>.lock`` (see :mod:`.persist`).
+* A file that is not valid JSON, has another ``version`` or does not fit the sample data is moved
+  aside as ``<name>.corrupt`` with a warning on the ``tiktok_helpers.sandbox`` logger (naming
+  the problem, never a value), and the sandbox continues from empty state.
+* A ``redirect_url`` given to the constructor replaces the saved one; without it the saved one
+  is used (else :data:`~tiktok_helpers.samples.SANDBOX_REDIRECT_URL`).
+* :meth:`SandboxState.reset` clears everything mutable and deletes the file; other sandboxes on
+  the same file then see empty state too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hmac
+import logging
+import os
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from tiktok_helpers.samples import (
     SANDBOX_API2CART_KEY,
@@ -82,6 +111,7 @@ from tiktok_helpers.samples import (
 from tiktok_helpers.signing import sign
 
 from .clock import Clock, SystemClock
+from .persist import BadStateFile, StateFile
 
 __all__ = [
     "ACCESS_TOKEN_TTL",
@@ -104,6 +134,8 @@ __all__ = [
     "StoredCart",
     "TikTokError",
 ]
+
+logger = logging.getLogger("tiktok_helpers.sandbox")
 
 AUTH_CODE_TTL: Final = 30 * 60
 ACCESS_TOKEN_TTL: Final = 7 * 24 * 3600
@@ -375,6 +407,8 @@ SUPPORTED_PLATFORMS: Final[tuple[dict[str, Any], ...]] = (
 )
 TIKTOK_CART_ID: Final = "TikTokShop"
 STORE_URL_BASE: Final = "https://shop.tiktok.example/"
+#: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
+_URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
 
 
 def _new_token() -> str:
@@ -387,7 +421,7 @@ def _new_code() -> str:
 
 def append_query(url: str, params: list[tuple[str, str]]) -> str:
     """Add query parameters to ``url``, keeping any it already has (and its fragment)."""
-    parts = urlsplit(url)
+    parts = urlsplit(quote(url, safe=_URL_SAFE))
     extra = urlencode(params)
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
@@ -399,22 +433,45 @@ def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
             raise TikTokError(36004002, f"invalid param: {name} is required")
 
 
-class SandboxState:
-    """All sandbox data, guarded by one lock (request handlers run on several threads)."""
+@dataclass
+class _Mutable:
+    """Everything a state file holds, decoded."""
 
-    def __init__(self, clock: Clock | None = None, redirect_url: str = SANDBOX_REDIRECT_URL) -> None:
+    redirect_urls: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, AuthCode] = field(default_factory=dict)
+    grants: list[Grant] = field(default_factory=list)
+    carts: dict[str, list[StoredCart]] = field(default_factory=dict)
+    next_cart_id: int = 1
+
+
+class SandboxState:
+    """All sandbox data, guarded by one lock (request handlers run on several threads).
+
+    ``state_path``: keep the mutable data in this JSON file, shared with other sandboxes on the
+    same path (see "Persistence" in the module documentation).
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        redirect_url: str | None = None,
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.RLock()
-        _check_redirect_url(redirect_url)
+        if redirect_url is not None:
+            _check_redirect_url(redirect_url)
         self.app = App(
             name=SANDBOX_APP_NAME,
             app_key=SANDBOX_APP_KEY,
             app_secret=SANDBOX_APP_SECRET,
             service_id=SANDBOX_SERVICE_ID,
-            redirect_url=redirect_url,
+            redirect_url=redirect_url or SANDBOX_REDIRECT_URL,
             scopes=SAMPLE_SCOPES,
         )
         self.apps: dict[str, App] = {self.app.app_key: self.app}
+        self._default_redirects = {key: app.redirect_url for key, app in self.apps.items()}
         self.sellers: dict[str, Seller] = _sample_sellers()
         self.codes: dict[str, AuthCode] = {}
         self.grants: list[Grant] = []
@@ -425,6 +482,229 @@ class SandboxState:
         }
         self._auto_approve: str | None = None
         self._next_cart_id = 1
+        self._file = StateFile(state_path) if state_path is not None else None
+        self._mutation_depth = 0
+        if self._file is not None:
+            with self._lock, self._file.lock():
+                self._load(self._file)
+            if redirect_url is not None and redirect_url != self.app.redirect_url:
+                self.set_redirect_url(redirect_url)
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def state_path(self) -> Path | None:
+        """The state file (None: in memory only)."""
+        return self._file.path if self._file is not None else None
+
+    def sync(self) -> None:
+        """Re-read the state file if another sandbox changed it (a ``stat`` when it did not).
+
+        Every operation does this first; call it before reading attributes such as
+        :attr:`grants` directly.
+        """
+        with self._lock:
+            self._sync()
+
+    def reset(self) -> None:
+        """Start over: forget codes, grants and stores, restore the redirect URL, delete the file."""
+        with self._lock:
+            self._apply(_Mutable())
+            file = self._file
+            if file is None:
+                return
+            with file.lock():
+                try:
+                    file.delete()
+                except OSError as err:
+                    logger.warning(
+                        "cannot delete the sandbox state file %s (%s)", file.path, err.strerror or type(err).__name__
+                    )
+
+    def _sync(self) -> None:
+        """Reload if the file changed; the caller holds ``self._lock``."""
+        file = self._file
+        if file is None or self._mutation_depth > 0 or not file.changed():
+            return
+        try:
+            if file.read() == file.content:  # racy re-check or a touch: same bytes, nothing to do
+                return
+        except OSError:
+            pass  # _load reports it
+        with file.lock():
+            self._load(file)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._sync()
+            yield
+
+    @contextlib.contextmanager
+    def _mutation(self) -> Iterator[None]:
+        """Hold the locks, reload if needed, and save once the outermost mutation is done."""
+        with self._lock:
+            file = self._file
+            if file is None:
+                yield
+                return
+            with file.lock():
+                if self._mutation_depth == 0 and file.changed():
+                    self._load(file)
+                self._mutation_depth += 1
+                try:
+                    yield
+                finally:
+                    self._mutation_depth -= 1
+                    if self._mutation_depth == 0:
+                        self._save(file)
+
+    def _load(self, file: StateFile) -> None:
+        """Read the file and apply it; the caller holds ``self._lock`` and ``file.lock()``."""
+        try:
+            data = file.read()
+        except OSError as err:
+            self._discard(file, None, f"unreadable: {err.strerror or type(err).__name__}")
+            return
+        if data == file.content:
+            return
+        if data is None:
+            self._apply(_Mutable())
+            file.content = None
+            return
+        try:
+            mutable = self._decode(StateFile.decode(data))
+        except BadStateFile as err:
+            self._discard(file, data, str(err))
+            return
+        self._apply(mutable)
+        file.content = data
+
+    def _discard(self, file: StateFile, data: bytes | None, problem: str) -> None:
+        kept = file.quarantine()
+        where = f"moved to {kept}" if kept is not None else "left in place (it could not be moved)"
+        logger.warning(
+            "sandbox state file %s is not usable (%s); starting from empty state, the file was %s",
+            file.path,
+            problem,
+            where,
+        )
+        self._apply(_Mutable())
+        file.content = None if kept is not None else data
+
+    def _save(self, file: StateFile) -> None:
+        data = StateFile.encode(self._encode())
+        if data == file.content:
+            return
+        try:
+            file.write(data)
+        except OSError as err:
+            logger.warning(
+                "cannot save the sandbox state to %s (%s); the change is kept in this process only",
+                file.path,
+                err.strerror or type(err).__name__,
+            )
+
+    def _apply(self, mutable: _Mutable) -> None:
+        for key, app in self.apps.items():
+            app.redirect_url = mutable.redirect_urls.get(key, self._default_redirects[key])
+        self.codes = mutable.codes
+        self.grants = mutable.grants
+        self._by_access = {g.access_token: g for g in self.grants}
+        self._by_refresh = {g.refresh_token: g for g in self.grants}
+        for key, account in self.api2cart_accounts.items():
+            account.carts = mutable.carts.get(key, [])
+        self._next_cart_id = mutable.next_cart_id
+
+    def _encode(self) -> dict[str, Any]:
+        return {
+            "apps": {key: {"redirect_url": app.redirect_url} for key, app in self.apps.items()},
+            "auth_codes": [asdict(code) for code in self.codes.values()],
+            "grants": [{**asdict(grant), "scopes": list(grant.scopes)} for grant in self.grants],
+            "api2cart": {
+                "next_cart_id": self._next_cart_id,
+                "accounts": {
+                    key: {"carts": [asdict(cart) for cart in account.carts]}
+                    for key, account in self.api2cart_accounts.items()
+                },
+            },
+        }
+
+    def _decode(self, payload: dict[str, Any]) -> _Mutable:
+        """Turn a state file's payload into objects; raise :class:`BadStateFile` if it does not fit."""
+        mutable = _Mutable()
+        for key, entry in _get(payload, "apps", dict, "state").items():
+            if key not in self.apps:
+                raise BadStateFile("apps names an app the sandbox does not have")
+            url = _get(_as_dict(entry, "apps.*"), "redirect_url", str, "apps.*")
+            try:
+                _check_redirect_url(url)
+            except ValueError:
+                raise BadStateFile("apps.*.redirect_url is not an absolute http(s) URL") from None
+            mutable.redirect_urls[key] = url
+        for raw in _get(payload, "auth_codes", list, "state"):
+            item = _as_dict(raw, "auth_codes[]")
+            code = AuthCode(
+                code=_get(item, "code", str, "auth_codes[]"),
+                app_key=self._known_app(_get(item, "app_key", str, "auth_codes[]")),
+                seller_key=self._known_seller(_get(item, "seller_key", str, "auth_codes[]")),
+                user_type=_user_type(_get(item, "user_type", int, "auth_codes[]")),
+                issued_at=_number(item, "issued_at", "auth_codes[]"),
+                used=_get(item, "used", bool, "auth_codes[]"),
+            )
+            mutable.codes[code.code] = code
+        for raw in _get(payload, "grants", list, "state"):
+            item = _as_dict(raw, "grants[]")
+            scopes = _get(item, "scopes", list, "grants[]")
+            if not all(isinstance(scope, str) for scope in scopes):
+                raise BadStateFile("grants[].scopes must be a list of strings")
+            mutable.grants.append(
+                Grant(
+                    app_key=self._known_app(_get(item, "app_key", str, "grants[]")),
+                    seller_key=self._known_seller(_get(item, "seller_key", str, "grants[]")),
+                    user_type=_user_type(_get(item, "user_type", int, "grants[]")),
+                    open_id=_get(item, "open_id", str, "grants[]"),
+                    scopes=tuple(scopes),
+                    access_token=_get(item, "access_token", str, "grants[]"),
+                    access_expires_at=_get(item, "access_expires_at", int, "grants[]"),
+                    refresh_token=_get(item, "refresh_token", str, "grants[]"),
+                    refresh_expires_at=_get(item, "refresh_expires_at", int, "grants[]"),
+                )
+            )
+        api2cart = _get(payload, "api2cart", dict, "state")
+        mutable.next_cart_id = _get(api2cart, "next_cart_id", int, "api2cart")
+        for key, raw_account in _get(api2cart, "accounts", dict, "api2cart").items():
+            if key not in self.api2cart_accounts:
+                raise BadStateFile("api2cart.accounts names an account the sandbox does not have")
+            carts = mutable.carts.setdefault(key, [])
+            for raw in _get(_as_dict(raw_account, "api2cart.accounts.*"), "carts", list, "api2cart.accounts.*"):
+                item = _as_dict(raw, "carts[]")
+                access_token = item.get("access_token")
+                if access_token is not None and not isinstance(access_token, str):
+                    raise BadStateFile("carts[].access_token must be a string or null")
+                carts.append(
+                    StoredCart(
+                        id=_get(item, "id", str, "carts[]"),
+                        store_key=_get(item, "store_key", str, "carts[]"),
+                        cart_id=_get(item, "cart_id", str, "carts[]"),
+                        url=_get(item, "url", str, "carts[]"),
+                        custom_label=_get(item, "custom_label", str, "carts[]"),
+                        app_key=_get(item, "app_key", str, "carts[]"),
+                        app_secret=_get(item, "app_secret", str, "carts[]"),
+                        refresh_token=_get(item, "refresh_token", str, "carts[]"),
+                        access_token=access_token,
+                    )
+                )
+        return mutable
+
+    def _known_app(self, app_key: str) -> str:
+        if app_key not in self.apps:
+            raise BadStateFile("an entry names an app the sandbox does not have")
+        return app_key
+
+    def _known_seller(self, seller_key: str) -> str:
+        if seller_key not in self.sellers:
+            raise BadStateFile("an entry names a seller the sandbox does not have")
+        return seller_key
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:
@@ -447,7 +727,7 @@ class SandboxState:
 
     def set_redirect_url(self, url: str, app_key: str = SANDBOX_APP_KEY) -> None:
         _check_redirect_url(url)
-        with self._lock:
+        with self._mutation():
             self.apps[app_key].redirect_url = url
 
     def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
@@ -461,6 +741,7 @@ class SandboxState:
     # ------------------------------------------------------------------ consent
     def consent_request(self, kind: AuthKind, params: Mapping[str, str]) -> ConsentRequest:
         """Validate the query of a consent link (or the hidden fields of its form)."""
+        self.sync()
         state = params.get("state")
         if kind == "creator":
             app_key = params.get("app_key", "")
@@ -484,6 +765,10 @@ class SandboxState:
 
     def decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
         """Apply the seller's decision and return the redirect URL (the app's callback)."""
+        with self._reading():
+            return self._decide(request, seller_key, decision)
+
+    def _decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
         seller = self.sellers.get(seller_key)
         if seller is None:
             raise ConsentError(f"Unknown seller {seller_key!r}; choose one of {', '.join(self.sellers)}.")
@@ -511,7 +796,7 @@ class SandboxState:
         if app_key not in self.apps or seller_key not in self.sellers:
             raise ValueError("unknown app or seller")
         code = _new_code()
-        with self._lock:
+        with self._mutation():
             self.codes[code] = AuthCode(code, app_key, seller_key, user_type, self.now())
         return code
 
@@ -542,7 +827,7 @@ class SandboxState:
         if params["grant_type"] != "authorized_code":
             raise TikTokError(36004002, "invalid param: grant_type must be authorized_code")
         app = self._check_app(params["app_key"], params["app_secret"])
-        with self._lock:
+        with self._mutation():
             now = self.now()
             code = self.codes.get(params["auth_code"])
             if code is None or code.used or code.app_key != app.app_key or now > code.issued_at + AUTH_CODE_TTL:
@@ -580,7 +865,7 @@ class SandboxState:
         if params["grant_type"] != "refresh_token":
             raise TikTokError(36004002, "invalid param: grant_type must be refresh_token")
         app = self._check_app(params["app_key"], params["app_secret"])
-        with self._lock:
+        with self._mutation():
             grant = self._grant_for_refresh(app, params["refresh_token"])
             del self._by_refresh[grant.refresh_token]
             self._by_access.pop(grant.access_token, None)
@@ -594,12 +879,12 @@ class SandboxState:
     def check_refresh_token(self, app_key: str, app_secret: str, refresh_token: str) -> Grant:
         """Validate TikTok credentials WITHOUT rotating anything (what API2Cart's add uses)."""
         app = self._check_app(app_key, app_secret)
-        with self._lock:
+        with self._reading():
             return self._grant_for_refresh(app, refresh_token)
 
     def deauthorize(self, seller_key: str) -> int:
         """Revoke every grant of a seller (like SELLER_DEAUTHORIZATION); returns how many."""
-        with self._lock:
+        with self._mutation():
             gone = [g for g in self.grants if g.seller_key == seller_key]
             for grant in gone:
                 self._by_access.pop(grant.access_token, None)
@@ -637,7 +922,7 @@ class SandboxState:
             raise TikTokError(106001, "invalid sign")
         if not access_token:
             raise TikTokError(105001, "access token is missing: send it in the x-tts-access-token header")
-        with self._lock:
+        with self._reading():
             grant = self._by_access.get(access_token)
             if grant is None or grant.app_key != app.app_key:
                 raise TikTokError(105001, "access token is invalid or the seller deauthorized the app")
@@ -679,13 +964,11 @@ class SandboxState:
         if not fields.get("cart_id"):
             raise Api2CartError(5, "Required parameter cart_id is missing")
         if fields["cart_id"] != TIKTOK_CART_ID:
-            raise Api2CartError(
-                3, f"Platform {fields['cart_id']!r} is not supported by the sandbox (only TikTokShop)"
-            )
+            raise Api2CartError(3, f"Platform {fields['cart_id']!r} is not supported by the sandbox (only TikTokShop)")
         for name in ("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token"):
             if not fields.get(name):
                 raise Api2CartError(5, f"Required parameter {name} is missing")
-        with self._lock:
+        with self._mutation():
             grant = self._tiktok_check_for_api2cart(
                 fields["tiktokshop_app_key"],
                 fields["tiktokshop_app_secret"],
@@ -725,7 +1008,7 @@ class SandboxState:
 
     def api2cart_list(self, api_key: str | None) -> dict[str, Any]:
         account = self._account(api_key)
-        with self._lock:
+        with self._reading():
             carts = [c.as_json() for c in account.carts]
         return {"carts": carts, "carts_count": len(carts)}
 
@@ -733,7 +1016,7 @@ class SandboxState:
         account = self._account(api_key)
         if not store_key:
             raise Api2CartError(5, "Required parameter store_key is missing (send the x-store-key header)")
-        with self._lock:
+        with self._reading():
             cart = next(
                 (c for c in account.carts if hmac.compare_digest(c.store_key.encode(), store_key.encode())),
                 None,
@@ -746,6 +1029,36 @@ class SandboxState:
     def api2cart_supported_platforms(self, api_key: str | None) -> dict[str, Any]:
         self._account(api_key)
         return {"supported_platforms": copy.deepcopy(list(SUPPORTED_PLATFORMS))}
+
+
+_T = TypeVar("_T")
+
+
+def _as_dict(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadStateFile(f"{where} must be an object")
+    return value
+
+
+def _get(item: Mapping[str, Any], name: str, kind: type[_T], where: str) -> _T:
+    """``item[name]`` if it has exactly the JSON type ``kind`` (a bool is not an int here)."""
+    value = item.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadStateFile(f"{where}.{name} must be of type {kind.__name__}")
+    return value
+
+
+def _number(item: Mapping[str, Any], name: str, where: str) -> float:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadStateFile(f"{where}.{name} must be a number")
+    return float(value)
+
+
+def _user_type(value: int) -> int:
+    if value not in USER_TYPES.values():
+        raise BadStateFile("user_type must be 0, 1 or 3")
+    return value
 
 
 def _check_redirect_url(url: str) -> None:

@@ -1,0 +1,132 @@
+"""The whole runbook flow against the sandbox over real HTTP, through the same Session the
+notebooks use: link -> consent page -> Authorize -> catcher gets the code -> exchange -> shops ->
+API2Cart add -> list. Plus the ways it goes wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tiktok_helpers import samples
+from tiktok_helpers.errors import (
+    Api2CartError,
+    AuthorizationDenied,
+    InvalidAuthCode,
+    RefreshTokenNotFound,
+    StateMismatch,
+)
+from tiktok_helpers.regions import UserType
+from tiktok_helpers.session import Session, open_session
+from tiktok_helpers.settings import Mode, load_settings
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n")
+    with open_session(env, environ={}) as s:
+        yield s
+
+
+def test_whole_flow_with_the_catcher(session: Session) -> None:
+    assert session.mode is Mode.SANDBOX
+    assert session.sandbox is not None
+    link = session.authorization_link()
+    assert link.url.startswith(f"{session.sandbox.base_url}/open/authorize?service_id={samples.SANDBOX_SERVICE_ID}")
+    catcher = session.start_catcher(link, timeout=20)
+    location = session.approve_in_sandbox(link)
+    assert location.startswith(catcher.redirect_url)
+    httpx.get(location, timeout=5)  # what the browser does with the 302
+    result = catcher.wait(5)
+    assert result.state == link.state
+    assert result.shop_region == "GB"
+
+    tokens = session.exchange(result)
+    assert tokens.user_type is UserType.SELLER
+    assert tokens.seller_name == "Sandbox UK Store"
+    saved = load_settings(session.settings.env_path, environ={})
+    assert saved.refresh_token == tokens.refresh_token
+    assert saved.access_token_expires_at == tokens.access_token_expires_at
+
+    shops = session.authorized_shops()
+    assert shops and all(shop.cipher for shop in shops)
+    assert load_settings(session.settings.env_path, environ={}).shop_cipher == shops[0].cipher
+
+    store_key = session.add_store(custom_label="Runbook test")
+    stores = session.list_stores()
+    assert [s.custom_label for s in stores] == ["Runbook test"]
+    assert stores[0].store_key == store_key
+    assert stores[0].cart_id == "TikTokShop"
+    assert session.api2cart().validate_store(store_key) is not None
+
+
+def test_pasted_url_path_and_us_region(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REGION=us\n")
+    with open_session(env, environ={}) as session:
+        session.authorization_link()
+        location = session.approve_in_sandbox()
+        result = session.parse_redirect(f"  '{location}'  ")
+        tokens = session.exchange(result)
+        assert tokens.seller_base_region == "US"
+        assert [shop.region for shop in session.authorized_shops()] == ["US"]
+
+
+def test_cancel_is_a_refusal(session: Session) -> None:
+    session.authorization_link()
+    location = session.approve_in_sandbox(decision="cancel")
+    with pytest.raises(AuthorizationDenied):
+        session.parse_redirect(location)
+
+
+def test_redirect_for_another_link_is_rejected(session: Session) -> None:
+    first = session.authorization_link()
+    location = session.approve_in_sandbox(first)
+    session.authorization_link()  # a newer link replaces the one the person opened
+    with pytest.raises(StateMismatch):
+        session.parse_redirect(location)
+
+
+def test_a_code_works_once(session: Session) -> None:
+    session.authorization_link()
+    result = session.parse_redirect(session.approve_in_sandbox())
+    session.exchange(result)
+    before = session.settings.env_path.read_bytes()
+    with pytest.raises(InvalidAuthCode):
+        session.exchange(result)
+    assert session.settings.env_path.read_bytes() == before  # the saved tokens are untouched
+
+
+def test_refresh_rotates_and_the_old_refresh_token_stops_working(session: Session) -> None:
+    session.authorization_link()
+    first = session.exchange(session.parse_redirect(session.approve_in_sandbox()))
+    second = session.refresh()
+    assert second.refresh_token != first.refresh_token
+    assert session.settings.refresh_token == second.refresh_token  # saved
+    with pytest.raises(RefreshTokenNotFound):
+        session.token_client().refresh(first.refresh_token)
+
+
+def test_api2cart_refuses_a_refresh_token_that_does_not_work(session: Session) -> None:
+    session.save({"TIKTOK_REFRESH_TOKEN": "TTP_not_a_real_refresh_token_000"})
+    with pytest.raises(Api2CartError) as info:
+        session.add_store()
+    assert info.value.code == 10
+    assert session.list_stores() == []
+
+
+def test_state_is_shared_between_sessions(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    with open_session(env, environ={}) as first:
+        first.authorization_link()
+        first.exchange(first.parse_redirect(first.approve_in_sandbox()))
+        first.add_store(custom_label="from the first notebook")
+        first_url = first.sandbox.base_url if first.sandbox else ""
+    with open_session(env, environ={}) as second:  # a new kernel: new sandbox, same state file
+        assert second.sandbox is not None and second.sandbox.base_url != ""
+        assert [s.custom_label for s in second.list_stores()] == ["from the first notebook"]
+        assert second.authorized_shops()
+    assert first_url

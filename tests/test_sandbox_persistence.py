@@ -1,0 +1,497 @@
+"""Sandbox state persisted in a JSON file and shared between sandboxes (and processes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tiktok_helpers.samples import (
+    SANDBOX_API2CART_KEY,
+    SANDBOX_APP_KEY,
+    SANDBOX_APP_SECRET,
+    SANDBOX_REDIRECT_URL,
+)
+from tiktok_helpers.sandbox import (
+    ACCESS_TOKEN_TTL,
+    AUTH_CODE_TTL,
+    Clock,
+    FakeClock,
+    Sandbox,
+    SandboxState,
+    SystemClock,
+)
+from tiktok_helpers.sandbox.browser import walk_consent
+from tiktok_helpers.sandbox.persist import StateFile
+from tiktok_helpers.signing import sign
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+START = 1_750_000_000.0
+SHOPS = "/authorization/202309/shops"
+POSIX = sys.platform != "win32"
+
+
+class Target(Protocol):
+    """A sandbox to call over HTTP: a :class:`Sandbox`, or one served by another process."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def api2cart_base_url(self) -> str: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+@dataclass
+class Remote:
+    base_url: str
+    clock: Clock
+
+    @property
+    def api2cart_base_url(self) -> str:
+        return f"{self.base_url}/v1.1"
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    return tmp_path / "runbook" / "sandbox-state.json"
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as c:
+        yield c
+
+
+def sandbox(path: Path, clock: FakeClock | None = None, **kwargs: Any) -> Sandbox[FakeClock]:
+    return Sandbox(port=0, clock=clock or FakeClock(START), state_path=path, **kwargs).start()
+
+
+def new_code(sb: Sandbox[Any], client: httpx.Client, seller: str = "global") -> str:
+    location = walk_consent(sb.consent_link(state="p"), seller=seller, client=client)
+    return parse_qs(urlsplit(location).query)["code"][0]
+
+
+def token_get(sb: Target, client: httpx.Client, code: str) -> dict[str, Any]:
+    params = {
+        "app_key": SANDBOX_APP_KEY,
+        "app_secret": SANDBOX_APP_SECRET,
+        "auth_code": code,
+        "grant_type": "authorized_code",
+    }
+    body: dict[str, Any] = client.get(f"{sb.base_url}/api/v2/token/get", params=params).json()
+    return body
+
+
+def token_refresh(sb: Target, client: httpx.Client, refresh_token: str) -> dict[str, Any]:
+    params = {
+        "app_key": SANDBOX_APP_KEY,
+        "app_secret": SANDBOX_APP_SECRET,
+        "refresh_token": refresh_token,
+        "grant_type": "refresh_token",
+    }
+    body: dict[str, Any] = client.get(f"{sb.base_url}/api/v2/token/refresh", params=params).json()
+    return body
+
+
+def tokens(sb: Sandbox[Any], client: httpx.Client, seller: str = "global") -> dict[str, Any]:
+    reply = token_get(sb, client, new_code(sb, client, seller))
+    assert reply["code"] == 0, reply
+    data: dict[str, Any] = reply["data"]
+    return data
+
+
+def shops(sb: Target, client: httpx.Client, access_token: str) -> dict[str, Any]:
+    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(sb.clock.now()))}
+    reply = client.get(
+        sb.base_url + SHOPS,
+        params={**params, "sign": sign(SHOPS, params, SANDBOX_APP_SECRET)},
+        headers={"content-type": "application/json", "x-tts-access-token": access_token},
+    )
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def add_store(sb: Target, client: httpx.Client, refresh_token: str, **extra: str) -> dict[str, Any]:
+    reply = client.post(
+        f"{sb.api2cart_base_url}/account.cart.add.json",
+        headers={"x-api-key": SANDBOX_API2CART_KEY},
+        json={
+            "cart_id": "TikTokShop",
+            "tiktokshop_app_key": SANDBOX_APP_KEY,
+            "tiktokshop_app_secret": SANDBOX_APP_SECRET,
+            "tiktokshop_refresh_token": refresh_token,
+            **extra,
+        },
+    )
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def list_stores(sb: Target, client: httpx.Client) -> list[dict[str, Any]]:
+    reply = client.get(f"{sb.api2cart_base_url}/account.cart.list.json", headers={"x-api-key": SANDBOX_API2CART_KEY})
+    body = reply.json()
+    assert body["return_code"] == 0, body
+    carts: list[dict[str, Any]] = body["result"]["carts"]
+    return carts
+
+
+def validate_store(sb: Target, client: httpx.Client, store_key: str) -> dict[str, Any]:
+    reply = client.get(
+        f"{sb.api2cart_base_url}/cart.validate.json",
+        headers={"x-api-key": SANDBOX_API2CART_KEY, "x-store-key": store_key},
+    )
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+# ---------------------------------------------------------------- across instances (one after the other)
+
+
+def test_tokens_from_one_sandbox_work_in_the_next(state_file: Path, client: httpx.Client) -> None:
+    first = sandbox(state_file)
+    try:
+        data = tokens(first, client)
+    finally:
+        first.stop()
+    assert state_file.exists()
+
+    clock = FakeClock(START)
+    with Sandbox(port=0, clock=clock, state_path=state_file) as second:
+        reply = shops(second, client, data["access_token"])
+        assert reply["code"] == 0, reply
+        assert [s["region"] for s in reply["data"]["shops"]] == ["GB", "DE"]
+        # expiries are absolute: they mean the same to the next sandbox's clock
+        clock.set(data["access_token_expire_in"] + 1)
+        assert shops(second, client, data["access_token"])["code"] == 105002
+        refreshed = token_refresh(second, client, data["refresh_token"])
+        assert refreshed["code"] == 0, refreshed
+        assert refreshed["data"]["refresh_token_expire_in"] == data["refresh_token_expire_in"]
+        assert refreshed["data"]["access_token_expire_in"] == int(clock.now()) + ACCESS_TOKEN_TTL
+
+    with Sandbox(port=0, clock=FakeClock(clock.now()), state_path=state_file) as third:
+        assert token_refresh(third, client, data["refresh_token"])["code"] == 36004005  # rotated away
+        assert shops(third, client, refreshed["data"]["access_token"])["code"] == 0
+
+
+def test_used_code_stays_used_and_unused_code_travels(state_file: Path, client: httpx.Client) -> None:
+    with sandbox(state_file) as first:
+        used = new_code(first, client)
+        unused = new_code(first, client)
+        assert token_get(first, client, used)["code"] == 0
+    with sandbox(state_file) as second:
+        assert token_get(second, client, used)["code"] == 36004004
+        assert token_get(second, client, unused)["code"] == 0
+    clock = FakeClock(START)
+    with sandbox(state_file, clock) as third:
+        late = third.state.issue_code(SANDBOX_APP_KEY, "us")
+    with sandbox(state_file, FakeClock(START + AUTH_CODE_TTL + 1)) as fourth:
+        assert token_get(fourth, client, late)["code"] == 36004004  # issue time is stored: expired
+
+
+def test_store_added_in_one_is_listed_in_the_next(state_file: Path, client: httpx.Client) -> None:
+    with sandbox(state_file) as first:
+        data = tokens(first, client)
+        added = add_store(first, client, data["refresh_token"], custom_label="UK")
+        assert added["return_code"] == 0, added
+        store_key = added["result"]["store_key"]
+    with sandbox(state_file) as second:
+        carts = list_stores(second, client)
+        assert [(c["store_key"], c["custom_label"], c["id"]) for c in carts] == [(store_key, "UK", "1")]
+        assert validate_store(second, client, store_key)["return_code"] == 0
+        other = tokens(second, client, "us")
+        assert add_store(second, client, other["refresh_token"])["return_code"] == 0
+        assert [c["id"] for c in list_stores(second, client)] == ["1", "2"]  # the id counter is kept
+
+
+def test_redirect_url_persists_and_an_explicit_one_wins(state_file: Path, client: httpx.Client) -> None:
+    catcher = "http://127.0.0.1:53111/callback"
+    with sandbox(state_file) as first:
+        assert first.state.app.redirect_url == SANDBOX_REDIRECT_URL
+        first.set_redirect_url(catcher)
+    with sandbox(state_file) as second:
+        assert second.state.app.redirect_url == catcher
+        location = walk_consent(second.consent_link(state="r"), seller="global", client=client)
+        assert location.startswith(catcher + "?code=")
+    other = "http://127.0.0.1:53222/cb"
+    with sandbox(state_file, redirect_url=other) as third:
+        assert third.state.app.redirect_url == other
+    assert SandboxState(state_path=state_file).app.redirect_url == other
+
+
+# ---------------------------------------------------------------- concurrent instances
+
+
+def test_concurrent_instances_see_each_others_writes(state_file: Path, client: httpx.Client) -> None:
+    clock = FakeClock(START)
+    with sandbox(state_file, clock) as a, sandbox(state_file, clock) as b:
+        assert a.port != b.port
+        data = tokens(a, client)
+        assert shops(b, client, data["access_token"])["code"] == 0
+        # rapid alternation: each write must be seen by the other at once (no restart, no sleep)
+        refresh = data["refresh_token"]
+        for i in range(20):
+            writer, reader = (a, b) if i % 2 == 0 else (b, a)
+            reply = token_refresh(writer, client, refresh)
+            assert reply["code"] == 0, (i, reply)
+            assert token_refresh(reader, client, refresh)["code"] == 36004005, i  # old one is gone
+            refresh = reply["data"]["refresh_token"]
+            assert shops(reader, client, reply["data"]["access_token"])["code"] == 0, i
+        added = add_store(b, client, refresh)
+        assert added["return_code"] == 0, added
+        assert [c["store_key"] for c in list_stores(a, client)] == [added["result"]["store_key"]]
+        a.set_redirect_url("http://127.0.0.1:53333/cb")
+        assert walk_consent(b.consent_link(state="c"), client=client).startswith("http://127.0.0.1:53333/cb?")
+        assert b.state.deauthorize("global") == 1
+        assert token_refresh(a, client, refresh)["code"] == 36004005
+
+
+def test_parallel_writers_lose_no_update(state_file: Path) -> None:
+    first = SandboxState(clock=FakeClock(START), state_path=state_file)
+    second = SandboxState(clock=FakeClock(START), state_path=state_file)
+    issued: list[str] = []
+    issued_lock = threading.Lock()
+
+    def work(state: SandboxState) -> None:
+        for _ in range(10):
+            code = state.issue_code(SANDBOX_APP_KEY, "global")
+            with issued_lock:
+                issued.append(code)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (first, second, first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    saved = json.loads(state_file.read_text())
+    assert sorted(c["code"] for c in saved["auth_codes"]) == sorted(issued)
+    assert len(issued) == 40
+    third = SandboxState(clock=FakeClock(START), state_path=state_file)
+    assert set(third.codes) == set(issued)
+
+
+def test_keep_alive_stays_fast_with_a_state_file(state_file: Path, client: httpx.Client) -> None:
+    with sandbox(state_file) as sb:
+        data = tokens(sb, client)  # a fresh write: the next checks compare bytes (racy window)
+        started = time.perf_counter()
+        for _ in range(50):
+            assert shops(sb, client, data["access_token"])["code"] == 0
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"50 keep-alive requests took {elapsed:.3f} s"
+
+
+def test_same_size_rewrite_in_one_timestamp_tick_is_noticed(state_file: Path) -> None:
+    """Size, inode and mtime can all stay the same; a recently written file is re-read anyway."""
+    state_file.parent.mkdir(parents=True)
+    watcher = StateFile(state_file)
+    watcher.write(b"0123456789")
+    before = state_file.stat()
+    assert watcher.read() == watcher.content
+    with open(state_file, "r+b") as handle:  # in place: same inode, same size
+        handle.write(b"abcdefghij")
+    os.utime(state_file, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime tick
+    assert watcher.changed()
+    assert watcher.read() == b"abcdefghij"
+
+
+# ---------------------------------------------------------------- the file itself
+
+
+def test_file_format_and_mode(state_file: Path, client: httpx.Client) -> None:
+    with sandbox(state_file) as sb:
+        assert sb.state_path == state_file
+        data = tokens(sb, client)
+        add_store(sb, client, data["refresh_token"])
+    saved = json.loads(state_file.read_text())
+    assert saved["version"] == 1
+    assert set(saved) == {"version", "apps", "auth_codes", "grants", "api2cart"}
+    assert saved["apps"] == {SANDBOX_APP_KEY: {"redirect_url": SANDBOX_REDIRECT_URL}}
+    assert saved["auth_codes"][0]["used"] is True and saved["auth_codes"][0]["issued_at"] == START
+    grant = saved["grants"][0]
+    assert grant["access_token"] == data["access_token"]
+    assert grant["access_expires_at"] == data["access_token_expire_in"]
+    assert grant["refresh_expires_at"] == data["refresh_token_expire_in"]
+    assert saved["api2cart"]["next_cart_id"] == 2
+    assert len(saved["api2cart"]["accounts"][SANDBOX_API2CART_KEY]["carts"]) == 1
+    assert "sellers" not in saved and "shops" not in json.dumps(saved)  # static data comes from code
+    if POSIX:
+        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    leftovers = [p.name for p in state_file.parent.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json TTP_secret-looking-token",
+        b"\xff\xfe garbage",
+        json.dumps({"version": 2, "grants": [], "secret": "TTP_secret-looking-token"}).encode(),
+        json.dumps({"version": "1"}).encode(),
+        json.dumps(
+            {
+                "version": 1,
+                "apps": {},
+                "auth_codes": [],
+                "grants": [{"seller_key": "mars", "access_token": "TTP_secret-looking-token"}],
+                "api2cart": {"next_cart_id": 1, "accounts": {}},
+            }
+        ).encode(),
+        b"[]",
+    ],
+    ids=["bad-json", "not-utf8", "unknown-version", "string-version", "bad-schema", "not-an-object"],
+)
+def test_corrupt_file_is_kept_aside(
+    state_file: Path, client: httpx.Client, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    state_file.parent.mkdir(parents=True)
+    state_file.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="tiktok_helpers.sandbox"), sandbox(state_file) as sb:
+        assert sb.state.grants == [] and sb.state.codes == {}
+        assert list_stores(sb, client) == []
+        data = tokens(sb, client)  # it keeps working and saves a fresh file
+        assert shops(sb, client, data["access_token"])["code"] == 0
+    corrupt = state_file.with_name(state_file.name + ".corrupt")
+    assert corrupt.read_bytes() == content
+    assert json.loads(state_file.read_text())["version"] == 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert str(corrupt) in message and "empty state" in message
+    assert "TTP_" not in caplog.text
+
+
+def test_file_corrupted_while_running(state_file: Path, client: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    with sandbox(state_file) as sb:
+        data = tokens(sb, client)
+        state_file.write_text("{}")  # another program breaks it
+        with caplog.at_level(logging.WARNING, logger="tiktok_helpers.sandbox"):
+            assert shops(sb, client, data["access_token"])["code"] == 105001  # empty state now
+            assert shops(sb, client, data["access_token"])["code"] == 105001
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        assert state_file.with_name(state_file.name + ".corrupt").read_text() == "{}"
+
+
+def test_unreadable_path_does_not_crash(state_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state_file.mkdir(parents=True)  # a folder where the file should be: cannot be read
+    with caplog.at_level(logging.WARNING, logger="tiktok_helpers.sandbox"):
+        state = SandboxState(clock=FakeClock(START), state_path=state_file)
+    assert state.codes == {}
+    assert "not usable" in caplog.text
+    assert state_file.with_name(state_file.name + ".corrupt").is_dir()
+    state.issue_code(SANDBOX_APP_KEY, "global")
+    assert state_file.is_file()
+
+
+# ---------------------------------------------------------------- reset
+
+
+def test_reset_clears_state_and_file(state_file: Path, client: httpx.Client) -> None:
+    with sandbox(state_file) as a, sandbox(state_file) as b:
+        data = tokens(a, client)
+        assert add_store(a, client, data["refresh_token"])["return_code"] == 0
+        a.set_redirect_url("http://127.0.0.1:53444/cb")
+        assert len(list_stores(b, client)) == 1
+        a.reset()
+        assert not state_file.exists()
+        assert a.state.grants == [] and a.state.codes == {}
+        assert a.state.app.redirect_url == SANDBOX_REDIRECT_URL
+        for sb in (a, b):
+            assert list_stores(sb, client) == []
+            assert shops(sb, client, data["access_token"])["code"] == 105001
+        assert b.state.app.redirect_url == SANDBOX_REDIRECT_URL
+        again = tokens(b, client)
+        assert add_store(b, client, again["refresh_token"])["result"]["store_key"]
+        assert [c["id"] for c in list_stores(a, client)] == ["1"]
+
+
+def test_reset_without_a_file() -> None:
+    state = SandboxState(clock=FakeClock(START))
+    state.issue_code(SANDBOX_APP_KEY, "global")
+    state.reset()
+    assert state.codes == {} and state.state_path is None
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _read_lines(stream: Any, queue: Queue[str]) -> None:
+    for line in stream:
+        queue.put(line)
+
+
+def test_cli_state_flag(state_file: Path, client: httpx.Client) -> None:
+    # tokens issued in this process, with the real clock, before the CLI sandbox starts
+    with Sandbox(port=0, state_path=state_file) as local:
+        data = tokens(local, client)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0", "--state", str(state_file)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: Queue[str] = Queue()
+    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not any("Press Ctrl-C" in line for line in output):
+            try:
+                output.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except Empty:
+                pytest.fail(f"the sandbox CLI printed nothing useful: {output!r}")
+        text = "".join(output)
+        assert f"state file: {state_file}" in text
+        match = re.search(r"running at (http://127\.0\.0\.1:\d+)", text)
+        assert match, text
+        base = match.group(1)
+        cli = Remote(base, SystemClock())
+        assert shops(cli, client, data["access_token"])["code"] == 0  # issued here, accepted there
+        added = add_store(cli, client, data["refresh_token"], custom_label="from CLI")
+        assert added["return_code"] == 0, added
+        with Sandbox(port=0, state_path=state_file) as local:  # written there, seen here
+            assert [c["custom_label"] for c in list_stores(local, client)] == ["from CLI"]
+            refreshed = token_refresh(local, client, data["refresh_token"])
+            assert refreshed["code"] == 0
+        # and a write here is seen by the running CLI process without a restart
+        assert token_refresh(cli, client, data["refresh_token"])["code"] == 36004005
+        assert shops(cli, client, refreshed["data"]["access_token"])["code"] == 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            assert proc.stderr is not None
+            proc.stderr.close()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    assert proc.returncode == 0
+    if POSIX:
+        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+
+
+def test_cli_state_flag_in_help() -> None:
+    from tiktok_helpers.sandbox.__main__ import build_parser
+
+    args = build_parser().parse_args(["--state", "x.json"])
+    assert args.state == "x.json" and args.redirect_url is None
+    assert "--state" in build_parser().format_help()

@@ -1,0 +1,344 @@
+"""Sandbox token endpoints and the signed Get Authorized Shops call over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, FakeClock, Sandbox
+from tiktok_helpers.sandbox.browser import walk_consent
+from tiktok_helpers.signing import sign
+
+START = 1_750_000_000.0
+SHOPS = "/authorization/202309/shops"
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def sb(clock: FakeClock) -> Iterator[Sandbox[FakeClock]]:
+    with Sandbox(port=0, clock=clock) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as c:
+        yield c
+
+
+def new_code(sb: Sandbox[FakeClock], client: httpx.Client, seller: str = "global", kind: str = "seller") -> str:
+    location = walk_consent(sb.consent_link(kind, state="t"), seller=seller, client=client)  # type: ignore[arg-type]
+    return parse_qs(urlsplit(location).query)["code"][0]
+
+
+def token_get(sb: Sandbox[FakeClock], client: httpx.Client, code: str, **overrides: str) -> dict[str, Any]:
+    params = {
+        "app_key": SANDBOX_APP_KEY,
+        "app_secret": SANDBOX_APP_SECRET,
+        "auth_code": code,
+        "grant_type": "authorized_code",
+        **overrides,
+    }
+    reply = client.get(f"{sb.base_url}/api/v2/token/get", params={k: v for k, v in params.items() if v is not None})
+    assert reply.status_code == 200
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def token_refresh(sb: Sandbox[FakeClock], client: httpx.Client, refresh_token: str, **overrides: str) -> dict[str, Any]:
+    params = {
+        "app_key": SANDBOX_APP_KEY,
+        "app_secret": SANDBOX_APP_SECRET,
+        "refresh_token": refresh_token,
+        "grant_type": "refresh_token",
+        **overrides,
+    }
+    reply = client.get(f"{sb.base_url}/api/v2/token/refresh", params=params)
+    assert reply.status_code == 200
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def tokens(
+    sb: Sandbox[FakeClock], client: httpx.Client, seller: str = "global", kind: str = "seller"
+) -> dict[str, Any]:
+    reply = token_get(sb, client, new_code(sb, client, seller, kind))
+    assert reply["code"] == 0
+    data: dict[str, Any] = reply["data"]
+    return data
+
+
+def assert_error(reply: dict[str, Any], code: int) -> None:
+    assert reply["code"] == code, reply
+    assert isinstance(reply["message"], str) and reply["message"]
+    assert len(reply["request_id"]) == 34
+    assert "data" not in reply
+
+
+def shops(
+    sb: Sandbox[FakeClock],
+    client: httpx.Client,
+    access_token: str | None,
+    *,
+    timestamp: int | None = None,
+    app_key: str = SANDBOX_APP_KEY,
+    signature: str | None = None,
+    body: bytes = b"",
+    signed_body: bytes | None = None,
+) -> dict[str, Any]:
+    params = {"app_key": app_key, "timestamp": str(int(sb.clock.now()) if timestamp is None else timestamp)}
+    sig = sign(SHOPS, params, SANDBOX_APP_SECRET, body if signed_body is None else signed_body)
+    headers = {"content-type": "application/json"}
+    if access_token is not None:
+        headers["x-tts-access-token"] = access_token
+    reply = client.request(
+        "GET",
+        sb.base_url + SHOPS,
+        params={**params, "sign": sig if signature is None else signature},
+        headers=headers,
+        content=body or None,
+    )
+    assert reply.status_code == 200
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+# ---------------------------------------------------------------- token/get
+
+
+def test_token_get_success_shape_and_absolute_expiry(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    reply = token_get(sb, client, new_code(sb, client))
+    assert reply["code"] == 0
+    assert reply["message"] == "success"
+    assert len(reply["request_id"]) == 34
+    data = reply["data"]
+    assert set(data) == {
+        "access_token",
+        "access_token_expire_in",
+        "refresh_token",
+        "refresh_token_expire_in",
+        "open_id",
+        "seller_name",
+        "seller_base_region",
+        "user_type",
+        "granted_scopes",
+    }
+    assert data["access_token"].startswith("TTP_") and data["refresh_token"].startswith("TTP_")
+    assert data["access_token"] != data["refresh_token"]
+    assert data["access_token_expire_in"] == int(START) + 7 * DAY == int(START) + ACCESS_TOKEN_TTL
+    assert data["refresh_token_expire_in"] == int(START) + 365 * DAY == int(START) + REFRESH_TOKEN_TTL
+    assert data["open_id"].isdigit()
+    assert data["seller_name"] == "Sandbox UK Store"
+    assert data["seller_base_region"] == "GB"
+    assert data["user_type"] == 0
+    assert "seller.authorization.info" in data["granted_scopes"] and len(data["granted_scopes"]) >= 8
+
+
+def test_us_seller_tokens(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb, client, seller="us")
+    assert data["seller_name"] == "Sandbox US Store"
+    assert data["seller_base_region"] == "US"
+
+
+def test_code_is_single_use(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    code = new_code(sb, client)
+    assert token_get(sb, client, code)["code"] == 0
+    assert_error(token_get(sb, client, code), 36004004)
+
+
+def test_unknown_code(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    assert_error(token_get(sb, client, "TTP_not-a-code"), 36004004)
+
+
+def test_code_still_valid_at_29_59(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    code = new_code(sb, client)
+    clock.advance(29 * 60 + 59)
+    reply = token_get(sb, client, code)
+    assert reply["code"] == 0
+    assert reply["data"]["access_token_expire_in"] == int(START) + 29 * 60 + 59 + 7 * DAY
+
+
+def test_code_expired_at_30_01(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    code = new_code(sb, client)
+    clock.advance(30 * 60 + 1)
+    assert_error(token_get(sb, client, code), 36004004)
+
+
+def test_wrong_secret_or_key(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    code = new_code(sb, client)
+    wrong_secret = token_get(sb, client, code, app_secret="wrong")
+    assert_error(wrong_secret, 36004003)
+    assert "wrong" not in wrong_secret["message"]
+    assert_error(token_get(sb, client, code, app_key="otherkey"), 36004003)
+    # a rejected request does not burn the code
+    assert token_get(sb, client, code)["code"] == 0
+
+
+def test_wrong_grant_type_and_missing_param(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    code = new_code(sb, client)
+    assert_error(token_get(sb, client, code, grant_type="refresh_token"), 36004002)
+    assert_error(token_get(sb, client, code, auth_code=""), 36004002)
+    reply = client.get(f"{sb.base_url}/api/v2/token/get", params={"app_key": SANDBOX_APP_KEY}).json()
+    assert_error(reply, 36004002)
+    assert "invalid param" in reply["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/v2/token/get", "/api/v2/token/refresh"])
+def test_post_is_405(sb: Sandbox[FakeClock], client: httpx.Client, path: str) -> None:
+    reply = client.post(sb.base_url + path, data={"app_key": SANDBOX_APP_KEY})
+    assert reply.status_code == 405
+    assert reply.headers["allow"] == "GET"
+    body = reply.json()
+    assert body["code"] != 0 and "GET" in body["message"]
+    assert "data" not in body
+
+
+# ---------------------------------------------------------------- refresh
+
+
+def test_refresh_rotates_both_tokens(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    first = tokens(sb, client)
+    clock.advance(3 * DAY)
+    reply = token_refresh(sb, client, first["refresh_token"])
+    assert reply["code"] == 0 and reply["message"] == "success"
+    second = reply["data"]
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["access_token_expire_in"] == int(START) + 3 * DAY + 7 * DAY
+    assert second["refresh_token_expire_in"] == first["refresh_token_expire_in"] == int(START) + 365 * DAY
+    assert second["open_id"] == first["open_id"]
+    # the old refresh token is gone, the new one works
+    assert_error(token_refresh(sb, client, first["refresh_token"]), 36004005)
+    # the old access token is gone, the new one works
+    assert_error(shops(sb, client, first["access_token"]), 105001)
+    assert shops(sb, client, second["access_token"])["code"] == 0
+    assert token_refresh(sb, client, second["refresh_token"])["code"] == 0
+
+
+def test_refresh_token_expires_after_365_days(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    data = tokens(sb, client)
+    clock.advance(366 * DAY)
+    assert_error(token_refresh(sb, client, data["refresh_token"]), 36004001)
+
+
+def test_refresh_errors(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb, client)
+    assert_error(token_refresh(sb, client, "TTP_unknown"), 36004005)
+    assert_error(token_refresh(sb, client, data["refresh_token"], app_secret="nope"), 36004003)
+    assert_error(token_refresh(sb, client, data["refresh_token"], grant_type="authorized_code"), 36004002)
+    # none of the failures rotated the token
+    assert token_refresh(sb, client, data["refresh_token"])["code"] == 0
+
+
+def test_access_token_never_outlives_the_authorization(
+    sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock
+) -> None:
+    data = tokens(sb, client)
+    clock.advance(362 * DAY)
+    renewed = token_refresh(sb, client, data["refresh_token"])["data"]
+    assert renewed["access_token_expire_in"] == renewed["refresh_token_expire_in"] == int(START) + 365 * DAY
+
+
+# ---------------------------------------------------------------- shops
+
+
+def test_shops_with_good_signature(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    reply = shops(sb, client, tokens(sb, client)["access_token"])
+    assert reply["code"] == 0
+    assert reply["message"] == "Success"
+    assert len(reply["request_id"]) == 34
+    found = reply["data"]["shops"]
+    assert [s["region"] for s in found] == ["GB", "DE"]
+    for shop in found:
+        assert set(shop) == {"id", "name", "region", "seller_type", "cipher", "code"}
+        assert shop["id"].isdigit()
+        assert shop["seller_type"] in {"LOCAL", "CROSS_BORDER"}
+    us = shops(sb, client, tokens(sb, client, seller="us")["access_token"])["data"]["shops"]
+    assert len(us) == 1
+    assert us[0]["region"] == "US" and us[0]["seller_type"] == "LOCAL"
+
+
+def test_shops_signature_covers_body(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    assert shops(sb, client, token, body=b'{"a":1}')["code"] == 0
+    assert_error(shops(sb, client, token, body=b'{"a":1}', signed_body=b""), 106001)
+
+
+def test_shops_bad_sign(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    assert_error(shops(sb, client, token, signature="0" * 64), 106001)
+    assert_error(shops(sb, client, token, signature=""), 106001)
+
+
+def test_shops_uppercase_sign_rejected(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(sb.clock.now()))}
+    good = sign(SHOPS, params, SANDBOX_APP_SECRET)
+    assert good != good.upper()
+    assert_error(shops(sb, client, token, signature=good.upper()), 106001)
+    assert shops(sb, client, token, signature=good)["code"] == 0
+
+
+def test_shops_timestamp_window(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    now = int(START)
+    assert shops(sb, client, token, timestamp=now - 300)["code"] == 0
+    assert shops(sb, client, token, timestamp=now + 30)["code"] == 0
+    assert_error(shops(sb, client, token, timestamp=now - 301), 36009004)
+    assert_error(shops(sb, client, token, timestamp=now + 31), 36009004)
+
+
+def test_shops_stale_and_future_timestamp(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    assert_error(shops(sb, client, token, timestamp=int(START) - 3600), 36009004)
+    assert_error(shops(sb, client, token, timestamp=int(START) + 120), 36009004)
+
+
+def test_shops_unknown_app_key(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    assert_error(shops(sb, client, token, app_key="nosuchapp"), 36009004)
+
+
+def test_shops_missing_or_unknown_token(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    assert_error(shops(sb, client, None), 105001)
+    assert_error(shops(sb, client, "TTP_madeup"), 105001)
+
+
+def test_shops_expired_access_token(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    token = tokens(sb, client)["access_token"]
+    clock.advance(7 * DAY)
+    assert shops(sb, client, token)["code"] == 0
+    clock.advance(1)
+    assert_error(shops(sb, client, token), 105002)
+
+
+def test_creator_token_has_no_shops(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    reply = shops(sb, client, tokens(sb, client, kind="creator")["access_token"])
+    assert reply["code"] == 0
+    assert reply["data"]["shops"] == []
+
+
+def test_deauthorize_revokes_tokens(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb, client)
+    assert sb.state.deauthorize("global") == 1
+    assert_error(shops(sb, client, data["access_token"]), 105001)
+    assert_error(token_refresh(sb, client, data["refresh_token"]), 36004005)
+
+
+def test_fake_clock() -> None:
+    clock = FakeClock(100)
+    assert clock.now() == 100.0
+    assert clock.advance(5.5) == 105.5
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+    assert abs(FakeClock().now() - __import__("time").time()) < 2

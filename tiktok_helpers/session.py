@@ -1,0 +1,272 @@
+"""The runbook's working session: settings turned into clients, in sandbox or live mode.
+
+``open_session()`` loads the settings; in sandbox mode (and unless ``TIKTOK_SANDBOX_URL`` points
+at a sandbox already running) it starts the embedded sandbox in this process, with its state kept
+in ``.sandbox/state.json`` beside ``.env`` so that every notebook (each its own kernel) sees the
+same simulated TikTok and API2Cart. All clients share one ``httpx.Client``.
+
+Each step of the runbook is one method here, so notebooks, widgets and the command line call
+exactly the same code, and tests can too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import httpx
+
+from .api2cart import Api2CartClient, Api2CartStore
+from .authlink import AuthorizationLink, build_authorization_link
+from .catcher import CatcherStatus, RedirectCatcher
+from .errors import MissingSettingError, SettingsError, TikTokHelperError
+from .http import USER_AGENT
+from .openapi import OpenApiClient, Shop
+from .redirect import RedirectResult, parse_redirect
+from .regions import AuthType, Endpoints, Region
+from .secret import Secret
+from .settings import Mode, Settings, default_env_path, load_settings, save_settings, save_tokens
+from .tokens import TokenClient, TokenSet
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+__all__ = ["Session", "open_session", "sandbox_state_path"]
+
+SANDBOX_DIR: Final = ".sandbox"
+
+
+def sandbox_state_path(env_path: Path) -> Path:
+    """Where the embedded sandbox keeps its state for the project whose ``.env`` is ``env_path``."""
+    return env_path.parent / SANDBOX_DIR / "state.json"
+
+
+class Session:
+    """One runbook session. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        sandbox_state: Path | None = None,
+        http: httpx.Client | None = None,
+        start_sandbox: bool = True,
+    ) -> None:
+        self._environ = environ
+        self._owns_http = http is None
+        self.http = http or httpx.Client(timeout=settings.http_timeout, headers={"user-agent": USER_AGENT})
+        self.sandbox: Sandbox[Any] | None = None
+        #: The last tokens received, kept even if saving them to .env failed.
+        self.last_tokens: TokenSet | None = None
+        self.last_link: AuthorizationLink | None = None
+        if settings.mode is Mode.SANDBOX and not settings.sandbox_url and start_sandbox:
+            from .sandbox import Sandbox
+
+            state_path = sandbox_state or sandbox_state_path(settings.env_path)
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path).start()
+            settings = settings.with_sandbox(self.sandbox.base_url)
+        self.settings = settings
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def reload(self) -> Settings:
+        """Read ``.env`` again (after a save), keeping the running sandbox."""
+        fresh = load_settings(self.settings.env_path, environ=self._environ)
+        if self.sandbox is not None:
+            fresh = fresh.with_sandbox(self.sandbox.base_url)
+        self.settings = fresh
+        return fresh
+
+    def save(self, updates: Mapping[str, str | Secret | None]) -> Settings:
+        """Validate and save settings to ``.env``, then reload them."""
+        save_settings(updates, self.settings.env_path)
+        return self.reload()
+
+    # --- where and who ------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.settings.endpoints()
+
+    def token_client(self) -> TokenClient:
+        s = self.settings
+        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
+        return TokenClient(
+            s.app_key, s.app_secret, base_url=self.endpoints.token_base, client=self.http, timeout=s.http_timeout
+        )
+
+    def open_api(self, access_token: Secret | str | None = None) -> OpenApiClient:
+        s = self.settings
+        token = Secret(access_token) if access_token is not None else s.access_token
+        if not token:
+            raise MissingSettingError("no access token yet: exchange an auth code first (notebook 03)")
+        return OpenApiClient(
+            s.app_key,
+            s.app_secret,
+            token,
+            base_url=self.endpoints.open_api_base,
+            client=self.http,
+            timeout=s.http_timeout,
+        )
+
+    def api2cart(self) -> Api2CartClient:
+        s = self.settings
+        s.require("API2CART_API_KEY")
+        return Api2CartClient(
+            s.api2cart_api_key, base_url=self.endpoints.api2cart_base, client=self.http, timeout=s.http_timeout
+        )
+
+    # --- step: authorize ------------------------------------------------------------------------
+
+    def authorization_link(
+        self, auth_type: AuthType | str | None = None, state: str | None = None
+    ) -> AuthorizationLink:
+        """Build (and remember) the authorization link for the configured region and type."""
+        s = self.settings
+        link = build_authorization_link(
+            auth_type or s.auth_type,
+            region=s.region,
+            service_id=s.service_id,
+            app_key=s.app_key,
+            state=state,
+            endpoints=self.endpoints,
+        )
+        self.last_link = link
+        return link
+
+    def start_catcher(
+        self,
+        link: AuthorizationLink | None = None,
+        *,
+        timeout: float = 300.0,
+        on_progress: Callable[[CatcherStatus], None] | None = None,
+    ) -> RedirectCatcher:
+        """Listen for the redirect on the configured loopback redirect URL, checking the link's state."""
+        link = link or self.last_link
+        catcher = RedirectCatcher(
+            self.settings.redirect_url,
+            expected_state=link.state if link else None,
+            timeout=timeout,
+            on_progress=on_progress,
+        ).start()
+        if self.sandbox is not None:
+            self.sandbox.set_redirect_url(catcher.redirect_url)
+        return catcher
+
+    def approve_in_sandbox(
+        self,
+        link: AuthorizationLink | str | None = None,
+        *,
+        decision: Literal["authorize", "cancel"] = "authorize",
+        seller: str | None = None,
+    ) -> str:
+        """Sandbox only: press Authorize (or Cancel) on the consent page as the sample seller would.
+
+        Returns the redirect address the browser would be sent to. Live mode refuses: there a
+        person approves in a real browser.
+        """
+        if self.sandbox is None and self.mode is not Mode.SANDBOX:
+            raise TikTokHelperError("approving on someone's behalf only exists in sandbox mode")
+        from .sandbox.browser import walk_consent
+
+        target = link or self.last_link
+        if target is None:
+            target = self.authorization_link()
+        seller = seller or ("us" if self.settings.region is Region.US else "global")
+        return walk_consent(str(target), decision=decision, seller=seller, client=self.http)
+
+    def parse_redirect(self, text: str) -> RedirectResult:
+        """Parse a pasted redirect URL (or bare code), checking the state of the last link built."""
+        return parse_redirect(text, self.last_link.state if self.last_link else None)
+
+    # --- step: tokens ---------------------------------------------------------------------------
+
+    def _keep(self, tokens: TokenSet, save: bool) -> TokenSet:
+        self.last_tokens = tokens
+        if save:
+            try:
+                save_tokens(tokens, self.settings.env_path)
+            except TikTokHelperError as exc:
+                raise SettingsError(
+                    f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
+                    "session.last_tokens — fix the problem and call session.save_tokens()"
+                ) from None
+            self.reload()
+        return tokens
+
+    def save_tokens(self, tokens: TokenSet | None = None) -> None:
+        tokens = tokens or self.last_tokens
+        if tokens is None:
+            raise MissingSettingError("there are no tokens to save yet")
+        self._keep(tokens, save=True)
+
+    def exchange(self, code: RedirectResult | Secret | str, *, save: bool = True) -> TokenSet:
+        """Trade the auth code for tokens and (by default) save them to ``.env``."""
+        value = code.code if isinstance(code, RedirectResult) else Secret(code)
+        return self._keep(self.token_client().exchange(value), save)
+
+    def refresh(self, *, save: bool = True) -> TokenSet:
+        """Refresh the access token with the saved refresh token; save the new pair."""
+        self.settings.require("TIKTOK_REFRESH_TOKEN")
+        return self._keep(self.token_client().refresh(self.settings.refresh_token), save)
+
+    def authorized_shops(self, access_token: Secret | str | None = None, *, save_cipher: bool = True) -> list[Shop]:
+        """Prove the access token works: the shops it may act on, with their ciphers."""
+        shops = self.open_api(access_token).get_authorized_shops()
+        if save_cipher and shops and shops[0].cipher != self.settings.shop_cipher:
+            self.save({"TIKTOK_SHOP_CIPHER": shops[0].cipher})
+        return shops
+
+    # --- step: API2Cart ---------------------------------------------------------------------------
+
+    def add_store(self, *, custom_label: str | None = None, store_url: str | None = None, save: bool = True) -> Secret:
+        """Add the TikTok Shop store to API2Cart with the saved credentials; save its store key."""
+        s = self.settings
+        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET", "TIKTOK_REFRESH_TOKEN")
+        store_key = self.api2cart().add_tiktok_store(
+            app_key=s.app_key,
+            app_secret=s.app_secret,
+            refresh_token=s.refresh_token,
+            store_url=store_url,
+            custom_label=custom_label,
+        )
+        if save:
+            self.save({"API2CART_STORE_KEY": store_key})
+        return store_key
+
+    def list_stores(self) -> list[Api2CartStore]:
+        return self.api2cart().list_stores()
+
+
+def open_session(
+    env_path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sandbox_state: Path | None = None,
+    http: httpx.Client | None = None,
+) -> Session:
+    """Load settings and open a :class:`Session` (starting the sandbox in sandbox mode)."""
+    path = Path(env_path) if env_path is not None else default_env_path()
+    return Session(load_settings(path, environ=environ), environ=environ, sandbox_state=sandbox_state, http=http)
