@@ -12,6 +12,7 @@ exactly the same code, and tests can too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -21,14 +22,22 @@ import httpx
 from .api2cart import Api2CartClient, Api2CartStore
 from .authlink import AuthorizationLink, build_authorization_link
 from .catcher import CatcherStatus, RedirectCatcher
-from .errors import MissingSettingError, SettingsError, TikTokHelperError
+from .errors import (
+    FieldProblem,
+    InvalidAuthCode,
+    MissingSettingError,
+    SettingsError,
+    TikTokHelperError,
+    ValidationError,
+)
 from .http import USER_AGENT
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult, parse_redirect
 from .regions import AuthType, Endpoints, Region
 from .secret import Secret
-from .settings import Mode, Settings, default_env_path, load_settings, save_settings, save_tokens
+from .settings import Mode, Settings, clean_updates, default_env_path, load_settings, save_settings, token_updates
 from .tokens import TokenClient, TokenSet
+from .validation import clean_credentials
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
@@ -99,6 +108,42 @@ class Session:
         """Validate and save settings to ``.env``, then reload them."""
         save_settings(updates, self.settings.env_path)
         return self.reload()
+
+    def save_app(
+        self,
+        *,
+        region: Region | str,
+        app_type: str,
+        app_key: str,
+        app_secret: Secret | str,
+        service_id: str,
+        redirect_url: str,
+        auth_type: AuthType | str | None = None,
+    ) -> Settings:
+        """The Partner Center form: check every field (all problems reported at once, by the names
+        on the form) and save them together, or save nothing."""
+        secret = app_secret.reveal() if isinstance(app_secret, Secret) else app_secret
+        updates: dict[str, str | Secret | None] = {
+            "TIKTOK_REGION": str(getattr(region, "value", region)),
+            "TIKTOK_APP_TYPE": app_type,
+            "TIKTOK_REDIRECT_URL": redirect_url,
+        }
+        if auth_type is not None:
+            updates["TIKTOK_AUTH_TYPE"] = str(getattr(auth_type, "value", auth_type))
+        problems: list[FieldProblem] = []
+        key = sid = ""
+        try:
+            key, secret, sid = clean_credentials(app_key, secret, service_id)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        try:
+            clean_updates(updates)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise ValidationError(problems)
+        updates.update({"TIKTOK_APP_KEY": key, "TIKTOK_APP_SECRET": Secret(secret), "TIKTOK_SERVICE_ID": sid})
+        return self.save(updates)
 
     # --- where and who ------------------------------------------------------------------------
 
@@ -203,15 +248,15 @@ class Session:
 
     # --- step: tokens ---------------------------------------------------------------------------
 
-    def _keep(self, tokens: TokenSet, save: bool) -> TokenSet:
+    def _keep(self, tokens: TokenSet, save: bool, extra: Mapping[str, str | Secret | None] | None = None) -> TokenSet:
         self.last_tokens = tokens
         if save:
             try:
-                save_tokens(tokens, self.settings.env_path)
+                save_settings({**token_updates(tokens), **(extra or {})}, self.settings.env_path)
             except TikTokHelperError as exc:
                 raise SettingsError(
                     f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
-                    "session.last_tokens — fix the problem and call session.save_tokens()"
+                    "session.last_tokens: fix the problem and call session.save_tokens()"
                 ) from None
             self.reload()
         return tokens
@@ -222,10 +267,41 @@ class Session:
             raise MissingSettingError("there are no tokens to save yet")
         self._keep(tokens, save=True)
 
-    def exchange(self, code: RedirectResult | Secret | str, *, save: bool = True) -> TokenSet:
-        """Trade the auth code for tokens and (by default) save them to ``.env``."""
-        value = code.code if isinstance(code, RedirectResult) else Secret(code)
-        return self._keep(self.token_client().exchange(value), save)
+    def keep_code(self, result: RedirectResult) -> None:
+        """Save a caught auth code in ``.env`` (mode 0600) for the exchange step."""
+        self.save(
+            {
+                "TIKTOK_AUTH_CODE": result.code,
+                "TIKTOK_AUTH_CODE_RECEIVED_AT": datetime.now(timezone.utc).isoformat(),
+            }
+        )
+
+    def pending_code(self) -> Secret:
+        """The auth code saved by the authorize step, not yet exchanged."""
+        if not self.settings.auth_code:
+            raise MissingSettingError("no auth code waiting: approve the app and catch the code (notebook 02)")
+        return self.settings.auth_code
+
+    def exchange(self, code: RedirectResult | Secret | str | None = None, *, save: bool = True) -> TokenSet:
+        """Trade the auth code (by default the one saved by the authorize step) for tokens and save them.
+
+        A code works once: after the exchange, successful or refused as invalid, the saved code is
+        removed from ``.env``.
+        """
+        if code is None:
+            value = self.pending_code()
+        else:
+            value = code.code if isinstance(code, RedirectResult) else Secret(code)
+        spent: dict[str, str | Secret | None] = {}
+        if self.settings.auth_code and self.settings.auth_code == value:
+            spent = {"TIKTOK_AUTH_CODE": None, "TIKTOK_AUTH_CODE_RECEIVED_AT": None}
+        try:
+            tokens = self.token_client().exchange(value)
+        except InvalidAuthCode:
+            if spent and save:
+                self.save(spent)
+            raise
+        return self._keep(tokens, save, spent)
 
     def refresh(self, *, save: bool = True) -> TokenSet:
         """Refresh the access token with the saved refresh token; save the new pair."""

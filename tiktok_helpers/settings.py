@@ -48,10 +48,12 @@ __all__ = [
     "Mode",
     "SettingSpec",
     "Settings",
+    "clean_updates",
     "default_env_path",
     "load_settings",
     "save_settings",
     "save_tokens",
+    "token_updates",
 ]
 
 
@@ -92,6 +94,17 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec("TIKTOK_APP_SECRET", "App Secret from the app's page", clean_app_secret, secret=True),
     SettingSpec("TIKTOK_SERVICE_ID", "service_id (Application ID)", clean_service_id),
     SettingSpec("TIKTOK_REDIRECT_URL", "callback URL registered for the app", clean_redirect_url),
+    SettingSpec(
+        "TIKTOK_AUTH_CODE",
+        "auth code caught after approval (one use, 30 minutes)",
+        partial(clean_token, field="TIKTOK_AUTH_CODE"),
+        secret=True,
+    ),
+    SettingSpec(
+        "TIKTOK_AUTH_CODE_RECEIVED_AT",
+        "when the auth code arrived, ISO 8601",
+        partial(clean_datetime, field="TIKTOK_AUTH_CODE_RECEIVED_AT"),
+    ),
     SettingSpec("TIKTOK_ACCESS_TOKEN", "access token", partial(clean_token, field="TIKTOK_ACCESS_TOKEN"), secret=True),
     SettingSpec(
         "TIKTOK_ACCESS_TOKEN_EXPIRES_AT",
@@ -178,6 +191,8 @@ class Settings:
     app_secret: Secret = field(default_factory=lambda: Secret(""))
     service_id: str = ""
     redirect_url: str = ""
+    auth_code: Secret = field(default_factory=lambda: Secret(""))
+    auth_code_received_at: datetime | None = None
     access_token: Secret = field(default_factory=lambda: Secret(""))
     access_token_expires_at: datetime | None = None
     refresh_token: Secret = field(default_factory=lambda: Secret(""))
@@ -271,6 +286,8 @@ def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str]
         app_secret=Secret(get("TIKTOK_APP_SECRET", "")),
         service_id=get("TIKTOK_SERVICE_ID", ""),
         redirect_url=get("TIKTOK_REDIRECT_URL", ""),
+        auth_code=Secret(get("TIKTOK_AUTH_CODE", "")),
+        auth_code_received_at=_parse_time(get("TIKTOK_AUTH_CODE_RECEIVED_AT", "")),
         access_token=Secret(get("TIKTOK_ACCESS_TOKEN", "")),
         access_token_expires_at=_parse_time(get("TIKTOK_ACCESS_TOKEN_EXPIRES_AT", "")),
         refresh_token=Secret(get("TIKTOK_REFRESH_TOKEN", "")),
@@ -287,13 +304,9 @@ def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str]
     )
 
 
-def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | str | None = None) -> dict[str, str]:
-    """Validate ``updates`` and write them to ``.env`` (``None`` removes a key).
-
-    Every value is checked before anything is written: on any problem a :class:`ValidationError`
-    lists them all and the file is untouched. Returns the cleaned values written.
-    """
-    path = Path(env_path) if env_path is not None else default_env_path()
+def clean_updates(updates: Mapping[str, str | Secret | None]) -> dict[str, str | None]:
+    """Validate setting updates without writing: the cleaned values, or a :class:`ValidationError`
+    listing every problem (``None`` means "remove this key" and is always valid)."""
     cleaned: dict[str, str | None] = {}
     problems: list[FieldProblem] = []
     for name, value in updates.items():
@@ -315,12 +328,23 @@ def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | s
         problems.append(FieldProblem("TIKTOK_APP_SECRET", "is the same as the App Key; paste the App Secret"))
     if problems:
         raise ValidationError(problems)
+    return cleaned
+
+
+def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | str | None = None) -> dict[str, str]:
+    """Validate ``updates`` and write them to ``.env`` (``None`` removes a key).
+
+    Every value is checked before anything is written: on any problem a :class:`ValidationError`
+    lists them all and the file is untouched. Returns the cleaned values written.
+    """
+    path = Path(env_path) if env_path is not None else default_env_path()
+    cleaned = clean_updates(updates)
     update_env(path, cleaned)
     return {k: v for k, v in cleaned.items() if v is not None}
 
 
-def save_tokens(tokens: TokenSet, env_path: Path | str | None = None) -> None:
-    """Store a token reply in ``.env``: both tokens, both expiries and the seller name."""
+def token_updates(tokens: TokenSet) -> dict[str, str | Secret | None]:
+    """The ``.env`` updates that store a token reply: both tokens, both expiries, the seller name."""
     updates: dict[str, str | Secret | None] = {
         "TIKTOK_ACCESS_TOKEN": tokens.access_token,
         "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": tokens.access_token_expires_at.isoformat(),
@@ -329,4 +353,9 @@ def save_tokens(tokens: TokenSet, env_path: Path | str | None = None) -> None:
     }
     if tokens.seller_name:
         updates["TIKTOK_SELLER_NAME"] = tokens.seller_name
-    save_settings(updates, env_path)
+    return updates
+
+
+def save_tokens(tokens: TokenSet, env_path: Path | str | None = None) -> None:
+    """Store a token reply in ``.env``: both tokens, both expiries and the seller name."""
+    save_settings(token_updates(tokens), env_path)
