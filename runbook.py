@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Set up and run the TikTok Shop -> API2Cart runbook. Needs only Python 3.10+.
 
-    python3 runbook.py            start JupyterLab on the first notebook
-    python3 runbook.py test       run the whole test suite (lint, types, tests, notebooks)
+    python3 runbook.py              start JupyterLab on the first notebook
+    python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks)
+    python3 runbook.py regenerate   re-run the notebooks in sandbox mode and store their outputs
 
 Both create ``.venv`` when it is missing and install requirements.txt into it; when nothing
 changed since the last install they skip straight to the work. Extra arguments go to JupyterLab
@@ -92,6 +93,9 @@ def main(argv: list[str]) -> int:
     python = ensure_environment()
     if argv[:1] == ["test"]:
         return run_tests(python, argv[1:])
+    if argv[:1] == ["regenerate"]:
+        script = ROOT / "scripts" / "run_notebooks.py"
+        return subprocess.run([str(python), str(script), *argv[1:]], cwd=ROOT).returncode
     if argv[:1] == ["setup"]:
         return 0
     return start_runbook(argv)

@@ -89,6 +89,7 @@ class CatcherStatus:
     seconds_left: float
     ignored: int
     message: str
+    address: str = ""
 
     @property
     def done(self) -> bool:
@@ -227,7 +228,7 @@ class RedirectCatcher:
                 CatcherState.TIMED_OUT: "timed out: no redirect arrived",
                 CatcherState.STOPPED: "stopped",
             }
-            return CatcherStatus(self._state, left, self._ignored, messages[self._state])
+            return CatcherStatus(self._state, left, self._ignored, messages[self._state], self.redirect_url)
 
     def wait(self, timeout: float | None = None) -> RedirectResult:
         """Block until the redirect arrives, it is refused, or the deadline passes."""

@@ -72,8 +72,8 @@ def relative(moment: datetime | None, now: datetime | None = None) -> str:
     past = delta < timedelta(0)
     seconds = abs(delta.total_seconds())
     for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
+        if seconds >= size * 0.98:  # "in 7 days", not "in 6 days" a second after issue
+            count = max(1, round(seconds / size))
             text = f"{count} {unit}{'s' if count != 1 else ''}"
             break
     else:

@@ -147,6 +147,23 @@ class Session:
 
     # --- where and who ------------------------------------------------------------------------
 
+    def describe(self) -> str:
+        """One line a person can read: the mode and where requests go."""
+        s = self.settings
+        if s.mode is Mode.SANDBOX:
+            where = f"the embedded sandbox at {s.sandbox_url}" if s.sandbox_url else "the sandbox (not started)"
+            app = "the sandbox's sample app" if s.using_sample_app else f"App Key {s.app_key}"
+            return f"Mode: sandbox. Requests go to {where}, as {app}. Settings file: {s.env_path.name}."
+        ends = s.endpoints()
+        return (
+            f"Mode: live ({s.region.value}). Tokens from {ends.token_base}, Open API at {ends.open_api_base}, "
+            f"API2Cart at {ends.api2cart_base}. Settings file: {s.env_path.name}."
+        )
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.settings.mode is Mode.SANDBOX
+
     @property
     def mode(self) -> Mode:
         return self.settings.mode
@@ -226,11 +243,13 @@ class Session:
         *,
         decision: Literal["authorize", "cancel"] = "authorize",
         seller: str | None = None,
+        follow: bool = False,
     ) -> str:
         """Sandbox only: press Authorize (or Cancel) on the consent page as the sample seller would.
 
-        Returns the redirect address the browser would be sent to. Live mode refuses: there a
-        person approves in a real browser.
+        Returns the redirect address the browser would be sent to; with ``follow`` the address is
+        also loaded, as a browser would, so a running catcher receives it. Live mode refuses: there
+        a person approves in a real browser.
         """
         if self.sandbox is None and self.mode is not Mode.SANDBOX:
             raise TikTokHelperError("approving on someone's behalf only exists in sandbox mode")
@@ -240,7 +259,11 @@ class Session:
         if target is None:
             target = self.authorization_link()
         seller = seller or ("us" if self.settings.region is Region.US else "global")
-        return walk_consent(str(target), decision=decision, seller=seller, client=self.http)
+        location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
+        if follow:
+            # What the browser does next: load the callback URL (where a catcher may be listening).
+            self.http.get(location, timeout=10)
+        return location
 
     def parse_redirect(self, text: str) -> RedirectResult:
         """Parse a pasted redirect URL (or bare code), checking the state of the last link built."""

@@ -1,0 +1,276 @@
+"""The runbook's widgets (ipywidgets). Import this module only in notebooks.
+
+Widgets collect input and show status; every button calls a :class:`~tiktok_helpers.session.Session`
+method (or a function here that tests call directly), so nothing a widget does is untested logic.
+Secret values live only in widget state, never in cell outputs, and are shown masked until a
+person presses Reveal.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import HTML
+
+from .authlink import AuthorizationLink
+from .catcher import CatcherStatus, RedirectCatcher
+from .display import local_time, relative
+from .errors import MissingAuthCode, TikTokHelperError
+from .redirect import RedirectResult
+from .secret import Secret
+from .session import Session
+
+__all__ = [
+    "AppForm",
+    "CodePanel",
+    "api2cart_key_form",
+    "credentials_panel",
+    "link_html",
+    "outcome_html",
+]
+
+_WIDE = w.Layout(width="34em")
+_LABEL = {"description_width": "9em"}
+
+
+def outcome_html(ok: bool, message: str) -> str:
+    """A green or red message box (escaped)."""
+    colour, icon = ("#1a7f37", "✔") if ok else ("#cf222e", "✘")
+    return f'<div style="color:{colour};max-width:48em"><b>{icon}</b> {html.escape(message)}</div>'
+
+
+def _run(action: Callable[[], str], out: w.HTML) -> bool:
+    """Run a button's action; show its message or the error (errors carry their fix)."""
+    try:
+        out.value = outcome_html(True, action())
+        return True
+    except TikTokHelperError as exc:
+        out.value = outcome_html(False, str(exc))
+        return False
+
+
+def _copy_button(value: str, label: str = "Copy") -> w.HTML:
+    """A button that copies ``value`` to the clipboard. The value lives in widget state only."""
+    escaped = html.escape(value, quote=True)
+    return w.HTML(
+        f'<button class="runbook-copy" type="button" data-value="{escaped}" '
+        "onclick=\"navigator.clipboard.writeText(this.dataset.value);this.textContent='Copied'\">"
+        f"{html.escape(label)}</button>"
+    )
+
+
+# --- 01: the Partner Center form ------------------------------------------------------------------
+
+
+class AppForm:
+    """Region, app type, App Key, App Secret (password), service_id and redirect URL; saves to .env."""
+
+    def __init__(self, session: Session) -> None:
+        s = session.settings
+        self.session = session
+        self.region = w.ToggleButtons(
+            options=[("Global", "global"), ("United States", "us")],
+            value=s.region.value,
+            description="Region",
+            style=_LABEL,
+        )
+        self.app_type = w.ToggleButtons(
+            options=[("Custom", "custom"), ("Public", "public")],
+            value=s.app_type.value,
+            description="App type",
+            style=_LABEL,
+        )
+        self.app_key = w.Text(value=s.app_key, description="App Key", layout=_WIDE, style=_LABEL)
+        self.app_secret = w.Password(
+            value="",
+            description="App Secret",
+            layout=_WIDE,
+            style=_LABEL,
+            placeholder=f"saved ({s.app_secret}); leave empty to keep" if s.app_secret else "paste the App Secret",
+        )
+        self.service_id = w.Text(value=s.service_id, description="service_id", layout=_WIDE, style=_LABEL)
+        self.redirect_url = w.Text(value=s.redirect_url, description="Redirect URL", layout=_WIDE, style=_LABEL)
+        self.save_button = w.Button(description="Validate and save", button_style="primary", icon="check")
+        self.outcome = w.HTML()
+        self.save_button.on_click(lambda _: self.save())
+        self.widget = w.VBox(
+            [
+                self.region,
+                self.app_type,
+                self.app_key,
+                self.app_secret,
+                self.service_id,
+                self.redirect_url,
+                self.save_button,
+                self.outcome,
+            ]
+        )
+
+    def save(self) -> bool:
+        """What the button does: validate every field and save them all, or none."""
+
+        def action() -> str:
+            secret: Secret | str = self.app_secret.value or self.session.settings.app_secret
+            s = self.session.save_app(
+                region=self.region.value,
+                app_type=self.app_type.value,
+                app_key=self.app_key.value,
+                app_secret=secret,
+                service_id=self.service_id.value,
+                redirect_url=self.redirect_url.value,
+            )
+            self.app_secret.value = ""
+            self.app_secret.placeholder = f"saved ({s.app_secret}); leave empty to keep"
+            return (
+                f"Saved to {s.env_path.name} (mode 0600): App Key {s.app_key}, App Secret {s.app_secret}, "
+                f"service_id {s.service_id}, region {s.region.value}, {s.app_type.value} app."
+            )
+
+        return _run(action, self.outcome)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# --- 02: the link, the catcher and the paste field ---------------------------------------------------
+
+
+def link_html(link: AuthorizationLink) -> HTML:
+    """The authorization link as a clickable link with a copy button."""
+    url = html.escape(link.url, quote=True)
+    return HTML(
+        f'<div class="runbook-link"><a href="{url}" target="_blank" rel="noopener" id="runbook-authorize-link">'
+        f"Open the authorization link</a> "
+        f'<button type="button" data-value="{url}" '
+        "onclick=\"navigator.clipboard.writeText(this.dataset.value);this.textContent='Copied'\">Copy link</button>"
+        f'<pre style="white-space:pre-wrap;word-break:break-all">{url}</pre></div>'
+    )
+
+
+class CodePanel:
+    """Catcher status (waiting with time left, received, timed out) and the paste-the-URL fallback."""
+
+    def __init__(self, session: Session, link: AuthorizationLink, *, timeout: float = 600.0) -> None:
+        self.session = session
+        self.link = link
+        self._pasted: RedirectResult | None = None
+        self._lock = threading.Lock()
+        self.status = w.HTML(value=outcome_html(True, "starting the catcher ..."))
+        self.paste = w.Text(
+            description="Redirect URL",
+            placeholder="…or paste the address the browser ended on",
+            layout=_WIDE,
+            style=_LABEL,
+        )
+        self.use_button = w.Button(description="Use this address", icon="paste")
+        self.outcome = w.HTML()
+        self.use_button.on_click(lambda _: self.use_pasted())
+        self.catcher: RedirectCatcher | None = None
+        try:
+            self.catcher = session.start_catcher(link, timeout=timeout, on_progress=self._progress)
+        except TikTokHelperError as exc:
+            self.status.value = outcome_html(False, f"No catcher: {exc} Paste the redirect address below instead.")
+        self.widget = w.VBox([self.status, w.HBox([self.paste, self.use_button]), self.outcome])
+
+    def _progress(self, status: CatcherStatus) -> None:
+        ok = status.state.value in ("waiting", "received")
+        self.status.value = outcome_html(ok, f"Catcher at {status.address}: {status.message}.")
+
+    def use_pasted(self) -> bool:
+        """What the button does: parse the pasted address (state checked) and keep the code."""
+
+        def action() -> str:
+            result = self.session.parse_redirect(self.paste.value)
+            with self._lock:
+                self._pasted = result
+            if self.catcher is not None:
+                self.catcher.stop()
+            self.paste.value = ""
+            return f"Got the code {result.code} from the pasted address."
+
+        return _run(action, self.outcome)
+
+    def result(self, timeout: float | None = None) -> RedirectResult:
+        """The code: pasted, or caught (waiting up to ``timeout`` seconds). Saved for the next step."""
+        with self._lock:
+            pasted = self._pasted
+        if pasted is not None:
+            result = pasted
+        elif self.catcher is not None:
+            result = self.catcher.wait(timeout)
+        else:
+            raise MissingAuthCode(
+                "paste the redirect address in the field above, press 'Use this address', and run again"
+            )
+        self.session.keep_code(result)
+        return result
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def code_validity(received_at: datetime | None) -> str:
+    """'valid until 09:42 UTC (in 29 minutes), once'."""
+    if received_at is None:
+        return "valid for 30 minutes after it was issued, once"
+    until = received_at + timedelta(minutes=30)
+    return f"valid until {local_time(until)} ({relative(until, datetime.now(timezone.utc))}), for one exchange"
+
+
+# --- 04: API2Cart ------------------------------------------------------------------------------------
+
+
+def credentials_panel(session: Session) -> w.VBox:
+    """The three values the API2Cart admin panel asks for: masked, with Reveal and Copy."""
+    s = session.settings
+    rows: list[Any] = []
+    for label, value in (
+        ("App Key", Secret(s.app_key)),
+        ("App Secret", s.app_secret),
+        ("Refresh Token", s.refresh_token),
+    ):
+        shown = w.Text(value=value.masked if label != "App Key" else value.reveal(), disabled=True, layout=_WIDE)
+        reveal = w.ToggleButton(description="Reveal", icon="eye", value=False)
+
+        def flip(change: dict[str, Any], shown: w.Text = shown, value: Secret = value, label: str = label) -> None:
+            if label != "App Key":
+                shown.value = value.reveal() if change["new"] else value.masked
+
+        reveal.observe(flip, names="value")
+        rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, _copy_button(value.reveal())]))
+    return w.VBox(rows)
+
+
+def api2cart_key_form(session: Session) -> w.VBox:
+    """Password field for the API2Cart account API key; Save stores it in .env."""
+    s = session.settings
+    key = w.Password(
+        description="API key",
+        layout=_WIDE,
+        style=_LABEL,
+        placeholder=f"saved ({s.api2cart_api_key}); leave empty to keep" if s.api2cart_api_key else "API2Cart API key",
+    )
+    button = w.Button(description="Save", button_style="primary", icon="check")
+    out = w.HTML()
+
+    def save(_: object) -> None:
+        def action() -> str:
+            if not key.value:
+                return f"Keeping the saved key {session.settings.api2cart_api_key}."
+            saved = session.save({"API2CART_API_KEY": key.value})
+            key.value = ""
+            return f"Saved the API2Cart API key {saved.api2cart_api_key}."
+
+        _run(action, out)
+
+    button.on_click(save)
+    return w.VBox([w.HBox([key, button]), out])
