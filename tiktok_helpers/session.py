@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 __all__ = ["Session", "open_session", "sandbox_state_path"]
 
 SANDBOX_DIR: Final = ".sandbox"
+#: Setting names as the Partner Center form labels them.
+_FORM_LABELS: Final = {
+    "TIKTOK_REGION": "Region",
+    "TIKTOK_APP_TYPE": "App type",
+    "TIKTOK_REDIRECT_URL": "Redirect URL",
+    "TIKTOK_AUTH_TYPE": "Authorization type",
+}
 
 
 def sandbox_state_path(env_path: Path) -> Path:
@@ -139,7 +146,7 @@ class Session:
         try:
             clean_updates(updates)
         except ValidationError as exc:
-            problems.extend(exc.problems)
+            problems.extend(FieldProblem(_FORM_LABELS.get(p.field, p.field), p.message) for p in exc.problems)
         if problems:
             raise ValidationError(problems)
         updates.update({"TIKTOK_APP_KEY": key, "TIKTOK_APP_SECRET": Secret(secret), "TIKTOK_SERVICE_ID": sid})
