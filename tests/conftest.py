@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,22 +25,3 @@ def env_file(tmp_path: Path) -> Path:
     """Path of a .env in a fresh folder (not created)."""
     return tmp_path / ".env"
 
-
-_NOTEBOOK_RUN_DIR: Path | None = None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """The notebooks (run by nbval, each in its own kernel) share one isolated settings file, so a
-    test run never reads or changes the developer's own .env."""
-    global _NOTEBOOK_RUN_DIR
-    for name in list(os.environ):
-        if name.startswith(("TIKTOK_", "API2CART_")):
-            del os.environ[name]
-    _NOTEBOOK_RUN_DIR = Path(tempfile.mkdtemp(prefix="runbook-nbval-"))
-    (_NOTEBOOK_RUN_DIR / ".env").write_text("# sandbox run of the runbook notebooks (pytest --nbval)\n")
-    os.environ["TIKTOK_ENV_FILE"] = str(_NOTEBOOK_RUN_DIR / ".env")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _NOTEBOOK_RUN_DIR is not None:
-        shutil.rmtree(_NOTEBOOK_RUN_DIR, ignore_errors=True)
