@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,7 +61,16 @@ def ensure_environment() -> Path:
     return python
 
 
+def browser_note() -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        say(f"browser tests: will drive {chromium} through Playwright")
+    else:
+        say("browser tests: SKIPPED - no chromium on this machine (Debian/Ubuntu: sudo apt install chromium)")
+
+
 def run_tests(python: Path, args: list[str]) -> int:
+    browser_note()
     steps = [
         ("lint (ruff)", [str(python), "-m", "ruff", "check", "."]),
         ("types (mypy)", [str(python), "-m", "mypy"]),
@@ -80,6 +90,8 @@ def start_runbook(args: list[str]) -> int:
     jupyter = BIN / "jupyter"
     say(f"starting JupyterLab on {FIRST_NOTEBOOK} (Ctrl-C to stop)")
     command = [str(jupyter), "lab", FIRST_NOTEBOOK, "--ServerApp.ip=127.0.0.1", *args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
+        command.append("--allow-root")  # containers and CI often run as root
     try:
         return subprocess.run(command, cwd=ROOT).returncode
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ import ipywidgets as w
 from IPython.display import HTML
 
 from .authlink import AuthorizationLink
-from .catcher import CatcherStatus, RedirectCatcher
+from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 from .display import local_time, relative
 from .errors import MissingAuthCode, TikTokHelperError
 from .redirect import RedirectResult
@@ -196,6 +196,14 @@ class CodePanel:
             return f"Got the code {result.code} from the pasted address."
 
         return _run(action, self.outcome)
+
+    @property
+    def received(self) -> bool:
+        """True once a code is here: pasted, or caught by the catcher."""
+        with self._lock:
+            if self._pasted is not None:
+                return True
+        return self.catcher is not None and self.catcher.status().state is CatcherState.RECEIVED
 
     def result(self, timeout: float | None = None) -> RedirectResult:
         """The code: pasted, or caught (waiting up to ``timeout`` seconds). Saved for the next step."""
