@@ -12,6 +12,7 @@ missing; ``.ci/run`` installs both.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,7 +37,8 @@ from .conftest import PROJECT_ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
 
@@ -192,9 +194,11 @@ def open_notebook(page: Page, lab: Lab, name: str) -> None:
 
 
 def wait_idle(page: Page, timeout: float = 60) -> None:
-    """Until no cell shows [*] (queued or running)."""
+    """Until no cell shows [*] (queued or running). Waits briefly for work to start first."""
+    busy = page.locator(".jp-InputPrompt", has_text="[*]")
+    with contextlib.suppress(PlaywrightTimeout):
+        busy.first.wait_for(state="attached", timeout=3000)
     deadline = time.monotonic() + timeout
-    time.sleep(0.3)
     while time.monotonic() < deadline:
         busy = page.locator(".jp-InputPrompt", has_text="[*]").count()
         if busy == 0:
@@ -246,13 +250,32 @@ def output_text(page: Page) -> str:
 # --- the tests ------------------------------------------------------------------------------------
 
 
-def test_form_authorize_exchange_and_shops(lab: Lab, browser: Browser, shots: Shots) -> None:
+def run_all(page: Page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    wait_idle(page)
+
+
+def env_value(lab: Lab, key: str) -> str:
+    for line in lab.env_file.read_text().splitlines():
+        if line.startswith(f"{key}="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"{key} not in .env")
+
+
+def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
+
+    # 00: start here
+    open_notebook(page, lab, "00-start-here.ipynb")
+    run_all(page)
+    assert "Mode: sandbox" in output_text(page)
+    shots(page, "00-start-here")
 
     # 01: the form
     open_notebook(page, lab, "01-partner-center-and-app.ipynb")
-    shots(page, "01-opened")
     run_cells_until(page, lab, "01-partner-center-and-app.ipynb", "AppForm(session)")
     form = page.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
     form.scroll_into_view_if_needed()
@@ -315,6 +338,30 @@ def test_form_authorize_exchange_and_shops(lab: Lab, browser: Browser, shots: Sh
     page.locator(".jp-Cell", has_text="shops_table(shops)").last.scroll_into_view_if_needed()
     shots(page, "03-shops")
     assert "Invalid auth code" in text  # the same code twice is refused with the catalog's fix
+
+    # 04: the three values (masked, Reveal, Copy), then the store through the API
+    open_notebook(page, lab, "04-api2cart.ipynb")
+    run_all(page)
+    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
+    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
+    row.scroll_into_view_if_needed()
+    shown = row.locator("input").first
+    masked = re.compile(r"^TTP_…\w{4}$")
+    expect(shown).to_have_value(masked)
+    shots(page, "04-masked")
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown).to_have_value(refresh_token)
+    shots(page, "04-revealed")
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown).to_have_value(masked)
+    row.locator("button.runbook-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
+    text = output_text(page)
+    assert "Store added; store key …" in text
+    assert re.search(r"TikTok Shop \(runbook\)\s+TikTokShop", text), "the store in the list"
+    assert not SECRETS_IN_PAGE.search(text)
+    page.locator(".jp-Cell", has_text="stores_table(stores)").last.scroll_into_view_if_needed()
+    shots(page, "04-store-listed")
     context.close()
 
 
