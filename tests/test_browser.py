@@ -200,8 +200,7 @@ def wait_idle(page: Page, timeout: float = 60) -> None:
         busy.first.wait_for(state="attached", timeout=3000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = page.locator(".jp-InputPrompt", has_text="[*]").count()
-        if busy == 0:
+        if busy.count() == 0:
             return
         time.sleep(0.2)
     raise AssertionError("cells still running")
