@@ -70,9 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: cannot use the state file {args.state}: {err.strerror or err}", file=sys.stderr)
         return 2
+    # Install the SIGTERM handler before anything is printed: a supervisor that reads the first
+    # line and stops the sandbox at once must still get a clean exit.
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         sandbox.start()
     except OSError as err:
+        signal.signal(signal.SIGTERM, previous)
         if err.errno == errno.EADDRINUSE:
             print(f"error: port {args.port} is already in use; try --port 0", file=sys.stderr)
         else:
@@ -111,12 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 
-    stop = threading.Event()
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         while not stop.wait(0.5):
             pass
