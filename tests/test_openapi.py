@@ -49,6 +49,7 @@ def _expected_sign(path: str, params: Mapping[str, str], secret: str, body: byte
 
 def _client(**kwargs: Any) -> OpenApiClient:
     kwargs.setdefault("clock", lambda: NOW)
+    kwargs.setdefault("sleep", lambda seconds: None)
     return OpenApiClient(APP_KEY, APP_SECRET, ACCESS_TOKEN, **kwargs)
 
 

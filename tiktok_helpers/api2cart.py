@@ -10,14 +10,15 @@ is never retried here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
 from .errors import Api2CartError, InvalidResponse
-from .http import DEFAULT_TIMEOUT, ServiceClient
+from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
 
@@ -80,8 +81,10 @@ class Api2CartClient(ServiceClient):
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout)
+        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
         self.api_key = Secret(api_key)
 
     def __repr__(self) -> str:
@@ -107,7 +110,10 @@ class Api2CartClient(ServiceClient):
             headers["content-type"] = "application/json"
             content = json.dumps(body).encode("utf-8")
         secrets = (*extra_secrets, store_key)
-        reply = self._send(method, path, headers=headers, content=content, extra_secrets=secrets)
+        # GETs only read; account.cart.add (POST) is never repeated: it is not idempotent.
+        reply = self._send(
+            method, path, headers=headers, content=content, extra_secrets=secrets, idempotent=method.upper() == "GET"
+        )
         checked = self._checked(
             reply,
             path,

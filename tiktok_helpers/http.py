@@ -7,15 +7,29 @@ one costs about 20 ms, a request on a warm keep-alive connection a fraction of t
 
 Failures become this package's errors with the service named and the URL shown without its
 query string, because TikTok's token endpoints carry the app secret and codes in the query.
+
+Retries (:class:`RetryPolicy`), with exponential backoff, only where repeating is safe:
+
+* a connection that could not be made (``ConnectError``, ``ConnectTimeout``): nothing was sent,
+  so any request may be retried, even a token exchange;
+* a read timeout, a dropped connection, HTTP 429/502/503/504: only requests marked idempotent
+  (reads: Get Authorized Shops, API2Cart list/validate/platforms). Never the token exchange (a
+  code works once: if the first attempt reached TikTok, a second can only fail), never a refresh
+  (TikTok may already have replaced the refresh token), never adding an API2Cart store.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import random
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlsplit
@@ -33,7 +47,18 @@ from .errors import (
 )
 from .secret import Secret
 
-__all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "JsonReply", "ServiceClient", "safe_url"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "NO_RETRY",
+    "USER_AGENT",
+    "JsonReply",
+    "RetryPolicy",
+    "ServiceClient",
+    "new_http_client",
+    "safe_url",
+    "shared_ssl_context",
+]
 
 DEFAULT_TIMEOUT: Final = 15.0
 USER_AGENT: Final = "tiktok-helpers-runbook/0.1 (+httpx)"
@@ -68,6 +93,45 @@ def safe_url(url: str | httpx.URL) -> str:
 
 _C = TypeVar("_C", bound="ServiceClient")
 
+#: HTTP statuses that say "try again later" without the request having done anything.
+RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts in all, and the backoff between them: ``backoff * 2**n``, capped, ±20 %."""
+
+    attempts: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 4.0
+
+    def delay(self, retry_number: int, retry_after: str | None = None) -> float:
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after.strip()), self.max_backoff)
+        base = min(self.backoff * 2.0**retry_number, self.max_backoff)
+        return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+
+
+DEFAULT_RETRY: Final = RetryPolicy()
+NO_RETRY: Final = RetryPolicy(attempts=1)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process. httpx builds a new one for every ``Client``, and
+    building one loads the CA bundle: about 50 ms here, more than a whole sandbox flow."""
+    return httpx.create_ssl_context()
+
+
+def new_http_client(
+    *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None, tls: bool = True
+) -> httpx.Client:
+    """The package's HTTP client. ``tls=False`` is for talking only to the loopback sandbox (plain
+    http): its context has no CA certificates, so an https request through it fails verification
+    instead of loading the bundle for nothing."""
+    verify = shared_ssl_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return httpx.Client(timeout=timeout, transport=transport, verify=verify, headers={"user-agent": USER_AGENT})
+
 
 class JsonReply:
     """A decoded JSON object reply with its HTTP status."""
@@ -91,13 +155,17 @@ class ServiceClient:
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if client is not None and transport is not None:
             raise ValueError("give either client or transport, not both")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retry = retry
+        self._sleep = sleep
         self._owns_client = client is None
-        self._client = client or httpx.Client(timeout=timeout, transport=transport, headers={"user-agent": USER_AGENT})
+        self._client = client or new_http_client(timeout=timeout, transport=transport)
 
     @property
     def client(self) -> httpx.Client:
@@ -140,28 +208,61 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         extra_secrets: Iterable[Secret | str | None] = (),
+        idempotent: bool = False,
     ) -> JsonReply:
         url = f"{self.base_url}{path}"
         shown = safe_url(url)
-        try:
-            response = self._client.request(
-                method, url, params=params, headers=headers, content=content, timeout=self.timeout
-            )
-        except httpx.TimeoutException:
-            raise RequestTimeout(
-                f"no answer from {self.service} at {shown} within {self.timeout:g} s",
-                service=self.service,
-                url=shown,
-            ) from None
-        except httpx.DecodingError:
-            raise InvalidResponse(
-                f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
-            ) from None
-        except httpx.TransportError as exc:
-            reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
-            raise ServiceUnreachable(
-                f"could not reach {self.service} at {shown} ({reason})", service=self.service, url=shown
-            ) from None
+        attempts = max(1, self.retry.attempts)
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = self._client.request(
+                    method, url, params=params, headers=headers, content=content, timeout=self.timeout
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing was sent: safe to try again whatever the request.
+                if not last:
+                    self._sleep(self.retry.delay(attempt - 1))
+                    continue
+                if isinstance(exc, httpx.TimeoutException):
+                    raise RequestTimeout(
+                        f"could not connect to {self.service} at {shown} within {self.timeout:g} s "
+                        f"({attempts} attempt{'s' if attempts > 1 else ''})",
+                        service=self.service,
+                        url=shown,
+                    ) from None
+                reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
+                raise ServiceUnreachable(
+                    f"could not reach {self.service} at {shown} ({reason}; {attempts} attempt"
+                    f"{'s' if attempts > 1 else ''})",
+                    service=self.service,
+                    url=shown,
+                ) from None
+            except httpx.TimeoutException:
+                if idempotent and not last:
+                    self._sleep(self.retry.delay(attempt - 1))
+                    continue
+                raise RequestTimeout(
+                    f"no answer from {self.service} at {shown} within {self.timeout:g} s",
+                    service=self.service,
+                    url=shown,
+                ) from None
+            except httpx.DecodingError:
+                raise InvalidResponse(
+                    f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
+                ) from None
+            except httpx.TransportError as exc:
+                if idempotent and not last:
+                    self._sleep(self.retry.delay(attempt - 1))
+                    continue
+                reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
+                raise ServiceUnreachable(
+                    f"could not reach {self.service} at {shown} ({reason})", service=self.service, url=shown
+                ) from None
+            if idempotent and not last and response.status_code in RETRY_STATUSES:
+                self._sleep(self.retry.delay(attempt - 1, response.headers.get("retry-after")))
+                continue
+            break
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

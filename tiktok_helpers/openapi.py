@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx
 
 from .errors import InvalidResponse, OpenApiError
-from .http import DEFAULT_TIMEOUT, ServiceClient
+from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
 from .signing import sign
@@ -70,9 +70,11 @@ class OpenApiClient(ServiceClient):
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout)
+        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
         self.app_key = app_key
         self.app_secret = Secret(app_secret)
         self.access_token = Secret(access_token)
@@ -103,6 +105,7 @@ class OpenApiClient(ServiceClient):
             params=self.signed_params(path, query, content),
             headers={"x-tts-access-token": self.access_token.reveal(), "content-type": "application/json"},
             content=content or None,
+            idempotent=method.upper() == "GET",
         )
         checked = self._checked(reply, path, error_base=OpenApiError)
         data = checked.get("data")

@@ -21,7 +21,6 @@ import httpx
 
 from .api2cart import Api2CartClient, Api2CartStore
 from .authlink import AuthorizationLink, build_authorization_link
-from .catcher import CatcherStatus, RedirectCatcher
 from .errors import (
     FieldProblem,
     InvalidAuthCode,
@@ -30,7 +29,7 @@ from .errors import (
     TikTokHelperError,
     ValidationError,
 )
-from .http import USER_AGENT
+from .http import new_http_client
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult, parse_redirect
 from .regions import AuthType, Endpoints, Region
@@ -40,6 +39,7 @@ from .tokens import TokenClient, TokenSet
 from .validation import clean_credentials
 
 if TYPE_CHECKING:
+    from .catcher import CatcherStatus, RedirectCatcher
     from .sandbox import Sandbox
 
 __all__ = ["Session", "open_session", "sandbox_state_path"]
@@ -73,7 +73,7 @@ class Session:
     ) -> None:
         self._environ = environ
         self._owns_http = http is None
-        self.http = http or httpx.Client(timeout=settings.http_timeout, headers={"user-agent": USER_AGENT})
+        self.http = http or new_http_client(timeout=settings.http_timeout, tls=settings.mode is Mode.LIVE)
         self.sandbox: Sandbox[Any] | None = None
         #: The last tokens received, kept even if saving them to .env failed.
         self.last_tokens: TokenSet | None = None
@@ -233,6 +233,8 @@ class Session:
         on_progress: Callable[[CatcherStatus], None] | None = None,
     ) -> RedirectCatcher:
         """Listen for the redirect on the configured loopback redirect URL, checking the link's state."""
+        from .catcher import RedirectCatcher  # http.server: only needed here
+
         link = link or self.last_link
         catcher = RedirectCatcher(
             self.settings.redirect_url,

@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx
 
 from .errors import InvalidResponse, TokenError
-from .http import DEFAULT_TIMEOUT, ServiceClient
+from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
 from .regions import DEFAULT_ENDPOINTS, Region, UserType
 from .secret import Secret
 
@@ -121,9 +121,11 @@ class TokenClient(ServiceClient):
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout)
+        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
         self.app_key = app_key
         self.app_secret = Secret(app_secret)
         self._clock = clock
