@@ -1,0 +1,682 @@
+"""Benchmarks: what each step of the runbook costs, measured (issue 8).
+
+    .venv/bin/pip install -r benchmarks/requirements.txt
+    .venv/bin/python benchmarks/run.py            # full run (~2 minutes)
+    .venv/bin/python benchmarks/run.py --quick    # fewer repeats, no nbval suite (~30 s)
+
+Every figure is a median over repeated runs in this process (after warm-up calls that are not
+counted), timed with ``time.perf_counter``; the repeat counts are printed with the table and kept
+in the JSON (``benchmarks/results.json`` unless ``--out``). Competing variants are run
+interleaved (A, B, C, then B, C, A, ...) so that drift on a busy machine hits them alike.
+
+What is measured (see benchmarks/README.md for what each figure means):
+
+1. token refresh: ``TokenClient.refresh`` vs the same request with raw httpx vs the peer SDK
+   ``tiktok-shop-api`` (``TikTokShopAuth.refresh``), all against the in-process sandbox;
+2. a signed Get Authorized Shops call: ``OpenApiClient`` vs raw httpx + ``signing.sign`` vs the
+   peer SDK (``TikTokShop(...).authorization.get_authorized_shops()``);
+3. the whole sandbox flow through ``Session`` (new session each time, and warm);
+4. cold imports in fresh interpreters;
+5. headless execution of each notebook, and the nbval suite (wall time).
+
+Nothing outside ``benchmarks/`` is written: temporary ``.env`` files and sandbox state live in
+temporary folders, and the import benchmark keeps its bytecode in a temporary
+``PYTHONPYCACHEPREFIX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime as dt
+import gc
+import importlib
+import importlib.util
+import io
+import itertools
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from tiktok_helpers import samples
+from tiktok_helpers.http import USER_AGENT
+from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient
+from tiktok_helpers.sandbox import Sandbox
+from tiktok_helpers.session import Session, open_session
+from tiktok_helpers.signing import sign
+from tiktok_helpers.tokens import TokenClient
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
+APP_KEY = samples.SANDBOX_APP_KEY
+APP_SECRET = samples.SANDBOX_APP_SECRET
+REFRESH_PATH = "/api/v2/token/refresh"
+
+#: Targets from the issue: (result key, comparison, bound, what it means).
+TARGETS: list[tuple[str, str, float, str]] = [
+    ("refresh.ours_vs_raw", "<=", 1.10, "token refresh: tiktok_helpers / raw httpx (one reused client each)"),
+    ("refresh.sdk_vs_ours", ">=", 10.0, "token refresh: peer SDK / tiktok_helpers (ours at least 10x faster)"),
+    ("refresh.raw_ms", "<", 5.0, "token refresh with raw httpx (no delayed-ACK stall: well under 5 ms)"),
+    ("flow.new_session_ms", "<", 250.0, "whole sandbox flow, new session each time"),
+    ("flow.warm_session_ms", "<", 250.0, "whole sandbox flow, warm session (one sandbox and HTTP client)"),
+    ("import.package_vs_httpx", "<=", 1.30, "cold `import tiktok_helpers` / cold `import httpx` (bytecode cached)"),
+]
+
+
+@dataclass(frozen=True)
+class Repeats:
+    micro: int  # in-process HTTP calls per variant (ours, raw httpx)
+    micro_warmup: int
+    sdk_refresh: int  # the peer SDK builds an httpx client per refresh: ~50 ms each
+    sdk_warmup: int
+    flow: int
+    flow_warmup: int
+    imports: int
+    import_warmup: int
+    notebooks: int
+    notebook_warmup: int
+    nbval: int
+
+
+FULL = Repeats(300, 30, 60, 5, 30, 3, 15, 2, 3, 1, 3)
+QUICK = Repeats(60, 10, 15, 2, 8, 1, 5, 1, 1, 0, 0)
+
+
+@dataclass
+class Row:
+    section: str
+    name: str
+    samples_ms: list[float]
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p90(self) -> float:
+        if len(self.samples_ms) < 2:
+            return self.samples_ms[0]
+        return statistics.quantiles(self.samples_ms, n=10, method="inclusive")[8]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "n": len(self.samples_ms),
+            "median_ms": round(self.median, 4),
+            "p90_ms": round(self.p90, 4),
+            "min_ms": round(min(self.samples_ms), 4),
+            "max_ms": round(max(self.samples_ms), 4),
+            "note": self.note,
+            **self.extra,
+        }
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)  # the values the targets are judged on
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
+
+
+# --------------------------------------------------------------------------------- timing helpers
+
+
+def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Time each variant ``repeats`` times (ms), rotating the order every round; warm up first."""
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    for i in range(repeats):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = variants[name]
+            started = time.perf_counter()
+            call()
+            timings[name].append((time.perf_counter() - started) * 1000.0)
+    return timings
+
+
+def fmt_ms(value: float) -> str:
+    if value >= 1000.0:
+        return f"{value / 1000.0:.2f} s"
+    if value >= 100.0:
+        return f"{value:.0f} ms"
+    if value >= 10.0:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def issue_refresh_token(sandbox: Sandbox[Any]) -> tuple[str, str]:
+    """A fresh grant straight from the sandbox state (setup, not timed): (access, refresh)."""
+    code = sandbox.state.issue_code(APP_KEY, "global")
+    data = sandbox.state.token_get(
+        {"app_key": APP_KEY, "app_secret": APP_SECRET, "auth_code": code, "grant_type": "authorized_code"}
+    )
+    return str(data["access_token"]), str(data["refresh_token"])
+
+
+def load_sdk() -> ModuleType | None:
+    try:
+        return importlib.import_module("tiktok_shop_api")
+    except ImportError:
+        return None
+
+
+# --------------------------------------------------------------------------------- 1. token refresh
+
+
+def bench_refresh(report: Report, reps: Repeats, *, state_file: bool) -> None:
+    """Refresh through TokenClient vs raw httpx vs the peer SDK.
+
+    The sandbox rotates the refresh token on every refresh, so each variant has its own grant and
+    chains it: every call sends the refresh token the previous call of that variant received.
+    """
+    section = "1. token refresh" + (" (sandbox with state file)" if state_file else "")
+    with contextlib.ExitStack() as stack:
+        state_path = None
+        if state_file:
+            state_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-"))) / "state.json"
+        sandbox = stack.enter_context(Sandbox(state_path=state_path))
+        base = sandbox.base_url
+
+        ours_client = stack.enter_context(TokenClient(APP_KEY, APP_SECRET, base_url=base))
+        ours_token = [issue_refresh_token(sandbox)[1]]
+
+        def ours() -> None:
+            ours_token[0] = ours_client.refresh(ours_token[0]).refresh_token.reveal()
+
+        raw_client = stack.enter_context(httpx.Client(timeout=15.0, headers={"user-agent": USER_AGENT}))
+        raw_token = [issue_refresh_token(sandbox)[1]]
+        raw_url = f"{base}{REFRESH_PATH}"
+
+        def raw() -> None:
+            params = {
+                "app_key": APP_KEY,
+                "app_secret": APP_SECRET,
+                "refresh_token": raw_token[0],
+                "grant_type": "refresh_token",
+            }
+            body = raw_client.get(raw_url, params=params).json()
+            if body.get("code") != 0:
+                raise RuntimeError(f"raw refresh failed: {body.get('message')}")
+            raw_token[0] = body["data"]["refresh_token"]
+
+        variants: dict[str, Callable[[], object]] = {"tiktok_helpers": ours, "raw httpx": raw}
+        timings = interleaved(variants, reps.micro, reps.micro_warmup)
+        ours_row = report.add(Row(section, "TokenClient.refresh (one client reused)", timings["tiktok_helpers"]))
+        raw_row = report.add(Row(section, "raw httpx GET, one reused httpx.Client", timings["raw httpx"]))
+        ratio = ours_row.median / raw_row.median
+        ours_row.note = f"{ratio:.2f}x raw httpx"
+        ours_row.extra["ratio_vs_raw"] = round(ratio, 4)
+        key = "refresh_state_file" if state_file else "refresh"
+        report.figures[f"{key}.ours_ms"] = ours_row.median
+        report.figures[f"{key}.raw_ms"] = raw_row.median
+        report.figures[f"{key}.ours_vs_raw"] = ratio
+        if state_file:
+            return
+
+        sdk = load_sdk()
+        if sdk is None:
+            report.notes.append("tiktok-shop-api is not installed: peer SDK rows skipped")
+            return
+        # base_url is a constructor argument of TikTokShopAuth: no host constant to monkeypatch.
+        auth = sdk.TikTokShopAuth(APP_KEY, APP_SECRET, samples.SANDBOX_SERVICE_ID, base_url=base)
+        sdk_token = [issue_refresh_token(sandbox)[1]]
+
+        def peer() -> None:
+            sdk_token[0] = auth.refresh(sdk_token[0]).refresh_token
+
+        sdk_times = interleaved({"sdk": peer}, reps.sdk_refresh, reps.sdk_warmup)["sdk"]
+        sdk_row = report.add(
+            Row(section, "tiktok-shop-api TikTokShopAuth.refresh (new httpx.Client per call)", sdk_times)
+        )
+        speedup = sdk_row.median / ours_row.median
+        sdk_row.note = f"ours {speedup:.1f}x faster"
+        sdk_row.extra["ours_speedup"] = round(speedup, 2)
+        report.figures["refresh.sdk_ms"] = sdk_row.median
+        report.figures["refresh.sdk_vs_ours"] = speedup
+
+
+# --------------------------------------------------------------------------------- 2. authorized shops
+
+
+def bench_shops(report: Report, reps: Repeats) -> None:
+    section = "2. Get Authorized Shops (signed)"
+    with contextlib.ExitStack() as stack:
+        sandbox = stack.enter_context(Sandbox())
+        base = sandbox.base_url
+        access, _ = issue_refresh_token(sandbox)
+
+        ours_client = stack.enter_context(OpenApiClient(APP_KEY, APP_SECRET, access, base_url=base))
+
+        def ours() -> None:
+            if not ours_client.get_authorized_shops():
+                raise RuntimeError("no shops")
+
+        raw_client = stack.enter_context(httpx.Client(timeout=15.0, headers={"user-agent": USER_AGENT}))
+        raw_url = f"{base}{AUTHORIZED_SHOPS_PATH}"
+        raw_headers = {"x-tts-access-token": access, "content-type": "application/json"}
+
+        def raw() -> None:
+            params = {"app_key": APP_KEY, "timestamp": str(int(time.time()))}
+            params["sign"] = sign(AUTHORIZED_SHOPS_PATH, params, APP_SECRET)
+            body = raw_client.get(raw_url, params=params, headers=raw_headers).json()
+            if body.get("code") != 0 or not body["data"]["shops"]:
+                raise RuntimeError(f"raw shops failed: {body.get('message')}")
+
+        variants: dict[str, Callable[[], object]] = {"ours": ours, "raw": raw}
+        sdk = load_sdk()
+        if sdk is not None:
+            peer_client = sdk.TikTokShop(APP_KEY, APP_SECRET, access, base_url=base)
+            stack.callback(peer_client.close)
+
+            def peer() -> None:
+                reply = peer_client.authorization.get_authorized_shops()
+                if reply is None or not reply.data.shops:
+                    raise RuntimeError("peer SDK: no shops")
+
+            variants["sdk"] = peer
+        timings = interleaved(variants, reps.micro, reps.micro_warmup)
+        ours_row = report.add(Row(section, "OpenApiClient.get_authorized_shops", timings["ours"]))
+        raw_row = report.add(Row(section, "raw httpx + signing.sign, one reused client", timings["raw"]))
+        ratio = ours_row.median / raw_row.median
+        ours_row.note = f"{ratio:.2f}x raw httpx"
+        ours_row.extra["ratio_vs_raw"] = round(ratio, 4)
+        report.figures["shops.ours_ms"] = ours_row.median
+        report.figures["shops.raw_ms"] = raw_row.median
+        report.figures["shops.ours_vs_raw"] = ratio
+        if "sdk" in timings:
+            sdk_row = report.add(
+                Row(section, "tiktok-shop-api TikTokShop.authorization.get_authorized_shops", timings["sdk"])
+            )
+            sdk_row.note = f"{sdk_row.median / ours_row.median:.2f}x ours"
+            report.figures["shops.sdk_ms"] = sdk_row.median
+            report.figures["shops.sdk_vs_ours"] = sdk_row.median / ours_row.median
+
+
+# --------------------------------------------------------------------------------- 3. the whole flow
+
+FLOW_STEPS = ("link", "consent", "parse", "exchange", "shops", "api2cart add", "list")
+
+
+def run_flow(session: Session) -> list[float]:
+    """link -> consent (sandbox approve) -> redirect parsed -> exchange -> shops -> add -> list."""
+    marks = [time.perf_counter()]
+    link = session.authorization_link()
+    marks.append(time.perf_counter())
+    location = session.approve_in_sandbox(link)
+    marks.append(time.perf_counter())
+    result = session.parse_redirect(location)
+    marks.append(time.perf_counter())
+    session.exchange(result)
+    marks.append(time.perf_counter())
+    shops = session.authorized_shops()
+    marks.append(time.perf_counter())
+    session.add_store(custom_label="benchmark")
+    marks.append(time.perf_counter())
+    stores = session.list_stores()
+    marks.append(time.perf_counter())
+    if not shops or [s.custom_label for s in stores] != ["benchmark"]:
+        raise RuntimeError("the flow did not end with one shop list and one store")
+    return [(b - a) * 1000.0 for a, b in itertools.pairwise(marks)]
+
+
+@contextlib.contextmanager
+def fresh_env() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
+        env = Path(tmp) / ".env"
+        env.write_text("# benchmark run\n")
+        yield env
+
+
+def flow_new_session() -> tuple[float, list[float]]:
+    """A fresh .env, open_session() (starts its own sandbox and HTTP client), the flow, close."""
+    with fresh_env() as env:
+        started = time.perf_counter()
+        session = open_session(env, environ={})
+        opened = time.perf_counter()
+        try:
+            steps = run_flow(session)
+        finally:
+            closing = time.perf_counter()
+            session.close()
+            ended = time.perf_counter()
+    return (ended - started) * 1000.0, [(opened - started) * 1000.0, *steps, (ended - closing) * 1000.0]
+
+
+def bench_flow(report: Report, reps: Repeats) -> None:
+    section = "3. whole sandbox flow"
+    new_totals: list[float] = []
+    new_steps: list[list[float]] = []
+    for i in range(reps.flow_warmup + reps.flow):
+        total, steps = flow_new_session()
+        if i >= reps.flow_warmup:
+            new_totals.append(total)
+            new_steps.append(steps)
+
+    warm_totals: list[float] = []
+    warm_steps: list[list[float]] = []
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sandbox-")))
+        # Like a notebook's session: the sandbox keeps its state in a file (fsynced on each change).
+        sandbox = stack.enter_context(Sandbox(state_path=tmp / ".sandbox" / "state.json"))
+        http = stack.enter_context(httpx.Client(timeout=15.0, headers={"user-agent": USER_AGENT}))
+        environ = {"TIKTOK_SANDBOX_URL": sandbox.base_url}
+        for i in range(reps.flow_warmup + reps.flow):
+            with fresh_env() as env:
+                started = time.perf_counter()
+                with open_session(env, environ=environ, http=http) as session:
+                    steps = run_flow(session)
+                total = (time.perf_counter() - started) * 1000.0
+            sandbox.reset()  # not timed: forget the store so every run lists exactly one
+            if i >= reps.flow_warmup:
+                warm_totals.append(total)
+                warm_steps.append(steps)
+
+    new_row = report.add(
+        Row(section, "new session each time: open_session + flow + close", new_totals, "fresh tmp .env each run")
+    )
+    names = ("open_session (sandbox start, HTTP client)", *FLOW_STEPS, "close (sandbox stop)")
+    for index, name in enumerate(names):
+        report.add(Row(section, f"  new session · {name}", [s[index] for s in new_steps]))
+    warm_row = report.add(
+        Row(
+            section,
+            "warm session: one sandbox + one httpx.Client reused",
+            warm_totals,
+            "fresh tmp .env and Session each run",
+        )
+    )
+    for index, name in enumerate(FLOW_STEPS):
+        report.add(Row(section, f"  warm session · {name}", [s[index] for s in warm_steps]))
+    report.figures["flow.new_session_ms"] = new_row.median
+    report.figures["flow.warm_session_ms"] = warm_row.median
+
+
+# --------------------------------------------------------------------------------- 4. cold imports
+
+IMPORTS = ("httpx", "tiktok_helpers", "tiktok_helpers.session")
+
+
+def time_import(module: str, env: dict[str, str], cwd: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def bench_imports(report: Report, reps: Repeats) -> None:
+    section = "4. cold import (fresh interpreter)"
+    base_env = {k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}}
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        cache = Path(tmp) / "pycache"
+        cache.mkdir()
+        cwd = str(Path(tmp))
+        variants = {
+            # Both sides read compiled bytecode (kept in a temporary prefix, not in the repo).
+            "bytecode cached": {**base_env, "PYTHONPYCACHEPREFIX": str(cache)},
+            # What a kernel pays here when PYTHONDONTWRITEBYTECODE=1: httpx reads the .pyc files
+            # pip wrote, the editable tiktok_helpers is compiled from source on every start.
+            "no bytecode written (PYTHONDONTWRITEBYTECODE=1)": {**base_env, "PYTHONDONTWRITEBYTECODE": "1"},
+        }
+        for label, env in variants.items():
+            for _ in range(reps.import_warmup):
+                for module in IMPORTS:
+                    time_import(module, env, cwd)
+            timings: dict[str, list[float]] = {m: [] for m in IMPORTS}
+            for i in range(reps.imports):
+                shift = i % len(IMPORTS)
+                for module in IMPORTS[shift:] + IMPORTS[:shift]:
+                    timings[module].append(time_import(module, env, cwd))
+            rows = {m: report.add(Row(section, f"import {m} · {label}", timings[m])) for m in IMPORTS}
+            httpx_median = rows["httpx"].median
+            for module in IMPORTS[1:]:
+                ratio = rows[module].median / httpx_median
+                rows[module].note = f"{ratio:.2f}x httpx"
+                rows[module].extra["ratio_vs_httpx"] = round(ratio, 4)
+            if label == "bytecode cached":
+                report.figures["import.httpx_ms"] = httpx_median
+                report.figures["import.package_ms"] = rows["tiktok_helpers"].median
+                report.figures["import.package_vs_httpx"] = rows["tiktok_helpers"].median / httpx_median
+                report.figures["import.session_vs_httpx"] = rows["tiktok_helpers.session"].median / httpx_median
+            else:
+                report.figures["import.nocache.session_vs_httpx"] = rows["tiktok_helpers.session"].median / httpx_median
+
+
+# --------------------------------------------------------------------------------- 5. notebooks
+
+
+def load_run_notebooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("cannot load scripts/run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_notebooks(report: Report, reps: Repeats) -> None:
+    section = "5. notebooks (headless, nbclient)"
+    runner = load_run_notebooks()
+    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    per_notebook: dict[str, list[float]] = {p.name: [] for p in paths}
+    totals: list[float] = []
+    baseline: list[float] = []
+    empty = runner.nbformat.v4.new_notebook()
+    empty.cells = [runner.nbformat.v4.new_code_cell("1")]
+    saved_environ = dict(os.environ)
+    try:
+        for i in range(reps.notebook_warmup + reps.notebooks):
+            started = time.perf_counter()
+            runner.NotebookClient(empty, timeout=60, kernel_name="python3").execute()
+            empty_ms = (time.perf_counter() - started) * 1000.0
+            with contextlib.redirect_stdout(io.StringIO()):
+                timings: dict[str, float] = runner.run(paths, write=False)
+            if i < reps.notebook_warmup:
+                continue
+            baseline.append(empty_ms)
+            for name, seconds in timings.items():
+                per_notebook[name].append(seconds * 1000.0)
+            totals.append(sum(timings.values()) * 1000.0)
+    finally:  # run() points TIKTOK_ENV_FILE at a temporary .env and drops TIKTOK_ variables
+        os.environ.clear()
+        os.environ.update(saved_environ)
+    for name, values in per_notebook.items():
+        report.add(Row(section, name, values, "own kernel: start + all cells"))
+    report.add(Row(section, "all notebooks, one after another", totals))
+    report.add(Row(section, "baseline: a one-cell notebook (kernel start + shutdown)", baseline))
+    report.figures["notebooks.total_ms"] = statistics.median(totals)
+
+
+def bench_nbval(report: Report, reps: Repeats) -> None:
+    section = "5. nbval suite"
+    walls: list[float] = []
+    summaries: list[str] = []
+    codes: list[int] = []
+    for _ in range(reps.nbval):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "notebooks"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        walls.append((time.perf_counter() - started) * 1000.0)
+        lines = [line for line in done.stdout.strip().splitlines() if line.strip()]
+        summaries.append(lines[-1] if lines else "")
+        codes.append(done.returncode)
+    row = report.add(
+        Row(section, "pytest -q notebooks (subprocess wall time)", walls, summaries[-1] if summaries else "")
+    )
+    row.extra.update({"summaries": summaries, "exit_codes": codes})
+    report.figures["nbval.wall_ms"] = row.median
+    if any(codes):
+        report.notes.append(f"the nbval suite did not pass: exit codes {codes}, last summary {summaries[-1]!r}")
+
+
+# --------------------------------------------------------------------------------- profiling
+
+
+def profile() -> None:
+    """cProfile of our refresh and shops calls and of one warm flow: where the time goes."""
+    with Sandbox() as sandbox, TokenClient(APP_KEY, APP_SECRET, base_url=sandbox.base_url) as client:
+        token = issue_refresh_token(sandbox)[1]
+        for _ in range(50):
+            token = client.refresh(token).refresh_token.reveal()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(300):
+            token = client.refresh(token).refresh_token.reveal()
+        profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(20)
+    print("\n### cProfile: 300 x TokenClient.refresh (client + in-process sandbox threads not included)\n")
+    print(stream.getvalue())
+
+
+# --------------------------------------------------------------------------------- output
+
+
+def render(report: Report, meta: dict[str, Any]) -> str:
+    lines = [
+        f"Benchmarks, {meta['date']} · {meta['cpu_count']} CPUs · Python {meta['python']} · "
+        f"{meta['platform']} · {'quick' if meta['quick'] else 'full'} run · "
+        f"load average {meta['load_average_1min'][0]} before, {meta['load_average_1min'][1]} after",
+        "",
+        f"Repeats: {meta['repeats_text']}",
+        "",
+        "| section | benchmark | median | p90 | n | note |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row in report.rows:
+        lines.append(
+            f"| {row.section} | {row.name} | {fmt_ms(row.median)} | {fmt_ms(row.p90)} | {len(row.samples_ms)} | "
+            f"{row.note} |"
+        )
+    lines += ["", "| target | measured | goal | met |", "|---|---:|---:|---|"]
+    for key, op, bound, text in TARGETS:
+        value = report.figures.get(key)
+        if value is None:
+            lines.append(f"| {text} | not measured | {op} {bound:g} | - |")
+            continue
+        met = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
+        shown = f"{value:.2f}" + (" ms" if key.endswith("_ms") else "x")
+        lines.append(f"| {text} | {shown} | {op} {bound:g} | {'yes' if met else 'NO'} |")
+    if report.notes:
+        lines += ["", *(f"Note: {note}" for note in report.notes)]
+    return "\n".join(lines)
+
+
+def targets_json(report: Report) -> list[dict[str, Any]]:
+    out = []
+    for key, op, bound, text in TARGETS:
+        value = report.figures.get(key)
+        met = None
+        if value is not None:
+            met = value <= bound if op == "<=" else value >= bound if op == ">=" else value < bound
+        out.append({"key": key, "what": text, "goal": f"{op} {bound:g}", "value": value, "met": met})
+    return out
+
+
+def sdk_version() -> str | None:
+    sdk = load_sdk()
+    return getattr(sdk, "__version__", None) if sdk is not None else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, one notebook run, no nbval suite")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default: {DEFAULT_OUT})")
+    parser.add_argument("--skip-notebooks", action="store_true", help="skip the notebooks and the nbval suite")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of TokenClient.refresh")
+    args = parser.parse_args(argv)
+    reps = QUICK if args.quick else FULL
+    report = Report()
+
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("token refresh", lambda: bench_refresh(report, reps, state_file=False)),
+        ("token refresh (state file)", lambda: bench_refresh(report, reps, state_file=True)),
+        ("Get Authorized Shops", lambda: bench_shops(report, reps)),
+        ("whole flow", lambda: bench_flow(report, reps)),
+        ("cold imports", lambda: bench_imports(report, reps)),
+    ]
+    if not args.skip_notebooks:
+        steps.append(("notebooks", lambda: bench_notebooks(report, reps)))
+        if reps.nbval:
+            steps.append(("nbval suite", lambda: bench_nbval(report, reps)))
+    for label, step in steps:
+        print(f"… {label}", file=sys.stderr, flush=True)
+        step()
+    if args.quick:
+        report.notes.append("quick run: fewer repeats" + (", nbval suite skipped" if not args.skip_notebooks else ""))
+    if args.skip_notebooks:
+        report.notes.append("notebooks and nbval suite skipped (--skip-notebooks)")
+
+    repeats_text = (
+        f"in-process HTTP calls {reps.micro} per variant after {reps.micro_warmup} warm-up calls "
+        f"(peer SDK refresh {reps.sdk_refresh} after {reps.sdk_warmup}); whole flow {reps.flow} per mode after "
+        f"{reps.flow_warmup}; cold imports {reps.imports} fresh interpreters per module and mode after "
+        f"{reps.import_warmup}; notebooks {reps.notebooks} runs after {reps.notebook_warmup}; "
+        f"nbval suite {reps.nbval} runs"
+    )
+    meta = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "httpx": httpx.__version__,
+        "tiktok_shop_api": sdk_version(),
+        "quick": args.quick,
+        "repeats": reps.__dict__,
+        "repeats_text": repeats_text,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        # Other work on the machine skews every figure: the 1-minute load average before and after.
+        "load_average_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+    }
+    print(render(report, meta))
+    if args.profile:
+        profile()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "results": [row.as_json() for row in report.rows],
+                "figures": {k: round(v, 4) for k, v in report.figures.items()},
+                "targets": targets_json(report),
+                "notes": report.notes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwritten: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
