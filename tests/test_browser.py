@@ -353,8 +353,10 @@ def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     shots(page, "04-revealed")
     row.get_by_role("button", name="Reveal").click()
     expect(shown).to_have_value(masked)
-    row.locator("button.runbook-copy").click()
+    row.locator("button.runbook-copy").click()  # while masked: reveals for a moment, copies, masks again
+    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == refresh_token
+    expect(shown).to_have_value(masked)
     text = output_text(page)
     assert "Store added; store key …" in text
     assert re.search(r"TikTok Shop \(runbook\)\s+TikTokShop", text), "the store in the list"

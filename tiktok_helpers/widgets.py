@@ -54,12 +54,27 @@ def _run(action: Callable[[], str], out: w.HTML) -> bool:
         return False
 
 
-def _copy_button(value: str, label: str = "Copy") -> w.HTML:
-    """A button that copies ``value`` to the clipboard. The value lives in widget state only."""
-    escaped = html.escape(value, quote=True)
+# Copies the value shown in the same row. When the row shows a masked secret, it presses Reveal,
+# waits for the real value to arrive from the kernel, copies it, and masks it again: a secret
+# reaches the browser only when the person asks for it, never sits in widget state otherwise.
+_COPY_JS = (
+    "(async (b) => {"
+    "const row = b.closest('.widget-hbox'); const input = row.querySelector('input');"
+    "const reveal = row.querySelector('.widget-toggle-button');"
+    "let masked = input.value.includes('\u2026') || input.value.includes('\u2022');"
+    "if (masked && reveal) { const before = input.value; reveal.click();"
+    "for (let i = 0; i < 60 && input.value === before; i++) await new Promise(r => setTimeout(r, 50)); }"
+    "await navigator.clipboard.writeText(input.value);"
+    "if (masked && reveal) reveal.click();"
+    "b.textContent = 'Copied';"
+    "})(this)"
+)
+
+
+def _copy_button(label: str = "Copy") -> w.HTML:
+    """A button that copies the value shown in its row (revealing a masked one just for the copy)."""
     return w.HTML(
-        f'<button class="runbook-copy" type="button" data-value="{escaped}" '
-        "onclick=\"navigator.clipboard.writeText(this.dataset.value);this.textContent='Copied'\">"
+        f'<button class="runbook-copy" type="button" onclick="{html.escape(_COPY_JS, quote=True)}">'
         f"{html.escape(label)}</button>"
     )
 
@@ -238,7 +253,10 @@ def code_validity(received_at: datetime | None) -> str:
 
 
 def credentials_panel(session: Session) -> w.VBox:
-    """The three values the API2Cart admin panel asks for: masked, with Reveal and Copy."""
+    """The three values the API2Cart admin panel asks for: masked, with Reveal and Copy.
+
+    A secret's real value is sent to the browser only while Reveal is pressed (Copy presses it for
+    a moment), so it is not in the widget state otherwise."""
     s = session.settings
     rows: list[Any] = []
     for label, value in (
@@ -247,14 +265,14 @@ def credentials_panel(session: Session) -> w.VBox:
         ("Refresh Token", s.refresh_token),
     ):
         shown = w.Text(value=value.masked if label != "App Key" else value.reveal(), disabled=True, layout=_WIDE)
-        reveal = w.ToggleButton(description="Reveal", icon="eye", value=False)
+        reveal = w.ToggleButton(description="Reveal", icon="eye", value=False, disabled=label == "App Key")
 
         def flip(change: dict[str, Any], shown: w.Text = shown, value: Secret = value, label: str = label) -> None:
             if label != "App Key":
                 shown.value = value.reveal() if change["new"] else value.masked
 
         reveal.observe(flip, names="value")
-        rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, _copy_button(value.reveal())]))
+        rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, _copy_button()]))
     return w.VBox(rows)
 
 
