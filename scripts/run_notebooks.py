@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -43,21 +44,41 @@ def clean(notebook: nbformat.NotebookNode) -> None:
         cell.metadata.pop("widgets", None)
 
 
+def execute(
+    paths: list[Path],
+    folder: Path,
+    *,
+    timeout: int = 180,
+    after_each: Callable[[Path, nbformat.NotebookNode], None] | None = None,
+) -> list[tuple[Path, nbformat.NotebookNode, float]]:
+    """Run each notebook in its own kernel, in order, with settings isolated in ``folder``.
+
+    Returns each notebook as executed (outputs and the widget state nbclient recorded) with its
+    wall time in seconds.
+    """
+    isolate_environment(folder)
+    done = []
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
+        done.append((path, notebook, time.perf_counter() - started))
+        if after_each is not None:
+            after_each(path, notebook)
+    return done
+
+
 def run(paths: list[Path], *, write: bool, timeout: int = 180) -> dict[str, float]:
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="runbook-notebooks-") as tmp:
-        isolate_environment(Path(tmp))
-        for path in paths:
-            notebook = nbformat.read(path, as_version=4)
-            started = time.perf_counter()
-            NotebookClient(
-                notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-            ).execute()
-            timings[path.name] = time.perf_counter() - started
+        for path, notebook, seconds in execute(paths, Path(tmp), timeout=timeout):
+            timings[path.name] = seconds
             clean(notebook)
             if write:
                 nbformat.write(notebook, path)
-            print(f"{path.name}: {timings[path.name]:.1f} s{' (written)' if write else ''}", flush=True)
+            print(f"{path.name}: {seconds:.1f} s{' (written)' if write else ''}", flush=True)
     return timings
 
 

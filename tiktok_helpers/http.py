@@ -38,10 +38,12 @@ import httpx
 
 from .errors import (
     ApiError,
+    FieldProblem,
     HTTPStatusError,
     InvalidResponse,
     RequestTimeout,
     ServiceUnreachable,
+    ValidationError,
     error_class_for,
     scrub,
 )
@@ -79,7 +81,18 @@ class _RedactQuery(logging.Filter):
         return True
 
 
-for _name in ("httpx", "httpcore"):
+# A logger's filters see only records logged on that very logger, not on its children, so every
+# logger httpx and httpcore write to is named here. httpcore's DEBUG lines carry response headers,
+# such as a consent page's Location with the auth code in it.
+for _name in (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+):
     _logger = logging.getLogger(_name)
     if not any(isinstance(f, _RedactQuery) for f in _logger.filters):
         _logger.addFilter(_RedactQuery())
@@ -246,6 +259,17 @@ class ServiceClient:
                     f"no answer from {self.service} at {shown} within {self.timeout:g} s",
                     service=self.service,
                     url=shown,
+                ) from None
+            except (UnicodeEncodeError, httpx.InvalidURL):
+                # Raised while building the request: nothing was sent.
+                raise ValidationError(
+                    [
+                        FieldProblem(
+                            f"request to {self.service}",
+                            "a value to send has characters HTTP cannot carry (for example a masked '…' value, "
+                            "or a letter outside ASCII); paste the value again from its source",
+                        )
+                    ]
                 ) from None
             except httpx.DecodingError:
                 raise InvalidResponse(
