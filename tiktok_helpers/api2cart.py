@@ -10,7 +10,6 @@ is never retried here.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -82,7 +81,7 @@ class Api2CartClient(ServiceClient):
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
         self.api_key = Secret(api_key)

@@ -125,6 +125,10 @@ class RetryPolicy:
         return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time, so tests can patch time.sleep
+
+
 DEFAULT_RETRY: Final = RetryPolicy()
 NO_RETRY: Final = RetryPolicy(attempts=1)
 
@@ -169,14 +173,14 @@ class ServiceClient:
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if client is not None and transport is not None:
             raise ValueError("give either client or transport, not both")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._owns_client = client is None
         self._client = client or new_http_client(timeout=timeout, transport=transport)
 

@@ -122,7 +122,7 @@ class TokenClient(ServiceClient):
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
