@@ -16,11 +16,11 @@ from tiktok_helpers.errors import (
     Api2CartError,
     HTTPStatusError,
     InvalidResponse,
-    RequestTimeout,
     ServiceError,
-    ServiceUnreachable,
 )
 from tiktok_helpers.secret import Secret
+
+from .http_faults import NEVER_SENT, html, transport_cases
 
 BASE = "https://api.api2cart.com/v1.1"
 ADD_PATH = "/account.cart.add.json"
@@ -305,47 +305,9 @@ def test_http_400_with_return_code_maps_by_code(router: respx.MockRouter, client
 
 # --- transport and body errors ------------------------------------------------------------------
 
-
-def _echo(request: httpx.Request) -> str:
-    return f"{request.url} key={request.headers.get('x-api-key')} body={request.content.decode()}"
-
-
-def _raise_connect(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError(f"Connection refused: {_echo(request)}", request=request)
-
-
-def _raise_read_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout(f"timed out: {_echo(request)}", request=request)
-
-
-def _raise_connect_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectTimeout(f"timed out: {_echo(request)}", request=request)
-
-
-def _html(status: int) -> Callable[[httpx.Request], httpx.Response]:
-    def respond(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, html=f"<html><body>{_echo(request)}</body></html>")
-
-    return respond
-
-
-_TRANSPORT_CASES: list[tuple[str, Callable[[httpx.Request], httpx.Response], type[ServiceError]]] = [
-    ("connect-error", _raise_connect, ServiceUnreachable),
-    ("read-timeout", _raise_read_timeout, RequestTimeout),
-    ("connect-timeout", _raise_connect_timeout, RequestTimeout),
-    ("http-500-html", _html(500), HTTPStatusError),
-    ("http-200-html", _html(200), InvalidResponse),
-    (
-        "truncated-json",
-        lambda r: httpx.Response(
-            200, content=b'{"return_code":0,"result":{"store_', headers={"content-type": "application/json"}
-        ),
-        InvalidResponse,
-    ),
-    ("json-list", lambda r: httpx.Response(200, json=[{"return_code": 0}]), InvalidResponse),
-    ("no-return-code", lambda r: httpx.Response(200, json={"return_message": _echo(r)}), InvalidResponse),
-    ("http-401-json-no-code", lambda r: httpx.Response(401, json={"error": "unauthorized"}), HTTPStatusError),
-]
+_TRANSPORT_CASES = transport_cases(
+    code_field="return_code", truncated=b'{"return_code":0,"result":{"store_', no_code_status=401
+)
 
 
 @pytest.mark.parametrize(
@@ -361,7 +323,7 @@ def test_transport_and_body_failures(
     with pytest.raises(ServiceError) as info:
         _add(client, access_token=ACCESS_TOKEN)
     # Adding a store is not idempotent: only a connection that was never made is tried again.
-    connect_failed = effect in (_raise_connect, _raise_connect_timeout)
+    connect_failed = effect in NEVER_SENT
     assert route.call_count == (3 if connect_failed else 1)
     exc = info.value
     assert type(exc) is expected
@@ -374,7 +336,7 @@ def test_transport_and_body_failures(
 
 
 def test_http_500_html_keeps_status_code(router: respx.MockRouter, client: Api2CartClient) -> None:
-    router.get(LIST_PATH).mock(side_effect=_html(500))
+    router.get(LIST_PATH).mock(side_effect=html(500))
     with pytest.raises(HTTPStatusError) as info:
         client.list_stores()
     assert info.value.status_code == 500

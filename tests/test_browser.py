@@ -246,6 +246,18 @@ def output_text(page: Page) -> str:
     return page.locator(".jp-Notebook").inner_text()
 
 
+def start_authorize(page: Page, lab: Lab, shots: Shots | None = None) -> Page:
+    """In 02: run through the catcher, wait for it, click the link; return the consent tab."""
+    open_notebook(page, lab, "02-authorize.ipynb")
+    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, link")
+    page.wait_for_selector("text=waiting for the browser")
+    if shots is not None:
+        shots(page, "02-link-and-catcher")
+    with page.context.expect_page() as new_tab:
+        page.locator("#runbook-authorize-link").click()
+    return new_tab.value
+
+
 # --- the tests ------------------------------------------------------------------------------------
 
 
@@ -296,13 +308,7 @@ def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     assert "TIKTOK_REGION=us" in saved
 
     # 02: the link in a new tab, Authorize, the catcher receives the code
-    open_notebook(page, lab, "02-authorize.ipynb")
-    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, link")
-    page.wait_for_selector("text=waiting for the browser")
-    shots(page, "02-link-and-catcher")
-    with context.expect_page() as new_tab:
-        page.locator("#runbook-authorize-link").click()
-    consent = new_tab.value
+    consent = start_authorize(page, lab, shots)
     consent.wait_for_selector("#authorize")
     assert "Sandbox" in consent.locator("body").inner_text()
     assert "Sandbox US Store" in consent.locator("body").inner_text()
@@ -369,11 +375,7 @@ def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
 def test_cancel_on_the_consent_page_is_reported(lab: Lab, browser: Browser, shots: Shots) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    open_notebook(page, lab, "02-authorize.ipynb")
-    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, link")
-    with context.expect_page() as new_tab:
-        page.locator("#runbook-authorize-link").click()
-    consent = new_tab.value
+    consent = start_authorize(page, lab)
     consent.wait_for_selector("#cancel")
     consent.locator("#cancel").click()
     consent.wait_for_selector("text=Authorization refused")
@@ -393,11 +395,7 @@ def test_cancel_on_the_consent_page_is_reported(lab: Lab, browser: Browser, shot
 def test_pasted_redirect_url(lab: Lab, browser: Browser, shots: Shots) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    open_notebook(page, lab, "02-authorize.ipynb")
-    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, link")
-    with context.expect_page() as new_tab:
-        page.locator("#runbook-authorize-link").click()
-    consent = new_tab.value
+    consent = start_authorize(page, lab)
     # The browser is "on another machine": its redirect never reaches this computer's catcher.
     consent.route("http://127.0.0.1:*/callback*", lambda route: route.fulfill(status=200, body="elsewhere"))
     consent.wait_for_selector("#authorize")

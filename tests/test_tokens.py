@@ -18,14 +18,14 @@ from tiktok_helpers.errors import (
     InvalidResponse,
     RefreshTokenExpired,
     RefreshTokenNotFound,
-    RequestTimeout,
     ServiceError,
-    ServiceUnreachable,
     TokenError,
 )
 from tiktok_helpers.regions import UserType
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.tokens import RECOMMENDED_SCOPES, TokenClient, TokenSet
+
+from .http_faults import NEVER_SENT, html, transport_cases
 
 BASE = "https://auth.tiktok-shops.com"
 GET_PATH = "/api/v2/token/get"
@@ -272,43 +272,9 @@ def test_refresh_token_echoed_in_message_is_scrubbed(router: respx.MockRouter) -
 
 # --- transport and body errors ------------------------------------------------------------------
 
-
-def _raise_connect(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError(f"[Errno 111] Connection refused while requesting {request.url}", request=request)
-
-
-def _raise_read_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout(f"timed out reading {request.url}", request=request)
-
-
-def _raise_connect_timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectTimeout(f"timed out connecting for {request.url}", request=request)
-
-
-def _html(status: int) -> Callable[[httpx.Request], httpx.Response]:
-    def respond(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, html=f"<html><body>Error for {request.url}</body></html>")
-
-    return respond
-
-
-_TRANSPORT_CASES: list[tuple[str, Callable[[httpx.Request], httpx.Response], type[ServiceError]]] = [
-    ("connect-error", _raise_connect, ServiceUnreachable),
-    ("read-timeout", _raise_read_timeout, RequestTimeout),
-    ("connect-timeout", _raise_connect_timeout, RequestTimeout),
-    ("http-500-html", _html(500), HTTPStatusError),
-    ("http-200-html", _html(200), InvalidResponse),
-    (
-        "truncated-json",
-        lambda r: httpx.Response(
-            200, content=b'{"code":0,"data":{"access_token":"TTP_', headers={"content-type": "application/json"}
-        ),
-        InvalidResponse,
-    ),
-    ("json-list", lambda r: httpx.Response(200, json=[{"code": 0}]), InvalidResponse),
-    ("no-code", lambda r: httpx.Response(200, json={"message": f"echo {r.url}"}), InvalidResponse),
-    ("http-404-json-no-code", lambda r: httpx.Response(404, json={"error": "not found"}), HTTPStatusError),
-]
+_TRANSPORT_CASES = transport_cases(
+    code_field="code", truncated=b'{"code":0,"data":{"access_token":"TTP_', no_code_status=404
+)
 
 
 @pytest.mark.parametrize("operation", ["exchange", "refresh"])
@@ -330,7 +296,7 @@ def test_transport_and_body_failures(
             client.refresh(REFRESH_TOKEN)
     # Only a connection that was never made is retried (3 attempts): nothing was sent. A code is
     # never re-sent after it may have reached TikTok, nor is a refresh.
-    connect_failed = effect in (_raise_connect, _raise_connect_timeout)
+    connect_failed = effect in NEVER_SENT
     assert route.call_count == (3 if connect_failed else 1)
     exc = info.value
     assert type(exc) is expected
@@ -343,7 +309,7 @@ def test_transport_and_body_failures(
 
 
 def test_http_500_html_keeps_status_code(router: respx.MockRouter) -> None:
-    router.get(GET_PATH).mock(side_effect=_html(500))
+    router.get(GET_PATH).mock(side_effect=html(500))
     with _client() as client, pytest.raises(HTTPStatusError) as info:
         client.exchange(AUTH_CODE)
     assert info.value.status_code == 500
