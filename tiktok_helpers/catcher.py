@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
@@ -96,8 +97,13 @@ class CatcherStatus:
         return self.state is not CatcherState.WAITING
 
 
-class _Server(HTTPServer):
+class _Server(ThreadingMixIn, HTTPServer):
+    """One thread per connection, so a connection that sends nothing (a browser's speculative
+    preconnect, a slow client) cannot hold up the redirect behind it."""
+
     catcher: RedirectCatcher
+    daemon_threads = True
+    request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
         self.address_family = family
@@ -109,9 +115,18 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "RunbookRedirectCatcher"
     sys_version = ""
+    timeout = 5  # seconds a connection may stay silent before it is dropped
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own error page repeats the request line; send a fixed page instead."""
+        self.close_connection = True
+        self._send(code if code in (400, 404, 405, 414, 431, 501) else 400, "notfound")
 
     def do_GET(self) -> None:
-        page, status = self.server.catcher._handle(self.path)
+        try:
+            page, status = self.server.catcher._handle(self.path)
+        except ValueError:  # a malformed request target (e.g. a broken IPv6 literal)
+            page, status = "notfound", 404
         self._send(status, page)
 
     def do_HEAD(self) -> None:
@@ -123,8 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, page: str, *, body: bool = True) -> None:
         title, message, tint = _PAGES[page]
         data = _PAGE.format(title=title, message=message, tint=tint).encode("utf-8")
+        reason = self.responses.get(status, ("Error",))[0]
         head = (
-            f"HTTP/1.0 {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"HTTP/1.0 {status} {reason}\r\n"
             "Content-Type: text/html; charset=utf-8\r\n"
             f"Content-Length: {len(data)}\r\n"
             "Cache-Control: no-store\r\n"
@@ -234,7 +250,8 @@ class RedirectCatcher:
         """Block until the redirect arrives, it is refused, or the deadline passes."""
         self.start()
         limit = None if timeout is None else max(0.0, timeout)
-        self._done.wait(limit)
+        if self._done.wait(limit) and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)  # the listener is closed (port released) when wait returns
         with self._lock:
             if self._result is not None:
                 return self._result

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -62,27 +63,48 @@ def update_env(path: Path, updates: Mapping[str, str | None]) -> None:
     A key that appears several times keeps only its first line, which takes the new value (an
     inline comment on a replaced line goes with it). New keys are appended at the end.
     """
-    new_lines = {key: (format_line(key, value) if value is not None else "") for key, value in updates.items()}
     try:
-        original = path.read_text(encoding="utf-8") if path.exists() else ""
+        # Bytes, not read_text(): universal newlines would turn a CRLF file into LF throughout.
+        original = path.read_bytes().decode("utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"could not read {path.name}: {exc.__class__.__name__}") from None
+    newline = "\r\n" if "\r\n" in original else "\n"
+    new_lines = {
+        key: (format_line(key, value).replace("\n", newline) if value is not None else "")
+        for key, value in updates.items()
+    }
     out: list[str] = []
     done: set[str] = set()
-    for binding in parse_stream(io.StringIO(original)):
+    for binding in parse_stream(io.StringIO(original, newline="")):
         key = binding.key
+        text = binding.original.string
         if key is not None and key in new_lines:
-            if key not in done:
-                out.append(new_lines[key])
-                done.add(key)
+            # python-dotenv counts the blank lines before a key as part of its binding: keep them.
+            lead = text[: len(text) - len(text.lstrip())]
+            out.append(lead + (new_lines[key] if key not in done else ""))
+            done.add(key)
             continue
-        out.append(binding.original.string)
+        out.append(text)
     missing = [k for k in updates if k not in done and new_lines[k]]
     if missing:
         if out and not out[-1].endswith("\n"):
-            out.append("\n")
+            out.append(newline)
         out.extend(new_lines[k] for k in missing)
     _atomic_write(path, "".join(out))
+    _remove_stale_temporaries(path)
+
+
+#: A temporary file older than this was left by a save that was killed; a live save takes ms.
+STALE_AFTER_SECONDS = 300.0
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files left behind by saves that were killed mid-write."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > STALE_AFTER_SECONDS:
+                leftover.unlink()
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -98,8 +120,9 @@ def _atomic_write(path: Path, text: str) -> None:
         os.replace(tmp_name, path)
         tmp_name = ""
         _fsync_dir(folder)
-    except OSError as exc:
-        raise SettingsError(f"could not write {path.name}: {exc.strerror or exc.__class__.__name__}") from None
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise SettingsError(f"could not write {path.name}: {reason}") from None
     finally:
         if tmp_name:
             with contextlib.suppress(OSError):

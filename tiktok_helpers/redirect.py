@@ -43,6 +43,10 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
     return values[0].strip() if values else None
 
 
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
 def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResult:
     """Return the code and the other parameters of a redirect, or raise what is wrong.
 
@@ -59,7 +63,10 @@ def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResu
         if not _BARE_CODE.fullmatch(raw):
             raise InvalidRedirect("the text is neither an address nor an auth code")
         return RedirectResult(code=Secret(raw), bare_code=True)
-    query_text = urlsplit(raw).query if "://" in raw or raw.startswith("/") else raw.lstrip("?")
+    try:
+        query_text = urlsplit(raw).query if "://" in raw or raw.startswith("/") else raw.lstrip("?")
+    except ValueError:
+        raise InvalidRedirect("the address is malformed; copy it again from the browser's address bar") from None
     if "://" in raw and not query_text:
         raise MissingAuthCode("the address has no ?code=... part; copy the address after approving")
     if "#" in query_text:
@@ -67,18 +74,21 @@ def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResu
     query = parse_qs(query_text, keep_blank_values=True)
     error = _first(query, "error")
     code = _first(query, "code")
+    state = _first(query, "state")
+    if expected_state is not None and state is not None and not _same(state, expected_state):
+        # Checked before anything else, refusals included: a page elsewhere must not be able to
+        # end the wait with a forged "access_denied".
+        raise StateMismatch("the redirect's state differs from the one in the link you opened")
     if error:
         raise AuthorizationDenied(error, _first(query, "error_description") or "")
     if code is None:
         raise MissingAuthCode("the redirect has no code parameter")
     if code.lower() in _NULLS:
         raise AuthorizationDenied("code=null")
-    state = _first(query, "state")
-    if expected_state is not None:
-        if state is None:
-            raise StateMismatch("the redirect carries no state, but the link sent one")
-        if not hmac.compare_digest(state.encode(), expected_state.encode()):
-            raise StateMismatch("the redirect's state differs from the one in the link you opened")
+    if expected_state is not None and state is None:
+        # A refusal without state is still reported as a refusal (TikTok does not document
+        # whether it echoes state then); a code without the state is not accepted.
+        raise StateMismatch("the redirect carries no state, but the link sent one")
     return RedirectResult(
         code=Secret(code),
         state=state,

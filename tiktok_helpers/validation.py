@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from .errors import FieldProblem, ValidationError
 
@@ -50,10 +50,36 @@ def strip_pasted(raw: object, field: str) -> str:
         raw = ""
     if not isinstance(raw, str):
         raise _problem(field, f"expected text, got {type(raw).__name__}")
-    text = raw.strip().strip(_INVISIBLE).strip()
+    text = _strip_space(raw)
     if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
-        text = text[1:-1].strip()
+        text = _strip_space(text[1:-1])
+    _check_encodable(text, field)
     return text
+
+
+def _strip_space(text: str) -> str:
+    """Strip whitespace and invisible characters from both ends until nothing changes."""
+    while True:
+        stripped = text.strip().strip(_INVISIBLE)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def _check_encodable(text: str, field: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _problem(field, "contains a broken character (an unpaired surrogate); type or copy it again") from None
+
+
+def _split(text: str, field: str) -> SplitResult:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise _problem(field, "is not a well-formed address; copy it again from the browser") from None
+    return parts
 
 
 def _common(raw: object, field: str, what: str) -> str:
@@ -110,7 +136,7 @@ def clean_service_id(raw: object, field: str = "service_id") -> str:
     text = strip_pasted(raw, field)
     if "service_id=" in text:
         # The whole "Copy authorization link" was pasted: take the id from it.
-        found = parse_qs(urlsplit(text).query).get("service_id", [""])[0]
+        found = parse_qs(_split(text, field).query).get("service_id", [""])[0]
         if found:
             text = found
     text = _common(text, field, "service_id (the app's numeric ID) from Partner Center")
@@ -147,7 +173,7 @@ def clean_credentials(app_key: object, app_secret: object, service_id: object) -
 
 def clean_url(raw: object, field: str, *, allow_http: Callable[[str], bool] | None = None) -> str:
     text = _common(raw, field, "address")
-    parts = urlsplit(text)
+    parts = _split(text, field)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _problem(field, "must be a full address starting with https://")
     if parts.scheme == "http" and not (allow_http and allow_http(parts.hostname)):
@@ -162,7 +188,7 @@ def is_loopback(host: str) -> bool:
 def clean_redirect_url(raw: object, field: str = "Redirect URL") -> str:
     """The callback URL registered for the app: https anywhere, or http on this computer only."""
     text = clean_url(raw, field, allow_http=is_loopback)
-    if urlsplit(text).fragment:
+    if _split(text, field).fragment:
         raise _problem(field, "must not contain a # fragment; TikTok appends ?code=... to it")
     return text
 
@@ -201,8 +227,12 @@ def clean_timeout(raw: object, field: str = "TIKTOK_HTTP_TIMEOUT") -> str:
 
 
 def clean_text(raw: object, field: str) -> str:
-    """Free text on one line (a seller or store name)."""
-    text = strip_pasted(raw, field)
+    """Free text on one line (a seller or store name). Quotes are part of a name: only the
+    surrounding whitespace is trimmed."""
+    if not isinstance(raw, str):
+        raise _problem(field, f"expected text, got {type(raw).__name__}")
+    text = _strip_space(raw)
+    _check_encodable(text, field)
     if not text:
         raise _problem(field, "is empty")
     if "\n" in text or "\r" in text or "\x00" in text:
