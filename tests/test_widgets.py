@@ -136,3 +136,15 @@ def test_sandbox_defaults_fill_the_form(tmp_path: Path) -> None:
         assert form.app_key.value == samples.SANDBOX_APP_KEY
         assert form.app_secret.value == ""
         assert httpx.get(f"{s.settings.sandbox_url}/nothing-here").status_code == 404
+
+
+def test_saving_live_credentials_switches_the_session_to_live(tmp_path: Path) -> None:
+    with open_session(tmp_path / ".env", environ={}) as s:
+        assert s.is_sandbox
+        s.save_app(
+            region="global", app_type="custom", app_key=KEY, app_secret=SECRET, service_id="7312345678901234567",
+            redirect_url="http://127.0.0.1:8765/callback",
+        )  # fmt: skip
+        assert not s.is_sandbox
+        assert s.endpoints.token_base == "https://auth.tiktok-shops.com"
+        assert s.http._transport._pool._ssl_context.cert_store_stats()["x509_ca"] > 0  # verifies live TLS

@@ -73,7 +73,8 @@ class Session:
     ) -> None:
         self._environ = environ
         self._owns_http = http is None
-        self.http = http or new_http_client(timeout=settings.http_timeout, tls=settings.mode is Mode.LIVE)
+        self._tls = settings.mode is Mode.LIVE
+        self.http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
         self.sandbox: Sandbox[Any] | None = None
         #: The last tokens received, kept even if saving them to .env failed.
         self.last_tokens: TokenSet | None = None
@@ -108,6 +109,11 @@ class Session:
         fresh = load_settings(self.settings.env_path, environ=self._environ)
         if self.sandbox is not None:
             fresh = fresh.with_sandbox(self.sandbox.base_url)
+        if fresh.mode is Mode.LIVE and self._owns_http and not self._tls:
+            # Saved credentials switched the mode to live: the sandbox's client has no CA bundle.
+            self.http.close()
+            self._tls = True
+            self.http = new_http_client(timeout=fresh.http_timeout, tls=True)
         self.settings = fresh
         return fresh
 
