@@ -7,7 +7,7 @@ to the package's own errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import httpx
 
@@ -65,3 +65,12 @@ def transport_cases(
         ("no-code", echo_without_code, InvalidResponse),
         ("json-no-code", lambda r: httpx.Response(no_code_status, json={"error": "nope"}), HTTPStatusError),
     ]
+
+
+def assert_no_secrets(exc: ServiceError, secrets: Iterable[str]) -> None:
+    """No secret in the error's text, repr or URL, and the URL carries no query string."""
+    for value in secrets:
+        assert value not in str(exc)
+        assert value not in repr(exc)
+        assert value not in exc.url
+    assert "?" not in exc.url

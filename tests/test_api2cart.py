@@ -20,7 +20,7 @@ from tiktok_helpers.errors import (
 )
 from tiktok_helpers.secret import Secret
 
-from .http_faults import NEVER_SENT, html, transport_cases
+from .http_faults import NEVER_SENT, assert_no_secrets, html, transport_cases
 
 BASE = "https://api.api2cart.com/v1.1"
 ADD_PATH = "/account.cart.add.json"
@@ -54,11 +54,7 @@ def _add(client: Api2CartClient, **kwargs: Any) -> Secret:
 
 
 def _assert_no_secrets(exc: ServiceError) -> None:
-    for value in SECRETS:
-        assert value not in str(exc)
-        assert value not in repr(exc)
-        assert value not in exc.url
-    assert "?" not in exc.url
+    assert_no_secrets(exc, SECRETS)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from tiktok_helpers.errors import (
 )
 from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient, Shop
 
+from .http_faults import assert_no_secrets
+
 BASE = "https://open-api.tiktokglobalshop.com"
 SHOPS_PATH = "/authorization/202309/shops"
 
@@ -61,11 +63,7 @@ def _reply(data: object = None, code: int = 0, message: str = "Success") -> http
 
 
 def _assert_no_secrets(exc: ServiceError) -> None:
-    for value in SECRETS:
-        assert value not in str(exc)
-        assert value not in repr(exc)
-        assert value not in exc.url
-    assert "?" not in exc.url
+    assert_no_secrets(exc, SECRETS)
 
 
 SHOP_A = {

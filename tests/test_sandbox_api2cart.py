@@ -13,6 +13,8 @@ from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBO
 from tiktok_helpers.sandbox import FakeClock, Sandbox
 from tiktok_helpers.sandbox.browser import walk_consent
 
+from .sandbox_calls import token_get
+
 DAY = 24 * 3600
 
 
@@ -36,15 +38,7 @@ def client(sb: Sandbox[FakeClock]) -> Iterator[httpx.Client]:
 def tokens(sb: Sandbox[FakeClock], seller: str = "global") -> dict[str, Any]:
     location = walk_consent(sb.consent_link(state="a2c"), seller=seller)
     code = parse_qs(urlsplit(location).query)["code"][0]
-    reply = httpx.get(
-        f"{sb.base_url}/api/v2/token/get",
-        params={
-            "app_key": SANDBOX_APP_KEY,
-            "app_secret": SANDBOX_APP_SECRET,
-            "auth_code": code,
-            "grant_type": "authorized_code",
-        },
-    ).json()
+    reply = token_get(sb.base_url, code)
     assert reply["code"] == 0
     data: dict[str, Any] = reply["data"]
     return data

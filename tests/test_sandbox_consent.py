@@ -20,6 +20,8 @@ from tiktok_helpers.sandbox import FakeClock, Sandbox
 from tiktok_helpers.sandbox.browser import ConsentPageError, walk_consent
 from tiktok_helpers.sandbox.state import SAMPLE_SCOPES
 
+from .sandbox_calls import token_get
+
 
 @pytest.fixture
 def sb() -> Iterator[Sandbox[FakeClock]]:
@@ -38,18 +40,7 @@ def query_of(url: str) -> dict[str, str]:
 
 
 def exchange(sb: Sandbox[FakeClock], client: httpx.Client, code: str) -> dict[str, object]:
-    reply = client.get(
-        f"{sb.base_url}/api/v2/token/get",
-        params={
-            "app_key": SANDBOX_APP_KEY,
-            "app_secret": SANDBOX_APP_SECRET,
-            "auth_code": code,
-            "grant_type": "authorized_code",
-        },
-    )
-    assert reply.status_code == 200
-    body: dict[str, object] = reply.json()
-    return body
+    return token_get(sb.base_url, code, client)
 
 
 def test_consent_page_contents(sb: Sandbox[FakeClock], client: httpx.Client) -> None:

@@ -40,6 +40,8 @@ from tiktok_helpers.sandbox.browser import walk_consent
 from tiktok_helpers.sandbox.persist import StateFile
 from tiktok_helpers.signing import sign
 
+from . import sandbox_calls
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
@@ -88,25 +90,11 @@ def new_code(sb: Sandbox[Any], client: httpx.Client, seller: str = "global") -> 
 
 
 def token_get(sb: Target, client: httpx.Client, code: str) -> dict[str, Any]:
-    params = {
-        "app_key": SANDBOX_APP_KEY,
-        "app_secret": SANDBOX_APP_SECRET,
-        "auth_code": code,
-        "grant_type": "authorized_code",
-    }
-    body: dict[str, Any] = client.get(f"{sb.base_url}/api/v2/token/get", params=params).json()
-    return body
+    return sandbox_calls.token_get(sb.base_url, code, client)
 
 
 def token_refresh(sb: Target, client: httpx.Client, refresh_token: str) -> dict[str, Any]:
-    params = {
-        "app_key": SANDBOX_APP_KEY,
-        "app_secret": SANDBOX_APP_SECRET,
-        "refresh_token": refresh_token,
-        "grant_type": "refresh_token",
-    }
-    body: dict[str, Any] = client.get(f"{sb.base_url}/api/v2/token/refresh", params=params).json()
-    return body
+    return sandbox_calls.token_refresh(sb.base_url, refresh_token, client)
 
 
 def tokens(sb: Sandbox[Any], client: httpx.Client, seller: str = "global") -> dict[str, Any]:

@@ -29,6 +29,8 @@ from tiktok_helpers.samples import (
 from tiktok_helpers.sandbox import FakeClock, Sandbox, SystemClock
 from tiktok_helpers.sandbox.browser import walk_consent
 
+from .sandbox_calls import token_get
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Step 3 of the source document, verbatim.
 SOURCE_CURL = (
@@ -87,15 +89,7 @@ def test_unknown_path_is_404_json(sb: Sandbox[FakeClock]) -> None:
 def test_logging_has_no_query_strings(sb: Sandbox[FakeClock], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="tiktok_helpers.sandbox")
     code = new_code(sb)
-    reply = httpx.get(
-        f"{sb.base_url}/api/v2/token/get",
-        params={
-            "app_key": SANDBOX_APP_KEY,
-            "app_secret": SANDBOX_APP_SECRET,
-            "auth_code": code,
-            "grant_type": "authorized_code",
-        },
-    ).json()
+    reply = token_get(sb.base_url, code)
     token = reply["data"]["access_token"]
     httpx.get(f"{sb.base_url}/open/authorize", params={"service_id": "bad", "state": "secret-state"})
     sandbox_logs = "\n".join(r.getMessage() for r in caplog.records if r.name == "tiktok_helpers.sandbox")
@@ -144,16 +138,7 @@ def test_lifecycle(sb: Sandbox[FakeClock]) -> None:
     code = sb.state.issue_code(SANDBOX_APP_KEY, "global")
     with sb:  # reusable; the state survives
         assert sb.base_url == base  # an ephemeral port is taken again when free
-        reply = httpx.get(
-            f"{sb.base_url}/api/v2/token/get",
-            params={
-                "app_key": SANDBOX_APP_KEY,
-                "app_secret": SANDBOX_APP_SECRET,
-                "auth_code": code,
-                "grant_type": "authorized_code",
-            },
-        )
-        assert reply.json()["code"] == 0
+        assert token_get(sb.base_url, code)["code"] == 0
 
 
 def test_default_clock_is_system_clock() -> None:

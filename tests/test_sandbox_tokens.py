@@ -14,6 +14,8 @@ from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, FakeCloc
 from tiktok_helpers.sandbox.browser import walk_consent
 from tiktok_helpers.signing import sign
 
+from . import sandbox_calls
+
 START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
 DAY = 24 * 3600
@@ -41,32 +43,14 @@ def new_code(sb: Sandbox[FakeClock], client: httpx.Client, seller: str = "global
     return parse_qs(urlsplit(location).query)["code"][0]
 
 
-def token_get(sb: Sandbox[FakeClock], client: httpx.Client, code: str, **overrides: str) -> dict[str, Any]:
-    params = {
-        "app_key": SANDBOX_APP_KEY,
-        "app_secret": SANDBOX_APP_SECRET,
-        "auth_code": code,
-        "grant_type": "authorized_code",
-        **overrides,
-    }
-    reply = client.get(f"{sb.base_url}/api/v2/token/get", params={k: v for k, v in params.items() if v is not None})
-    assert reply.status_code == 200
-    body: dict[str, Any] = reply.json()
-    return body
+def token_get(sb: Sandbox[FakeClock], client: httpx.Client, code: str, **overrides: str | None) -> dict[str, Any]:
+    return sandbox_calls.token_get(sb.base_url, code, client, **overrides)
 
 
-def token_refresh(sb: Sandbox[FakeClock], client: httpx.Client, refresh_token: str, **overrides: str) -> dict[str, Any]:
-    params = {
-        "app_key": SANDBOX_APP_KEY,
-        "app_secret": SANDBOX_APP_SECRET,
-        "refresh_token": refresh_token,
-        "grant_type": "refresh_token",
-        **overrides,
-    }
-    reply = client.get(f"{sb.base_url}/api/v2/token/refresh", params=params)
-    assert reply.status_code == 200
-    body: dict[str, Any] = reply.json()
-    return body
+def token_refresh(
+    sb: Sandbox[FakeClock], client: httpx.Client, refresh_token: str, **overrides: str | None
+) -> dict[str, Any]:
+    return sandbox_calls.token_refresh(sb.base_url, refresh_token, client, **overrides)
 
 
 def tokens(

@@ -25,7 +25,7 @@ from tiktok_helpers.regions import UserType
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.tokens import RECOMMENDED_SCOPES, TokenClient, TokenSet
 
-from .http_faults import NEVER_SENT, html, transport_cases
+from .http_faults import NEVER_SENT, assert_no_secrets, html, transport_cases
 
 BASE = "https://auth.tiktok-shops.com"
 GET_PATH = "/api/v2/token/get"
@@ -76,11 +76,7 @@ def _client(**kwargs: Any) -> TokenClient:
 
 
 def _assert_no_secrets(exc: ServiceError) -> None:
-    for value in SENT_SECRETS:
-        assert value not in str(exc)
-        assert value not in repr(exc)
-        assert value not in exc.url
-    assert "?" not in exc.url
+    assert_no_secrets(exc, SENT_SECRETS)
 
 
 @pytest.fixture
