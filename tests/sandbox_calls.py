@@ -4,7 +4,18 @@ answers errors in the body."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Queue
+from typing import IO, Any
 
 import httpx
 
@@ -43,3 +54,52 @@ def token_refresh(
         **overrides,
     }
     return _get(base_url, "/api/v2/token/refresh", params, client)
+
+
+@dataclass
+class RunningCli:
+    """``python -m tiktok_helpers.sandbox`` in a subprocess: its banner and base URL."""
+
+    process: subprocess.Popen[str]
+    banner: str
+    base_url: str
+
+
+def _read_lines(stream: IO[str], queue: Queue[str]) -> None:
+    for line in stream:
+        queue.put(line)
+
+
+@contextmanager
+def sandbox_cli(*args: str, cwd: Path) -> Iterator[RunningCli]:
+    """Start the sandbox CLI on an ephemeral port, wait for its banner, and stop it (SIGTERM) on
+    exit. The caller asserts ``process.returncode`` after the block: a clean stop gives 0."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0", *args],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    lines: Queue[str] = Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not any("Press Ctrl-C" in line for line in output):
+            try:
+                output.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except Empty:
+                raise AssertionError(f"the sandbox CLI printed nothing useful: {output!r}") from None
+        banner = "".join(output)
+        match = re.search(r"running at (http://127\.0\.0\.1:\d+)", banner)
+        assert match, banner
+        yield RunningCli(process, banner, match.group(1))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.stderr.close()
+            process.stdout.close()

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import stat
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -417,40 +414,13 @@ def test_reset_without_a_file() -> None:
 # ---------------------------------------------------------------- CLI
 
 
-def _read_lines(stream: Any, queue: Queue[str]) -> None:
-    for line in stream:
-        queue.put(line)
-
-
 def test_cli_state_flag(state_file: Path, client: httpx.Client) -> None:
     # tokens issued in this process, with the real clock, before the CLI sandbox starts
     with Sandbox(port=0, state_path=state_file) as local:
         data = tokens(local, client)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0", "--state", str(state_file)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: Queue[str] = Queue()
-    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
-    output: list[str] = []
-    try:
-        deadline = time.monotonic() + 20
-        while not any("Press Ctrl-C" in line for line in output):
-            try:
-                output.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-            except Empty:
-                pytest.fail(f"the sandbox CLI printed nothing useful: {output!r}")
-        text = "".join(output)
-        assert f"state file: {state_file}" in text
-        match = re.search(r"running at (http://127\.0\.0\.1:\d+)", text)
-        assert match, text
-        base = match.group(1)
-        cli = Remote(base, SystemClock())
+    with sandbox_calls.sandbox_cli("--state", str(state_file), cwd=PROJECT_ROOT) as running:
+        assert f"state file: {state_file}" in running.banner
+        cli = Remote(running.base_url, SystemClock())
         assert shops(cli, client, data["access_token"])["code"] == 0  # issued here, accepted there
         added = add_store(cli, client, data["refresh_token"], custom_label="from CLI")
         assert added["return_code"] == 0, added
@@ -461,18 +431,7 @@ def test_cli_state_flag(state_file: Path, client: httpx.Client) -> None:
         # and a write here is seen by the running CLI process without a restart
         assert token_refresh(cli, client, data["refresh_token"])["code"] == 36004005
         assert shops(cli, client, refreshed["data"]["access_token"])["code"] == 0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            assert proc.stderr is not None
-            proc.stderr.close()
-            assert proc.stdout is not None
-            proc.stdout.close()
-    assert proc.returncode == 0
+    assert running.process.returncode == 0
     if POSIX:
         assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
 

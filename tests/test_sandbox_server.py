@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shlex
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from queue import Empty, Queue
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -29,7 +26,7 @@ from tiktok_helpers.samples import (
 from tiktok_helpers.sandbox import FakeClock, Sandbox, SystemClock
 from tiktok_helpers.sandbox.browser import walk_consent
 
-from .sandbox_calls import token_get
+from .sandbox_calls import sandbox_cli, token_get
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Step 3 of the source document, verbatim.
@@ -180,35 +177,9 @@ def test_source_document_curl_command(sb: Sandbox[FakeClock]) -> None:
     assert reply["data"]["refresh_token"].startswith("TTP_")
 
 
-def _read_lines(stream: object, queue: Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        queue.put(line)
-
-
 def test_cli_serves_and_stops() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: Queue[str] = Queue()
-    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
-    output: list[str] = []
-    try:
-        deadline = time.monotonic() + 20
-        while not any("Press Ctrl-C" in line for line in output):
-            try:
-                output.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-            except Empty:
-                pytest.fail(f"the sandbox CLI printed nothing useful: {output!r}")
-        text = "".join(output)
-        match = re.search(r"running at (http://127\.0\.0\.1:\d+)", text)
-        assert match, text
-        base = match.group(1)
+    with sandbox_cli(cwd=PROJECT_ROOT) as cli:
+        text, base = cli.banner, cli.base_url
         assert SANDBOX_APP_KEY in text and SANDBOX_APP_SECRET in text and SANDBOX_SERVICE_ID in text
         assert SANDBOX_API2CART_KEY in text
         assert f"{base}/open/authorize?service_id={SANDBOX_SERVICE_ID}" in text
@@ -218,18 +189,7 @@ def test_cli_serves_and_stops() -> None:
         ) in text
         reply = httpx.get(f"{base}/api/v2/token/get", params={"app_key": SANDBOX_APP_KEY}, timeout=5)
         assert reply.json()["code"] == 36004002
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            assert proc.stderr is not None
-            proc.stderr.close()
-            assert proc.stdout is not None
-            proc.stdout.close()
-    assert proc.returncode == 0
+    assert cli.process.returncode == 0
 
 
 def test_cli_main_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
