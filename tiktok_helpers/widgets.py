@@ -28,6 +28,7 @@ from .session import Session
 __all__ = [
     "AppForm",
     "CodePanel",
+    "Panel",
     "api2cart_key_form",
     "credentials_panel",
     "link_html",
@@ -36,6 +37,31 @@ __all__ = [
 
 _WIDE = w.Layout(width="34em")
 _LABEL = {"description_width": "9em"}
+
+
+def _bundle(widget: w.Widget, text: str, **kwargs: Any) -> dict[str, Any] | None:
+    """The widget's display data, with a plain-text form a reader can follow where widgets do not
+    render (a saved notebook on a code host, a terminal)."""
+    bundle: object = widget._repr_mimebundle_(**kwargs)
+    if not isinstance(bundle, dict):
+        return None
+    bundle["text/plain"] = text
+    return bundle
+
+
+class Panel:
+    """A widget with a readable text fallback: shows the widget where it can, the text elsewhere."""
+
+    def __init__(self, widget: w.Widget, text: str) -> None:
+        self.widget = widget
+        self.text = text
+
+    @property
+    def children(self) -> tuple[w.Widget, ...]:
+        return tuple(getattr(self.widget, "children", ()))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return _bundle(self.widget, self.text, **kwargs)
 
 
 def outcome_html(ok: bool, message: str) -> str:
@@ -148,10 +174,13 @@ class AppForm:
 
         return _run(action, self.outcome)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return _bundle(
+            self.widget,
+            "[form: Region, App type, App Key, App Secret (password), service_id, Redirect URL, "
+            "and a 'Validate and save' button; run the notebook to use it]",
+            **kwargs,
+        )
 
 
 # --- 02: the link, the catcher and the paste field ---------------------------------------------------
@@ -235,10 +264,13 @@ class CodePanel:
         self.session.keep_code(result)
         return result
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        return _bundle(
+            self.widget,
+            "[catcher status (waiting with time left / received / timed out), a field to paste the "
+            "redirect address, and a 'Use this address' button; run the notebook to use them]",
+            **kwargs,
+        )
 
 
 def code_validity(received_at: datetime | None) -> str:
@@ -252,7 +284,7 @@ def code_validity(received_at: datetime | None) -> str:
 # --- 04: API2Cart ------------------------------------------------------------------------------------
 
 
-def credentials_panel(session: Session) -> w.VBox:
+def credentials_panel(session: Session) -> Panel:
     """The three values the API2Cart admin panel asks for: masked, with Reveal and Copy.
 
     A secret's real value is sent to the browser only while Reveal is pressed (Copy presses it for
@@ -273,10 +305,13 @@ def credentials_panel(session: Session) -> w.VBox:
 
         reveal.observe(flip, names="value")
         rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, _copy_button()]))
-    return w.VBox(rows)
+    text = "\n".join(f"{label:14} {value}" for label, value in (
+        ("App Key", s.app_key), ("App Secret", s.app_secret), ("Refresh Token", s.refresh_token)
+    ))  # fmt: skip
+    return Panel(w.VBox(rows), f"{text}\n[Reveal and Copy buttons: run the notebook to use them]")
 
 
-def api2cart_key_form(session: Session) -> w.VBox:
+def api2cart_key_form(session: Session) -> Panel:
     """Password field for the API2Cart account API key; Save stores it in .env."""
     s = session.settings
     key = w.Password(
@@ -299,4 +334,7 @@ def api2cart_key_form(session: Session) -> w.VBox:
         _run(action, out)
 
     button.on_click(save)
-    return w.VBox([w.HBox([key, button]), out])
+    return Panel(
+        w.VBox([w.HBox([key, button]), out]),
+        "[API2Cart API key (password field) and a 'Save' button; run the notebook to use them]",
+    )
