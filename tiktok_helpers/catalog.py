@@ -1,7 +1,7 @@
 """One catalog of every error the runbook can meet: code -> title, cause, fix.
 
 Every exception in :mod:`tiktok_helpers.errors` takes its title and fix from here, and the
-troubleshooting table in the notebooks is rendered from :func:`catalog_markdown`. TikTok codes
+troubleshooting table in the notebooks is :func:`catalog_table`. TikTok codes
 are their numbers as strings; API2Cart codes are ``api2cart.<return_code>``; the runbook's own
 conditions have dotted names.
 """
@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["CATALOG", "CatalogEntry", "catalog_markdown", "catalog_rows", "lookup"]
+from .table import Table, make_table
+
+__all__ = ["CATALOG", "CatalogEntry", "catalog_markdown", "catalog_rows", "catalog_table", "lookup"]
 
 
 @dataclass(frozen=True)
@@ -304,15 +306,15 @@ def catalog_rows(services: Iterable[str] | None = None) -> list[CatalogEntry]:
     return [e for e in _ENTRIES if wanted is None or e.service in wanted]
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def catalog_table(services: Iterable[str] | None = None) -> Table:
+    """The catalog as a :class:`~tiktok_helpers.table.Table` (code, service, problem, cause, fix):
+    Markdown in a notebook, aligned text in a terminal."""
+    return make_table(
+        ("code", "service", "problem", "cause", "fix"),
+        ((e.code, e.service, e.title, e.cause, e.fix) for e in catalog_rows(services)),
+    )
 
 
 def catalog_markdown(services: Iterable[str] | None = None) -> str:
-    """Render the catalog as a Markdown table (code, service, title, cause, fix)."""
-    lines = ["| code | service | problem | cause | fix |", "|---|---|---|---|---|"]
-    for e in catalog_rows(services):
-        lines.append(
-            f"| `{_cell(e.code)}` | {_cell(e.service)} | {_cell(e.title)} | {_cell(e.cause)} | {_cell(e.fix)} |"
-        )
-    return "\n".join(lines)
+    """Render the catalog as a Markdown table (code, service, problem, cause, fix)."""
+    return catalog_table(services).markdown()

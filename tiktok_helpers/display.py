@@ -8,14 +8,14 @@ always masked; expiries are shown in local time and relative to now ("in 7 days"
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .api2cart import Api2CartStore
-from .catalog import catalog_rows
+from .catalog import catalog_table
 from .openapi import Shop
 from .secret import Secret, mask
 from .settings import Settings
+from .table import Table, make_table
 from .tokens import RECOMMENDED_SCOPES, TokenSet
 
 __all__ = [
@@ -29,39 +29,6 @@ __all__ = [
     "tokens_table",
     "troubleshooting_table",
 ]
-
-
-def _md(cell: object) -> str:
-    return str(cell).replace("|", "\\|").replace("\n", " ")
-
-
-@dataclass(frozen=True)
-class Table:
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-    def markdown(self) -> str:
-        lines = ["| " + " | ".join(_md(h) for h in self.headers) + " |", "|" + "---|" * len(self.headers)]
-        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in self.rows]
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __str__(self) -> str:
-        widths = [max(len(str(x)) for x in col) for col in zip(self.headers, *self.rows, strict=True)]
-
-        def line(cells: Sequence[str]) -> str:
-            return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-        return "\n".join([line(self.headers), line(["-" * w for w in widths]), *(line(r) for r in self.rows)])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> Table:
-    return Table(tuple(headers), tuple(tuple(str(c) for c in row) for row in rows))
 
 
 def relative(moment: datetime | None, now: datetime | None = None) -> str:
@@ -111,7 +78,7 @@ def settings_table(settings: Settings) -> Table:
         ("API2Cart store key", s.api2cart_store_key if s.api2cart_store_key else "(none yet)"),
         (".env file", str(s.env_path.name)),
     ]
-    return _table(("setting", "value"), rows)
+    return make_table(("setting", "value"), rows)
 
 
 def tokens_table(tokens: TokenSet, now: datetime | None = None) -> Table:
@@ -132,7 +99,7 @@ def tokens_table(tokens: TokenSet, now: datetime | None = None) -> Table:
             f"{local_time(tokens.refresh_token_expires_at)} ({relative(tokens.refresh_token_expires_at, now)})",
         ),
     ]
-    return _table(("field", "value"), rows)
+    return make_table(("field", "value"), rows)
 
 
 def scopes_table(tokens: TokenSet, recommended: Sequence[str] = RECOMMENDED_SCOPES) -> Table:
@@ -140,28 +107,26 @@ def scopes_table(tokens: TokenSet, recommended: Sequence[str] = RECOMMENDED_SCOP
     granted = set(tokens.granted_scopes)
     names = list(dict.fromkeys([*recommended, *tokens.granted_scopes]))
     rows = [(name, "yes" if name in granted else "NO", "yes" if name in recommended else "") for name in names]
-    return _table(("scope", "granted", "recommended"), rows)
+    return make_table(("scope", "granted", "recommended"), rows)
 
 
 def shops_table(shops: Sequence[Shop]) -> Table:
-    return _table(
+    return make_table(
         ("shop", "id", "region", "seller type", "code", "cipher"),
         ((s.name, s.id, s.region, s.seller_type, s.code, s.cipher) for s in shops),
     )
 
 
 def stores_table(stores: Sequence[Api2CartStore]) -> Table:
-    return _table(
+    return make_table(
         ("label", "cart", "url", "store key"),
         ((s.custom_label or "(none)", s.cart_id, s.url, s.store_key) for s in stores),
     )
 
 
 def troubleshooting_table(services: Iterable[str] | None = None) -> Table:
-    return _table(
-        ("code", "service", "problem", "cause", "fix"),
-        ((e.code, e.service, e.title, e.cause, e.fix) for e in catalog_rows(services)),
-    )
+    """Every error the runbook can report, with its cause and fix (the error catalog)."""
+    return catalog_table(services)
 
 
 def curl_command(base_url: str, app_key: str, app_secret: Secret, code: Secret) -> str:
