@@ -47,6 +47,7 @@ from .errors import (
     error_class_for,
     scrub,
 )
+from .regions import DEFAULT_TIMEOUT
 from .secret import Secret
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
     "shared_ssl_context",
 ]
 
-DEFAULT_TIMEOUT: Final = 15.0
 USER_AGENT: Final = "tiktok-helpers-runbook/0.1 (+httpx)"
 
 _SECRET_QUERY: Final = re.compile(

@@ -15,6 +15,7 @@ from typing import Final
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
+    "DEFAULT_TIMEOUT",
     "ENDPOINT_SETTINGS",
     "AuthType",
     "Endpoints",
@@ -83,6 +84,10 @@ class Endpoints:
             AuthType.CREATOR: self.creator_authorize,
         }[AuthType(auth_type)]
 
+
+#: Seconds before a request gives up, unless TIKTOK_HTTP_TIMEOUT says otherwise. Kept here, with
+#: the hosts, so that settings (no httpx) and the HTTP clients share one value.
+DEFAULT_TIMEOUT: Final = 15.0
 
 _TOKEN: Final = "https://auth.tiktok-shops.com"
 _OPEN_API: Final = "https://open-api.tiktokglobalshop.com"

@@ -69,7 +69,6 @@ class Session:
         environ: Mapping[str, str] | None = None,
         sandbox_state: Path | None = None,
         http: httpx.Client | None = None,
-        start_sandbox: bool = True,
     ) -> None:
         self._environ = environ
         self._owns_http = http is None
@@ -79,7 +78,7 @@ class Session:
         #: The last tokens received, kept even if saving them to .env failed.
         self.last_tokens: TokenSet | None = None
         self.last_link: AuthorizationLink | None = None
-        if settings.mode is Mode.SANDBOX and not settings.sandbox_url and start_sandbox:
+        if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
             from .sandbox import Sandbox
 
             state_path = sandbox_state or sandbox_state_path(settings.env_path)

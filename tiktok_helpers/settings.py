@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 from . import samples
 from .envfile import read_env, update_env
 from .errors import FieldProblem, MissingSettingError, ValidationError
-from .regions import ENDPOINT_SETTINGS, AuthType, Endpoints, Region, endpoints_for, sandbox_endpoints
+from .regions import DEFAULT_TIMEOUT, ENDPOINT_SETTINGS, AuthType, Endpoints, Region, endpoints_for, sandbox_endpoints
 from .secret import Secret
 from .validation import (
     clean_app_key,
@@ -155,7 +155,6 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
 #: Every setting the runbook knows, by name.
 SETTINGS: Final[Mapping[str, SettingSpec]] = {spec.name: spec for spec in _SPECS}
 
-DEFAULT_TIMEOUT: Final = 15.0
 ENV_FILE_VARIABLE: Final = "TIKTOK_ENV_FILE"
 
 
@@ -211,10 +210,6 @@ class Settings:
     @property
     def is_sandbox(self) -> bool:
         return self.mode is Mode.SANDBOX
-
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self.app_key and self.app_secret)
 
     def with_sandbox(self, base_url: str) -> Settings:
         """These settings pointed at a running sandbox."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Final
 
 import httpx
@@ -95,12 +95,6 @@ class TokenSet:
             granted_scopes=tuple(str(s) for s in scopes) if isinstance(scopes, (list, tuple)) else (),
             request_id=request_id,
         )
-
-    def access_expires_in(self, now: datetime | None = None) -> timedelta:
-        return self.access_token_expires_at - (now or datetime.now(timezone.utc))
-
-    def refresh_expires_in(self, now: datetime | None = None) -> timedelta:
-        return self.refresh_token_expires_at - (now or datetime.now(timezone.utc))
 
     def missing_scopes(self, wanted: Iterable[str] = RECOMMENDED_SCOPES) -> tuple[str, ...]:
         granted = set(self.granted_scopes)
