@@ -1,6 +1,6 @@
-"""Raw HTTP calls to the sandbox's token endpoints, as curl would make them (shared by the
-sandbox tests). Each returns the decoded JSON body and checks the HTTP status is 200: TikTok
-answers errors in the body."""
+"""Shared by the sandbox tests: the sample app's consent link, raw HTTP calls to the sandbox's
+token endpoints as curl would make them (each returns the decoded JSON body and checks the HTTP
+status is 200: TikTok answers errors in the body), and the sandbox CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -19,7 +19,18 @@ from typing import IO, Any
 
 import httpx
 
-from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from tiktok_helpers.authlink import build_authorization_link
+from tiktok_helpers.regions import sandbox_endpoints
+from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_SERVICE_ID
+
+
+def consent_link(base_url: str, kind: str = "seller", state: str | None = None) -> str:
+    """The sample app's authorization link of ``kind`` on the sandbox at ``base_url``, built as the
+    runbook builds it (a fresh ``state`` unless one is given)."""
+    link = build_authorization_link(
+        kind, service_id=SANDBOX_SERVICE_ID, app_key=SANDBOX_APP_KEY, state=state, endpoints=sandbox_endpoints(base_url)
+    )
+    return link.url
 
 
 def _get(base_url: str, path: str, params: dict[str, str | None], client: httpx.Client | None) -> dict[str, Any]:

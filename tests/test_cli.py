@@ -26,17 +26,8 @@ import pytest
 
 from tiktok_helpers import samples
 from tiktok_helpers.catcher import CatcherState, CatcherStatus
-from tiktok_helpers.cli import (
-    FAIL,
-    PASS,
-    SKIP,
-    WARN,
-    CatcherProgress,
-    UsageError,
-    _clock_check,
-    _Probe,
-    exit_code_for,
-)
+from tiktok_helpers.cli import CatcherProgress, UsageError, exit_code_for
+from tiktok_helpers.doctor import FAIL, PASS, SKIP, WARN, Probe, clock_check
 from tiktok_helpers.envfile import read_env
 from tiktok_helpers.errors import (
     Api2CartError,
@@ -399,13 +390,13 @@ def test_clock_check_thresholds() -> None:
         moment = now + timedelta(seconds=offset)
         return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
-    assert _clock_check(_Probe("u", 200, at(0), now)).status == PASS
-    assert _clock_check(_Probe("u", 200, at(45), now)).status == PASS
-    assert _clock_check(_Probe("u", 200, at(-120), now)).status == WARN
-    failed = _clock_check(_Probe("u", 200, at(400), now))
+    assert clock_check(Probe("u", 200, at(0), now)).status == PASS
+    assert clock_check(Probe("u", 200, at(45), now)).status == PASS
+    assert clock_check(Probe("u", 200, at(-120), now)).status == WARN
+    failed = clock_check(Probe("u", 200, at(400), now))
     assert failed.status == FAIL and "NTP" in failed.fix and "400 s behind" in failed.detail
-    assert _clock_check(_Probe("u", 404, None, now)).status == WARN
-    assert _clock_check(_Probe("u", error="refused")).status == SKIP
+    assert clock_check(Probe("u", 404, None, now)).status == WARN
+    assert clock_check(Probe("u", error="refused")).status == SKIP
 
 
 # --- the sandbox, help, exit codes -----------------------------------------------------------------
@@ -460,7 +451,7 @@ def test_every_command_has_help_with_an_example(command: tuple[str, ...], tmp_pa
     assert result.returncode == 0, result.stderr
     assert "example:\n  python -m tiktok_helpers " + " ".join(command) in result.stdout
     if command == ("sandbox",):
-        from tiktok_helpers.sandbox.__main__ import build_parser
+        from tiktok_helpers.sandbox.command import build_parser
 
         for action in build_parser()._actions:
             for option in action.option_strings:

@@ -7,18 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tiktok_helpers import samples
+from tiktok_helpers.authlink import AuthorizationLink
 from tiktok_helpers.errors import (
     Api2CartError,
     AuthorizationDenied,
     InvalidAuthCode,
     RefreshTokenNotFound,
+    ServiceUnreachable,
     StateMismatch,
 )
 from tiktok_helpers.regions import UserType
+from tiktok_helpers.results import AuthorizeEvent, AuthorizeStep
 from tiktok_helpers.session import Session, open_session
 from tiktok_helpers.settings import Mode, load_settings
 
@@ -34,26 +36,39 @@ def session(tmp_path: Path) -> Iterator[Session]:
 def test_whole_flow_with_the_catcher(session: Session) -> None:
     assert session.mode is Mode.SANDBOX
     assert session.sandbox is not None
-    link = session.authorization_link()
-    assert link.url.startswith(f"{session.sandbox.base_url}/open/authorize?service_id={samples.SANDBOX_SERVICE_ID}")
-    catcher = session.start_catcher(link, timeout=20)
-    location = session.approve_in_sandbox(link)
-    assert location.startswith(catcher.redirect_url)
-    httpx.get(location, timeout=5)  # what the browser does with the 302
-    result = catcher.wait(5)
-    assert result.state == link.state
-    assert result.shop_region == "GB"
+    events: list[AuthorizeEvent] = []
+    result = session.authorize(sandbox_decision="authorize", wait=20, on_progress=events.append)
 
-    tokens = session.exchange(result)
+    link = result.link
+    assert link is not None
+    assert link.url.startswith(f"{session.sandbox.base_url}/open/authorize?service_id={samples.SANDBOX_SERVICE_ID}")
+    assert result.redirect.state == link.state
+    assert result.redirect.shop_region == "GB"
+    steps = [e.step for e in events if e.step not in (AuthorizeStep.WAITING, AuthorizeStep.NOTE)]
+    assert steps == [
+        AuthorizeStep.LINK,
+        AuthorizeStep.CAUGHT,
+        AuthorizeStep.CODE_SAVED,
+        AuthorizeStep.EXCHANGED,
+        AuthorizeStep.VERIFIED,
+    ]
+    shown = next(e for e in events if e.step is AuthorizeStep.LINK)
+    assert shown.link == link
+    assert shown.listening and shown.listening.startswith("http://127.0.0.1:")
+    waiting = [e.catcher for e in events if e.step is AuthorizeStep.WAITING]
+    assert waiting and waiting[-1] is not None and waiting[-1].done
+
+    tokens = result.tokens
     assert tokens.user_type is UserType.SELLER
     assert tokens.seller_name == "Sandbox UK Store"
     saved = load_settings(session.settings.env_path, environ={})
     assert saved.refresh_token == tokens.refresh_token
     assert saved.access_token_expires_at == tokens.access_token_expires_at
+    assert not saved.auth_code  # spent in the same write as the tokens
+    assert session.settings == saved.with_sandbox(session.sandbox.base_url)  # memory agrees with .env
 
-    shops = session.authorized_shops()
-    assert shops and all(shop.cipher for shop in shops)
-    assert load_settings(session.settings.env_path, environ={}).shop_cipher == shops[0].cipher
+    assert result.shops and all(shop.cipher for shop in result.shops)
+    assert saved.shop_cipher == result.shops[0].cipher
 
     store_key = session.add_store(custom_label="Runbook test")
     stores = session.list_stores()
@@ -61,6 +76,73 @@ def test_whole_flow_with_the_catcher(session: Session) -> None:
     assert stores[0].store_key == store_key
     assert stores[0].cart_id == "TikTokShop"
     assert session.api2cart().validate_store(store_key) is not None
+
+
+def test_authorize_with_a_prompt_checks_the_state(session: Session) -> None:
+    asked: list[str] = []
+
+    def person(link: AuthorizationLink) -> str:
+        asked.append(link.url)
+        return session.approve_in_sandbox(link)  # what they would paste from the address bar
+
+    result = session.authorize(prompt=person)
+    assert asked == [result.link.url if result.link else ""]
+    assert result.redirect.state == (result.link.state if result.link else None)
+    assert result.tokens.refresh_token == session.settings.refresh_token
+
+    def stale(link: AuthorizationLink) -> str:
+        return session.approve_in_sandbox(session.authorization_link())  # answers another link
+
+    with pytest.raises(StateMismatch):
+        session.authorize(prompt=stale)
+
+
+def test_authorize_with_a_pasted_address_says_its_state_is_unchecked(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    with open_session(env, environ={}) as elsewhere:  # a notebook built the link and caught the address
+        location = elsewhere.approve_in_sandbox(elsewhere.authorization_link())
+    with open_session(env, environ={}) as session:  # this process built no link: nothing to compare
+        notes: list[str] = []
+        result = session.authorize(
+            pasted=location, on_progress=lambda e: notes.append(e.message) if e.step is AuthorizeStep.NOTE else None
+        )
+        assert result.link is None
+        assert any("not checked" in note for note in notes)
+        assert result.shops
+
+
+def test_a_pasted_address_is_checked_against_the_last_link_built(session: Session) -> None:
+    first = session.authorization_link()
+    location = session.approve_in_sandbox(first)
+    session.authorization_link()  # a newer link: the pasted address answers the older one
+    with pytest.raises(StateMismatch):
+        session.exchange_pasted(location)
+    assert not session.settings.auth_code  # nothing saved
+
+
+def test_authorize_refused_saves_nothing(session: Session) -> None:
+    with pytest.raises(AuthorizationDenied):
+        session.authorize(sandbox_decision="cancel", wait=20)
+    assert not session.settings.auth_code and not session.settings.refresh_token
+    assert not session.settings.env_path.exists() or "TOKEN" not in session.settings.env_path.read_text()
+
+
+def test_a_failed_exchange_keeps_the_code_and_says_how_to_retry(session: Session) -> None:
+    notes: list[str] = []
+
+    def broken_exchange(*args: object, **kwargs: object) -> None:
+        raise ServiceUnreachable("the token host did not answer")
+
+    session.token_client = lambda: type("T", (), {"exchange": broken_exchange})()  # type: ignore[method-assign]
+    with pytest.raises(ServiceUnreachable):
+        session.authorize(
+            sandbox_decision="authorize",
+            wait=20,
+            on_progress=lambda e: notes.append(e.message) if e.step is AuthorizeStep.NOTE else None,
+        )
+    assert session.settings.auth_code  # kept for a retry
+    assert load_settings(session.settings.env_path, environ={}).auth_code == session.settings.auth_code
+    assert any("stays saved" in note for note in notes)
 
 
 def test_pasted_url_path_and_us_region(tmp_path: Path) -> None:

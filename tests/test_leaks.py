@@ -23,7 +23,8 @@ import pytest
 from scripts.run_notebooks import NOTEBOOKS, execute
 from tiktok_helpers import samples
 from tiktok_helpers.errors import TikTokHelperError
-from tiktok_helpers.session import open_session, sandbox_state_path
+from tiktok_helpers.session import open_session
+from tiktok_helpers.store import sandbox_state_path
 
 from .conftest import PROJECT_ROOT
 

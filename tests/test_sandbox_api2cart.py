@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import FakeClock, Sandbox
-from tiktok_helpers.sandbox.browser import walk_consent
 
-from .sandbox_calls import token_get
+from .sandbox_calls import consent_link, token_get
 
 DAY = 24 * 3600
 
@@ -36,7 +36,7 @@ def client(sb: Sandbox[FakeClock]) -> Iterator[httpx.Client]:
 
 
 def tokens(sb: Sandbox[FakeClock], seller: str = "global") -> dict[str, Any]:
-    location = walk_consent(sb.consent_link(state="a2c"), seller=seller)
+    location = walk_consent(consent_link(sb.base_url, state="a2c"), seller=seller)
     code = parse_qs(urlsplit(location).query)["code"][0]
     reply = token_get(sb.base_url, code)
     assert reply["code"] == 0

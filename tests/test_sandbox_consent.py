@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.autopilot import ConsentPageError, walk_consent
 from tiktok_helpers.samples import (
     SANDBOX_APP_KEY,
     SANDBOX_APP_NAME,
@@ -17,10 +18,9 @@ from tiktok_helpers.samples import (
     SANDBOX_SERVICE_ID,
 )
 from tiktok_helpers.sandbox import FakeClock, Sandbox
-from tiktok_helpers.sandbox.browser import ConsentPageError, walk_consent
-from tiktok_helpers.sandbox.state import SAMPLE_SCOPES
+from tiktok_helpers.sandbox.sample_data import SAMPLE_SCOPES
 
-from .sandbox_calls import token_get
+from .sandbox_calls import consent_link, token_get
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_consent_page_contents(sb: Sandbox[FakeClock], client: httpx.Client) -> 
 
 def test_state_is_html_escaped_and_echoed_unchanged(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     evil = '<script>alert("x")</script>&\'"'
-    link = sb.consent_link(state=evil)
+    link = consent_link(sb.base_url, state=evil)
     page = client.get(link).text
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#x27;&quot;" in page
@@ -100,7 +100,7 @@ def test_error_pages(
 
 
 def test_authorize_redirect_params(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    location = walk_consent(sb.consent_link(state="st-1"), client=client)
+    location = walk_consent(consent_link(sb.base_url, state="st-1"), client=client)
     assert location.startswith(SANDBOX_REDIRECT_URL + "?")
     params = query_of(location)
     assert set(params) == {"code", "state", "locale", "shop_region", "app_key"}
@@ -110,21 +110,22 @@ def test_authorize_redirect_params(sb: Sandbox[FakeClock], client: httpx.Client)
     assert params["shop_region"] == "GB"
     assert params["app_key"] == SANDBOX_APP_KEY
 
-    us = query_of(walk_consent(sb.consent_link(state="st-2"), seller="us", client=client))
+    us = query_of(walk_consent(consent_link(sb.base_url, state="st-2"), seller="us", client=client))
     assert us["shop_region"] == "US"
     assert us["code"] != params["code"]
 
 
 def test_no_state_means_no_state_param(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    page = client.get(sb.consent_link()).text
+    link = f"{sb.base_url}/open/authorize?service_id={SANDBOX_SERVICE_ID}"  # by hand: built links carry a state
+    page = client.get(link).text
     assert 'name="state"' not in page
-    params = query_of(walk_consent(sb.consent_link(), client=client))
+    params = query_of(walk_consent(link, client=client))
     assert "state" not in params
     assert params["code"].startswith("TTP_")
 
 
 def test_cancel_redirect(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    location = walk_consent(sb.consent_link(state="s9"), decision="cancel", client=client)
+    location = walk_consent(consent_link(sb.base_url, state="s9"), decision="cancel", client=client)
     assert location.startswith(SANDBOX_REDIRECT_URL + "?")
     assert query_of(location) == {"error": "access_denied", "code": "null", "state": "s9"}
     assert exchange(sb, client, "null")["code"] == 36004004
@@ -134,7 +135,7 @@ def test_cancel_redirect(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
 def test_user_type_per_authorization_kind(
     sb: Sandbox[FakeClock], client: httpx.Client, kind: str, user_type: int
 ) -> None:
-    link = sb.consent_link(kind, state="k")  # type: ignore[arg-type]
+    link = consent_link(sb.base_url, kind, state="k")
     page = client.get(link).text
     assert f'data-auth-type="{kind}"' in page
     code = query_of(walk_consent(link, client=client))["code"]
@@ -145,14 +146,18 @@ def test_user_type_per_authorization_kind(
     assert data["user_type"] == user_type
 
 
-def test_partner_link_lives_under_partner_prefix(sb: Sandbox[FakeClock]) -> None:
-    assert sb.consent_link("partner").startswith(f"{sb.base_url}/partner/open/authorize?service_id=")
-    assert sb.consent_link("creator", state="x").startswith(f"{sb.base_url}/alliance/creator/auth?app_key=")
+def test_partner_link_lives_under_partner_prefix(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    partner = consent_link(sb.base_url, "partner")
+    assert partner.startswith(f"{sb.base_url}/partner/open/authorize?service_id=")
+    assert 'data-auth-type="partner"' in client.get(partner).text
+    creator = consent_link(sb.base_url, "creator", state="x")
+    assert creator.startswith(f"{sb.base_url}/alliance/creator/auth?app_key=")
+    assert 'data-auth-type="creator"' in client.get(creator).text
 
 
 def test_set_redirect_url_keeps_existing_query(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     sb.set_redirect_url("https://app.example/cb?tenant=7")
-    location = walk_consent(sb.consent_link(state="q"), client=client)
+    location = walk_consent(consent_link(sb.base_url, state="q"), client=client)
     assert location.startswith("https://app.example/cb?tenant=7&code=TTP_")
     assert query_of(location)["tenant"] == "7"
     with pytest.raises(ValueError, match="absolute"):
@@ -161,17 +166,17 @@ def test_set_redirect_url_keeps_existing_query(sb: Sandbox[FakeClock], client: h
 
 def test_auto_approve_redirects_at_once(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     sb.auto_approve = "us"
-    reply = client.get(sb.consent_link(state="auto"))
+    reply = client.get(consent_link(sb.base_url, state="auto"))
     assert reply.status_code == 302
     params = query_of(reply.headers["location"])
     assert params["shop_region"] == "US" and params["state"] == "auto"
     assert exchange(sb, client, params["code"])["code"] == 0
     # walk_consent follows the immediate redirect's Location
-    assert query_of(walk_consent(sb.consent_link(state="w"), client=client))["state"] == "w"
+    assert query_of(walk_consent(consent_link(sb.base_url, state="w"), client=client))["state"] == "w"
     # errors still show the error page
     assert client.get(f"{sb.base_url}/open/authorize", params={"service_id": "1"}).status_code == 400
     sb.auto_approve = None
-    assert client.get(sb.consent_link()).status_code == 200
+    assert client.get(consent_link(sb.base_url)).status_code == 200
     with pytest.raises(ValueError, match="auto_approve"):
         sb.auto_approve = "mars"
 
@@ -200,8 +205,8 @@ def test_decision_form_validation(sb: Sandbox[FakeClock], client: httpx.Client) 
 
 def test_walk_consent_unknown_seller(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     with pytest.raises(ConsentPageError, match="not offered"):
-        walk_consent(sb.consent_link(), seller="mars", client=client)
+        walk_consent(consent_link(sb.base_url), seller="mars", client=client)
 
 
 def test_walk_consent_without_client(sb: Sandbox[FakeClock]) -> None:
-    assert query_of(walk_consent(sb.consent_link(state="own")))["state"] == "own"
+    assert query_of(walk_consent(consent_link(sb.base_url, state="own")))["state"] == "own"

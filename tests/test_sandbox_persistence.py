@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import (
     SANDBOX_API2CART_KEY,
     SANDBOX_APP_KEY,
@@ -33,7 +34,6 @@ from tiktok_helpers.sandbox import (
     SandboxState,
     SystemClock,
 )
-from tiktok_helpers.sandbox.browser import walk_consent
 from tiktok_helpers.sandbox.persist import StateFile
 from tiktok_helpers.signing import sign
 
@@ -82,7 +82,7 @@ def sandbox(path: Path, clock: FakeClock | None = None, **kwargs: Any) -> Sandbo
 
 
 def new_code(sb: Sandbox[Any], client: httpx.Client, seller: str = "global") -> str:
-    location = walk_consent(sb.consent_link(state="p"), seller=seller, client=client)
+    location = walk_consent(sandbox_calls.consent_link(sb.base_url, state="p"), seller=seller, client=client)
     return parse_qs(urlsplit(location).query)["code"][0]
 
 
@@ -211,7 +211,7 @@ def test_redirect_url_persists_and_an_explicit_one_wins(state_file: Path, client
         first.set_redirect_url(catcher)
     with sandbox(state_file) as second:
         assert second.state.app.redirect_url == catcher
-        location = walk_consent(second.consent_link(state="r"), seller="global", client=client)
+        location = walk_consent(sandbox_calls.consent_link(second.base_url, state="r"), seller="global", client=client)
         assert location.startswith(catcher + "?code=")
     other = "http://127.0.0.1:53222/cb"
     with sandbox(state_file, redirect_url=other) as third:
@@ -241,7 +241,9 @@ def test_concurrent_instances_see_each_others_writes(state_file: Path, client: h
         assert added["return_code"] == 0, added
         assert [c["store_key"] for c in list_stores(a, client)] == [added["result"]["store_key"]]
         a.set_redirect_url("http://127.0.0.1:53333/cb")
-        assert walk_consent(b.consent_link(state="c"), client=client).startswith("http://127.0.0.1:53333/cb?")
+        assert walk_consent(sandbox_calls.consent_link(b.base_url, state="c"), client=client).startswith(
+            "http://127.0.0.1:53333/cb?"
+        )
         assert b.state.deauthorize("global") == 1
         assert token_refresh(a, client, refresh)["code"] == 36004005
 
@@ -437,7 +439,7 @@ def test_cli_state_flag(state_file: Path, client: httpx.Client) -> None:
 
 
 def test_cli_state_flag_in_help() -> None:
-    from tiktok_helpers.sandbox.__main__ import build_parser
+    from tiktok_helpers.sandbox.command import build_parser
 
     args = build_parser().parse_args(["--state", "x.json"])
     assert args.state == "x.json" and args.redirect_url is None

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import (
     SANDBOX_API2CART_KEY,
     SANDBOX_APP_KEY,
@@ -24,9 +25,8 @@ from tiktok_helpers.samples import (
     SANDBOX_SERVICE_ID,
 )
 from tiktok_helpers.sandbox import FakeClock, Sandbox, SystemClock
-from tiktok_helpers.sandbox.browser import walk_consent
 
-from .sandbox_calls import sandbox_cli, token_get
+from .sandbox_calls import consent_link, sandbox_cli, token_get
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Step 3 of the source document, verbatim.
@@ -43,7 +43,7 @@ def sb() -> Iterator[Sandbox[FakeClock]]:
 
 
 def new_code(sb: Sandbox[FakeClock]) -> str:
-    return parse_qs(urlsplit(walk_consent(sb.consent_link(state="srv"))).query)["code"][0]
+    return parse_qs(urlsplit(walk_consent(consent_link(sb.base_url, state="srv"))).query)["code"][0]
 
 
 def test_keep_alive_is_fast(sb: Sandbox[FakeClock]) -> None:
@@ -193,7 +193,7 @@ def test_cli_serves_and_stops() -> None:
 
 
 def test_cli_main_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    from tiktok_helpers.sandbox.__main__ import main
+    from tiktok_helpers.sandbox.command import main
 
     with pytest.raises(SystemExit):
         main(["--auto-approve", "mars"])

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, FakeClock, Sandbox
-from tiktok_helpers.sandbox.browser import walk_consent
 from tiktok_helpers.signing import sign
 
 from . import sandbox_calls
@@ -39,7 +39,7 @@ def client() -> Iterator[httpx.Client]:
 
 
 def new_code(sb: Sandbox[FakeClock], client: httpx.Client, seller: str = "global", kind: str = "seller") -> str:
-    location = walk_consent(sb.consent_link(kind, state="t"), seller=seller, client=client)  # type: ignore[arg-type]
+    location = walk_consent(sandbox_calls.consent_link(sb.base_url, kind, state="t"), seller=seller, client=client)
     return parse_qs(urlsplit(location).query)["code"][0]
 
 

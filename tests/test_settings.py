@@ -19,8 +19,8 @@ from tiktok_helpers.settings import (
     default_env_path,
     load_settings,
     save_settings,
-    save_tokens,
 )
+from tiktok_helpers.store import EnvStore
 from tiktok_helpers.tokens import TokenSet
 
 from .conftest import PROJECT_ROOT
@@ -198,7 +198,7 @@ def test_save_tokens_stores_both_tokens_and_expiries(env_file: Path) -> None:
             "seller_name": "Sandbox UK Store",
         }
     )
-    save_tokens(tokens, env_file)
+    EnvStore(env_file, environ={}).save_tokens(tokens)
     s = load_settings(env_file, environ={})
     assert s.access_token.reveal() == "TTP_access_aaaaaaaaaaaaaaaa"
     assert s.refresh_token.reveal() == "TTP_refresh_bbbbbbbbbbbbbbb"

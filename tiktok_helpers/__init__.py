@@ -6,7 +6,9 @@ modules on first use, and nothing here imports ipywidgets or Jupyter (the widget
 
 Modules, one concern each:
 
-- :mod:`~tiktok_helpers.settings` — ``.env`` load/save, sandbox/live mode
+- :mod:`~tiktok_helpers.settings` — setting names, validation on load/save, sandbox/live mode
+- :mod:`~tiktok_helpers.store` — the persistence boundary: where a step's results are saved
+- :mod:`~tiktok_helpers.session` — the flow: one method per step, and ``authorize`` for all of it
 - :mod:`~tiktok_helpers.validation` — checks for pasted App Key, App Secret, service_id, URLs
 - :mod:`~tiktok_helpers.regions` — regions, authorization types, hosts
 - :mod:`~tiktok_helpers.authlink` — the authorization link and its ``state``
@@ -32,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AppType": "settings",
     "load_settings": "settings",
     "save_settings": "settings",
-    "save_tokens": "settings",
+    "EnvStore": "store",
     # regions
     "Region": "regions",
     "AuthType": "regions",
@@ -72,8 +74,9 @@ if TYPE_CHECKING:
     from .redirect import RedirectResult, parse_redirect
     from .regions import AuthType, Endpoints, Region, UserType, endpoints_for, sandbox_endpoints
     from .secret import Secret, mask
-    from .settings import AppType, Mode, Settings, load_settings, save_settings, save_tokens
+    from .settings import AppType, Mode, Settings, load_settings, save_settings
     from .signing import sign
+    from .store import EnvStore
     from .tokens import RECOMMENDED_SCOPES, TokenClient, TokenSet
 
 

@@ -1,34 +1,69 @@
-"""Plain-text and Markdown renderings of the runbook's results, for notebooks and the CLI.
+"""How the runbook's objects are shown: one row builder per object, for notebooks and the CLI.
 
-Nothing here imports Jupyter: each function returns a :class:`Table` (or a string). A ``Table``
-shows as Markdown in a notebook (``_repr_markdown_``) and as aligned text elsewhere. Secrets are
-always masked; expiries are shown in local time and relative to now ("in 7 days").
+Each object (the status and settings, a token reply, the authorized shops, the API2Cart stores,
+the doctor's checks) has ONE builder that returns its rows: :class:`Rows` for one object,
+:class:`Records` for a list of them. Every row carries the text a person reads and the value a
+program reads, so the same rows make the notebook's table (:meth:`Rows.table`, shown as Markdown
+in a notebook and as aligned text elsewhere), the command line's text (:meth:`Rows.text`) and its
+``--json`` object (:meth:`Rows.as_json`).
+
+Secrets are masked unless a builder is given ``reveal=True`` (the command line's
+``--show-secrets``, on a terminal only). Expiries are shown in local time and relative to now
+("expires 2026-12-02 10:28 UTC (in 7 days)"). Nothing here imports Jupyter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
-from .api2cart import Api2CartStore
 from .catalog import catalog_table
-from .openapi import Shop
 from .secret import Secret, mask
-from .settings import Settings
 from .table import Table, make_table
 from .tokens import RECOMMENDED_SCOPES, TokenSet
 
+if TYPE_CHECKING:
+    from .api2cart import Api2CartStore
+    from .doctor import Check, DoctorReport
+    from .openapi import Shop
+    from .settings import Settings
+    from .status import Status
+
 __all__ = [
+    "Records",
+    "Row",
+    "Rows",
     "Table",
+    "check_rows",
+    "checks_table",
     "curl_command",
+    "doctor_json",
+    "doctor_text",
+    "expiry",
+    "how",
     "local_time",
     "relative",
+    "scopes_summary",
+    "scopes_table",
     "settings_table",
+    "shop_rows",
     "shops_table",
+    "shown",
+    "span",
+    "status_rows",
+    "store_rows",
     "stores_table",
+    "token_rows",
     "tokens_table",
     "troubleshooting_table",
+    "when",
 ]
+
+
+# --- times and values -----------------------------------------------------------------------------
 
 
 def relative(moment: datetime | None, now: datetime | None = None) -> str:
@@ -54,52 +89,218 @@ def local_time(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
-def settings_table(settings: Settings) -> Table:
-    """What is configured, with secrets masked."""
-    s = settings
-    rows = [
-        ("mode", s.mode.value + (" (sample app)" if s.using_sample_app else "")),
-        ("region", f"{s.region.value} — {s.region.label}"),
-        ("app type", s.app_type.value),
-        ("authorization type", s.auth_type.value),
-        ("App Key", s.app_key or "(not set)"),
-        ("App Secret", s.app_secret if s.app_secret else "(not set)"),
-        ("service_id", s.service_id or "(not set)"),
-        ("redirect URL", s.redirect_url or "(not set)"),
-        (
-            "access token",
-            f"{s.access_token} (expires {relative(s.access_token_expires_at)})" if s.access_token else "(none yet)",
+def span(delta: timedelta) -> str:
+    """An exact duration in its largest whole unit: '30 minutes', '7 days', '1 day'."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def when(moment: datetime | None, now: datetime | None = None) -> str:
+    """A moment in local time and relative to now: '2026-12-02 10:28 UTC (in 7 days)'."""
+    return f"{local_time(moment)} ({relative(moment, now)})"
+
+
+def expiry(moment: datetime | None, now: datetime | None = None) -> str:
+    """'expires 2026-12-02 10:28 UTC (in 7 days)', 'expired … (2 hours ago)' or 'expiry unknown'."""
+    if moment is None:
+        return "expiry unknown"
+    verb = "expired" if moment <= (now or datetime.now(timezone.utc)) else "expires"
+    return f"{verb} {when(moment, now)}"
+
+
+def shown(value: Secret | None, *, reveal: bool = False) -> str | None:
+    """A secret as it may be shown: masked, or in full with ``reveal`` (None when empty)."""
+    if not value:
+        return None
+    return value.reveal() if reveal else str(value)
+
+
+def how(text: str, command: str | None, prog: str | None) -> str:
+    """A fix or next step with the command that does it: 'refresh the access token: `prog refresh`'."""
+    return f"{text}: `{prog} {command}`" if command and prog else text
+
+
+def _token_json(value: Secret, expires_at: datetime | None, now: datetime, reveal: bool) -> dict[str, Any]:
+    return {
+        "set": bool(value),
+        "value": shown(value, reveal=reveal),
+        "expires_at": expires_at.isoformat() if value and expires_at else None,
+        "seconds_left": int((expires_at - now).total_seconds()) if value and expires_at else None,
+    }
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row: ``label`` and ``text`` for people (label None: JSON only), ``key`` and ``value``
+    for programs (key None: text only)."""
+
+    label: str | None
+    text: str = ""
+    key: str | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows of one object."""
+
+    rows: tuple[Row, ...]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(r.label, r.text) for r in self.rows if r.label is not None]
+
+    def as_json(self) -> dict[str, Any]:
+        return {r.key: r.value for r in self.rows if r.key is not None}
+
+    def text(self) -> str:
+        """Aligned 'label  value' lines, no header."""
+        pairs = self.pairs()
+        width = max((len(label) for label, _ in pairs), default=0)
+        return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in pairs)
+
+    def table(self, headers: tuple[str, str] = ("field", "value")) -> Table:
+        return make_table(headers, self.pairs())
+
+
+@dataclass(frozen=True)
+class Records:
+    """A list of like objects, one :class:`Rows` each; the labels are the table's columns."""
+
+    headers: tuple[str, ...]
+    items: tuple[Rows, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def table(self) -> Table:
+        return make_table(self.headers, ([text for _, text in item.pairs()] for item in self.items))
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [item.as_json() for item in self.items]
+
+
+# --- status and settings --------------------------------------------------------------------------
+
+
+def status_rows(status: Status, *, reveal: bool = False, prog: str | None = None, brief: bool = False) -> Rows:
+    """What is configured and where it stands. ``brief``: the settings only, as notebooks show them."""
+    s, now = status.settings, status.now
+
+    def secret(label: str, key: str, value: Secret, empty: str) -> Row:
+        text = shown(value, reveal=reveal)
+        return Row(label, text or empty, key, text)
+
+    def token(label: str, key: str, value: Secret, expires: datetime | None, empty: str) -> Row:
+        text = f"{shown(value, reveal=reveal)}, {expiry(expires, now)}" if value else empty
+        return Row(label, text, key, _token_json(value, expires, now, reveal))
+
+    step = status.next_step
+    sample = (" (sample app)" if brief else " (the sandbox's sample app)") if s.using_sample_app else ""
+    rows = {
+        "env_file": Row("settings file", str(s.env_path), "env_file", str(s.env_path)),
+        "mode": Row("mode", s.mode.value + sample, "mode", s.mode.value),
+        "sample_app": Row(None, key="sample_app", value=s.using_sample_app),
+        "where": Row("requests go to", status.where),
+        "hosts": Row(None, key="hosts", value=dataclasses.asdict(status.hosts)),
+        "region": Row("region", f"{s.region.value} — {s.region.label}", "region", s.region.value),
+        "app_type": Row("app type", s.app_type.value, "app_type", s.app_type.value),
+        "auth_type": Row("authorization type", s.auth_type.value, "auth_type", s.auth_type.value),
+        "app_key": Row("App Key", s.app_key or "(not set)", "app_key", s.app_key or None),
+        "app_secret": secret("App Secret", "app_secret", s.app_secret, "(not set)"),
+        "service_id": Row("service_id", s.service_id or "(not set)", "service_id", s.service_id or None),
+        "redirect_url": Row("redirect URL", s.redirect_url or "(not set)", "redirect_url", s.redirect_url or None),
+        "seller_name": Row("seller", s.seller_name or "(not authorized yet)", "seller_name", s.seller_name or None),
+        "access_token": token("access token", "access_token", s.access_token, s.access_token_expires_at, "(none yet)"),
+        "refresh_token": token(
+            "refresh token", "refresh_token", s.refresh_token, s.refresh_token_expires_at, "(none yet)"
         ),
+        "auth_code": token("auth code waiting", "auth_code", s.auth_code, status.auth_code_expires_at, "(none)"),
+        "shop_cipher": Row("shop cipher", s.shop_cipher or "(none yet)", "shop_cipher", s.shop_cipher or None),
+        "api2cart_api_key": secret("API2Cart API key", "api2cart_api_key", s.api2cart_api_key, "(not set)"),
+        "api2cart_store_key": secret("API2Cart store key", "api2cart_store_key", s.api2cart_store_key, "(none yet)"),
+        "next_step": Row(None, key="next_step", value=how(step.text, step.command, prog)),
+        "next_command": Row(None, key="next_command", value=step.command),
+        "env_name": Row(".env file", s.env_path.name),
+    }
+    if brief:
+        names = "mode region app_type auth_type app_key app_secret service_id redirect_url access_token refresh_token"
+        names += " api2cart_api_key api2cart_store_key env_name"
+    else:
+        names = "env_file mode sample_app where hosts region app_type auth_type app_key app_secret service_id"
+        names += " redirect_url seller_name access_token refresh_token auth_code shop_cipher api2cart_api_key"
+        names += " api2cart_store_key next_step next_command"
+    return Rows(tuple(rows[name] for name in names.split()))
+
+
+def settings_table(settings: Settings, now: datetime | None = None) -> Table:
+    """What is configured, with secrets masked (the brief form of :func:`status_rows`)."""
+    from .status import status_of
+
+    return status_rows(status_of(settings, now), brief=True).table(("setting", "value"))
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+def token_rows(tokens: TokenSet, *, reveal: bool = False, now: datetime | None = None) -> Rows:
+    """A token reply as a person reads it: who, where, what kind, until when."""
+    now = now or datetime.now(timezone.utc)
+    access, refresh = tokens.access_token, tokens.refresh_token
+    return Rows(
         (
-            "refresh token",
-            f"{s.refresh_token} (expires {relative(s.refresh_token_expires_at)})" if s.refresh_token else "(none yet)",
-        ),
-        ("API2Cart API key", s.api2cart_api_key if s.api2cart_api_key else "(not set)"),
-        ("API2Cart store key", s.api2cart_store_key if s.api2cart_store_key else "(none yet)"),
-        (".env file", str(s.env_path.name)),
-    ]
-    return make_table(("setting", "value"), rows)
+            Row("seller", tokens.seller_name or "(not given)", "seller_name", tokens.seller_name),
+            Row(
+                "seller base region",
+                tokens.seller_base_region or "(not given)",
+                "seller_base_region",
+                tokens.seller_base_region,
+            ),
+            Row(
+                "user type", f"{tokens.user_type.label} ({tokens.user_type.value})", "user_type", tokens.user_type.label
+            ),
+            Row("open_id", tokens.open_id or "(not given)", "open_id", tokens.open_id),
+            Row(
+                "access token",
+                shown(access, reveal=reveal) or "(none)",
+                "access_token",
+                _token_json(access, tokens.access_token_expires_at, now, reveal),
+            ),
+            Row("access token expires", when(tokens.access_token_expires_at, now)),
+            Row(
+                "refresh token",
+                shown(refresh, reveal=reveal) or "(none)",
+                "refresh_token",
+                _token_json(refresh, tokens.refresh_token_expires_at, now, reveal),
+            ),
+            Row("refresh token expires", when(tokens.refresh_token_expires_at, now)),
+            Row(None, key="granted_scopes", value=list(tokens.granted_scopes)),
+            Row(None, key="missing_recommended_scopes", value=list(tokens.missing_scopes())),
+            Row(None, key="request_id", value=tokens.request_id),
+        )
+    )
 
 
 def tokens_table(tokens: TokenSet, now: datetime | None = None) -> Table:
-    """The token reply as a person reads it: who, where, what kind, until when."""
-    rows = [
-        ("seller", tokens.seller_name or "(not given)"),
-        ("seller base region", tokens.seller_base_region or "(not given)"),
-        ("user type", f"{tokens.user_type.label} ({tokens.user_type.value})"),
-        ("open_id", tokens.open_id or "(not given)"),
-        ("access token", tokens.access_token),
-        (
-            "access token expires",
-            f"{local_time(tokens.access_token_expires_at)} ({relative(tokens.access_token_expires_at, now)})",
-        ),
-        ("refresh token", tokens.refresh_token),
-        (
-            "refresh token expires",
-            f"{local_time(tokens.refresh_token_expires_at)} ({relative(tokens.refresh_token_expires_at, now)})",
-        ),
+    """The token reply, tokens masked (the rows of :func:`token_rows`)."""
+    return token_rows(tokens, now=now).table()
+
+
+def scopes_summary(tokens: TokenSet) -> list[str]:
+    """The scopes granted, in a line, and what to do when a recommended one is missing."""
+    missing = tokens.missing_scopes()
+    if not missing:
+        return [f"Scopes: {len(tokens.granted_scopes)} granted; every recommended scope granted."]
+    return [
+        f"Scopes: {len(tokens.granted_scopes)} granted; MISSING recommended: {', '.join(missing)}.",
+        "API2Cart needs the missing scopes: add them to the app in Partner Center (Manage API), then authorize again.",
     ]
-    return make_table(("field", "value"), rows)
 
 
 def scopes_table(tokens: TokenSet, recommended: Sequence[str] = RECOMMENDED_SCOPES) -> Table:
@@ -110,18 +311,114 @@ def scopes_table(tokens: TokenSet, recommended: Sequence[str] = RECOMMENDED_SCOP
     return make_table(("scope", "granted", "recommended"), rows)
 
 
-def shops_table(shops: Sequence[Shop]) -> Table:
-    return make_table(
-        ("shop", "id", "region", "seller type", "code", "cipher"),
-        ((s.name, s.id, s.region, s.seller_type, s.code, s.cipher) for s in shops),
+# --- shops and stores -----------------------------------------------------------------------------
+
+
+def shop_rows(shops: Sequence[Shop]) -> Records:
+    """The authorized shops: name, id, region, seller type, code and cipher."""
+    columns = (
+        ("shop", "name"),
+        ("id", "id"),
+        ("region", "region"),
+        ("seller type", "seller_type"),
+        ("code", "code"),
+        ("cipher", "cipher"),
     )
+    items = (
+        Rows(tuple(Row(label, str(getattr(shop, key)), key, getattr(shop, key)) for label, key in columns))
+        for shop in shops
+    )
+    return Records(tuple(label for label, _ in columns), tuple(items))
+
+
+def shops_table(shops: Sequence[Shop]) -> Table:
+    return shop_rows(shops).table()
+
+
+def store_rows(stores: Sequence[Api2CartStore], *, reveal: bool = False) -> Records:
+    """The API2Cart account's stores: label, platform, URL, store key (masked unless ``reveal``)."""
+    items = (
+        Rows(
+            (
+                Row(None, key="id", value=s.id),
+                Row("label", s.custom_label or "(none)", "custom_label", s.custom_label),
+                Row("cart", s.cart_id, "cart_id", s.cart_id),
+                Row("url", s.url or "(none)", "url", s.url),
+                Row(
+                    "store key",
+                    shown(s.store_key, reveal=reveal) or "(none)",
+                    "store_key",
+                    shown(s.store_key, reveal=reveal),
+                ),
+            )
+        )
+        for s in stores
+    )
+    return Records(("label", "cart", "url", "store key"), tuple(items))
 
 
 def stores_table(stores: Sequence[Api2CartStore]) -> Table:
-    return make_table(
-        ("label", "cart", "url", "store key"),
-        ((s.custom_label or "(none)", s.cart_id, s.url, s.store_key) for s in stores),
-    )
+    return store_rows(stores).table()
+
+
+# --- the doctor's checks --------------------------------------------------------------------------
+
+
+def check_rows(checks: Iterable[Check], *, prog: str | None = None) -> Records:
+    """Each check: status, name, what was found, and (for a failure or a warning) what to do."""
+    from .doctor import FAIL, WARN
+
+    def item(c: Check) -> Rows:
+        fix = how(c.fix, c.command, prog) if c.fix else ""
+        return Rows(
+            (
+                Row("status", c.status.value.upper(), "status", c.status.value),
+                Row("check", c.name, "name", c.name),
+                Row("detail", c.detail, "detail", c.detail),
+                Row("fix", fix if c.status in (FAIL, WARN) else "", "fix", fix),
+                Row(None, key="command", value=c.command),
+            )
+        )
+
+    return Records(("status", "check", "detail", "fix"), tuple(item(c) for c in checks))
+
+
+def checks_table(report: DoctorReport) -> Table:
+    return check_rows(report.checks).table()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def doctor_text(report: DoctorReport, *, prog: str | None = None) -> str:
+    """Every check on its line, its fix below it, and a summary."""
+    records = check_rows(report.checks, prog=prog)
+    width = max((len(c.name) for c in report.checks), default=0)
+    lines = [f"Checking {report.env_path}"]
+    for item in records.items:
+        status, name, detail, fix = (text for _, text in item.pairs())
+        lines.append(f"  {status:4}  {name.ljust(width)}  {detail}".rstrip())
+        if fix:
+            lines.append(f"        {' ' * width}  fix: {fix}")
+    failed, warned = len(report.failed), len(report.warned)
+    if failed:
+        lines.append(f"{_plural(failed, 'check')} failed: fix {'them' if failed != 1 else 'it'} as shown above.")
+    else:
+        lines.append("All checks passed" + (f" ({_plural(warned, 'warning')})." if warned else "."))
+    return "\n".join(lines)
+
+
+def doctor_json(report: DoctorReport, *, prog: str | None = None) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "env_file": str(report.env_path),
+        "mode": report.mode.value if report.mode else None,
+        "checks": check_rows(report.checks, prog=prog).as_json(),
+    }
+
+
+# --- the rest -------------------------------------------------------------------------------------
 
 
 def troubleshooting_table(services: Iterable[str] | None = None) -> Table:

@@ -12,7 +12,6 @@ exactly the same code, and tests can too.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -25,6 +24,7 @@ from .errors import (
     FieldProblem,
     InvalidAuthCode,
     MissingSettingError,
+    ServiceError,
     SettingsError,
     TikTokHelperError,
     ValidationError,
@@ -33,49 +33,59 @@ from .http import new_http_client
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult, parse_redirect
 from .regions import AuthType, Endpoints, Region
+from .results import AuthorizeEvent, AuthorizeResult, AuthorizeStep
 from .secret import Secret
-from .settings import Mode, Settings, clean_updates, default_env_path, load_settings, save_settings, token_updates
+from .settings import Mode, Settings, clean_updates, default_env_path
+from .status import exchange_retry
+from .store import EnvStore, sandbox_state_path
 from .tokens import TokenClient, TokenSet
-from .validation import clean_credentials
 
 if TYPE_CHECKING:
     from .catcher import CatcherStatus, RedirectCatcher
     from .sandbox import Sandbox
 
-__all__ = ["Session", "open_session", "sandbox_state_path"]
+__all__ = ["Session", "open_session"]
 
-SANDBOX_DIR: Final = ".sandbox"
 #: Setting names as the Partner Center form labels them.
 _FORM_LABELS: Final = {
     "TIKTOK_REGION": "Region",
     "TIKTOK_APP_TYPE": "App type",
     "TIKTOK_REDIRECT_URL": "Redirect URL",
     "TIKTOK_AUTH_TYPE": "Authorization type",
+    "TIKTOK_APP_KEY": "App Key",
+    "TIKTOK_APP_SECRET": "App Secret",
+    "TIKTOK_SERVICE_ID": "service_id",
 }
 
+Progress = Callable[[AuthorizeEvent], None]
 
-def sandbox_state_path(env_path: Path) -> Path:
-    """Where the embedded sandbox keeps its state for the project whose ``.env`` is ``env_path``."""
-    return env_path.parent / SANDBOX_DIR / "state.json"
+
+def _ignore(event: AuthorizeEvent) -> None:
+    """The default progress callback: nobody is listening."""
 
 
 class Session:
-    """One runbook session. Use as a context manager, or call :meth:`close`."""
+    """One runbook session. Use as a context manager, or call :meth:`close`.
+
+    The session owns the flow: each step of the runbook is one method, and :meth:`authorize` runs
+    the whole authorization (link, catch or paste, exchange, verify). What a step receives is kept
+    in memory (:attr:`settings`, :attr:`last_tokens`) and persisted once through :attr:`store`.
+    """
 
     def __init__(
         self,
-        settings: Settings,
+        store: EnvStore,
         *,
-        environ: Mapping[str, str] | None = None,
         sandbox_state: Path | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self._environ = environ
+        self.store = store
+        settings = store.load()
         self._owns_http = http is None
         self._tls = settings.mode is Mode.LIVE
         self.http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
         self.sandbox: Sandbox[Any] | None = None
-        #: The last tokens received, kept even if saving them to .env failed.
+        #: The last tokens received, kept even if saving them failed.
         self.last_tokens: TokenSet | None = None
         self.last_link: AuthorizationLink | None = None
         if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
@@ -84,8 +94,8 @@ class Session:
             state_path = sandbox_state or sandbox_state_path(settings.env_path)
             state_path.parent.mkdir(parents=True, exist_ok=True)
             self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path).start()
-            settings = settings.with_sandbox(self.sandbox.base_url)
         self.settings = settings
+        self._adopt(settings)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -103,9 +113,8 @@ class Session:
     ) -> None:
         self.close()
 
-    def reload(self) -> Settings:
-        """Read ``.env`` again (after a save), keeping the running sandbox."""
-        fresh = load_settings(self.settings.env_path, environ=self._environ)
+    def _adopt(self, fresh: Settings) -> Settings:
+        """Make ``fresh`` the session's settings, keeping the running sandbox."""
         if self.sandbox is not None:
             fresh = fresh.with_sandbox(self.sandbox.base_url)
         if fresh.mode is Mode.LIVE and self._owns_http and not self._tls:
@@ -116,10 +125,14 @@ class Session:
         self.settings = fresh
         return fresh
 
+    def reload(self) -> Settings:
+        """Read ``.env`` again, for when it was changed outside this session (another notebook, an
+        editor). What this session saves it already knows: no reload is needed after a step."""
+        return self._adopt(self.store.load())
+
     def save(self, updates: Mapping[str, str | Secret | None]) -> Settings:
-        """Validate and save settings to ``.env``, then reload them."""
-        save_settings(updates, self.settings.env_path)
-        return self.reload()
+        """Validate and save settings (``None`` removes one); nothing is saved if any is wrong."""
+        return self._adopt(self.store.save(updates))
 
     def save_app(
         self,
@@ -134,28 +147,22 @@ class Session:
     ) -> Settings:
         """The Partner Center form: check every field (all problems reported at once, by the names
         on the form) and save them together, or save nothing."""
-        secret = app_secret.reveal() if isinstance(app_secret, Secret) else app_secret
         updates: dict[str, str | Secret | None] = {
             "TIKTOK_REGION": str(getattr(region, "value", region)),
             "TIKTOK_APP_TYPE": app_type,
             "TIKTOK_REDIRECT_URL": redirect_url,
+            "TIKTOK_APP_KEY": app_key,
+            "TIKTOK_APP_SECRET": app_secret,
+            "TIKTOK_SERVICE_ID": service_id,
         }
         if auth_type is not None:
             updates["TIKTOK_AUTH_TYPE"] = str(getattr(auth_type, "value", auth_type))
-        problems: list[FieldProblem] = []
-        key = sid = ""
         try:
-            key, secret, sid = clean_credentials(app_key, secret, service_id)
+            cleaned = clean_updates(updates)
         except ValidationError as exc:
-            problems.extend(exc.problems)
-        try:
-            clean_updates(updates)
-        except ValidationError as exc:
-            problems.extend(FieldProblem(_FORM_LABELS.get(p.field, p.field), p.message) for p in exc.problems)
-        if problems:
-            raise ValidationError(problems)
-        updates.update({"TIKTOK_APP_KEY": key, "TIKTOK_APP_SECRET": Secret(secret), "TIKTOK_SERVICE_ID": sid})
-        return self.save(updates)
+            labelled = (FieldProblem(_FORM_LABELS.get(p.field, p.field), p.message) for p in exc.problems)
+            raise ValidationError(list(dict.fromkeys(labelled))) from None
+        return self._adopt(self.store.save_cleaned(cleaned))
 
     # --- where and who ------------------------------------------------------------------------
 
@@ -214,6 +221,111 @@ class Session:
 
     # --- step: authorize ------------------------------------------------------------------------
 
+    def authorize(
+        self,
+        *,
+        auth_type: AuthType | str | None = None,
+        pasted: str | None = None,
+        prompt: Callable[[AuthorizationLink], str] | None = None,
+        sandbox_decision: Literal["authorize", "cancel"] | None = None,
+        wait: float = 300.0,
+        on_progress: Progress | None = None,
+    ) -> AuthorizeResult:
+        """The whole authorization: link -> the redirect back -> save the code -> exchange -> verify.
+
+        How the redirect comes back:
+
+        * default: a catcher listens on the app's loopback redirect URL (the link's ``state`` is
+          checked) for up to ``wait`` seconds while a person approves in a browser;
+        * ``prompt``: no catcher; ``prompt(link)`` returns what the person pasted (state checked);
+        * ``pasted``: an address (or code) already in hand; no link is built, so its state cannot
+          be checked;
+        * ``sandbox_decision``: sandbox only, the autopilot presses Authorize or Cancel on the consent
+          page (through the catcher, or in place of the person when ``prompt`` is given).
+
+        The code is saved before the exchange, so a failed exchange can be retried with
+        :meth:`exchange` within the code's 30 minutes. Progress goes to ``on_progress``. Returns
+        the link, the redirect, the tokens (saved) and the authorized shops.
+        """
+        emit = on_progress or _ignore
+        if sandbox_decision is not None and not self.is_sandbox:
+            raise ValidationError(
+                [
+                    FieldProblem(
+                        "sandbox approval",
+                        "only exists in sandbox mode: in live mode the seller presses Authorize in a browser",
+                    )
+                ]
+            )
+        if pasted is not None and sandbox_decision is not None:
+            raise ValidationError(
+                [FieldProblem("sandbox approval", "cannot answer an address that was pasted: give one or the other")]
+            )
+        link: AuthorizationLink | None = None
+        if pasted is not None:
+            redirect = self._read_pasted(pasted, emit)
+        else:
+            link = self.authorization_link(auth_type)
+            if prompt is not None:
+                emit(AuthorizeEvent(AuthorizeStep.LINK, "Open the link and approve.", link=link))
+                text = (
+                    self._autopilot(link, sandbox_decision, follow=False, emit=emit)
+                    if sandbox_decision
+                    else prompt(link)
+                )
+                redirect = parse_redirect(text, link.state)  # this link's state, whatever was built since
+            else:
+                redirect = self._catch(link, wait=wait, sandbox_decision=sandbox_decision, emit=emit)
+        emit(AuthorizeEvent(AuthorizeStep.CAUGHT, "The redirect came back with a code."))
+        self.save_code(redirect)
+        emit(AuthorizeEvent(AuthorizeStep.CODE_SAVED, f"The code is saved in {self.settings.env_path.name}."))
+        tokens = self._exchange_saved(emit)
+        emit(AuthorizeEvent(AuthorizeStep.EXCHANGED, f"Tokens received and saved to {self.settings.env_path.name}."))
+        shops = self.authorized_shops()
+        emit(AuthorizeEvent(AuthorizeStep.VERIFIED, f"The access token works: {len(shops)} shop(s) authorized."))
+        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path)
+
+    def _catch(
+        self,
+        link: AuthorizationLink,
+        *,
+        wait: float,
+        sandbox_decision: Literal["authorize", "cancel"] | None,
+        emit: Progress,
+    ) -> RedirectResult:
+        def report(status: CatcherStatus) -> None:
+            emit(AuthorizeEvent(AuthorizeStep.WAITING, status.message, catcher=status))
+
+        try:
+            catcher = self.start_catcher(link, timeout=wait, on_progress=report)
+        except ValidationError:
+            emit(
+                AuthorizeEvent(
+                    AuthorizeStep.NOTE,
+                    "Without the catcher, the address the browser lands on after Authorize can be pasted instead.",
+                )
+            )
+            raise
+        with catcher:
+            emit(
+                AuthorizeEvent(
+                    AuthorizeStep.LINK, "Open the link and approve.", link=link, listening=catcher.redirect_url
+                )
+            )
+            report(catcher.status())
+            if sandbox_decision is not None:
+                self._autopilot(link, sandbox_decision, follow=True, emit=emit)
+            return catcher.wait()
+
+    def _autopilot(
+        self, link: AuthorizationLink, decision: Literal["authorize", "cancel"], *, follow: bool, emit: Progress
+    ) -> str:
+        button = "Authorize" if decision == "authorize" else "Cancel"
+        emit(
+            AuthorizeEvent(AuthorizeStep.NOTE, f"Sandbox: pressing {button} on the consent page as the sample seller.")
+        )
+        return self.approve_in_sandbox(link, decision=decision, follow=follow)
+
     def authorization_link(
         self, auth_type: AuthType | str | None = None, state: str | None = None
     ) -> AuthorizationLink:
@@ -267,51 +379,52 @@ class Session:
         """
         if self.sandbox is None and self.mode is not Mode.SANDBOX:
             raise TikTokHelperError("approving on someone's behalf only exists in sandbox mode")
-        from .sandbox.browser import walk_consent
+        import httpx
+
+        from .autopilot import ConsentPageError, walk_consent
 
         target = link or self.last_link
         if target is None:
             target = self.authorization_link()
         seller = seller or ("us" if self.settings.region is Region.US else "global")
-        location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
-        if follow:
-            # What the browser does next: load the callback URL (where a catcher may be listening).
-            self.http.get(location, timeout=10)
+        try:
+            location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
+            if follow:
+                # What the browser does next: load the callback URL (where a catcher may be listening).
+                self.http.get(location, timeout=10)
+        except (ConsentPageError, httpx.HTTPError) as exc:
+            raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
         return location
 
     def parse_redirect(self, text: str) -> RedirectResult:
         """Parse a pasted redirect URL (or bare code), checking the state of the last link built."""
         return parse_redirect(text, self.last_link.state if self.last_link else None)
 
+    def save_code(self, result: RedirectResult) -> None:
+        """Save a caught auth code (mode 0600) for the exchange step, with when it arrived."""
+        self._adopt(self.store.save_code(result))
+
     # --- step: tokens ---------------------------------------------------------------------------
 
-    def _keep(self, tokens: TokenSet, save: bool, extra: Mapping[str, str | Secret | None] | None = None) -> TokenSet:
+    def _received(self, tokens: TokenSet, *, save: bool, code_spent: bool = False) -> TokenSet:
+        """Keep a token reply in memory at once, then persist it in one write."""
         self.last_tokens = tokens
         if save:
             try:
-                save_settings({**token_updates(tokens), **(extra or {})}, self.settings.env_path)
+                self._adopt(self.store.save_tokens(tokens, code_spent=code_spent))
             except TikTokHelperError as exc:
                 raise SettingsError(
                     f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
                     "session.last_tokens: fix the problem and call session.save_tokens()"
                 ) from None
-            self.reload()
         return tokens
 
     def save_tokens(self, tokens: TokenSet | None = None) -> None:
+        """Save a token reply (by default the last one received, e.g. after a failed save)."""
         tokens = tokens or self.last_tokens
         if tokens is None:
             raise MissingSettingError("there are no tokens to save yet")
-        self._keep(tokens, save=True)
-
-    def keep_code(self, result: RedirectResult) -> None:
-        """Save a caught auth code in ``.env`` (mode 0600) for the exchange step."""
-        self.save(
-            {
-                "TIKTOK_AUTH_CODE": result.code,
-                "TIKTOK_AUTH_CODE_RECEIVED_AT": datetime.now(timezone.utc).isoformat(),
-            }
-        )
+        self._received(tokens, save=True)
 
     def pending_code(self) -> Secret:
         """The auth code saved by the authorize step, not yet exchanged."""
@@ -323,33 +436,65 @@ class Session:
         """Trade the auth code (by default the one saved by the authorize step) for tokens and save them.
 
         A code works once: after the exchange, successful or refused as invalid, the saved code is
-        removed from ``.env``.
+        removed.
         """
         if code is None:
             value = self.pending_code()
         else:
             value = code.code if isinstance(code, RedirectResult) else Secret(code)
-        spent: dict[str, str | Secret | None] = {}
-        if self.settings.auth_code and self.settings.auth_code == value:
-            spent = {"TIKTOK_AUTH_CODE": None, "TIKTOK_AUTH_CODE_RECEIVED_AT": None}
+        spent = bool(self.settings.auth_code) and self.settings.auth_code == value
         try:
             tokens = self.token_client().exchange(value)
         except InvalidAuthCode:
             if spent and save:
-                self.save(spent)
+                self._adopt(self.store.forget_code())
             raise
-        return self._keep(tokens, save, spent)
+        return self._received(tokens, save=save, code_spent=spent)
+
+    def exchange_pasted(self, pasted: str | None = None, *, on_progress: Progress | None = None) -> TokenSet:
+        """The exchange step as a person does it: the address the browser landed on (or just the code)
+        is saved first, then exchanged; with nothing pasted, the code the authorize step saved.
+
+        The pasted address's state is checked against the last link this session built; with no
+        link built here there is nothing to compare it with, and a note says so. When the exchange
+        fails for a reason other than the code itself, a note says how to retry.
+        """
+        emit = on_progress or _ignore
+        if pasted is not None:
+            self.save_code(self._read_pasted(pasted, emit))
+        return self._exchange_saved(emit)
+
+    def _read_pasted(self, text: str, emit: Progress) -> RedirectResult:
+        expected = self.last_link.state if self.last_link else None
+        redirect = parse_redirect(text, expected)
+        if expected is None and redirect.state:
+            emit(
+                AuthorizeEvent(
+                    AuthorizeStep.NOTE,
+                    "The pasted address's state is not checked: no link was built here to compare it with.",
+                )
+            )
+        return redirect
+
+    def _exchange_saved(self, emit: Progress) -> TokenSet:
+        try:
+            return self.exchange()
+        except ServiceError as exc:
+            retry = exchange_retry(self.settings, exc)
+            if retry is not None:
+                emit(AuthorizeEvent(AuthorizeStep.NOTE, retry.text, command=retry.command))
+            raise
 
     def refresh(self, *, save: bool = True) -> TokenSet:
         """Refresh the access token with the saved refresh token; save the new pair."""
         self.settings.require("TIKTOK_REFRESH_TOKEN")
-        return self._keep(self.token_client().refresh(self.settings.refresh_token), save)
+        return self._received(self.token_client().refresh(self.settings.refresh_token), save=save)
 
     def authorized_shops(self, access_token: Secret | str | None = None, *, save_cipher: bool = True) -> list[Shop]:
         """Prove the access token works: the shops it may act on, with their ciphers."""
         shops = self.open_api(access_token).get_authorized_shops()
         if save_cipher and shops and shops[0].cipher != self.settings.shop_cipher:
-            self.save({"TIKTOK_SHOP_CIPHER": shops[0].cipher})
+            self._adopt(self.store.save_shop_cipher(shops[0].cipher))
         return shops
 
     # --- step: API2Cart ---------------------------------------------------------------------------
@@ -366,7 +511,7 @@ class Session:
             custom_label=custom_label,
         )
         if save:
-            self.save({"API2CART_STORE_KEY": store_key})
+            self._adopt(self.store.save_store_key(store_key))
         return store_key
 
     def list_stores(self) -> list[Api2CartStore]:
@@ -382,4 +527,4 @@ def open_session(
 ) -> Session:
     """Load settings and open a :class:`Session` (starting the sandbox in sandbox mode)."""
     path = Path(env_path) if env_path is not None else default_env_path()
-    return Session(load_settings(path, environ=environ), environ=environ, sandbox_state=sandbox_state, http=http)
+    return Session(EnvStore(path, environ), sandbox_state=sandbox_state, http=http)

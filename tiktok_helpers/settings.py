@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from . import samples
 from .envfile import read_env, update_env
@@ -39,9 +39,6 @@ from .validation import (
     is_loopback,
 )
 
-if TYPE_CHECKING:
-    from .tokens import TokenSet
-
 __all__ = [
     "SETTINGS",
     "AppType",
@@ -49,11 +46,12 @@ __all__ = [
     "SettingSpec",
     "Settings",
     "clean_updates",
+    "clean_values",
     "default_env_path",
+    "environment_values",
     "load_settings",
+    "resolve_settings",
     "save_settings",
-    "save_tokens",
-    "token_updates",
 ]
 
 
@@ -243,14 +241,9 @@ def _mode_for(values: Mapping[str, str]) -> Mode:
     return Mode.SANDBOX
 
 
-def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read ``.env`` and the environment (which wins) and return resolved :class:`Settings`.
-
-    Values are validated; a malformed value raises :class:`ValidationError` naming every bad key.
-    """
-    path = Path(env_path) if env_path is not None else default_env_path()
-    env = os.environ if environ is None else environ
-    raw = {**read_env(path), **{k: v for k, v in env.items() if k in SETTINGS}}
+def clean_values(raw: Mapping[str, str]) -> dict[str, str]:
+    """Validate raw setting values (unknown names and empty values are skipped): the cleaned values,
+    or a :class:`ValidationError` naming every bad key."""
     values: dict[str, str] = {}
     problems: list[FieldProblem] = []
     for name, value in raw.items():
@@ -262,6 +255,19 @@ def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str]
             problems.extend(FieldProblem(name, p.message) for p in exc.problems)
     if problems:
         raise ValidationError(problems)
+    return values
+
+
+def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings given in the process environment (which win over ``.env``)."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k in SETTINGS}
+
+
+def resolve_settings(cleaned: Mapping[str, str], env_path: Path) -> Settings:
+    """Turn already cleaned values into :class:`Settings`: the mode, and in sandbox mode the sample
+    app's values where none are configured. Nothing is validated again here."""
+    values = dict(cleaned)
     mode = _mode_for(values)
     sample = mode is Mode.SANDBOX and not values.get("TIKTOK_APP_KEY")
     if sample:
@@ -294,9 +300,18 @@ def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str]
         api2cart_api_key=Secret(get("API2CART_API_KEY", "")),
         api2cart_store_key=Secret(get("API2CART_STORE_KEY", "")),
         overrides={name: values[name] for name in ENDPOINT_SETTINGS if name in values},
-        env_path=path,
+        env_path=env_path,
         using_sample_app=sample,
     )
+
+
+def load_settings(env_path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``.env`` and the environment (which wins) and return resolved :class:`Settings`.
+
+    Values are validated; a malformed value raises :class:`ValidationError` naming every bad key.
+    """
+    path = Path(env_path) if env_path is not None else default_env_path()
+    return resolve_settings(clean_values({**read_env(path), **environment_values(environ)}), path)
 
 
 def clean_updates(updates: Mapping[str, str | Secret | None]) -> dict[str, str | None]:
@@ -336,21 +351,3 @@ def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | s
     cleaned = clean_updates(updates)
     update_env(path, cleaned)
     return {k: v for k, v in cleaned.items() if v is not None}
-
-
-def token_updates(tokens: TokenSet) -> dict[str, str | Secret | None]:
-    """The ``.env`` updates that store a token reply: both tokens, both expiries, the seller name."""
-    updates: dict[str, str | Secret | None] = {
-        "TIKTOK_ACCESS_TOKEN": tokens.access_token,
-        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": tokens.access_token_expires_at.isoformat(),
-        "TIKTOK_REFRESH_TOKEN": tokens.refresh_token,
-        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT": tokens.refresh_token_expires_at.isoformat(),
-    }
-    if tokens.seller_name:
-        updates["TIKTOK_SELLER_NAME"] = tokens.seller_name
-    return updates
-
-
-def save_tokens(tokens: TokenSet, env_path: Path | str | None = None) -> None:
-    """Store a token reply in ``.env``: both tokens, both expiries and the seller name."""
-    save_settings(token_updates(tokens), env_path)

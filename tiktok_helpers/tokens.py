@@ -3,7 +3,7 @@
 TikTok answers errors with HTTP 200 and a non-zero ``code`` in the body: success is
 ``code == 0``, never the HTTP status. Both ``*_expire_in`` fields are absolute Unix timestamps,
 not durations. Whether refresh rotates the refresh token is not documented, so the caller must
-always store the refresh token of the latest reply (:func:`tiktok_helpers.settings.save_tokens`).
+always store the refresh token of the latest reply (:meth:`tiktok_helpers.store.EnvStore.save_tokens`).
 
 Neither call is retried here: a code works once, and a refresh that reached TikTok but whose
 reply was lost may already have replaced the refresh token.

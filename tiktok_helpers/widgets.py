@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as w
@@ -19,8 +19,9 @@ from IPython.display import HTML
 
 from .authlink import AuthorizationLink
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
-from .display import local_time, relative
+from .display import local_time, relative, span
 from .errors import MissingAuthCode, TikTokHelperError
+from .protocol import AUTH_CODE_LIFETIME
 from .redirect import RedirectResult
 from .secret import Secret
 from .session import Session
@@ -261,7 +262,7 @@ class CodePanel:
             raise MissingAuthCode(
                 "paste the redirect address in the field above, press 'Use this address', and run again"
             )
-        self.session.keep_code(result)
+        self.session.save_code(result)
         return result
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
@@ -276,8 +277,8 @@ class CodePanel:
 def code_validity(received_at: datetime | None) -> str:
     """'valid until 09:42 UTC (in 29 minutes), once'."""
     if received_at is None:
-        return "valid for 30 minutes after it was issued, once"
-    until = received_at + timedelta(minutes=30)
+        return f"valid for {span(AUTH_CODE_LIFETIME)} after it was issued, once"
+    until = received_at + AUTH_CODE_LIFETIME
     return f"valid until {local_time(until)} ({relative(until, datetime.now(timezone.utc))}), for one exchange"
 
 

@@ -9,42 +9,47 @@ paths of:
 * the signed Open API call ``/authorization/202309/shops``;
 * API2Cart under ``/v1.1/``.
 
-Only the host differs from live. Sample credentials are in :mod:`tiktok_helpers.samples`. The
-sandbox's behaviour, including its documented choices where TikTok or API2Cart document nothing,
-is described in :mod:`tiktok_helpers.sandbox.state` and :mod:`tiktok_helpers.sandbox.server`;
-:func:`tiktok_helpers.sandbox.browser.walk_consent` clicks through a consent page (it needs
-httpx, so it is not imported here). Run ``python -m tiktok_helpers.sandbox`` to serve from a shell.
+Only the host differs from live: build a consent link with
+:func:`tiktok_helpers.authlink.build_authorization_link` and
+``endpoints=tiktok_helpers.regions.sandbox_endpoints(sb.base_url)``. Sample credentials are in
+:mod:`tiktok_helpers.samples`. The sandbox's behaviour, including its documented choices where
+TikTok or API2Cart document nothing, is described in :mod:`tiktok_helpers.sandbox.tiktok`,
+:mod:`tiktok_helpers.sandbox.api2cart` and the HTTP modules (:mod:`tiktok_helpers.sandbox.handler`,
+:mod:`~tiktok_helpers.sandbox.tiktok_routes`, :mod:`~tiktok_helpers.sandbox.api2cart_routes`).
+The sandbox autopilot, :func:`tiktok_helpers.autopilot.walk_consent`, clicks through a consent
+page as the sample seller (it is a client of the sandbox and lives outside it). Run
+``python -m tiktok_helpers.sandbox`` to serve from a shell.
+
+Modules: :mod:`.model` (data and error replies), :mod:`.sample_data` (sellers, shops, scopes,
+platforms), :mod:`.tiktok` and :mod:`.api2cart` (the rules), :mod:`.store`, :mod:`.codec` and
+:mod:`.persist` (the shared state file), :mod:`.state` (:class:`SandboxState`, composing them),
+:mod:`.pages` (HTML), :mod:`.handler` and the route modules (HTTP), :mod:`.server`
+(:class:`Sandbox`), :mod:`.clock`.
 
 ``Sandbox(state_path="sandbox-state.json")`` (CLI: ``--state PATH``) keeps codes, tokens, API2Cart
 stores and the registered redirect URL in a JSON file shared by every sandbox using that path, in
 any process, so notebooks that each start their own sandbox continue where the previous one
-stopped; ``Sandbox.reset()`` starts over. See "Persistence" in :mod:`tiktok_helpers.sandbox.state`.
+stopped; ``Sandbox.reset()`` starts over. See "Persistence" in :mod:`tiktok_helpers.sandbox.store`.
 """
 
 from __future__ import annotations
 
 from .clock import Clock, FakeClock, SystemClock
+from .model import Api2CartErrorReply, ConsentPageRefusal, TikTokErrorReply
 from .server import Sandbox
-from .state import (
-    ACCESS_TOKEN_TTL,
-    AUTH_CODE_TTL,
-    REFRESH_TOKEN_TTL,
-    Api2CartError,
-    ConsentError,
-    SandboxState,
-    TikTokError,
-)
+from .state import SandboxState
+from .tiktok import ACCESS_TOKEN_TTL, AUTH_CODE_TTL, REFRESH_TOKEN_TTL
 
 __all__ = [
     "ACCESS_TOKEN_TTL",
     "AUTH_CODE_TTL",
     "REFRESH_TOKEN_TTL",
-    "Api2CartError",
+    "Api2CartErrorReply",
     "Clock",
-    "ConsentError",
+    "ConsentPageRefusal",
     "FakeClock",
     "Sandbox",
     "SandboxState",
     "SystemClock",
-    "TikTokError",
+    "TikTokErrorReply",
 ]

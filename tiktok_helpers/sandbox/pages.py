@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from .state import SCOPE_DESCRIPTIONS, ConsentRequest, Seller
+from .model import ConsentRequest, Seller
+from .sample_data import SCOPE_DESCRIPTIONS
 
 __all__ = ["BANNER", "DECISION_PATH", "consent_page", "error_page", "redirect_page"]
 

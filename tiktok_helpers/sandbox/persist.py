@@ -1,7 +1,7 @@
 """The sandbox's state file: atomic writes, cross-process locking and cheap change detection.
 
 This module knows bytes and the JSON envelope (``{"version": 1, ...}``), not the sandbox's
-objects; :class:`tiktok_helpers.sandbox.state.SandboxState` encodes and decodes its own data.
+objects: :mod:`.codec` encodes and decodes the payload, :mod:`.store` decides when to read and write.
 
 * Writes go to a temporary file in the same folder (mode 0600: the file holds sandbox tokens),
   are fsynced and then ``os.replace``-d over the state file, so a reader sees the old or the new

@@ -1,8 +1,12 @@
-"""A minimal scripted browser for the sandbox consent screen (needs httpx).
+"""The sandbox autopilot: the scripted sample seller on the sandbox's consent page (needs httpx).
 
 :func:`walk_consent` does what a person does: open the authorization link, pick the account in
 "Log in as", press Authorize (or Cancel), and read where the browser is sent. It parses the real
 form of the page, so the HTML is exercised, and stops before following the final redirect.
+
+It is a client of the sandbox (:mod:`tiktok_helpers.sandbox`), not part of it: it talks to the
+consent page over HTTP like a browser would, and works only where that page is the sandbox's
+(live consent pages need a person).
 """
 
 from __future__ import annotations

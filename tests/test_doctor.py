@@ -1,0 +1,145 @@
+"""doctor.py: the checks are objects a notebook or the command line can render."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tiktok_helpers.doctor import (
+    FAIL,
+    PASS,
+    SKIP,
+    WARN,
+    Check,
+    CheckStatus,
+    DoctorReport,
+    app_check,
+    run_checks,
+    token_checks,
+)
+from tiktok_helpers.secret import Secret
+from tiktok_helpers.settings import Mode, Settings
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+LIVE_APP = (
+    "TIKTOK_MODE=live\nTIKTOK_APP_KEY=abcd1234efgh5\nTIKTOK_APP_SECRET=0123456789abcdef0123456789abcdef01234567\n"
+    "TIKTOK_SERVICE_ID=7000000000000000099\nTIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
+)
+
+
+def tokens(access_left: timedelta, refresh_left: timedelta) -> Settings:
+    return Settings(
+        mode=Mode.SANDBOX,
+        access_token=Secret("TTP_access_0000000000000001"),
+        access_token_expires_at=NOW + access_left,
+        refresh_token=Secret("TTP_refresh_000000000000001"),
+        refresh_token_expires_at=NOW + refresh_left,
+    )
+
+
+def by_name(checks: list[Check] | tuple[Check, ...]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def test_a_check_is_a_frozen_object_with_a_status() -> None:
+    check = Check("clock", PASS, "fine")
+    assert check.fix == "" and check.command is None
+    assert CheckStatus("pass") is PASS and PASS.value == "pass"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.status = FAIL  # type: ignore[misc]
+
+
+def test_an_expired_access_token_fails_with_a_fix_and_the_refresh_command() -> None:
+    checks = by_name(token_checks(tokens(-2 * timedelta(hours=1), 30 * DAY), NOW))
+    access = checks["access token"]
+    assert access.status is FAIL
+    assert access.detail.startswith("expired ") and "ago)" in access.detail
+    assert access.fix == "refresh it (it lasts 7 days)" and access.command == "refresh"
+    assert "`" not in access.fix  # neutral: a front end adds its own syntax
+    assert checks["refresh token"].status is PASS
+
+
+def test_a_refresh_token_near_its_end_asks_to_authorize_again() -> None:
+    checks = by_name(token_checks(tokens(5 * DAY, timedelta(hours=5)), NOW))
+    refresh = checks["refresh token"]
+    assert refresh.status is FAIL and "less than a day left" in refresh.detail
+    assert refresh.fix == "before it ends, the seller must authorize the app again"
+    assert refresh.command == "authorize"
+    # Refreshing cannot help once the refresh token is failing: the access token's fix is authorize too.
+    assert checks["access token"].status is PASS
+
+    ended = by_name(token_checks(tokens(-DAY, -DAY), NOW))
+    assert ended["access token"].command == "authorize"
+    assert ended["access token"].fix == "the seller must authorize the app again"
+
+
+def test_no_tokens_is_a_warning_that_says_authorize() -> None:
+    (check,) = token_checks(Settings(mode=Mode.SANDBOX), NOW)
+    assert (check.name, check.status, check.command) == ("tokens", WARN, "authorize")
+
+
+def test_live_app_settings() -> None:
+    missing = app_check(Settings(mode=Mode.LIVE, app_key="abcd1234efgh5"))
+    assert missing.status is FAIL and "TIKTOK_APP_SECRET" in missing.detail and missing.command is None
+    full = Settings(
+        mode=Mode.LIVE,
+        app_key="abcd1234efgh5",
+        app_secret=Secret("0123456789abcdef0123456789abcdef01234567"),
+        service_id="7000000000000000099",
+        redirect_url="http://127.0.0.1:0/callback",
+    )
+    assert app_check(full).status is WARN  # no API2Cart key yet
+    assert app_check(replace(full, api2cart_api_key=Secret("a2c_key_0000000000000000"))).status is PASS
+
+
+def test_run_checks_in_the_sandbox(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n")
+    report = run_checks(env, environ={})
+    assert isinstance(report, DoctorReport)
+    assert report.ok and report.mode is Mode.SANDBOX and report.env_path == env
+    statuses = {c.name: c.status for c in report.checks}
+    assert statuses == {
+        "settings": PASS,
+        "app settings": PASS,
+        "token host": PASS,
+        "Open API host": PASS,
+        "API2Cart host": PASS,
+        "clock": PASS,
+        "tokens": WARN,
+    }
+    assert report.warned == (by_name(report.checks)["tokens"],)
+
+
+def test_invalid_settings_fail_and_the_rest_is_skipped(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REGION=mars\n")
+    report = run_checks(env, environ={})
+    assert not report.ok and report.mode is None
+    first, *rest = report.checks
+    assert first.status is FAIL and "TIKTOK_REGION" in first.fix
+    assert [(c.name, c.status) for c in rest] == [("hosts", SKIP), ("clock", SKIP), ("tokens", SKIP)]
+
+
+def test_unreachable_hosts_fail_with_what_to_check(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        LIVE_APP + "TIKTOK_AUTH_BASE_URL=http://127.0.0.1:9\nTIKTOK_OPEN_API_BASE_URL=http://127.0.0.1:9\n"
+        "API2CART_BASE_URL=http://127.0.0.1:9/v1.1\nAPI2CART_API_KEY=a2c_key_0000000000000000\nTIKTOK_HTTP_TIMEOUT=3\n"
+    )
+    checks = by_name(run_checks(env, environ={}).checks)
+    assert checks["token host"].status is FAIL and "TIKTOK_AUTH_BASE_URL" in checks["token host"].fix
+    assert checks["clock"].status is SKIP
+
+
+def test_a_sandbox_url_that_does_not_answer_names_the_sandbox_command(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_SANDBOX_URL=http://127.0.0.1:9\nTIKTOK_HTTP_TIMEOUT=3\n")
+    host = by_name(run_checks(env, environ={}).checks)["token host"]
+    assert host.status is FAIL and host.command == "sandbox"
+    assert host.fix == "start that sandbox or empty TIKTOK_SANDBOX_URL"

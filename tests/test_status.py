@@ -1,0 +1,98 @@
+"""status.py: where a project stands, and the one next step for each situation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tiktok_helpers.errors import InvalidAuthCode, ServiceUnreachable
+from tiktok_helpers.protocol import AUTH_CODE_LIFETIME
+from tiktok_helpers.secret import Secret
+from tiktok_helpers.settings import Mode, Settings
+from tiktok_helpers.status import Hosts, NextStep, exchange_retry, load_status, next_step, status_of
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+def settings(**changes: object) -> Settings:
+    base = Settings(mode=Mode.SANDBOX, app_key="sbxappkey0001", env_path=Path("/project/.env"))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+AUTHORIZED = {
+    "access_token": Secret("TTP_access_0000000000000001"),
+    "access_token_expires_at": NOW + 5 * DAY,
+    "refresh_token": Secret("TTP_refresh_000000000000001"),
+    "refresh_token_expires_at": NOW + 300 * DAY,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, NextStep("authorize the app", "authorize")),
+        (
+            {"auth_code": Secret("TTP_code_0000000000000001"), "auth_code_received_at": NOW - timedelta(minutes=5)},
+            NextStep("exchange the saved auth code", "exchange"),
+        ),
+        (
+            {"auth_code": Secret("TTP_code_0000000000000001"), "auth_code_received_at": NOW - timedelta(hours=1)},
+            NextStep("the saved auth code has expired: authorize the app again", "authorize"),
+        ),
+        (
+            {**AUTHORIZED, "refresh_token_expires_at": NOW - DAY},
+            NextStep("the authorization has ended: authorize again", "authorize"),
+        ),
+        ({**AUTHORIZED, "access_token_expires_at": NOW - DAY}, NextStep("refresh the access token", "refresh")),
+        ({**AUTHORIZED, "access_token": Secret("")}, NextStep("refresh the access token", "refresh")),
+        (AUTHORIZED, NextStep("add the store to API2Cart", "api2cart add")),
+        (
+            {**AUTHORIZED, "api2cart_store_key": Secret("store_key_000000000000001")},
+            NextStep("all set; refresh the access token at least every 7 days", "refresh"),
+        ),
+    ],
+)
+def test_next_step_for_each_situation(changes: dict[str, object], expected: NextStep) -> None:
+    assert next_step(settings(**changes), NOW) == expected
+    assert status_of(settings(**changes), NOW).next_step == expected
+
+
+def test_the_waiting_code_expires_after_its_lifetime() -> None:
+    received = NOW - timedelta(minutes=3)
+    status = status_of(settings(auth_code=Secret("TTP_code_0000000000000001"), auth_code_received_at=received), NOW)
+    assert status.auth_code_expires_at == received + AUTH_CODE_LIFETIME
+    assert status_of(settings(auth_code_received_at=received), NOW).auth_code_expires_at is None  # no code
+
+
+def test_where_requests_go_in_each_mode() -> None:
+    idle = status_of(settings(), NOW)
+    assert idle.hosts == Hosts()
+    assert "in-process sandbox" in idle.where and str(Path("/project/.sandbox")) in idle.where
+    running = status_of(settings(sandbox_url="http://127.0.0.1:8770"), NOW)
+    assert running.hosts.token == "http://127.0.0.1:8770"
+    assert running.where == "the sandbox at http://127.0.0.1:8770"
+    live = status_of(settings(mode=Mode.LIVE), NOW)
+    assert live.hosts.token and live.hosts.token.startswith("https://")
+    assert live.where.startswith("TikTok at https://")
+    assert live.mode is Mode.LIVE and live.env_path == Path("/project/.env") and not live.sample_app
+
+
+def test_load_status_reads_the_env_file(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REGION=us\n")
+    status = load_status(env, environ={})
+    assert status.settings.region.value == "us"
+    assert status.env_path == env
+    assert status.next_step.command == "authorize"
+
+
+def test_exchange_retry_only_when_the_code_is_still_worth_trying() -> None:
+    waiting = settings(auth_code=Secret("TTP_code_0000000000000001"))
+    retry = exchange_retry(waiting, ServiceUnreachable("no answer"))
+    assert retry is not None and retry.command == "exchange" and "stays saved in .env" in retry.text
+    assert exchange_retry(waiting, InvalidAuthCode(36004004, "invalid")) is None  # TikTok refused the code
+    assert exchange_retry(settings(), ServiceUnreachable("no answer")) is None  # no code saved

@@ -1,0 +1,92 @@
+"""``api2cart add`` and ``api2cart list``: the store in API2Cart."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .common import SubParsers, add_command, session
+from .main import CommandFailed
+from .output import Output
+
+__all__ = ["register", "run_add", "run_list"]
+
+
+def run_add(args: argparse.Namespace, out: Output) -> int:
+    from ..display import store_rows
+
+    with session(args, out) as opened:
+        store_key = opened.add_store(custom_label=args.label, store_url=args.store_url)
+        stores = opened.list_stores()
+        env_path = opened.settings.env_path
+    records = store_rows([s for s in stores if s.store_key == store_key], reveal=out.show_secrets)
+    if not records:
+        raise CommandFailed(
+            "api2cart.not_listed",
+            "Store not listed",
+            "API2Cart accepted the store but it is not in account.cart.list: check the account in the API2Cart "
+            f"admin panel, then run `{out.command('api2cart list')}`.",
+        )
+    key = out.secret(store_key)
+    out.result(
+        {"ok": True, "store_key": key, "store": records.as_json()[0], "env_file": str(env_path)},
+        f"Added the TikTok Shop store to API2Cart; its store key {key} is saved to {env_path} "
+        f"as API2CART_STORE_KEY.\nConfirmed in the account's store list:\n{records.table()}",
+    )
+    return 0
+
+
+def run_list(args: argparse.Namespace, out: Output) -> int:
+    from ..display import store_rows
+
+    with session(args, out) as opened:
+        stores = opened.list_stores()
+    records = store_rows(stores, reveal=out.show_secrets)
+    out.result({"ok": True, "stores": records.as_json()}, str(records.table()) if records else "(no stores yet)")
+    return 0
+
+
+def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = add_command(
+        commands,
+        "api2cart",
+        "add the store to API2Cart, or list the account's stores",
+        """\
+API2Cart steps, with the API key in API2CART_API_KEY (the sandbox has its own).
+
+  add   add the TikTok Shop store (App Key, App Secret, refresh token) and confirm it in the list
+  list  the stores of the API2Cart account""",
+        ["add --label 'My TikTok shop'", "list"],
+        run_list,
+        parents=parents,
+    )
+    actions = p.add_subparsers(dest="api2cart_command", metavar="ACTION", title="actions", required=True)
+    q = add_command(
+        actions,
+        "add",
+        "add the TikTok Shop store and confirm it in the store list",
+        """\
+Add the TikTok Shop store to the API2Cart account (account.cart.add with cart_id TikTokShop and the
+saved App Key, App Secret and refresh token), save the store key API2Cart returns as
+API2CART_STORE_KEY, and confirm the store appears in account.cart.list.
+
+When to use it: once, after `authorize`. To see what is there already, use `api2cart list`.""",
+        ["--label 'My TikTok shop'", "--label 'UK shop' --store-url https://shop.example.com"],
+        run_add,
+        parents=parents,
+    )
+    q.add_argument("--label", default=None, help="custom label shown in API2Cart's store list")
+    q.add_argument("--store-url", default=None, help="the shop's URL, if you want API2Cart to record one")
+    add_command(
+        actions,
+        "list",
+        "the stores of the API2Cart account",
+        """\
+List the stores of the API2Cart account (account.cart.list): label, platform, URL, store key
+(masked unless --show-secrets).
+
+When to use it: to confirm the TikTok Shop store is connected, or to find its store key.""",
+        ["", "--json"],
+        run_list,
+        parents=parents,
+    )

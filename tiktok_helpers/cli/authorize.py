@@ -1,0 +1,195 @@
+"""``authorize``: the whole authorization, through :meth:`Session.authorize`; this module shows its
+progress (the link, the catcher's time left, notes) and its result."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+from ..errors import MissingAuthCode, ValidationError
+from .common import SubParsers, add_command, positive_seconds, read_line, session
+from .main import UsageError
+from .output import CatcherProgress, Output
+
+if TYPE_CHECKING:
+    from ..authlink import AuthorizationLink
+    from ..results import AuthorizeEvent
+
+__all__ = ["register", "run"]
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.deny and not args.sandbox_approve:
+        raise UsageError("--deny only goes with --sandbox-approve (it makes the sandbox press Cancel)")
+    if args.paste is not None and args.sandbox_approve:
+        raise UsageError("--paste and --sandbox-approve exclude each other: give the address, or let the sandbox")
+
+
+def _show_link(
+    out: Output, args: argparse.Namespace, link: AuthorizationLink, listening: str | None, sandbox: bool
+) -> None:
+    lines = [f"Authorization link ({link.auth_type.value}):", f"  {link.url}"]
+    if args.sandbox_approve:
+        lines.append("Sandbox: the sample seller will answer the consent page (--sandbox-approve).")
+    elif sandbox:
+        lines.append("Open it in a browser: the sandbox's consent page stands in for TikTok's. Press Authorize.")
+    else:
+        lines.append(
+            "Open it in a browser where the seller is logged in to TikTok Shop, check the app and its "
+            "permissions, and press Authorize."
+        )
+    if listening:
+        lines.append(f"The redirect back is caught on {listening} (its state is checked).")
+    out.info("\n".join(lines))
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(link.url):
+            out.note("Could not open a browser here: open the link above yourself.")
+
+
+def _prompt(out: Output) -> str:
+    out.note(
+        "After you press Authorize the browser goes to the app's callback URL. Paste that whole address "
+        "(or just the code) here and press Enter:"
+    )
+    line = read_line()
+    if not line.strip():
+        raise MissingAuthCode("nothing was pasted")
+    return line
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from ..display import shop_rows
+    from ..results import AuthorizeStep
+    from ..status import status_of
+
+    _check_options(args)
+    decision: Literal["authorize", "cancel"] | None = None
+    if args.sandbox_approve:
+        decision = "cancel" if args.deny else "authorize"
+    catching = args.paste is None and not args.no_catch
+    progress = CatcherProgress(out.stderr)
+    with session(args, out) as opened:
+        if args.sandbox_approve and not opened.is_sandbox:
+            raise UsageError(
+                "--sandbox-approve only exists in sandbox mode: in live mode the seller presses Authorize in a browser"
+            )
+
+        def on_progress(event: AuthorizeEvent) -> None:
+            if event.step is AuthorizeStep.LINK and event.link is not None:
+                _show_link(out, args, event.link, event.listening, opened.is_sandbox)
+                progress.arm()
+            elif event.step is AuthorizeStep.WAITING and event.catcher is not None:
+                progress(event.catcher)
+            elif event.step is AuthorizeStep.NOTE:
+                out.note(out.how(event.message, event.command))
+
+        try:
+            result = opened.authorize(
+                auth_type=args.type,
+                pasted=args.paste,
+                prompt=None if catching else (lambda _link: _prompt(out)),
+                sandbox_decision=decision,
+                wait=args.wait,
+                on_progress=on_progress,
+            )
+        except ValidationError as exc:
+            if catching and "Redirect URL" in exc.fields:
+                out.note(f"Tip: `{out.command('authorize --no-catch')}` lets you paste the address instead.")
+            raise
+        finally:
+            progress.close()
+        step = status_of(opened.settings).next_step
+    data, tokens_text = out.tokens(result.tokens)
+    shops = shop_rows(result.shops)
+    seller = result.tokens.seller_name
+    out.result(
+        {
+            "ok": True,
+            "link": result.link.url if result.link else None,
+            **data,
+            "shops": shops.as_json(),
+            "env_file": str(result.env_path),
+        },
+        "\n".join(
+            [
+                f"Authorized{f' by {seller}' if seller else ''}. Tokens saved to {result.env_path}:",
+                tokens_text,
+                "",
+                "Authorized shops (the token works; the first shop's cipher is saved as TIKTOK_SHOP_CIPHER):",
+                str(shops.table()) if shops else "(no shops)",
+                "",
+                f"Next: {out.how(step.text, step.command)}.",
+            ]
+        ),
+    )
+    return 0
+
+
+def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
+    from ..display import span
+    from ..protocol import AUTH_CODE_LIFETIME
+
+    p = add_command(
+        commands,
+        "authorize",
+        "approve the app and get tokens (link, redirect, exchange, verify, save)",
+        f"""\
+Build the authorization link, wait for the seller to press Authorize, exchange the code, prove the
+tokens work (Get Authorized Shops) and save everything to .env.
+
+When to use it: once to connect a shop, and again when the refresh token has expired, the seller
+removed the app, or you added scopes to the app.
+
+By default the redirect back is caught on this computer: the app's redirect URL must be
+http://127.0.0.1:<port>/<path> (or localhost). Progress (time left) is shown on stderr. When the
+browser runs on another machine, or the redirect URL is not on this computer, use --no-catch and
+paste the address the browser lands on (or pass it with --paste). The link's state is checked when
+the redirect is caught or pasted at the prompt; an address given to --paste is not checked, since
+this command did not build the link it answers.
+
+The code is saved to .env before the exchange, so if the exchange fails on the way, `exchange`
+(no argument) can retry it within {span(AUTH_CODE_LIFETIME)}.""",
+        [
+            "--open",
+            "--no-catch",
+            "--no-catch --paste 'https://example.com/callback?code=TTP_...&state=...'",
+            "--sandbox-approve        # sandbox: the sample seller presses Authorize",
+        ],
+        run,
+        parents=parents,
+    )
+    p.add_argument(
+        "--type",
+        choices=["seller", "partner", "creator"],
+        default=None,
+        help="authorization type (default: TIKTOK_AUTH_TYPE, else seller)",
+    )
+    p.add_argument("--open", action="store_true", help="open the link in this computer's browser")
+    p.add_argument(
+        "--no-catch",
+        action="store_true",
+        help="do not listen for the redirect: paste the address from the browser at a prompt (read from stdin)",
+    )
+    p.add_argument(
+        "--paste",
+        metavar="URL_OR_CODE",
+        default=None,
+        help="the address the browser landed on after Authorize (or just the code); implies --no-catch, "
+        "builds no link, and so does not check the state",
+    )
+    p.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=positive_seconds,
+        default=300.0,
+        help="how long to wait for the redirect (default 300)",
+    )
+    p.add_argument(
+        "--sandbox-approve",
+        action="store_true",
+        help="sandbox mode only: the sandbox presses Authorize as the sample seller, so this runs unattended",
+    )
+    p.add_argument("--deny", action="store_true", help="with --sandbox-approve: press Cancel instead (a refusal)")

@@ -1,0 +1,124 @@
+"""What every command shares: the global options, the help layout, and opening a session."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from .output import Output
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = ["Handler", "SubParsers", "add_command", "add_global_options", "env_path", "environ", "session"]
+
+Handler = Callable[[argparse.Namespace, Output], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=100)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options. On the subcommands their defaults are suppressed, so a value given before
+    the command is kept and one given after it wins."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=default(None),
+        help="the settings file (default: $TIKTOK_ENV_FILE, else .env beside the project's .env.example, else ./.env)",
+    )
+    group.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=positive_seconds,
+        default=default(None),
+        help="HTTP timeout per request, 0.5 to 300 (default: TIKTOK_HTTP_TIMEOUT, else 15)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print one JSON object on stdout (errors too); messages go to stderr",
+    )
+    group.add_argument(
+        "--show-secrets",
+        action="store_true",
+        default=default(False),
+        help="show secrets in full instead of masked; refused unless stdout is a terminal",
+    )
+
+
+def add_command(
+    group: SubParsers,
+    name: str,
+    summary: str,
+    description: str,
+    examples: Sequence[str],
+    func: Handler,
+    *,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """One (sub)command with its help: what it does, when to use it, and examples."""
+    sub: argparse.ArgumentParser = group.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="example:\n" + "\n".join(f"  %(prog)s {e}".rstrip() for e in examples),
+        formatter_class=Formatter,
+        parents=list(parents),
+    )
+    sub.set_defaults(func=func)
+    return sub
+
+
+def env_path(args: argparse.Namespace) -> Path:
+    from ..settings import default_env_path
+
+    return Path(args.env_file) if args.env_file is not None else default_env_path()
+
+
+def environ(args: argparse.Namespace) -> dict[str, str]:
+    """The process environment, with --timeout as TIKTOK_HTTP_TIMEOUT."""
+    values = dict(os.environ)
+    if args.timeout is not None:
+        values["TIKTOK_HTTP_TIMEOUT"] = f"{args.timeout:g}"
+    return values
+
+
+@contextmanager
+def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
+    """A session for one command (in sandbox mode: with its in-process sandbox)."""
+    from ..session import open_session
+
+    with open_session(env_path(args), environ=environ(args)) as opened:
+        out.note(opened.describe())
+        yield opened
+
+
+def read_line() -> str:
+    """One line from stdin ('' when there is none)."""
+    return sys.stdin.readline() if sys.stdin is not None else ""

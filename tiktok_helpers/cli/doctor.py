@@ -1,0 +1,47 @@
+"""``doctor``: run the library's checks (:mod:`tiktok_helpers.doctor`) and show what to fix."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .common import SubParsers, add_command, env_path, environ
+from .output import Output
+
+__all__ = ["register", "run"]
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from ..display import doctor_json, doctor_text
+    from ..doctor import run_checks
+
+    report = run_checks(env_path(args), environ(args))
+    out.result(doctor_json(report, prog=out.prog), doctor_text(report, prog=out.prog))
+    return 0 if report.ok else 1
+
+
+def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
+    from ..doctor import CLOCK_FAIL, CLOCK_WARN
+
+    add_command(
+        commands,
+        "doctor",
+        "check settings, clock, hosts and tokens; say what to fix",
+        f"""\
+Check what the flow depends on and say what to fix for each failed check:
+
+  settings       .env and the environment are valid (every bad value named)
+  app settings   live mode: App Key, App Secret, service_id, redirect URL are set
+  hosts          the token host, the Open API host and API2Cart answer (any HTTP status counts)
+  clock          this computer's clock against the token host's Date header: signed requests are
+                 valid only within minutes (warning beyond {CLOCK_WARN:.0f} s, failure beyond {CLOCK_FAIL:.0f} s)
+  tokens         neither token has expired or has less than a day left
+
+In sandbox mode the hosts and the clock are checked against the in-process sandbox. Exit 0 when
+every check passes (warnings allowed), 1 otherwise.
+
+When to use it: before starting, and whenever a step fails in a way you do not understand.""",
+        ["", "--json", "--timeout 5"],
+        run,
+        parents=parents,
+    )

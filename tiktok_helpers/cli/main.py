@@ -1,0 +1,197 @@
+"""The entry point: the parser of the whole command line, exit codes, and the one error shape.
+
+Exit codes:
+
+* ``0`` success (``doctor``: every check passed; warnings allowed).
+* ``1`` the flow failed: TikTok or API2Cart answered with an error (:class:`ApiError`: the
+  catalog's title and fix on stderr, and with ``--json`` an error object with code, title, fix
+  and request_id on stdout), a service was unreachable, timed out or answered nonsense
+  (:class:`ServiceError`), the seller refused (:class:`AuthorizationDenied`), no redirect came in
+  time (:class:`RedirectTimeout`), the redirect answers another link (:class:`StateMismatch`),
+  ``.env`` could not be written (:class:`SettingsError`), the sandbox's consent page failed, a new
+  API2Cart store is missing from the list (:class:`CommandFailed`), or a ``doctor`` check failed.
+* ``2`` bad usage or bad input: argparse errors, invalid settings or values
+  (:class:`ValidationError`), a step needs a setting not configured yet
+  (:class:`MissingSettingError`), pasted text that is neither a redirect address nor a code
+  (:class:`InvalidRedirect`, :class:`MissingAuthCode`, nothing pasted), ``--show-secrets`` when
+  stdout is not a terminal, conflicting options, ``--sandbox-approve`` outside sandbox mode
+  (:class:`UsageError`).
+* ``130`` interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Final
+
+from .. import __version__
+from ..errors import (
+    ApiError,
+    InvalidRedirect,
+    MissingAuthCode,
+    MissingSettingError,
+    ServiceError,
+    TikTokHelperError,
+    ValidationError,
+)
+from .common import Formatter, Handler, add_global_options
+from .output import Output, isatty
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandFailed",
+    "UsageError",
+    "build_parser",
+    "error_json",
+    "exit_code_for",
+    "main",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+
+#: Errors that mean "the input or the usage is wrong" (exit 2); every other error of the package is 1.
+USAGE_ERRORS: Final = (ValidationError, MissingSettingError, InvalidRedirect, MissingAuthCode)
+
+
+class UsageError(Exception):
+    """Bad usage argparse cannot see (conflicting options, a flag outside its mode): exit 2."""
+
+
+class CommandFailed(Exception):
+    """A command's own check failed (not an error of the package's catalog): exit 1."""
+
+    def __init__(self, code: str, title: str, fix: str) -> None:
+        self.code, self.title, self.fix = code, title, fix
+        super().__init__(fix)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code for an error (see the module docstring)."""
+    if isinstance(exc, (UsageError, *USAGE_ERRORS)):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def error_json(exc: BaseException, prog: str) -> dict[str, Any]:
+    """The JSON shape of every error the command line reports."""
+    if isinstance(exc, TikTokHelperError):
+        error: dict[str, Any] = {
+            "code": str(exc.code) if isinstance(exc, ApiError) else exc.entry.code,
+            "catalog_code": exc.entry.code,
+            "title": exc.title,
+            "detail": exc.detail,
+            "cause": exc.cause,
+            "fix": exc.fix,
+            "request_id": (exc.request_id or None) if isinstance(exc, ApiError) else None,
+            "service": (exc.service or None) if isinstance(exc, ServiceError) else None,
+        }
+        if isinstance(exc, ValidationError):
+            error["problems"] = [{"field": p.field, "message": p.message} for p in exc.problems]
+        return error
+    if isinstance(exc, CommandFailed):
+        code, title, fix = exc.code, exc.title, exc.fix
+    else:
+        code, title, fix = "usage", "Bad usage", f"see `{prog} --help`"
+    return {
+        "code": code,
+        "catalog_code": None,
+        "title": title,
+        "detail": str(exc),
+        "cause": None,
+        "fix": fix,
+        "request_id": None,
+        "service": None,
+    }
+
+
+def _report_error(out: Output, exc: BaseException, code: int) -> None:
+    out.note(f"error: {exc}")
+    if out.json:
+        error = {**error_json(exc, out.prog), "exit_code": code}
+        print(json.dumps({"ok": False, "error": error}, indent=2, ensure_ascii=False), file=out.stdout, flush=True)
+
+
+def _default_prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "tiktok-runbook" if name.startswith("tiktok-runbook") else "python -m tiktok_helpers"
+
+
+_DESCRIPTION: Final = """\
+Connect a TikTok Shop store to API2Cart from the command line: the runbook's steps, in order.
+
+  1. authorize      approve the app, catch the code, exchange it, verify, save tokens to .env
+  2. api2cart add   add the store to API2Cart and confirm it in the store list
+  then: status, shops, refresh, doctor when something is wrong
+
+With no App Key / App Secret configured (or TIKTOK_MODE=sandbox) everything runs against the
+embedded sandbox, offline; its state is kept in .sandbox/ beside .env, shared by every command."""
+
+_EXIT_CODES: Final = """\
+exit codes: 0 success; 1 TikTok, API2Cart or the network said no (refusal, timeout, API error,
+failed doctor check); 2 bad usage or bad input (invalid settings or pasted text, missing setting,
+--show-secrets without a terminal); 130 interrupted."""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the whole command line: each command group adds its own block."""
+    from . import api2cart, authorize, doctor, sandbox, status, tokens
+
+    prog = prog or _default_prog()
+    common = argparse.ArgumentParser(add_help=False)
+    add_global_options(common, suppress=True)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=_DESCRIPTION,
+        epilog=f"example:\n  {prog} authorize --open\n  {prog} status\n\n{_EXIT_CODES}",
+        formatter_class=Formatter,
+    )
+    add_global_options(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for group in (authorize, tokens, status, api2cart, sandbox, doctor):
+        group.register(commands, [common])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has already printed
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+    out = Output(
+        json=bool(getattr(args, "json", False)),
+        show_secrets=bool(getattr(args, "show_secrets", False)),
+        prog=parser.prog,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+    func: Handler | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if out.show_secrets and not isatty(sys.stdout):
+            out.show_secrets = False
+            raise UsageError(
+                "--show-secrets only works when the output is a terminal, so secrets do not end up in files, "
+                "pipes or logs; read them from the .env file instead"
+            )
+        return func(args, out)
+    except KeyboardInterrupt:
+        out.note("interrupted")
+        return EXIT_INTERRUPTED
+    except (TikTokHelperError, UsageError, CommandFailed) as exc:
+        code = exit_code_for(exc)
+        _report_error(out, exc, code)
+        return code

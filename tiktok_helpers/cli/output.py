@@ -1,0 +1,162 @@
+"""Where a command's results go: text or one JSON object on stdout; notes and progress on stderr.
+
+Every object is shown through its row builder in :mod:`tiktok_helpers.display`, so the text, the
+``--json`` object and the notebooks' tables show the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..catcher import CatcherStatus
+    from ..secret import Secret
+    from ..tokens import TokenSet
+
+__all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "isatty"]
+
+#: Without a terminal, the catcher's progress is one line per this many seconds.
+PROGRESS_INTERVAL: Final = 10.0
+
+
+def isatty(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    """Where results go: text or one JSON object on stdout; notes and progress on stderr."""
+
+    def __init__(self, *, json: bool, show_secrets: bool, prog: str, stdout: TextIO, stderr: TextIO) -> None:
+        self.json = json
+        self.show_secrets = show_secrets
+        self.prog = prog
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def secret(self, value: Secret | None) -> str | None:
+        """A secret as this run may show it: masked, or revealed with --show-secrets (None if empty)."""
+        from ..display import shown
+
+        return shown(value, reveal=self.show_secrets)
+
+    def note(self, text: str) -> None:
+        print(text, file=self.stderr, flush=True)
+
+    def info(self, text: str) -> None:
+        """Text a person reads before the result: on stdout, or on stderr when stdout carries JSON."""
+        print(text, file=self.stderr if self.json else self.stdout, flush=True)
+
+    def result(self, data: Mapping[str, Any], text: str) -> None:
+        """Print the result: ``data`` as JSON with --json, else ``text``."""
+        if self.json:
+            print(json.dumps(data, indent=2, ensure_ascii=False), file=self.stdout, flush=True)
+        else:
+            print(text, file=self.stdout, flush=True)
+
+    def command(self, rest: str) -> str:
+        """How to type a command of this program, for hints."""
+        return f"{self.prog} {rest}"
+
+    def how(self, text: str, command: str | None) -> str:
+        """A fix or next step with its command: 'refresh the access token: `prog refresh`'."""
+        from ..display import how
+
+        return how(text, command, self.prog)
+
+    def tokens(self, tokens: TokenSet, now: datetime | None = None) -> tuple[dict[str, Any], str]:
+        """A token reply as JSON and as text (tokens masked unless --show-secrets)."""
+        from ..display import scopes_summary, token_rows
+
+        rows = token_rows(tokens, reveal=self.show_secrets, now=now)
+        return rows.as_json(), "\n".join([rows.text(), *scopes_summary(tokens)])
+
+
+def _mmss(seconds: float) -> str:
+    whole = max(0, math.ceil(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+class CatcherProgress:
+    """The catcher's progress on ``stream`` (stderr): updated in place on a terminal, otherwise one
+    line per ``interval`` seconds. Reports before :meth:`arm` are dropped, so the link is shown first."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        tty: bool | None = None,
+    ) -> None:
+        self._stream = stream
+        self._tty = isatty(stream) if tty is None else tty
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._armed = False
+        self._finished = False
+        self._open_line = False
+        self._last: float | None = None
+
+    def arm(self) -> None:
+        with self._lock:
+            self._armed = True
+
+    def __call__(self, status: CatcherStatus) -> None:
+        from ..catcher import CatcherState
+
+        with self._lock:
+            if not self._armed or self._finished:
+                return
+            if status.done:
+                self._finished = True
+                final = {
+                    CatcherState.RECEIVED: "Redirect received.",
+                    CatcherState.DENIED: "The redirect came back with a refusal.",
+                    CatcherState.TIMED_OUT: "Timed out: no redirect arrived.",
+                }.get(status.state)
+                if final:
+                    self._line(final)
+                else:
+                    self._end_line()
+                return
+            text = f"Waiting for the browser's redirect on {status.address}: {_mmss(status.seconds_left)} left"
+            if status.ignored:
+                text += f" ({status.ignored} unrelated request{'s' if status.ignored != 1 else ''} ignored)"
+            if self._tty:
+                self._stream.write("\r\x1b[K" + text)
+                self._stream.flush()
+                self._open_line = True
+                return
+            now = self._clock()
+            if self._last is None or now - self._last >= self._interval - 0.5:
+                self._last = now
+                self._line(text)
+
+    def close(self) -> None:
+        """End an in-place line, if one is open; later reports are dropped."""
+        with self._lock:
+            self._finished = True
+            self._end_line()
+
+    def _line(self, text: str) -> None:
+        prefix = "\r\x1b[K" if self._open_line else ""
+        self._stream.write(f"{prefix}{text}\n")
+        self._stream.flush()
+        self._open_line = False
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._open_line = False

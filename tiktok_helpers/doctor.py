@@ -1,0 +1,341 @@
+"""The doctor: check what the flow depends on, and say what to fix.
+
+:func:`run_checks` loads the settings, starts a session (in sandbox mode: the in-process sandbox)
+and returns a :class:`DoctorReport` of :class:`Check` objects, one per concern:
+
+  settings       ``.env`` and the environment are valid (every bad value named)
+  app settings   live mode: App Key, App Secret, service_id, redirect URL are set
+  hosts          the token host, the Open API host and API2Cart answer (any HTTP status counts)
+  clock          this computer's clock against the token host's ``Date`` header
+  tokens         neither token has expired or has less than a day left
+
+Each check's ``fix`` is a sentence for a person, with no command-line syntax; ``command`` names the
+runbook command that does it (``"authorize"``, ``"refresh"``, ``"sandbox"``), for a front end to
+render (the command line prints it as ``fix: <fix>: `<prog> <command>```).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from .errors import TikTokHelperError, ValidationError
+from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN
+from .secret import Secret
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .settings import Mode, Settings
+
+__all__ = [
+    "CLOCK_FAIL",
+    "CLOCK_WARN",
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "WARN",
+    "Check",
+    "CheckStatus",
+    "DoctorReport",
+    "Probe",
+    "app_check",
+    "clock_check",
+    "probe",
+    "run_checks",
+    "settings_checks",
+    "token_checks",
+]
+
+#: The clock is fine within this many seconds of the token host's, a warning up to CLOCK_FAIL.
+CLOCK_WARN: Final = 60.0
+CLOCK_FAIL: Final = 300.0
+
+
+class CheckStatus(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+PASS: Final = CheckStatus.PASS
+WARN: Final = CheckStatus.WARN
+FAIL: Final = CheckStatus.FAIL
+SKIP: Final = CheckStatus.SKIP
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its name, pass/warn/fail/skip, what was found, what to do, and the runbook
+    command that does it (``None`` when no command does)."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str = ""
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """Every check, in order, for the settings file ``env_path`` (``mode`` is None when the
+    settings could not be loaded)."""
+
+    checks: tuple[Check, ...]
+    env_path: Path
+    mode: Mode | None
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status is FAIL)
+
+    @property
+    def warned(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status is WARN)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (warnings allowed)."""
+        return not self.failed
+
+
+class Probe(NamedTuple):
+    """What one GET to a host gave: its status and ``Date`` header, or why there was no answer."""
+
+    url: str
+    status_code: int | None = None
+    date: str | None = None
+    local: datetime | None = None
+    error: str = ""
+
+
+def probe(http: httpx.Client, url: str, timeout: float) -> Probe:
+    """GET ``url`` once (no redirects followed); ``local`` is this computer's time mid-request."""
+    import httpx
+
+    before = time.time()
+    try:
+        response = http.get(url, timeout=timeout, follow_redirects=False)
+    except httpx.TimeoutException:
+        return Probe(url, error=f"no answer within {timeout:g} s")
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return Probe(url, error=f"could not connect ({type(exc).__name__}: {exc})")
+    middle = (before + time.time()) / 2
+    return Probe(url, response.status_code, response.headers.get("date"), datetime.fromtimestamp(middle, timezone.utc))
+
+
+_CLOCK_FIX: Final = (
+    "turn on automatic time (NTP) and check the time zone: signed Open API requests carry a timestamp "
+    "TikTok accepts only within minutes of its own time (error 36009004)"
+)
+
+
+def clock_check(token_probe: Probe) -> Check:
+    """This computer's clock against the token host's ``Date`` header."""
+    from email.utils import parsedate_to_datetime
+
+    if token_probe.status_code is None:
+        return Check("clock", SKIP, "the token host did not answer, so there is no clock to compare with")
+    try:
+        server = parsedate_to_datetime(token_probe.date) if token_probe.date else None
+    except (TypeError, ValueError):
+        server = None
+    if server is None or token_probe.local is None or server.tzinfo is None:
+        return Check(
+            "clock",
+            WARN,
+            f"{token_probe.url} sent no usable Date header; the clock could not be compared",
+            "make sure this computer sets its clock automatically (NTP)",
+        )
+    offset = (server - token_probe.local).total_seconds()
+    # The Date header has whole seconds: up to one second of the difference is its rounding.
+    drift = max(0.0, abs(offset) - 1.0)
+    side = "behind" if offset > 0 else "ahead of"
+    detail = (
+        f"this computer is {abs(offset):.0f} s {side} the token host's clock"
+        if drift
+        else "this computer's clock agrees with the token host's (within a second)"
+    )
+    if drift > CLOCK_FAIL:
+        return Check("clock", FAIL, detail, _CLOCK_FIX)
+    if drift > CLOCK_WARN:
+        return Check("clock", WARN, detail, _CLOCK_FIX)
+    return Check("clock", PASS, detail)
+
+
+#: A fix for a person, and the runbook command that does it.
+_Fix = tuple[str, "str | None"]
+
+
+def _expiry_check(
+    name: str, value: Secret, expires: datetime | None, now: datetime, expired: _Fix, soon: _Fix
+) -> Check:
+    from .display import expiry
+
+    if not value:
+        return Check(name, WARN, "none yet", *expired)
+    if expires is None:
+        return Check(name, WARN, "its expiry is not recorded in .env", *expired)
+    if expires <= now:
+        return Check(name, FAIL, expiry(expires, now), *expired)
+    if expires - now < EXPIRY_MARGIN:
+        return Check(name, FAIL, f"{expiry(expires, now)}: less than a day left", *soon)
+    return Check(name, PASS, expiry(expires, now))
+
+
+def token_checks(s: Settings, now: datetime | None = None) -> list[Check]:
+    """The access and refresh tokens: present, and more than a day left on each."""
+    from .display import span
+
+    now = now or datetime.now(timezone.utc)
+    if not s.access_token and not s.refresh_token:
+        return [Check("tokens", WARN, "no tokens yet (not authorized)", "authorize the app", "authorize")]
+    again: _Fix = ("the seller must authorize the app again", "authorize")
+    before_end: _Fix = ("before it ends, the seller must authorize the app again", "authorize")
+    refresh_check = _expiry_check("refresh token", s.refresh_token, s.refresh_token_expires_at, now, again, before_end)
+    refresh: _Fix = (
+        again
+        if refresh_check.status is FAIL or not s.refresh_token
+        else (f"refresh it (it lasts {span(ACCESS_TOKEN_LIFETIME)})", "refresh")
+    )
+    access_check = _expiry_check("access token", s.access_token, s.access_token_expires_at, now, refresh, refresh)
+    return [access_check, refresh_check]
+
+
+def app_check(s: Settings) -> Check:
+    """The app's settings: the sample app in sandbox mode, or every value live mode needs."""
+    if s.is_sandbox:
+        who = "the sandbox's sample app" if s.using_sample_app else f"App Key {s.app_key}"
+        return Check("app settings", PASS, f"sandbox mode, as {who}")
+    missing = [
+        name
+        for name, value in (
+            ("TIKTOK_APP_KEY", s.app_key),
+            ("TIKTOK_APP_SECRET", s.app_secret),
+            ("TIKTOK_SERVICE_ID", s.service_id),
+            ("TIKTOK_REDIRECT_URL", s.redirect_url),
+        )
+        if not value
+    ]
+    if missing:
+        return Check(
+            "app settings",
+            FAIL,
+            f"live mode, but not configured: {', '.join(missing)}",
+            "copy them from the app's page in Partner Center into .env (notebook 01 has a form that checks them)",
+        )
+    if not s.api2cart_api_key:
+        return Check(
+            "app settings",
+            WARN,
+            f"live mode ({s.region.value}), App Key {s.app_key}; API2CART_API_KEY is not set",
+            "set API2CART_API_KEY (API2Cart admin panel, Account) before adding the store to API2Cart",
+        )
+    return Check("app settings", PASS, f"live mode ({s.region.value}), App Key {s.app_key}")
+
+
+_HOSTS: Final = (
+    ("token host", "token_base", "TIKTOK_AUTH_BASE_URL"),
+    ("Open API host", "open_api_base", "TIKTOK_OPEN_API_BASE_URL"),
+    ("API2Cart host", "api2cart_base", "API2CART_BASE_URL"),
+)
+
+
+def network_checks(s: Settings, environ: Mapping[str, str] | None = None) -> list[Check]:
+    """Each host answers (in sandbox mode: the sandbox), then the clock against the token host's."""
+    from .session import open_session
+
+    try:
+        session = open_session(s.env_path, environ=environ)
+    except (OSError, ValueError, TikTokHelperError) as exc:
+        return [
+            Check(
+                "sandbox",
+                FAIL,
+                f"the in-process sandbox could not start: {exc}",
+                "delete the .sandbox folder beside .env if its state file is damaged, then run again",
+            ),
+            *(Check(name, SKIP, "no sandbox to ask") for name, _, _ in _HOSTS),
+            Check("clock", SKIP, ""),
+        ]
+    checks: list[Check] = []
+    with session:
+        ends = session.endpoints
+        probes: dict[str, Probe] = {}
+        token_probe: Probe | None = None
+        for name, attr, setting in _HOSTS:
+            url: str = getattr(ends, attr)
+            answer = probes.get(url) or probe(session.http, url, session.settings.http_timeout)
+            probes[url] = answer
+            if attr == "token_base":
+                token_probe = answer
+            if answer.status_code is not None:
+                checks.append(Check(name, PASS, f"{url} answered (HTTP {answer.status_code})"))
+            elif s.is_sandbox and s.sandbox_url:
+                checks.append(
+                    Check(
+                        name,
+                        FAIL,
+                        f"{url}: {answer.error}",
+                        "start that sandbox or empty TIKTOK_SANDBOX_URL",
+                        "sandbox",
+                    )
+                )
+            elif s.is_sandbox:
+                fix = "the in-process sandbox did not answer: run the command again"
+                checks.append(Check(name, FAIL, f"{url}: {answer.error}", fix))
+            else:
+                fix = (
+                    f"check this computer's internet connection, proxy (HTTPS_PROXY) and firewall for {url}; "
+                    f"if {setting} is set in .env or the environment, check it for typos"
+                )
+                checks.append(Check(name, FAIL, f"{url}: {answer.error}", fix))
+        assert token_probe is not None
+        checks.append(clock_check(token_probe))
+    return checks
+
+
+def settings_checks(env_path: Path, environ: Mapping[str, str] | None = None) -> tuple[Settings | None, Check]:
+    """Load the settings: them (or None) and the check that says whether they are valid."""
+    from .settings import load_settings
+
+    try:
+        settings = load_settings(env_path, environ=environ)
+    except ValidationError as exc:
+        return None, Check(
+            "settings",
+            FAIL,
+            f"{env_path}: " + "; ".join(str(p) for p in exc.problems),
+            f"correct {', '.join(dict.fromkeys(exc.fields))} in {env_path} (or in the environment, which wins over "
+            ".env); .env.example explains each setting",
+        )
+    except TikTokHelperError as exc:
+        return None, Check("settings", FAIL, str(exc), exc.fix)
+    return settings, Check("settings", PASS, f"{env_path}: valid, {settings.mode.value} mode")
+
+
+def run_checks(
+    env_path: Path | str | None = None, environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+) -> DoctorReport:
+    """Run every check for the settings file ``env_path`` (default: the usual ``.env`` lookup) with
+    ``environ`` as the environment (default: this process's). Makes one GET to each host."""
+    from .settings import default_env_path
+
+    path = Path(env_path) if env_path is not None else default_env_path()
+    environ = os.environ if environ is None else environ
+    settings, first = settings_checks(path, environ)
+    checks = [first]
+    if settings is None:
+        checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]
+    else:
+        checks.append(app_check(settings))
+        checks += network_checks(settings, environ)
+        checks += token_checks(settings, now)
+    return DoctorReport(tuple(checks), path, settings.mode if settings else None)

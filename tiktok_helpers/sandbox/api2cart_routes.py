@@ -1,0 +1,64 @@
+"""The sandbox's API2Cart routes under ``/v1.1/`` (the rules and return codes are in :mod:`.api2cart`).
+
+The API key comes from the ``x-api-key`` header or the ``api_key`` query parameter. Every answer
+is HTTP 200 ``{"return_code", "return_message", "result"}``; an error has a non-zero
+``return_code`` and no ``result``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from .model import Api2CartErrorReply
+
+if TYPE_CHECKING:
+    from .handler import Request, Routes, SandboxRequestHandler
+
+__all__ = ["API2CART_ROUTES"]
+
+
+def _api2cart_reply(handler: SandboxRequestHandler, call: Callable[[str | None], Any], request: Request) -> None:
+    api_key = request.headers.get("x-api-key") or request.query.get("api_key")
+    try:
+        result = call(api_key)
+    except Api2CartErrorReply as err:
+        handler.send_json(200, {"return_code": err.return_code, "return_message": err.message})
+        return
+    handler.send_json(200, {"return_code": 0, "return_message": "", "result": result})
+
+
+def cart_add(handler: SandboxRequestHandler, request: Request) -> None:
+    state = handler.server.state
+
+    def call(api_key: str | None) -> Any:
+        state.api2cart_list(api_key)  # the API key is checked before the body
+        try:
+            body = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise Api2CartErrorReply(4, "Request body must be a JSON object") from None
+        return state.api2cart_add(api_key, body)
+
+    _api2cart_reply(handler, call, request)
+
+
+def cart_list(handler: SandboxRequestHandler, request: Request) -> None:
+    _api2cart_reply(handler, handler.server.state.api2cart_list, request)
+
+
+def cart_validate(handler: SandboxRequestHandler, request: Request) -> None:
+    store_key = request.headers.get("x-store-key") or request.query.get("store_key")
+    _api2cart_reply(handler, lambda key: handler.server.state.api2cart_validate(key, store_key), request)
+
+
+def supported_platforms(handler: SandboxRequestHandler, request: Request) -> None:
+    _api2cart_reply(handler, handler.server.state.api2cart_supported_platforms, request)
+
+
+API2CART_ROUTES: Final[Routes] = {
+    "/v1.1/account.cart.add.json": ("api2cart", {"POST": cart_add}),
+    "/v1.1/account.cart.list.json": ("api2cart", {"GET": cart_list}),
+    "/v1.1/cart.validate.json": ("api2cart", {"GET": cart_validate}),
+    "/v1.1/account.supported_platforms.json": ("api2cart", {"GET": supported_platforms}),
+}

@@ -1,0 +1,150 @@
+"""The sandbox's own command: its options, declared once, and serving until Ctrl-C.
+
+``python -m tiktok_helpers.sandbox`` and the runbook's ``sandbox`` command both use
+:func:`add_arguments` and :func:`serve`, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from tiktok_helpers.authlink import build_authorization_link
+from tiktok_helpers.regions import AuthType, sandbox_endpoints
+from tiktok_helpers.samples import (
+    SANDBOX_API2CART_KEY,
+    SANDBOX_APP_KEY,
+    SANDBOX_APP_SECRET,
+    SANDBOX_REDIRECT_URL,
+    SANDBOX_SERVICE_ID,
+)
+
+from .server import Sandbox
+
+__all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "serve"]
+
+DEFAULT_PORT = 8770
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tiktok_helpers.sandbox",
+        description="Serve a local simulation of TikTok Shop authorization, Open API and API2Cart.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's options (the runbook's ``sandbox`` command declares them through this too)."""
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 = any free)"
+    )
+    parser.add_argument(
+        "--redirect-url",
+        default=None,
+        help="the sample app's registered callback URL "
+        f"(default: the one saved in the --state file, else {SANDBOX_REDIRECT_URL})",
+    )
+    parser.add_argument(
+        "--state",
+        metavar="PATH",
+        default=None,
+        help="keep codes, tokens and API2Cart stores in this JSON file (mode 0600), shared with other "
+        "sandboxes started with the same file; loaded at start if it exists",
+    )
+    parser.add_argument(
+        "--auto-approve",
+        choices=["global", "us"],
+        default=None,
+        help="consent links redirect at once, as if this sample seller clicked Authorize",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests (query strings removed)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the sandbox with the options of :func:`add_arguments` until Ctrl-C or SIGTERM."""
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+    try:
+        sandbox = Sandbox(
+            port=args.port, redirect_url=args.redirect_url, auto_approve=args.auto_approve, state_path=args.state
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot use the state file {args.state}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    # Install the SIGTERM handler before anything is printed: a supervisor that reads the first
+    # line and stops the sandbox at once must still get a clean exit.
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        sandbox.start()
+    except OSError as err:
+        signal.signal(signal.SIGTERM, previous)
+        if err.errno == errno.EADDRINUSE:
+            print(f"error: port {args.port} is already in use; try --port 0", file=sys.stderr)
+        else:
+            print(f"error: cannot listen on 127.0.0.1:{args.port}: {err.strerror}", file=sys.stderr)
+        return 1
+    base = sandbox.base_url
+    link = build_authorization_link(
+        AuthType.SELLER, service_id=sandbox.state.app.service_id, endpoints=sandbox_endpoints(base)
+    )
+    lines = [
+        f"TikTok Shop sandbox running at {base}",
+        "",
+        "Sample app (sandbox values, safe to share):",
+        f"  App Name:      {sandbox.state.app.name}",
+        f"  App Key:       {SANDBOX_APP_KEY}",
+        f"  App Secret:    {SANDBOX_APP_SECRET}",
+        f"  service_id:    {SANDBOX_SERVICE_ID}",
+        f"  Callback URL:  {sandbox.state.app.redirect_url}",
+        f"  API2Cart key:  {SANDBOX_API2CART_KEY}",
+        "",
+        "Base URLs (live -> sandbox):",
+        f"  https://services.tiktokshop.com        -> {base}",
+        f"  https://partner.tiktokshop.com         -> {sandbox.partner_base_url}",
+        f"  https://auth.tiktok-shops.com          -> {base}",
+        f"  https://open-api.tiktokglobalshop.com  -> {base}",
+        f"  https://api.api2cart.com/v1.1          -> {sandbox.api2cart_base_url}",
+        "",
+        "1. Open the authorization link in a browser:",
+        f"  {link.url}",
+        "2. Exchange the code from the callback URL for tokens:",
+        f"  curl --location '{base}/api/v2/token/get?app_key={SANDBOX_APP_KEY}"
+        f"&app_secret={SANDBOX_APP_SECRET}&auth_code=<Code>&grant_type=authorized_code'",
+        "",
+    ]
+    if sandbox.state_path is not None:
+        lines.insert(1, f"(state file: {sandbox.state_path})")
+    if args.auto_approve:
+        lines.insert(1, f"(auto-approve: consent links redirect at once as seller {args.auto_approve!r})")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sandbox.stop()
+    print("Sandbox stopped.", flush=True)
+    return 0

@@ -1,0 +1,196 @@
+"""The sandbox's data model: plain data, no rules and no HTTP.
+
+The sample app, the sample sellers with their shops, issued authorization codes, token grants,
+API2Cart accounts with their stores, a validated consent request, what a state file holds
+(:class:`StateData`), and the error replies the simulated services send. The rules that create
+and change these objects live in :mod:`.tiktok` and :mod:`.api2cart`; the sample values in
+:mod:`.sample_data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "USER_TYPES",
+    "Api2CartAccount",
+    "Api2CartErrorReply",
+    "App",
+    "AuthCode",
+    "AuthKind",
+    "ConsentPageRefusal",
+    "ConsentRequest",
+    "Grant",
+    "SampleShop",
+    "Seller",
+    "StateData",
+    "StoredCart",
+    "TikTokErrorReply",
+    "check_redirect_url",
+]
+
+AuthKind = Literal["seller", "partner", "creator"]
+#: user_type in the token reply for each kind of authorization.
+USER_TYPES: Final[Mapping[AuthKind, int]] = {"seller": 0, "creator": 1, "partner": 3}
+
+
+class TikTokErrorReply(Exception):
+    """A TikTok-style error reply: non-zero ``code`` and a ``message`` (never holds a secret)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Api2CartErrorReply(Exception):
+    """An API2Cart-style error reply: non-zero ``return_code`` and a message (no secrets)."""
+
+    def __init__(self, return_code: int, message: str) -> None:
+        super().__init__(f"{return_code}: {message}")
+        self.return_code = return_code
+        self.message = message
+
+
+class ConsentPageRefusal(Exception):
+    """The consent screen cannot be shown or submitted; rendered as an HTML error page."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SampleShop:
+    """One shop of a sample seller, as Get Authorized Shops lists it."""
+
+    id: str
+    name: str
+    region: str
+    seller_type: Literal["LOCAL", "CROSS_BORDER"]
+    cipher: str
+    code: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "region": self.region,
+            "seller_type": self.seller_type,
+            "cipher": self.cipher,
+            "code": self.code,
+        }
+
+
+@dataclass(frozen=True)
+class Seller:
+    key: str
+    name: str
+    base_region: str
+    open_id: str
+    shops: tuple[SampleShop, ...]
+
+    def open_id_for(self, user_type: int) -> str:
+        """A distinct, stable numeric open_id per kind of authorization."""
+        return str(int(self.open_id) + user_type)
+
+
+@dataclass
+class App:
+    name: str
+    app_key: str
+    app_secret: str
+    service_id: str
+    redirect_url: str
+    scopes: tuple[str, ...]
+
+
+def check_redirect_url(url: str) -> None:
+    """Raise ValueError unless ``url`` can be an app's registered callback URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("the redirect URL must be an absolute http:// or https:// URL")
+
+
+@dataclass
+class AuthCode:
+    code: str
+    app_key: str
+    seller_key: str
+    user_type: int
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
+class Grant:
+    """One authorization: a seller (or partner/creator) gave an app access."""
+
+    app_key: str
+    seller_key: str
+    user_type: int
+    open_id: str
+    scopes: tuple[str, ...]
+    access_token: str
+    access_expires_at: int
+    refresh_token: str
+    refresh_expires_at: int
+
+
+@dataclass
+class StoredCart:
+    """A store added to an API2Cart account, with the TikTok credentials it was added with."""
+
+    id: str
+    store_key: str
+    cart_id: str
+    url: str
+    custom_label: str
+    app_key: str
+    app_secret: str
+    refresh_token: str
+    access_token: str | None
+
+    def as_json(self) -> dict[str, str]:
+        """The public view (no credentials)."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "store_key": self.store_key,
+            "cart_id": self.cart_id,
+            "custom_label": self.custom_label,
+        }
+
+
+@dataclass
+class Api2CartAccount:
+    api_key: str
+    carts: list[StoredCart] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A validated request for the consent screen."""
+
+    kind: AuthKind
+    app: App
+    state: str | None
+
+    @property
+    def user_type(self) -> int:
+        return USER_TYPES[self.kind]
+
+
+@dataclass
+class StateData:
+    """Everything a state file holds, decoded: the sandbox's mutable data."""
+
+    redirect_urls: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, AuthCode] = field(default_factory=dict)
+    grants: list[Grant] = field(default_factory=list)
+    carts: dict[str, list[StoredCart]] = field(default_factory=dict)
+    next_cart_id: int = 1

@@ -1,0 +1,324 @@
+"""The simulated TikTok Shop: consent decisions, authorization codes, tokens and the Open API call.
+
+:class:`SimulatedTikTok` holds the rules of TikTok's authorization service (the consent screen's
+decision, code issuing, ``token/get`` and ``token/refresh``) and of the one signed Open API call
+the runbook makes, Get Authorized Shops. It reads and changes the data in a
+:class:`~.store.StateStore`; the HTTP layer (:mod:`.tiktok_routes`) only parses requests and
+renders what this module returns or raises (:class:`~.model.TikTokErrorReply`,
+:class:`~.model.ConsentPageRefusal`).
+
+Documented TikTok behaviour that is simulated
+---------------------------------------------
+* An authorization code works once and expires 30 minutes after it was issued
+  (``36004004 invalid auth code`` for a wrong, used or expired code).
+* ``access_token_expire_in`` and ``refresh_token_expire_in`` are absolute Unix timestamps:
+  access token now + 7 days; refresh token now + 365 days (the "authorization duration").
+* Unknown refresh token: ``36004005 can not find related auth record``; expired refresh token:
+  ``36004001 rt has expired``.
+* Signed Open API calls: the signature is recomputed with :func:`tiktok_helpers.signing.sign`
+  (path + sorted query parameters except ``sign``/``access_token`` + body, app secret, lowercase
+  hex; an uppercase signature is rejected) -> ``106001``; timestamp outside
+  [server time - 300 s, server time + 30 s] -> ``36009004``; missing/unknown token -> ``105001``;
+  expired token -> ``105002``; missing scope -> ``105005``.
+
+Sandbox choices where TikTok documents nothing
+----------------------------------------------
+* Wrong ``app_key`` or ``app_secret`` at the token endpoints -> ``36004003 invalid app_key or
+  app_secret``; a missing parameter or wrong ``grant_type`` -> ``36004002 invalid param: ...``.
+  These codes are the sandbox's own, not observed live values.
+* Refresh ROTATES: it issues a new refresh token and a new access token; the old refresh token
+  then answers ``36004005`` and the old access token ``105001``. TikTok does not document
+  rotation; rotating is the stricter simulation and catches clients that forget to store the
+  returned refresh token. The refresh token keeps the authorization's original end
+  (``refresh_token_expire_in`` does not move); a new access token lives 7 days, but never past
+  that end.
+* Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials).
+* Checks on a signed call run in this order: app_key, timestamp, sign, token, expiry, scope.
+* A creator token (user_type 1) has no shops: Get Authorized Shops answers an empty list.
+* Every authorization of a seller creates an independent grant: authorizing again does not
+  revoke earlier tokens (use :meth:`~tiktok_helpers.sandbox.state.SandboxState.deauthorize` to
+  simulate revocation).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from tiktok_helpers import protocol
+from tiktok_helpers.signing import sign
+
+from .model import (
+    USER_TYPES,
+    App,
+    AuthCode,
+    AuthKind,
+    ConsentPageRefusal,
+    ConsentRequest,
+    Grant,
+    TikTokErrorReply,
+)
+from .store import StateStore
+
+__all__ = [
+    "ACCESS_TOKEN_TTL",
+    "AUTH_CODE_TTL",
+    "REFRESH_TOKEN_TTL",
+    "SHOPS_PATH",
+    "SimulatedTikTok",
+    "append_query",
+]
+
+# TikTok's documented lifetimes and windows, from the one module that holds them (in seconds here).
+AUTH_CODE_TTL: Final = int(protocol.AUTH_CODE_LIFETIME.total_seconds())
+ACCESS_TOKEN_TTL: Final = int(protocol.ACCESS_TOKEN_LIFETIME.total_seconds())
+#: The sandbox's choice for the authorization duration the seller picks (TikTok: the seller's choice).
+REFRESH_TOKEN_TTL: Final = 365 * 24 * 3600
+TIMESTAMP_MAX_AGE: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AGE.total_seconds())
+TIMESTAMP_MAX_AHEAD: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AHEAD.total_seconds())
+SHOPS_PATH: Final = "/authorization/202309/shops"
+SHOPS_SCOPE: Final = "seller.authorization.info"
+#: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
+_URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
+
+
+def _new_token() -> str:
+    return "TTP_" + secrets.token_urlsafe(36)
+
+
+def _new_code() -> str:
+    return "TTP_" + secrets.token_urlsafe(24)
+
+
+def append_query(url: str, params: list[tuple[str, str]]) -> str:
+    """Add query parameters to ``url``, keeping any it already has (and its fragment)."""
+    parts = urlsplit(quote(url, safe=_URL_SAFE))
+    extra = urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
+    for name in names:
+        if not params.get(name):
+            raise TikTokErrorReply(36004002, f"invalid param: {name} is required")
+
+
+class SimulatedTikTok:
+    """TikTok Shop's authorization service and Open API over the data in ``store``."""
+
+    def __init__(self, store: StateStore, now: Callable[[], float]) -> None:
+        self.store = store
+        self.now = now
+
+    def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
+        for app in self.store.apps.values():
+            if app_key is not None and app.app_key == app_key:
+                return app
+            if service_id is not None and app.service_id == service_id:
+                return app
+        return None
+
+    # ------------------------------------------------------------------ consent
+    def consent_request(self, kind: AuthKind, params: Mapping[str, str]) -> ConsentRequest:
+        """Validate the query of a consent link (or the hidden fields of its form)."""
+        self.store.sync()
+        state = params.get("state")
+        if kind == "creator":
+            app_key = params.get("app_key", "")
+            if not app_key:
+                raise ConsentPageRefusal("The authorization link has no app_key parameter.")
+            app = self.find_app(app_key=app_key)
+            if app is None:
+                raise ConsentPageRefusal(f"Unknown app_key {app_key!r}: no app with this App Key exists.")
+            if not state:
+                raise ConsentPageRefusal("Creator authorization requires a state parameter, and this link has none.")
+        else:
+            service_id = params.get("service_id", "")
+            if not service_id:
+                raise ConsentPageRefusal("The authorization link has no service_id parameter.")
+            app = self.find_app(service_id=service_id)
+            if app is None:
+                raise ConsentPageRefusal(
+                    f"Unknown service_id {service_id!r}: no app with this service ID (Application ID) exists."
+                )
+        return ConsentRequest(kind=kind, app=app, state=state)
+
+    def decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
+        """Apply the seller's decision and return the redirect URL (the app's callback)."""
+        with self.store.reading():
+            return self._decide(request, seller_key, decision)
+
+    def _decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
+        sellers = self.store.sellers
+        seller = sellers.get(seller_key)
+        if seller is None:
+            raise ConsentPageRefusal(f"Unknown seller {seller_key!r}; choose one of {', '.join(sellers)}.")
+        params: list[tuple[str, str]]
+        if decision == "authorize":
+            code = self.issue_code(request.app.app_key, seller.key, request.user_type)
+            params = [("code", code)]
+            if request.state is not None:
+                params.append(("state", request.state))
+            params += [
+                ("locale", "en"),
+                ("shop_region", seller.base_region),
+                ("app_key", request.app.app_key),
+            ]
+        elif decision == "cancel":
+            params = [("error", "access_denied"), ("code", "null")]
+            if request.state is not None:
+                params.append(("state", request.state))
+        else:
+            raise ConsentPageRefusal("The form must be submitted with decision=authorize or decision=cancel.")
+        return append_query(request.app.redirect_url, params)
+
+    def issue_code(self, app_key: str, seller_key: str, user_type: int = 0) -> str:
+        """Issue a fresh authorization code, as if the seller clicked Authorize."""
+        store = self.store
+        if app_key not in store.apps or seller_key not in store.sellers:
+            raise ValueError("unknown app or seller")
+        code = _new_code()
+        with store.mutation():
+            store.codes[code] = AuthCode(code, app_key, seller_key, user_type, self.now())
+        return code
+
+    # ------------------------------------------------------------------ tokens
+    def _check_app(self, app_key: str, app_secret: str) -> App:
+        app = self.store.apps.get(app_key)
+        if app is None or not hmac.compare_digest(app.app_secret.encode(), app_secret.encode()):
+            raise TikTokErrorReply(36004003, "invalid app_key or app_secret")
+        return app
+
+    def _token_data(self, grant: Grant) -> dict[str, Any]:
+        seller = self.store.sellers[grant.seller_key]
+        return {
+            "access_token": grant.access_token,
+            "access_token_expire_in": grant.access_expires_at,
+            "refresh_token": grant.refresh_token,
+            "refresh_token_expire_in": grant.refresh_expires_at,
+            "open_id": grant.open_id,
+            "seller_name": seller.name,
+            "seller_base_region": seller.base_region,
+            "user_type": grant.user_type,
+            "granted_scopes": list(grant.scopes),
+        }
+
+    def token_get(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """``/api/v2/token/get``: exchange an authorization code; returns the ``data`` object."""
+        _require(params, ("app_key", "app_secret", "auth_code", "grant_type"))
+        if params["grant_type"] != "authorized_code":
+            raise TikTokErrorReply(36004002, "invalid param: grant_type must be authorized_code")
+        app = self._check_app(params["app_key"], params["app_secret"])
+        store = self.store
+        with store.mutation():
+            now = self.now()
+            code = store.codes.get(params["auth_code"])
+            if code is None or code.used or code.app_key != app.app_key or now > code.issued_at + AUTH_CODE_TTL:
+                raise TikTokErrorReply(36004004, "invalid auth code")
+            code.used = True
+            seller = store.sellers[code.seller_key]
+            base = int(now)
+            grant = Grant(
+                app_key=app.app_key,
+                seller_key=seller.key,
+                user_type=code.user_type,
+                open_id=seller.open_id_for(code.user_type),
+                scopes=app.scopes,
+                access_token=_new_token(),
+                access_expires_at=base + ACCESS_TOKEN_TTL,
+                refresh_token=_new_token(),
+                refresh_expires_at=base + REFRESH_TOKEN_TTL,
+            )
+            store.grants.append(grant)
+            store.by_access[grant.access_token] = grant
+            store.by_refresh[grant.refresh_token] = grant
+            return self._token_data(grant)
+
+    def _grant_for_refresh(self, app: App, refresh_token: str) -> Grant:
+        grant = self.store.by_refresh.get(refresh_token)
+        if grant is None or grant.app_key != app.app_key:
+            raise TikTokErrorReply(36004005, "can not find related auth record")
+        if self.now() > grant.refresh_expires_at:
+            raise TikTokErrorReply(36004001, "rt has expired")
+        return grant
+
+    def token_refresh(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """``/api/v2/token/refresh``: rotate both tokens; returns the ``data`` object."""
+        _require(params, ("app_key", "app_secret", "refresh_token", "grant_type"))
+        if params["grant_type"] != "refresh_token":
+            raise TikTokErrorReply(36004002, "invalid param: grant_type must be refresh_token")
+        app = self._check_app(params["app_key"], params["app_secret"])
+        store = self.store
+        with store.mutation():
+            grant = self._grant_for_refresh(app, params["refresh_token"])
+            del store.by_refresh[grant.refresh_token]
+            store.by_access.pop(grant.access_token, None)
+            grant.refresh_token = _new_token()
+            grant.access_token = _new_token()
+            grant.access_expires_at = min(int(self.now()) + ACCESS_TOKEN_TTL, grant.refresh_expires_at)
+            store.by_refresh[grant.refresh_token] = grant
+            store.by_access[grant.access_token] = grant
+            return self._token_data(grant)
+
+    def check_refresh_token(self, app_key: str, app_secret: str, refresh_token: str) -> Grant:
+        """Validate TikTok credentials WITHOUT rotating anything (what API2Cart's add uses)."""
+        app = self._check_app(app_key, app_secret)
+        with self.store.reading():
+            return self._grant_for_refresh(app, refresh_token)
+
+    def deauthorize(self, seller_key: str) -> int:
+        """Revoke every grant of a seller (like SELLER_DEAUTHORIZATION); returns how many."""
+        store = self.store
+        with store.mutation():
+            gone = [g for g in store.grants if g.seller_key == seller_key]
+            for grant in gone:
+                store.by_access.pop(grant.access_token, None)
+                store.by_refresh.pop(grant.refresh_token, None)
+                store.grants.remove(grant)
+            return len(gone)
+
+    # ------------------------------------------------------------------ Open API
+    def authorized_shops(
+        self,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes,
+        content_type: str,
+        access_token: str | None,
+    ) -> list[dict[str, str]]:
+        """``GET /authorization/202309/shops`` with full signature and token checks."""
+        app = self.store.apps.get(query.get("app_key", ""))
+        if app is None:
+            raise TikTokErrorReply(36009004, "invalid credentials: unknown app_key")
+        raw_ts = query.get("timestamp", "")
+        try:
+            timestamp = int(raw_ts)
+        except ValueError:
+            raise TikTokErrorReply(36009004, "invalid timestamp: Unix seconds required") from None
+        now = self.now()
+        if not now - TIMESTAMP_MAX_AGE <= timestamp <= now + TIMESTAMP_MAX_AHEAD:
+            raise TikTokErrorReply(
+                36009004,
+                "invalid timestamp: must be within 5 minutes before and 30 seconds after server time",
+            )
+        given = query.get("sign", "")
+        expected = sign(path, query, app.app_secret, body, content_type or "application/json")
+        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise TikTokErrorReply(106001, "invalid sign")
+        if not access_token:
+            raise TikTokErrorReply(105001, "access token is missing: send it in the x-tts-access-token header")
+        with self.store.reading():
+            grant = self.store.by_access.get(access_token)
+            if grant is None or grant.app_key != app.app_key:
+                raise TikTokErrorReply(105001, "access token is invalid or the seller deauthorized the app")
+            if now > grant.access_expires_at:
+                raise TikTokErrorReply(105002, "access token has expired")
+            if SHOPS_SCOPE not in grant.scopes:
+                raise TikTokErrorReply(105005, f"the app lacks the {SHOPS_SCOPE} scope")
+            if grant.user_type == USER_TYPES["creator"]:
+                return []
+            return [shop.as_json() for shop in self.store.sellers[grant.seller_key].shops]

@@ -1,0 +1,141 @@
+"""Where a project stands: the mode, where requests go, when each token expires, and what to do next.
+
+:func:`status_of` turns :class:`~tiktok_helpers.settings.Settings` into one :class:`Status`; it
+reads nothing and sends nothing. :func:`load_status` reads ``.env`` and the environment first,
+for a front end that has no session (the command line's ``status``). The next-step rules live
+here, once: :func:`next_step` answers a :class:`NextStep` whose ``text`` is a sentence for a
+person and whose ``command`` names the runbook command that does it, for a front end to render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import InvalidAuthCode
+from .protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
+
+if TYPE_CHECKING:
+    from .settings import Mode, Settings
+
+__all__ = ["Hosts", "NextStep", "Status", "exchange_retry", "load_status", "next_step", "status_of"]
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What to do next: a sentence for a person, and the runbook command that does it (or None)."""
+
+    text: str
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Where requests go; None where it is not known yet (a sandbox not started)."""
+
+    token: str | None = None
+    open_api: str | None = None
+    api2cart: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """The settings in use and what follows from them at ``now``."""
+
+    settings: Settings
+    now: datetime
+    #: Where requests go, as a person reads it.
+    where: str
+    hosts: Hosts
+    #: When the auth code waiting for the exchange stops working (None without one).
+    auth_code_expires_at: datetime | None
+    next_step: NextStep
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    @property
+    def env_path(self) -> Path:
+        return self.settings.env_path
+
+    @property
+    def sample_app(self) -> bool:
+        return self.settings.using_sample_app
+
+
+def _expired(moment: datetime | None, now: datetime) -> bool:
+    return moment is not None and moment <= now
+
+
+def auth_code_expiry(s: Settings) -> datetime | None:
+    """When the saved auth code stops working (None without a code or its arrival time)."""
+    if not s.auth_code or s.auth_code_received_at is None:
+        return None
+    return s.auth_code_received_at + AUTH_CODE_LIFETIME
+
+
+def next_step(s: Settings, now: datetime | None = None) -> NextStep:
+    """The one thing to do next, in the order of the runbook."""
+    now = now or datetime.now(timezone.utc)
+    if not s.refresh_token:
+        if s.auth_code and _expired(auth_code_expiry(s), now):
+            return NextStep("the saved auth code has expired: authorize the app again", "authorize")
+        if s.auth_code:
+            return NextStep("exchange the saved auth code", "exchange")
+        return NextStep("authorize the app", "authorize")
+    if _expired(s.refresh_token_expires_at, now):
+        return NextStep("the authorization has ended: authorize again", "authorize")
+    if not s.access_token or _expired(s.access_token_expires_at, now):
+        return NextStep("refresh the access token", "refresh")
+    if not s.api2cart_store_key:
+        return NextStep("add the store to API2Cart", "api2cart add")
+    from .display import span
+
+    return NextStep(f"all set; refresh the access token at least every {span(ACCESS_TOKEN_LIFETIME)}", "refresh")
+
+
+def exchange_retry(s: Settings, error: BaseException) -> NextStep | None:
+    """After a failed exchange: how to retry it, when the code is still saved and still worth trying
+    (TikTok did not refuse the code itself). None otherwise."""
+    if isinstance(error, InvalidAuthCode) or not s.auth_code:
+        return None
+    from .display import span
+
+    return NextStep(
+        f"The auth code stays saved in {s.env_path.name}: once the problem is fixed, exchange it (no argument "
+        f"needed) within {span(AUTH_CODE_LIFETIME)} of approving",
+        "exchange",
+    )
+
+
+def _where(s: Settings) -> tuple[str, Hosts]:
+    if s.is_sandbox and not s.sandbox_url:
+        from .store import sandbox_state_path
+
+        folder = sandbox_state_path(s.env_path).parent
+        return f"an in-process sandbox started by each command (state in {folder})", Hosts()
+    ends = s.endpoints()
+    hosts = Hosts(ends.token_base, ends.open_api_base, ends.api2cart_base)
+    if s.is_sandbox:
+        return f"the sandbox at {s.sandbox_url}", hosts
+    return f"TikTok at {ends.token_base} and {ends.open_api_base}, API2Cart at {ends.api2cart_base}", hosts
+
+
+def status_of(settings: Settings, now: datetime | None = None) -> Status:
+    """Where ``settings`` stand at ``now`` (default: this moment). Reads and sends nothing."""
+    now = now or datetime.now(timezone.utc)
+    where, hosts = _where(settings)
+    return Status(settings, now, where, hosts, auth_code_expiry(settings), next_step(settings, now))
+
+
+def load_status(
+    env_path: Path | str | None = None, environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+) -> Status:
+    """Read ``.env`` and the environment (which wins) and return their :class:`Status`."""
+    from .settings import load_settings
+
+    return status_of(load_settings(env_path, environ=environ), now)
