@@ -1,11 +1,13 @@
 """Shared by the sandbox tests: the sample app's consent link, raw HTTP calls to the sandbox's
 token endpoints as curl would make them (each returns the decoded JSON body and checks the HTTP
-status is 200: TikTok answers errors in the body), and the sandbox CLI in a subprocess."""
+status is 200: TikTok answers errors in the body), the sandbox CLI in a subprocess, and what a
+sandbox state database holds (for tests that look for leaked values)."""
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -65,6 +67,23 @@ def token_refresh(
         **overrides,
     }
     return _get(base_url, "/api/v2/token/refresh", params, client)
+
+
+def issued_values(state_path: Path) -> set[str]:
+    """Every code, access and refresh token and API2Cart store key in the sandbox state database at
+    ``state_path`` (empty when there is none). Read through SQLite, read-only: never as raw bytes,
+    which would drop the locks of a sandbox open in this process."""
+    if not state_path.is_file():
+        return set()
+    conn = sqlite3.connect(f"{state_path.as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT code FROM auth_codes UNION ALL SELECT access_token FROM grants "
+            "UNION ALL SELECT refresh_token FROM grants UNION ALL SELECT store_key FROM carts"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {value for (value,) in rows}
 
 
 @dataclass

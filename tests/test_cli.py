@@ -44,8 +44,8 @@ from tiktok_helpers.errors import (
 from tiktok_helpers.session import open_session
 
 from .conftest import PROJECT_ROOT
+from .saved import saved_secrets, saved_values, set_expiries
 
-SECRET_SETTINGS = ("TIKTOK_ACCESS_TOKEN", "TIKTOK_REFRESH_TOKEN", "TIKTOK_AUTH_CODE", "API2CART_STORE_KEY")
 LOOPBACK_ANY_PORT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
 
 
@@ -69,8 +69,7 @@ class Cli:
         self.secrets: set[str] = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}
 
     def remember_secrets(self) -> None:
-        values = read_env(self.env_file)
-        self.secrets |= {values[name] for name in SECRET_SETTINGS if values.get(name)}
+        self.secrets |= saved_secrets(self.env_file)
 
     def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> subprocess.CompletedProcess[str]:
         self.remember_secrets()
@@ -127,7 +126,7 @@ def test_whole_flow_with_the_catcher(cli: Cli) -> None:
     assert "ROW_sbxGBcipher" in done.stdout  # the shops proved the token
     assert "Waiting for the browser's redirect on http://127.0.0.1:" in done.stderr
     assert "Redirect received." in done.stderr
-    saved = read_env(cli.env_file)
+    saved = saved_values(cli.env_file)
     assert saved["TIKTOK_ACCESS_TOKEN"] and saved["TIKTOK_REFRESH_TOKEN"]
     assert "TIKTOK_AUTH_CODE" not in saved  # spent
     assert saved["TIKTOK_SHOP_CIPHER"].startswith("ROW_")
@@ -151,15 +150,15 @@ def test_whole_flow_with_the_catcher(cli: Cli) -> None:
     assert [s["region"] for s in shops["shops"]] == ["GB", "DE"]
     assert "Sandbox UK Store" in cli("shops").stdout
 
-    before = read_env(cli.env_file)["TIKTOK_REFRESH_TOKEN"]
+    before = saved_values(cli.env_file)["TIKTOK_REFRESH_TOKEN"]
     refreshed = cli("refresh")
-    assert "Refreshed." in refreshed.stdout
-    assert read_env(cli.env_file)["TIKTOK_REFRESH_TOKEN"] != before
+    assert "Refreshed Sandbox UK Store." in refreshed.stdout
+    assert saved_values(cli.env_file)["TIKTOK_REFRESH_TOKEN"] != before
 
     added = cli("api2cart", "add", "--label", "CLI test shop")
     assert "Confirmed in the account's store list" in added.stdout
     assert "CLI test shop" in added.stdout
-    assert read_env(cli.env_file)["API2CART_STORE_KEY"]
+    assert saved_values(cli.env_file)["API2CART_STORE_KEY"]
     stores = cli.json("api2cart", "list")
     assert [(s["custom_label"], s["cart_id"]) for s in stores["stores"]] == [("CLI test shop", "TikTokShop")]
 
@@ -221,7 +220,7 @@ def test_a_refusal_exits_1(cli: Cli) -> None:
     error = cli.json("authorize", "--sandbox-approve", "--deny", "--no-catch", code=1)["error"]
     assert isinstance(error, dict)
     assert error["code"] == "redirect.denied" and error["exit_code"] == 1
-    assert "TIKTOK_REFRESH_TOKEN" not in read_env(cli.env_file)
+    assert "TIKTOK_REFRESH_TOKEN" not in saved_values(cli.env_file)
 
 
 def test_an_api2cart_error_exits_1_with_the_catalog_entry(cli: Cli) -> None:
@@ -242,7 +241,7 @@ def test_an_api2cart_error_exits_1_with_the_catalog_entry(cli: Cli) -> None:
         (("exchange", "not a url!!"), "Not a redirect address"),
         (("authorize", "--paste", "https://example.com/callback?foo=bar"), "No code in the redirect"),
         (("exchange",), "no auth code waiting"),
-        (("refresh",), "TIKTOK_REFRESH_TOKEN"),
+        (("refresh",), "no seller has authorized the app yet"),
         (("authorize", "--deny"), "--deny only goes with --sandbox-approve"),
         (("authorize", "--paste", "x" * 10, "--sandbox-approve"), "exclude each other"),
         (("--timeout", "soon", "status"), "not a number of seconds"),
@@ -323,7 +322,7 @@ def test_on_a_terminal_secrets_can_be_shown_and_progress_updates_in_place(cli: C
         if process.poll() is None:
             process.kill()
     screen = b"".join(chunks).decode("utf-8", "replace")
-    saved = read_env(cli.env_file)
+    saved = saved_values(cli.env_file)
     assert saved["TIKTOK_ACCESS_TOKEN"] in screen  # shown on request, on a terminal
     assert saved["TIKTOK_REFRESH_TOKEN"] in screen
     assert "\r\x1b[KWaiting for the browser's redirect" in screen  # updated in place
@@ -371,12 +370,9 @@ def test_doctor_fails_when_the_hosts_do_not_answer(cli: Cli) -> None:
 
 def test_doctor_fails_on_an_expired_access_token(cli: Cli) -> None:
     cli("authorize", "--sandbox-approve")
-    past = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()
-    soon = (datetime.now(timezone.utc) + timedelta(hours=5)).isoformat()
-    text = cli.env_file.read_text()
-    text = re.sub(r"TIKTOK_ACCESS_TOKEN_EXPIRES_AT=.*", f"TIKTOK_ACCESS_TOKEN_EXPIRES_AT={past}", text)
-    text = re.sub(r"TIKTOK_REFRESH_TOKEN_EXPIRES_AT=.*", f"TIKTOK_REFRESH_TOKEN_EXPIRES_AT={soon}", text)
-    cli.env_file.write_text(text)
+    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    soon = datetime.now(timezone.utc) + timedelta(hours=5)
+    set_expiries(cli.env_file, access=past, refresh=soon)
     result = cli("doctor", code=1)
     assert "FAIL  access token   expired" in result.stdout
     assert "less than a day left" in result.stdout

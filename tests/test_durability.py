@@ -7,12 +7,17 @@ write takes a while. The test SIGKILLs the worker after a random short sleep and
 file. Forking from a single-threaded helper keeps a round short (no interpreter start per round) and
 never forks pytest itself.
 
+After every kill the lock the worker may have held must be free (the kernel releases a ``flock``
+with its process), and after the rounds one normal save must leave no temporary file at all: it
+removes every one a killed save left.
+
 Tunable from the environment: ``TIKTOK_DURABILITY_ROUNDS`` (default 200) and
 ``TIKTOK_DURABILITY_SEED`` (the random sleeps; printed, so a failure can be replayed).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -170,6 +175,20 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def lock_is_free(lock: Path) -> bool:
+    """Whether an exclusive flock on ``lock`` can be taken right now (released at once)."""
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
 def temp_files(folder: Path) -> set[Path]:
     """The temporary files of interrupted saves: mkstemp(prefix=".env.", suffix=".tmp") names them
     ``..env.XXXXXXXX.tmp``; any other ``*.tmp`` counts too."""
@@ -193,6 +212,8 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
     assert expected[0] != expected[1]
     assert all(e.startswith((OTHER_LINES + NOTES).encode()) for e in expected)
     assert mode_of(path) == 0o600
+    lock = tmp_path / "..env.lock"
+    assert mode_of(lock) == 0o600
     helper = Helper(path, sets)
     helper_factory.append(helper)
 
@@ -210,6 +231,7 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
             f"round {round_number}: the worker ended by itself (status {status}): save_settings raised"
         )
         total_saves += saves
+        assert lock_is_free(lock), f"round {round_number}: the killed worker's lock was not released"
 
         data = path.read_bytes()
         assert data in expected, f"round {round_number} (seed {SEED}): .env is neither complete state"
@@ -231,7 +253,7 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
             content = temp.read_bytes()
             assert any(state_bytes.startswith(content) for state_bytes in expected)
         seen_temp |= new_temp
-        assert default_env_path(tmp_path) == path  # a temp file is never taken for the .env
+        assert default_env_path(tmp_path) == path  # a temp file or the lock is never taken for the .env
 
     elapsed = time.monotonic() - started
     # A normal save afterwards works, and still only touches .env.
@@ -241,20 +263,28 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
     assert values["OTHER_TOOL_TOKEN"] == "keep-me"
     assert {k: values[k] for k in sets[1 - current]} == sets[1 - current]
     stale = temp_files(tmp_path)
+    assert mode_of(lock) == 0o600
     print(
         f"\ndurability: {ROUNDS} rounds in {elapsed:.1f} s (seed {SEED}), {total_saves} saves completed, "
         f"outcomes {dict(sorted(outcomes.items()))}, stale temp files left: {len(stale)}"
     )
-    assert stale <= seen_temp, "a save that is not interrupted leaves no temp file"
+    assert stale == set(), "the save after the kills removes every temp file they left"
 
 
-def test_a_later_save_removes_stale_temp_files(tmp_path: Path) -> None:
+def test_a_later_save_removes_the_temp_files_of_killed_saves(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     save_settings(settings_set(0), path)
-    stale = tmp_path / "..env.k1ll3d_.tmp"  # what a killed save leaves: a prefix of the new file
-    stale.write_bytes(path.read_bytes()[:1000])
-    stale.chmod(0o600)
-    an_hour_ago = time.time() - 3600
-    os.utime(stale, (an_hour_ago, an_hour_ago))
+    # What killed saves leave: a prefix of the new file. Fresh ones too: saves are serialized by the
+    # lock, so any temp file found under it belongs to no live save.
+    stale = [tmp_path / "..env.k1ll3d_a.tmp", tmp_path / "..env.x.tmp"]
+    for leftover in stale:
+        leftover.write_bytes(path.read_bytes()[:1000])
+        leftover.chmod(0o600)
+    others = [tmp_path / "..env.local.abcdefgh.tmp", tmp_path / "notes.tmp", tmp_path / ".other.abcdefgh.tmp"]
+    for other in others:  # another file's temporaries are not this save's business
+        other.write_text("keep")
     save_settings(settings_set(1), path)
-    assert not stale.exists()
+    assert not any(leftover.exists() for leftover in stale)
+    assert all(other.exists() for other in others)
+    assert path.read_bytes().endswith(b"\n")
+    assert load_settings(path, environ={}).app_key == settings_set(1)["TIKTOK_APP_KEY"]

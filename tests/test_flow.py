@@ -19,6 +19,7 @@ from tiktok_helpers.errors import (
     ServiceUnreachable,
     StateMismatch,
 )
+from tiktok_helpers.grants import GrantStore, grants_path_for
 from tiktok_helpers.regions import UserType
 from tiktok_helpers.results import AuthorizeEvent, AuthorizeStep
 from tiktok_helpers.session import Session, open_session
@@ -61,14 +62,20 @@ def test_whole_flow_with_the_catcher(session: Session) -> None:
     tokens = result.tokens
     assert tokens.user_type is UserType.SELLER
     assert tokens.seller_name == "Sandbox UK Store"
+    [grant] = GrantStore(grants_path_for(session.settings.env_path)).all()  # committed, as a new process sees it
+    assert grant.refresh_token == tokens.refresh_token
+    assert grant.access_token_expires_at == tokens.access_token_expires_at
+    assert grant.open_id == tokens.open_id and grant.seller_name == "Sandbox UK Store"
     saved = load_settings(session.settings.env_path, environ={})
-    assert saved.refresh_token == tokens.refresh_token
-    assert saved.access_token_expires_at == tokens.access_token_expires_at
-    assert not saved.auth_code  # spent in the same write as the tokens
-    assert session.settings == saved.with_sandbox(session.sandbox.base_url)  # memory agrees with .env
+    assert not saved.auth_code  # forgotten once the tokens were committed
+    assert not saved.refresh_token  # tokens live in the grant database, not in .env
+    assert session.settings.refresh_token == tokens.refresh_token  # the session works on that seller
 
     assert result.shops and all(shop.cipher for shop in result.shops)
-    assert saved.shop_cipher == result.shops[0].cipher
+    assert grant.shops == () or grant.shops == result.shops
+    [verified] = GrantStore(grants_path_for(session.settings.env_path)).all()
+    assert verified.shops == result.shops and verified.verified_at is not None
+    assert session.settings.shop_cipher == result.shops[0].cipher
 
     store_key = session.add_store(custom_label="Runbook test")
     stores = session.list_stores()
@@ -192,12 +199,14 @@ def test_refresh_rotates_and_the_old_refresh_token_stops_working(session: Sessio
         session.token_client().refresh(first.refresh_token)
 
 
-def test_api2cart_refuses_a_refresh_token_that_does_not_work(session: Session) -> None:
-    session.save({"TIKTOK_REFRESH_TOKEN": "TTP_not_a_real_refresh_token_000"})
-    with pytest.raises(Api2CartError) as info:
-        session.add_store()
-    assert info.value.code == 10
-    assert session.list_stores() == []
+def test_api2cart_refuses_a_refresh_token_that_does_not_work(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REFRESH_TOKEN=TTP_not_a_real_refresh_token_000\n")  # a hand-written .env
+    with open_session(env, environ={}) as session:
+        with pytest.raises(Api2CartError) as info:
+            session.add_store()
+        assert info.value.code == 10
+        assert session.list_stores() == []
 
 
 def test_state_is_shared_between_sessions(tmp_path: Path) -> None:

@@ -27,26 +27,16 @@ from tiktok_helpers.session import open_session
 from tiktok_helpers.store import sandbox_state_path
 
 from .conftest import PROJECT_ROOT
+from .sandbox_calls import issued_values
+from .saved import saved_secrets
 
 ALWAYS_SECRET = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}
 
 
 def issued_secrets(env_file: Path) -> set[str]:
-    """Every code and token the sandbox issued for this .env's project, plus the saved keys."""
-    state_file = sandbox_state_path(env_file)
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    found: set[str] = set()
-    for code in state.get("auth_codes", []):
-        found.add(code["code"])
-    for grant in state.get("grants", []):
-        found |= {grant["access_token"], grant["refresh_token"]}
-    for account in state.get("api2cart", {}).get("accounts", {}).values():
-        found |= {cart["store_key"] for cart in account.get("carts", [])}
-    for line in env_file.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key in ("TIKTOK_ACCESS_TOKEN", "TIKTOK_REFRESH_TOKEN", "TIKTOK_AUTH_CODE", "API2CART_STORE_KEY") and value:
-            found.add(value)
-    return found
+    """Every code and token the sandbox issued for this .env's project, plus what the runbook saved
+    (.env and every seller's grant)."""
+    return issued_values(sandbox_state_path(env_file)) | saved_secrets(env_file)
 
 
 def leaks(text: str, secrets: set[str]) -> list[str]:

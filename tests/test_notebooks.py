@@ -127,11 +127,12 @@ def test_nbval_is_strict_a_changed_output_fails(tmp_path: Path) -> None:
 
 
 def test_running_the_notebooks_never_touches_the_project_env() -> None:
-    env, state = PROJECT_ROOT / ".env", PROJECT_ROOT / ".sandbox" / "state.json"
-    before = [(p.stat().st_mtime_ns if p.exists() else None) for p in (env, state)]
+    env, state = PROJECT_ROOT / ".env", PROJECT_ROOT / ".sandbox" / "state.db"
+    grants = PROJECT_ROOT / ".env.grants.db"
+    before = [(p.stat().st_mtime_ns if p.exists() else None) for p in (env, state, grants)]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "notebooks/00-start-here.ipynb"],
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:]
-    assert [(p.stat().st_mtime_ns if p.exists() else None) for p in (env, state)] == before
+    assert [(p.stat().st_mtime_ns if p.exists() else None) for p in (env, state, grants)] == before

@@ -17,7 +17,7 @@ from tiktok_helpers.samples import (
     SANDBOX_REDIRECT_URL,
     SANDBOX_SERVICE_ID,
 )
-from tiktok_helpers.sandbox import FakeClock, Sandbox
+from tiktok_helpers.sandbox import SAMPLE_SELLERS, FakeClock, Sandbox, sample_seller_key
 from tiktok_helpers.sandbox.sample_data import SAMPLE_SCOPES
 
 from .sandbox_calls import consent_link, token_get
@@ -52,8 +52,11 @@ def test_consent_page_contents(sb: Sandbox[FakeClock], client: httpx.Client) -> 
     assert SANDBOX_APP_NAME in page
     assert "Log in as" in page
     assert '<select name="seller" id="seller">' in page
-    assert "Sandbox UK Store" in page and "Sandbox US Store" in page
-    assert ">GB<" in page and ">US<" in page
+    assert "Sandbox UK Store" in page and "Sandbox US Store" in page and "Sandbox SG Store" in page
+    assert ">GB<" in page and ">US<" in page and ">SG<" in page
+    offered = re.findall(r'<option value="([^"]+)" data-region="([A-Z]{2})"', page)
+    assert offered == [(key, seller.base_region) for key, seller in SAMPLE_SELLERS.items()]
+    assert len({region for _, region in offered}) >= 3 and ("us", "US") in offered
     for scope in SAMPLE_SCOPES:
         assert f'data-scope="{scope}"' in page
     assert re.search(r'<form method="post" action="/open/authorize/decision"', page)
@@ -206,6 +209,24 @@ def test_decision_form_validation(sb: Sandbox[FakeClock], client: httpx.Client) 
 def test_walk_consent_unknown_seller(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     with pytest.raises(ConsentPageError, match="not offered"):
         walk_consent(consent_link(sb.base_url), seller="mars", client=client)
+
+
+@pytest.mark.parametrize("seller", ["sg", "Sandbox SG Store", "sandbox sg store", "Sandbox SG Store (SG)"])
+def test_walk_consent_picks_a_seller_by_key_or_name(sb: Sandbox[FakeClock], client: httpx.Client, seller: str) -> None:
+    location = walk_consent(consent_link(sb.base_url, state="n"), seller=seller, client=client)
+    assert query_of(location)["shop_region"] == "SG"
+
+
+def test_sample_seller_keys_and_names() -> None:
+    assert list(SAMPLE_SELLERS)[:2] == ["global", "us"]  # unchanged, and first
+    assert SAMPLE_SELLERS["global"].name == "Sandbox UK Store" and SAMPLE_SELLERS["global"].base_region == "GB"
+    assert len({seller.base_region for seller in SAMPLE_SELLERS.values()}) == len(SAMPLE_SELLERS) >= 3
+    assert len({seller.open_id for seller in SAMPLE_SELLERS.values()}) == len(SAMPLE_SELLERS)
+    assert sample_seller_key("Sandbox SG Store") == sample_seller_key(" SG ") == "sg"
+    with pytest.raises(ValueError, match="global"):
+        sample_seller_key("mars")
+    with pytest.raises(TypeError):
+        SAMPLE_SELLERS["mars"] = SAMPLE_SELLERS["sg"]  # type: ignore[index]
 
 
 def test_walk_consent_without_client(sb: Sandbox[FakeClock]) -> None:

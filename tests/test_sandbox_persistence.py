@@ -1,10 +1,11 @@
-"""Sandbox state persisted in a JSON file and shared between sandboxes (and processes)."""
+"""Sandbox state persisted in an SQLite database and shared between sandboxes (and processes)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
-import os
+import sqlite3
 import stat
 import sys
 import threading
@@ -34,7 +35,7 @@ from tiktok_helpers.sandbox import (
     SandboxState,
     SystemClock,
 )
-from tiktok_helpers.sandbox.persist import StateFile
+from tiktok_helpers.sandbox.schema import APPLICATION_ID, SCHEMA_VERSION, TABLES
 from tiktok_helpers.signing import sign
 
 from . import sandbox_calls
@@ -68,13 +69,27 @@ class Remote:
 
 @pytest.fixture
 def state_file(tmp_path: Path) -> Path:
-    return tmp_path / "runbook" / "sandbox-state.json"
+    return tmp_path / "runbook" / "sandbox-state.db"
 
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=5.0) as c:
         yield c
+
+
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on the state database, read by a connection of its own (never raw bytes:
+    opening and closing the file itself would drop SQLite's locks in this process)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    return {table: query(path, f"SELECT COUNT(*) FROM {table}")[0][0] for table in TABLES}  # noqa: S608
 
 
 def sandbox(path: Path, clock: FakeClock | None = None, **kwargs: Any) -> Sandbox[FakeClock]:
@@ -265,8 +280,7 @@ def test_parallel_writers_lose_no_update(state_file: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    saved = json.loads(state_file.read_text())
-    assert sorted(c["code"] for c in saved["auth_codes"]) == sorted(issued)
+    assert sorted(row[0] for row in query(state_file, "SELECT code FROM auth_codes")) == sorted(issued)
     assert len(issued) == 40
     third = SandboxState(clock=FakeClock(START), state_path=state_file)
     assert set(third.codes) == set(issued)
@@ -274,7 +288,7 @@ def test_parallel_writers_lose_no_update(state_file: Path) -> None:
 
 def test_keep_alive_stays_fast_with_a_state_file(state_file: Path, client: httpx.Client) -> None:
     with sandbox(state_file) as sb:
-        data = tokens(sb, client)  # a fresh write: the next checks compare bytes (racy window)
+        data = tokens(sb, client)  # every request reads the shared database, with a stat first
         started = time.perf_counter()
         for _ in range(50):
             assert shops(sb, client, data["access_token"])["code"] == 0
@@ -282,18 +296,18 @@ def test_keep_alive_stays_fast_with_a_state_file(state_file: Path, client: httpx
     assert elapsed < 1.0, f"50 keep-alive requests took {elapsed:.3f} s"
 
 
-def test_same_size_rewrite_in_one_timestamp_tick_is_noticed(state_file: Path) -> None:
-    """Size, inode and mtime can all stay the same; a recently written file is re-read anyway."""
-    state_file.parent.mkdir(parents=True)
-    watcher = StateFile(state_file)
-    watcher.write(b"0123456789")
-    before = state_file.stat()
-    assert watcher.read() == watcher.content
-    with open(state_file, "r+b") as handle:  # in place: same inode, same size
-        handle.write(b"abcdefghij")
-    os.utime(state_file, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime tick
-    assert watcher.changed()
-    assert watcher.read() == b"abcdefghij"
+def test_file_deleted_while_running_means_empty_state_for_everyone(state_file: Path, client: httpx.Client) -> None:
+    """Another program deletes the file (say, ``rm -r .sandbox``): every sandbox on it notices at its
+    next request and continues, together, from a fresh empty file."""
+    with sandbox(state_file) as a, sandbox(state_file) as b:
+        data = tokens(a, client)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{state_file}{suffix}").unlink(missing_ok=True)
+        assert shops(b, client, data["access_token"])["code"] == 105001
+        assert shops(a, client, data["access_token"])["code"] == 105001
+        again = tokens(b, client)
+        assert shops(a, client, again["access_token"])["code"] == 0
+    assert row_counts(state_file)["grants"] == 1
 
 
 # ---------------------------------------------------------------- the file itself
@@ -304,48 +318,82 @@ def test_file_format_and_mode(state_file: Path, client: httpx.Client) -> None:
         assert sb.state_path == state_file
         data = tokens(sb, client)
         add_store(sb, client, data["refresh_token"])
-    saved = json.loads(state_file.read_text())
-    assert saved["version"] == 1
-    assert set(saved) == {"version", "apps", "auth_codes", "grants", "api2cart"}
-    assert saved["apps"] == {SANDBOX_APP_KEY: {"redirect_url": SANDBOX_REDIRECT_URL}}
-    assert saved["auth_codes"][0]["used"] is True and saved["auth_codes"][0]["issued_at"] == START
-    grant = saved["grants"][0]
-    assert grant["access_token"] == data["access_token"]
-    assert grant["access_expires_at"] == data["access_token_expire_in"]
-    assert grant["refresh_expires_at"] == data["refresh_token_expire_in"]
-    assert saved["api2cart"]["next_cart_id"] == 2
-    assert len(saved["api2cart"]["accounts"][SANDBOX_API2CART_KEY]["carts"]) == 1
-    assert "sellers" not in saved and "shops" not in json.dumps(saved)  # static data comes from code
-    if POSIX:
-        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
-    leftovers = [p.name for p in state_file.parent.iterdir() if p.name.endswith(".tmp")]
-    assert leftovers == []
+        if POSIX:
+            for suffix in ("", "-wal", "-shm"):  # SQLite gives its side files the database's mode
+                assert stat.S_IMODE(Path(f"{state_file}{suffix}").stat().st_mode) == 0o600, suffix
+            assert stat.S_IMODE(state_file.parent.stat().st_mode) == 0o700
+    assert query(state_file, "PRAGMA application_id") == [(APPLICATION_ID,)]
+    assert query(state_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert query(state_file, "PRAGMA journal_mode") == [("wal",)]
+    assert row_counts(state_file) == {
+        "redirect_urls": 0,  # the default is not stored
+        "auth_codes": 1,
+        "sellers": 0,  # static data comes from code: only minted sellers are stored
+        "shops": 0,
+        "grants": 1,
+        "carts": 1,
+    }
+    assert query(state_file, "SELECT used, issued_at FROM auth_codes") == [(1, START)]
+    grant = query(state_file, "SELECT access_token, access_expires_at, refresh_expires_at, seller_key FROM grants")
+    assert grant == [(data["access_token"], data["access_token_expire_in"], data["refresh_token_expire_in"], "global")]
+    assert query(state_file, "SELECT id, api_key FROM carts") == [(1, SANDBOX_API2CART_KEY)]
+    issued = sandbox_calls.issued_values(state_file)
+    assert {data["access_token"], data["refresh_token"]} <= issued and len(issued) == 4  # + code, store key
+    indexed = {row[0] for row in query(state_file, "SELECT sql FROM sqlite_master WHERE type = 'index'") if row[0]}
+    for lookup in ("grants (app_key)", "grants (seller_key)", "shops (seller_key, position)"):
+        assert any(lookup in sql for sql in indexed), lookup
+    unique = {row[0] for row in query(state_file, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert len([name for name in unique if name.startswith("sqlite_autoindex_grants")]) == 2  # both tokens
+
+
+def _other_program_database(path: Path, *, application_id: int = 0, version: int = 0, columns: bool = True) -> bytes:
+    conn = sqlite3.connect(path)
+    if application_id:
+        for table, names in TABLES.items():
+            kept = names if columns or table != "grants" else names[:-1]
+            conn.execute(f"CREATE TABLE {table} ({', '.join(kept)})")
+    else:
+        conn.execute("CREATE TABLE notes (text)")
+    conn.execute(f"INSERT INTO {'grants (access_token)' if application_id else 'notes'} VALUES ('TTP_secret')")  # noqa: S608
+    conn.execute(f"PRAGMA application_id = {application_id}")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    content = path.read_bytes()
+    path.unlink()
+    return content
+
+
+def _database_of(**kwargs: Any) -> Any:
+    return lambda folder: _other_program_database(folder / "other.db", **kwargs)
 
 
 @pytest.mark.parametrize(
-    "content",
+    "make",
     [
-        b"{not json TTP_secret-looking-token",
-        b"\xff\xfe garbage",
-        json.dumps({"version": 2, "grants": [], "secret": "TTP_secret-looking-token"}).encode(),
-        json.dumps({"version": "1"}).encode(),
-        json.dumps(
-            {
-                "version": 1,
-                "apps": {},
-                "auth_codes": [],
-                "grants": [{"seller_key": "mars", "access_token": "TTP_secret-looking-token"}],
-                "api2cart": {"next_cart_id": 1, "accounts": {}},
-            }
-        ).encode(),
-        b"[]",
+        lambda folder: b"{not json TTP_secret-looking-token",
+        lambda folder: b"\xff\xfe garbage" * 1000,
+        lambda folder: json.dumps({"version": 1, "grants": [{"access_token": "TTP_secret-looking-token"}]}).encode(),
+        _database_of(),
+        _database_of(application_id=APPLICATION_ID, version=SCHEMA_VERSION + 1),
+        _database_of(application_id=APPLICATION_ID, version=SCHEMA_VERSION, columns=False),
+        _database_of(application_id=0x12345678, version=SCHEMA_VERSION),
     ],
-    ids=["bad-json", "not-utf8", "unknown-version", "string-version", "bad-schema", "not-an-object"],
+    ids=[
+        "bad-bytes",
+        "garbage-pages",
+        "old-json-state",
+        "another-programs-database",
+        "unknown-version",
+        "bad-schema",
+        "other-application-id",
+    ],
 )
 def test_corrupt_file_is_kept_aside(
-    state_file: Path, client: httpx.Client, caplog: pytest.LogCaptureFixture, content: bytes
+    state_file: Path, client: httpx.Client, caplog: pytest.LogCaptureFixture, make: Any
 ) -> None:
     state_file.parent.mkdir(parents=True)
+    content: bytes = make(state_file.parent)
     state_file.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="tiktok_helpers.sandbox"), sandbox(state_file) as sb:
         assert sb.state.grants == [] and sb.state.codes == {}
@@ -353,8 +401,8 @@ def test_corrupt_file_is_kept_aside(
         data = tokens(sb, client)  # it keeps working and saves a fresh file
         assert shops(sb, client, data["access_token"])["code"] == 0
     corrupt = state_file.with_name(state_file.name + ".corrupt")
-    assert corrupt.read_bytes() == content
-    assert json.loads(state_file.read_text())["version"] == 1
+    assert corrupt.read_bytes() == content  # kept exactly as it was
+    assert query(state_file, "PRAGMA application_id") == [(APPLICATION_ID,)]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
@@ -371,6 +419,29 @@ def test_file_corrupted_while_running(state_file: Path, client: httpx.Client, ca
             assert shops(sb, client, data["access_token"])["code"] == 105001
         assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
         assert state_file.with_name(state_file.name + ".corrupt").read_text() == "{}"
+        assert tokens(sb, client)["access_token"]  # and it goes on, in a fresh file
+
+
+def test_damage_sqlite_finds_later_is_kept_aside(state_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Pages damaged inside a database that otherwise looks right: the operation that meets them
+    fails, the file is moved aside, and the next operation works on a fresh file."""
+    first = SandboxState(clock=FakeClock(START), state_path=state_file)
+    first.mint_grants(2000)
+    del first
+    gc.collect()  # closed: everything is in the file itself, none of it in a WAL
+    size = state_file.stat().st_size
+    with open(state_file, "r+b") as handle:
+        handle.seek(4096 * 3)
+        handle.write(b"\x07" * 4096 * 20)
+    assert state_file.stat().st_size == size
+    state = SandboxState(clock=FakeClock(START), state_path=state_file)
+    with caplog.at_level(logging.WARNING, logger="tiktok_helpers.sandbox"):
+        with pytest.raises(sqlite3.DatabaseError):
+            _ = state.grants
+        assert state.grants == []
+        assert state.issue_code(SANDBOX_APP_KEY, "global") in state.codes
+    assert "moved to" in caplog.text and "TTP_" not in caplog.text
+    assert state_file.with_name(state_file.name + ".corrupt").stat().st_size == size
 
 
 def test_unreadable_path_does_not_crash(state_file: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -394,7 +465,7 @@ def test_reset_clears_state_and_file(state_file: Path, client: httpx.Client) -> 
         a.set_redirect_url("http://127.0.0.1:53444/cb")
         assert len(list_stores(b, client)) == 1
         a.reset()
-        assert not state_file.exists()
+        assert set(row_counts(state_file).values()) == {0}  # emptied (not deleted: b has it open)
         assert a.state.grants == [] and a.state.codes == {}
         assert a.state.app.redirect_url == SANDBOX_REDIRECT_URL
         for sb in (a, b):
@@ -441,6 +512,6 @@ def test_cli_state_flag(state_file: Path, client: httpx.Client) -> None:
 def test_cli_state_flag_in_help() -> None:
     from tiktok_helpers.sandbox.command import build_parser
 
-    args = build_parser().parse_args(["--state", "x.json"])
-    assert args.state == "x.json" and args.redirect_url is None
+    args = build_parser().parse_args(["--state", "x.db"])
+    assert args.state == "x.db" and args.redirect_url is None
     assert "--state" in build_parser().format_help()

@@ -11,7 +11,7 @@ import pytest
 
 from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
-from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, FakeClock, Sandbox
+from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, SAMPLE_SELLERS, FakeClock, Sandbox
 from tiktok_helpers.signing import sign
 
 from . import sandbox_calls
@@ -132,6 +132,26 @@ def test_us_seller_tokens(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     data = tokens(sb, client, seller="us")
     assert data["seller_name"] == "Sandbox US Store"
     assert data["seller_base_region"] == "US"
+
+
+def test_every_sample_seller_gets_its_own_grant(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """Three sellers in three regions (one of them US) authorize the same app, one after another."""
+    granted = {key: tokens(sb, client, seller=key) for key in SAMPLE_SELLERS}
+    assert {"global", "us", "sg"} <= set(granted)
+    for key, data in granted.items():
+        seller = SAMPLE_SELLERS[key]
+        assert (data["seller_name"], data["seller_base_region"]) == (seller.name, seller.base_region)
+        assert data["open_id"] == seller.open_id
+        listed = shops(sb, client, data["access_token"])["data"]["shops"]
+        assert [shop["region"] for shop in listed] == [shop.region for shop in seller.shops]
+        assert listed[0]["region"] == seller.base_region
+    assert len({data["open_id"] for data in granted.values()}) == len(granted)
+    assert len({data["refresh_token"] for data in granted.values()}) == len(granted)
+    assert [grant.seller_key for grant in sb.state.grants] == list(granted)
+    # each grant is its own: revoking one seller leaves the others working
+    assert sb.state.deauthorize("sg") == 1
+    assert_error(token_refresh(sb, client, granted["sg"]["refresh_token"]), 36004005)
+    assert token_refresh(sb, client, granted["us"]["refresh_token"])["data"]["seller_base_region"] == "US"
 
 
 def test_code_is_single_use(sb: Sandbox[FakeClock], client: httpx.Client) -> None:

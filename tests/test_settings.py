@@ -20,8 +20,6 @@ from tiktok_helpers.settings import (
     load_settings,
     save_settings,
 )
-from tiktok_helpers.store import EnvStore
-from tiktok_helpers.tokens import TokenSet
 
 from .conftest import PROJECT_ROOT
 
@@ -186,26 +184,6 @@ def test_a_bad_value_already_in_the_file_is_reported_on_load(env_file: Path) -> 
     with pytest.raises(ValidationError) as info:
         load_settings(env_file, environ={})
     assert set(info.value.fields) == {"TIKTOK_REGION", "TIKTOK_MODE"}
-
-
-def test_save_tokens_stores_both_tokens_and_expiries(env_file: Path) -> None:
-    tokens = TokenSet.from_data(
-        {
-            "access_token": "TTP_access_aaaaaaaaaaaaaaaa",
-            "access_token_expire_in": 1_900_000_000,
-            "refresh_token": "TTP_refresh_bbbbbbbbbbbbbbb",
-            "refresh_token_expire_in": 1_990_000_000,
-            "seller_name": "Sandbox UK Store",
-        }
-    )
-    EnvStore(env_file, environ={}).save_tokens(tokens)
-    s = load_settings(env_file, environ={})
-    assert s.access_token.reveal() == "TTP_access_aaaaaaaaaaaaaaaa"
-    assert s.refresh_token.reveal() == "TTP_refresh_bbbbbbbbbbbbbbb"
-    assert s.access_token_expires_at == datetime.fromtimestamp(1_900_000_000, tz=timezone.utc)
-    assert s.refresh_token_expires_at == datetime.fromtimestamp(1_990_000_000, tz=timezone.utc)
-    assert s.seller_name == "Sandbox UK Store"
-    assert mode_of(env_file) == 0o600
 
 
 def test_settings_repr_masks_secrets(env_file: Path) -> None:

@@ -14,7 +14,7 @@ from tiktok_helpers.errors import ValidationError
 from tiktok_helpers.redirect import RedirectResult
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import load_settings
-from tiktok_helpers.store import EnvStore
+from tiktok_helpers.store import EnvStore, RunbookStore
 from tiktok_helpers.tokens import TokenSet
 
 TOKENS = TokenSet.from_data(
@@ -37,24 +37,27 @@ def test_save_answers_the_new_settings_without_reading_the_file(tmp_path: Path) 
         mock.patch.object(settings_module, "read_env", side_effect=AssertionError("re-read")),
         mock.patch("tiktok_helpers.store.read_env", side_effect=AssertionError("re-read")),
     ):
-        after = store.save_tokens(TOKENS)
-    assert after.refresh_token == TOKENS.refresh_token
+        after = store.save({"TIKTOK_APP_TYPE": "public"})
+    assert after.app_type.value == "public"
     assert after.region.value == "us"  # what was loaded is kept
     assert after == load_settings(env, environ={})  # and it is what a fresh load sees
     assert env.read_text().startswith("# mine\n")
 
 
-def test_code_is_saved_then_spent_in_the_same_write_as_the_tokens(tmp_path: Path) -> None:
+def test_tokens_go_to_the_grant_database_and_the_code_stays_in_env_until_forgotten(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    store = EnvStore(env, environ={})
+    store = RunbookStore(env, environ={})
     store.load()
     with_code = store.save_code(RedirectResult(Secret("TTP_code_cccccccccccc")))
     assert with_code.auth_code.reveal() == "TTP_code_cccccccccccc"
     assert with_code.auth_code_received_at is not None
-    after = store.save_tokens(TOKENS, code_spent=True)
+    grant = store.save_tokens(TOKENS)
+    assert grant.refresh_token == TOKENS.refresh_token
+    assert "TIKTOK_REFRESH_TOKEN" not in read_env(env)  # tokens are not in .env any more
+    after = store.forget_code()
     assert not after.auth_code and after.auth_code_received_at is None
     assert "TIKTOK_AUTH_CODE" not in read_env(env)
-    assert read_env(env)["TIKTOK_REFRESH_TOKEN"] == TOKENS.refresh_token.reveal()
+    assert store.grants.all() == [grant]
 
 
 def test_the_environment_still_wins_after_a_save(tmp_path: Path) -> None:

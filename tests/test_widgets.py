@@ -109,9 +109,11 @@ def test_link_html_is_clickable_and_escaped(session: Session) -> None:
     assert "Copy link" in html_text
 
 
-def test_credentials_panel_masks_until_revealed(session: Session) -> None:
-    session.save({"TIKTOK_REFRESH_TOKEN": "TTP_refresh_token_value_0000000001"})
-    panel = credentials_panel(session)
+def test_credentials_panel_masks_until_revealed(tmp_path: Path) -> None:
+    env = tmp_path / ".env"  # a single-seller .env from before the grant database: imported on open
+    env.write_text("TIKTOK_MODE=sandbox\nTIKTOK_REFRESH_TOKEN=TTP_refresh_token_value_0000000001\n")
+    with open_session(env, environ={}) as session:
+        panel = credentials_panel(session)
     rows = panel.children
     refresh_text, reveal = rows[2].children[1], rows[2].children[2]
     assert refresh_text.value == "TTP_…0001"
@@ -119,6 +121,7 @@ def test_credentials_panel_masks_until_revealed(session: Session) -> None:
     assert refresh_text.value == "TTP_refresh_token_value_0000000001"
     reveal.value = False
     assert refresh_text.value == "TTP_…0001"
+    assert "TIKTOK_REFRESH_TOKEN" not in env.read_text()  # moved into the grant database
 
 
 def test_api2cart_key_form_saves_the_key(session: Session) -> None:

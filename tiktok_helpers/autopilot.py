@@ -2,7 +2,9 @@
 
 :func:`walk_consent` does what a person does: open the authorization link, pick the account in
 "Log in as", press Authorize (or Cancel), and read where the browser is sent. It parses the real
-form of the page, so the HTML is exercised, and stops before following the final redirect.
+form of the page, so the HTML is exercised, and stops before following the final redirect. Any
+seller the page offers can be picked, by key (``global``, ``us``, ``sg``: see
+:data:`tiktok_helpers.sandbox.SAMPLE_SELLERS`) or by the name the page shows ("Sandbox SG Store").
 
 It is a client of the sandbox (:mod:`tiktok_helpers.sandbox`), not part of it: it talks to the
 consent page over HTTP like a browser would, and works only where that page is the sandbox's
@@ -31,6 +33,7 @@ class _Form:
     method: str = "get"
     hidden: list[tuple[str, str]] = field(default_factory=list)
     selects: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)  # select name -> option texts
     buttons: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (name, value)
 
 
@@ -39,6 +42,7 @@ class _ConsentParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.forms: list[_Form] = []
         self._select: str | None = None
+        self._in_option = False
         self._in_error_message = False
         self.error_message = ""
         self.is_error_page = False
@@ -60,18 +64,25 @@ class _ConsentParser(HTMLParser):
         elif tag == "select" and a.get("name"):
             self._select = a["name"]
             form.selects[self._select] = []
+            form.labels[self._select] = []
         elif tag == "option" and self._select is not None:
             form.selects[self._select].append(a.get("value", ""))
+            form.labels[self._select].append("")
+            self._in_option = True
         elif tag == "button" and a.get("type", "submit").lower() == "submit" and a.get("id"):
             form.buttons[a["id"]] = (a.get("name", ""), a.get("value", ""))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in ("select", "option"):
+            self._in_option = False
         if tag == "select":
             self._select = None
         elif tag == "p":
             self._in_error_message = False
 
     def handle_data(self, data: str) -> None:
+        if self._in_option and self._select is not None and self.forms:
+            self.forms[-1].labels[self._select][-1] += data
         if self._in_error_message:
             self.error_message += data
 
@@ -84,6 +95,9 @@ def walk_consent(
     client: httpx.Client | None = None,
 ) -> str:
     """Open ``link``, log in as ``seller``, press ``decision``; return the redirect ``Location``.
+
+    ``seller``: a seller the page offers, by key (``"global"``, ``"us"``, ``"sg"``) or by its
+    name as the page shows it (``"Sandbox SG Store"``, any case).
 
     The returned URL is the app's callback URL with ``code``/``state``/... (or
     ``error=access_denied``). The redirect is not followed. When the sandbox auto-approves, the
@@ -106,13 +120,14 @@ def walk_consent(
             raise ConsentPageError("the consent page has no POST form")
         if "seller" not in form.selects:
             raise ConsentPageError("the consent page has no 'Log in as' (seller) selector")
-        if seller not in form.selects["seller"]:
+        chosen = _pick(seller, form.selects["seller"], form.labels["seller"])
+        if chosen is None:
             choices = ", ".join(form.selects["seller"])
             raise ConsentPageError(f"seller {seller!r} is not offered; the page offers: {choices}")
         if decision not in form.buttons:
             raise ConsentPageError(f"the consent page has no {decision!r} button")
         button_name, button_value = form.buttons[decision]
-        data = [*form.hidden, ("seller", seller)]
+        data = [*form.hidden, ("seller", chosen)]
         if button_name:
             data.append((button_name, button_value))
         reply = http.post(urljoin(str(page.url), form.action), data=dict(data), follow_redirects=False)
@@ -125,6 +140,20 @@ def walk_consent(
     finally:
         if own_client:
             http.close()
+
+
+def _pick(wanted: str, values: list[str], labels: list[str]) -> str | None:
+    """The option value for ``wanted``: a value, or an option's text with or without its
+    " (REGION)" ending, in any case."""
+    if wanted in values:
+        return wanted
+    folded = wanted.strip().casefold()
+    for value, label in zip(values, labels, strict=True):
+        text = " ".join(label.split())
+        name = text.rsplit(" (", 1)[0] if text.endswith(")") else text
+        if folded in (text.casefold(), name.casefold()):
+            return value
+    return None
 
 
 def _location(response: httpx.Response) -> str:

@@ -242,6 +242,15 @@ _ENTRIES: Final[tuple[CatalogEntry, ...]] = (
         "Check that the folder is writable and the file is not open elsewhere; nothing was changed.",
     ),
     CatalogEntry(
+        "settings.syntax",
+        LOCAL,
+        "Unreadable line in .env",
+        "A line of .env is not NAME=value as python-dotenv reads it (often a quote never closed); "
+        "skipping it could lose values.",
+        "Open .env in a text editor, fix the line named (close its quote, or quote the whole value) or "
+        "delete it, and run the step again.",
+    ),
+    CatalogEntry(
         "settings.missing",
         LOCAL,
         "Setting missing",

@@ -28,7 +28,9 @@ from .tokens import RECOMMENDED_SCOPES, TokenSet
 if TYPE_CHECKING:
     from .api2cart import Api2CartStore
     from .doctor import Check, DoctorReport
+    from .grants import Grant
     from .openapi import Shop
+    from .results import RefreshSummary
     from .settings import Settings
     from .status import Status
 
@@ -45,9 +47,12 @@ __all__ = [
     "expiry",
     "how",
     "local_time",
+    "refresh_rows",
     "relative",
     "scopes_summary",
     "scopes_table",
+    "seller_rows",
+    "sellers_table",
     "settings_table",
     "shop_rows",
     "shops_table",
@@ -309,6 +314,74 @@ def scopes_table(tokens: TokenSet, recommended: Sequence[str] = RECOMMENDED_SCOP
     names = list(dict.fromkeys([*recommended, *tokens.granted_scopes]))
     rows = [(name, "yes" if name in granted else "NO", "yes" if name in recommended else "") for name in names]
     return make_table(("scope", "granted", "recommended"), rows)
+
+
+# --- sellers --------------------------------------------------------------------------------------
+
+
+def _days_left(moment: datetime | None, now: datetime) -> float | None:
+    return round((moment - now).total_seconds() / 86400, 2) if moment is not None else None
+
+
+def seller_rows(grants: Sequence[Grant], *, reveal: bool = False, now: datetime | None = None) -> Records:
+    """Every seller's grant: who, where, when each token ends, the API2Cart store key, last verified."""
+    now = now or datetime.now(timezone.utc)
+    items = []
+    for g in grants:
+        key = shown(g.api2cart_store_key, reveal=reveal)
+        items.append(
+            Rows(
+                (
+                    Row("#", str(g.id), "id", g.id),
+                    Row("seller", g.label, "seller_name", g.seller_name or None),
+                    Row(None, key="open_id", value=g.open_id or None),
+                    Row("region", g.base_region or "?", "base_region", g.base_region or None),
+                    Row("access token", expiry(g.access_token_expires_at, now), "access_token",
+                        _token_json(g.access_token, g.access_token_expires_at, now, reveal)),
+                    Row("refresh token (re-authorize by)", expiry(g.refresh_token_expires_at, now), "refresh_token",
+                        _token_json(g.refresh_token, g.refresh_token_expires_at, now, reveal)),
+                    Row(None, key="access_days_left", value=_days_left(g.access_token_expires_at, now)),
+                    Row(None, key="refresh_days_left", value=_days_left(g.refresh_token_expires_at, now)),
+                    Row("API2Cart store key", key or "(not added)", "api2cart_store_key", key),
+                    Row("last verified", when(g.verified_at, now) if g.verified_at else "never", "verified_at",
+                        g.verified_at.isoformat() if g.verified_at else None),
+                    Row(None, key="refreshed_at", value=g.refreshed_at.isoformat() if g.refreshed_at else None),
+                )
+            )
+        )  # fmt: skip
+    headers = ("#", "seller", "region", "access token", "refresh token (re-authorize by)", "API2Cart store key",
+               "last verified")  # fmt: skip
+    return Records(headers, tuple(items))
+
+
+def sellers_table(grants: Sequence[Grant], now: datetime | None = None) -> Table:
+    """Every seller's grant, secrets masked (the rows of :func:`seller_rows`)."""
+    return seller_rows(grants, now=now).table()
+
+
+def refresh_rows(summary: RefreshSummary) -> Records:
+    """What a bulk refresh did, seller by seller: refreshed (new expiry), failed (the catalog's title
+    and fix) or skipped (why)."""
+    items = []
+    for o in summary.outcomes:
+        if o.grant is not None:
+            detail = f"access token {expiry(o.grant.access_token_expires_at)}"
+        elif o.error is not None:
+            detail = f"{o.error.title}: {o.error.fix}"
+        else:
+            detail = o.reason
+        items.append(
+            Rows(
+                (
+                    Row("seller", o.seller.label, "seller_name", o.seller.label),
+                    Row(None, key="id", value=o.seller.id),
+                    Row("result", o.status.value, "status", o.status.value),
+                    Row("detail", detail, "detail", detail),
+                    Row(None, key="error_code", value=str(getattr(o.error, "code", "")) or None),
+                )
+            )
+        )
+    return Records(("seller", "result", "detail"), tuple(items))
 
 
 # --- shops and stores -----------------------------------------------------------------------------

@@ -302,12 +302,15 @@ def network_checks(s: Settings, environ: Mapping[str, str] | None = None) -> lis
     return checks
 
 
-def settings_checks(env_path: Path, environ: Mapping[str, str] | None = None) -> tuple[Settings | None, Check]:
-    """Load the settings: them (or None) and the check that says whether they are valid."""
-    from .settings import load_settings
+def settings_checks(
+    env_path: Path, environ: Mapping[str, str] | None = None, seller: str | None = None
+) -> tuple[Settings | None, Check]:
+    """Load the settings (for ``seller``, default the most recently authorized): them (or None) and
+    the check that says whether they are valid."""
+    from .store import load_for_seller
 
     try:
-        settings = load_settings(env_path, environ=environ)
+        settings = load_for_seller(env_path, environ, seller)
     except ValidationError as exc:
         return None, Check(
             "settings",
@@ -322,7 +325,11 @@ def settings_checks(env_path: Path, environ: Mapping[str, str] | None = None) ->
 
 
 def run_checks(
-    env_path: Path | str | None = None, environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+    env_path: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    seller: str | None = None,
+    now: datetime | None = None,
 ) -> DoctorReport:
     """Run every check for the settings file ``env_path`` (default: the usual ``.env`` lookup) with
     ``environ`` as the environment (default: this process's). Makes one GET to each host."""
@@ -330,7 +337,7 @@ def run_checks(
 
     path = Path(env_path) if env_path is not None else default_env_path()
     environ = os.environ if environ is None else environ
-    settings, first = settings_checks(path, environ)
+    settings, first = settings_checks(path, environ, seller)
     checks = [first]
     if settings is None:
         checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]

@@ -4,6 +4,7 @@
 
     TikTokHelperError                 base of everything raised here
     ├── SettingsError                 .env could not be read or written
+    │   └── EnvFileError              a line of .env python-dotenv cannot read
     ├── ValidationError               bad input; .problems lists each field
     ├── MissingSettingError           a step needs a value not configured yet
     ├── AuthorizationError            the redirect back from TikTok
@@ -38,6 +39,7 @@ app secret, auth code or token: API replies are scrubbed of the secrets that wer
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -52,6 +54,7 @@ __all__ = [
     "ApiError",
     "AuthorizationDenied",
     "AuthorizationError",
+    "EnvFileError",
     "FieldProblem",
     "HTTPStatusError",
     "InvalidAuthCode",
@@ -119,6 +122,34 @@ class TikTokHelperError(Exception):
 
 class SettingsError(TikTokHelperError):
     catalog_code = "settings.file"
+
+
+class EnvFileError(SettingsError):
+    """A line of ``.env`` that python-dotenv cannot read: nothing was read or written.
+
+    ``line`` is 1-based; ``key`` is the setting name the line starts with, if one can be seen (the
+    value never appears: it may be a secret); ``reason`` says what is wrong; ``more`` lists the
+    numbers of further unreadable lines.
+    """
+
+    catalog_code = "settings.syntax"
+
+    def __init__(self, path: str, line: int, key: str | None, reason: str, more: Iterable[int] = ()) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.reason = reason
+        self.more = tuple(more)
+        name = os.path.basename(path) or path
+        of_key = f" ({key}=...)" if key else ""
+        others = ""
+        if self.more:
+            listed = ", ".join(str(n) for n in self.more)
+            others = f" (line{'s' if len(self.more) > 1 else ''} {listed} cannot be read either)"
+        super().__init__(
+            f"line {line} of {path}{of_key} cannot be read: {reason}{others}. "
+            f"Fix or delete line {line} of {name}; nothing was read or written"
+        )
 
 
 @dataclass(frozen=True)

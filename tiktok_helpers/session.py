@@ -11,7 +11,10 @@ exactly the same code, and tests can too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -29,15 +32,16 @@ from .errors import (
     TikTokHelperError,
     ValidationError,
 )
+from .grants import Grant
 from .http import new_http_client
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult, parse_redirect
 from .regions import AuthType, Endpoints, Region
-from .results import AuthorizeEvent, AuthorizeResult, AuthorizeStep
+from .results import AuthorizeEvent, AuthorizeResult, AuthorizeStep, RefreshOutcome, RefreshStatus, RefreshSummary
 from .secret import Secret
 from .settings import Mode, Settings, clean_updates, default_env_path
-from .status import exchange_retry
-from .store import EnvStore, sandbox_state_path
+from .status import Status, exchange_retry, status_of
+from .store import GRANT_SETTINGS, RunbookStore, sandbox_state_path, with_grant
 from .tokens import TokenClient, TokenSet
 
 if TYPE_CHECKING:
@@ -74,13 +78,17 @@ class Session:
 
     def __init__(
         self,
-        store: EnvStore,
+        store: RunbookStore,
         *,
+        seller: str | None = None,
         sandbox_state: Path | None = None,
         http: httpx.Client | None = None,
     ) -> None:
         self.store = store
         settings = store.load()
+        #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
+        self.seller: Grant | None = store.grants.find(seller) if seller else store.grants.newest()
+        self._app = settings
         self._owns_http = http is None
         self._tls = settings.mode is Mode.LIVE
         self.http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
@@ -104,6 +112,7 @@ class Session:
             self.sandbox.stop()
         if self._owns_http:
             self.http.close()
+        self.store.close()
 
     def __enter__(self) -> Session:
         return self
@@ -114,7 +123,9 @@ class Session:
         self.close()
 
     def _adopt(self, fresh: Settings) -> Settings:
-        """Make ``fresh`` the session's settings, keeping the running sandbox."""
+        """Make ``fresh`` the app's settings (the selected seller's grant applied), keeping the sandbox."""
+        self._app = fresh
+        fresh = with_grant(fresh, self.seller)
         if self.sandbox is not None:
             fresh = fresh.with_sandbox(self.sandbox.base_url)
         if fresh.mode is Mode.LIVE and self._owns_http and not self._tls:
@@ -126,12 +137,51 @@ class Session:
         return fresh
 
     def reload(self) -> Settings:
-        """Read ``.env`` again, for when it was changed outside this session (another notebook, an
-        editor). What this session saves it already knows: no reload is needed after a step."""
+        """Read ``.env`` and the selected seller's grant again, for when they were changed outside
+        this session (another notebook, an editor). What this session saves it already knows: no
+        reload is needed after a step."""
+        if self.seller is not None:
+            self.seller = self.store.grants.get(self.seller.id)
         return self._adopt(self.store.load())
 
+    # --- sellers ----------------------------------------------------------------------------------
+
+    @property
+    def grants_path(self) -> Path:
+        """The database that keeps every seller's grant (beside ``.env``)."""
+        return self.store.grants.path
+
+    def sellers(self) -> list[Grant]:
+        """Every authorized seller's grant, the most recently authorized first."""
+        return self.store.grants.all()
+
+    def select_seller(self, wanted: str | Grant) -> Grant:
+        """Work on this seller (open_id, seller name or row id) in the one-seller steps."""
+        grant = wanted if isinstance(wanted, Grant) else self.store.grants.find(wanted)
+        self._use(grant)
+        return grant
+
+    def _use(self, grant: Grant) -> None:
+        self.seller = grant
+        self._adopt(self._app)
+
+    def status(self) -> Status:
+        """Where the selected seller stands and what to do next (reads and sends nothing)."""
+        return status_of(self.settings)
+
     def save(self, updates: Mapping[str, str | Secret | None]) -> Settings:
-        """Validate and save settings (``None`` removes one); nothing is saved if any is wrong."""
+        """Validate and save the app's settings (``None`` removes one); nothing is saved if any is
+        wrong. A seller's tokens are not settings: the steps that receive them save them."""
+        per_seller = [name for name in updates if name in GRANT_SETTINGS]
+        if per_seller:
+            raise ValidationError(
+                [
+                    FieldProblem(
+                        name, "is kept per seller in the grant database: authorize, refresh or add the store to save it"
+                    )
+                    for name in per_seller
+                ]
+            )
         return self._adopt(self.store.save(updates))
 
     def save_app(
@@ -228,6 +278,7 @@ class Session:
         pasted: str | None = None,
         prompt: Callable[[AuthorizationLink], str] | None = None,
         sandbox_decision: Literal["authorize", "cancel"] | None = None,
+        sandbox_seller: str | None = None,
         wait: float = 300.0,
         on_progress: Progress | None = None,
     ) -> AuthorizeResult:
@@ -241,7 +292,8 @@ class Session:
         * ``pasted``: an address (or code) already in hand; no link is built, so its state cannot
           be checked;
         * ``sandbox_decision``: sandbox only, the autopilot presses Authorize or Cancel on the consent
-          page (through the catcher, or in place of the person when ``prompt`` is given).
+          page (through the catcher, or in place of the person when ``prompt`` is given), logged in
+          as ``sandbox_seller`` (a sample seller's key or name; default: the one of the region).
 
         The code is saved before the exchange, so a failed exchange can be retried with
         :meth:`exchange` within the code's 30 minutes. Progress goes to ``on_progress``. Returns
@@ -257,6 +309,8 @@ class Session:
                     )
                 ]
             )
+        if sandbox_seller is not None and sandbox_decision is None:
+            raise ValidationError([FieldProblem("sandbox seller", "only goes with a sandbox approval")])
         if pasted is not None and sandbox_decision is not None:
             raise ValidationError(
                 [FieldProblem("sandbox approval", "cannot answer an address that was pasted: give one or the other")]
@@ -269,13 +323,15 @@ class Session:
             if prompt is not None:
                 emit(AuthorizeEvent(AuthorizeStep.LINK, "Open the link and approve.", link=link))
                 text = (
-                    self._autopilot(link, sandbox_decision, follow=False, emit=emit)
+                    self._autopilot(link, sandbox_decision, sandbox_seller, follow=False, emit=emit)
                     if sandbox_decision
                     else prompt(link)
                 )
                 redirect = parse_redirect(text, link.state)  # this link's state, whatever was built since
             else:
-                redirect = self._catch(link, wait=wait, sandbox_decision=sandbox_decision, emit=emit)
+                redirect = self._catch(
+                    link, wait=wait, sandbox_decision=sandbox_decision, sandbox_seller=sandbox_seller, emit=emit
+                )
         emit(AuthorizeEvent(AuthorizeStep.CAUGHT, "The redirect came back with a code."))
         self.save_code(redirect)
         emit(AuthorizeEvent(AuthorizeStep.CODE_SAVED, f"The code is saved in {self.settings.env_path.name}."))
@@ -283,7 +339,7 @@ class Session:
         emit(AuthorizeEvent(AuthorizeStep.EXCHANGED, f"Tokens received and saved to {self.settings.env_path.name}."))
         shops = self.authorized_shops()
         emit(AuthorizeEvent(AuthorizeStep.VERIFIED, f"The access token works: {len(shops)} shop(s) authorized."))
-        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path)
+        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path, self.grants_path)
 
     def _catch(
         self,
@@ -291,6 +347,7 @@ class Session:
         *,
         wait: float,
         sandbox_decision: Literal["authorize", "cancel"] | None,
+        sandbox_seller: str | None,
         emit: Progress,
     ) -> RedirectResult:
         def report(status: CatcherStatus) -> None:
@@ -314,17 +371,22 @@ class Session:
             )
             report(catcher.status())
             if sandbox_decision is not None:
-                self._autopilot(link, sandbox_decision, follow=True, emit=emit)
+                self._autopilot(link, sandbox_decision, sandbox_seller, follow=True, emit=emit)
             return catcher.wait()
 
     def _autopilot(
-        self, link: AuthorizationLink, decision: Literal["authorize", "cancel"], *, follow: bool, emit: Progress
+        self,
+        link: AuthorizationLink,
+        decision: Literal["authorize", "cancel"],
+        seller: str | None,
+        *,
+        follow: bool,
+        emit: Progress,
     ) -> str:
         button = "Authorize" if decision == "authorize" else "Cancel"
-        emit(
-            AuthorizeEvent(AuthorizeStep.NOTE, f"Sandbox: pressing {button} on the consent page as the sample seller.")
-        )
-        return self.approve_in_sandbox(link, decision=decision, follow=follow)
+        who = f"sample seller {seller!r}" if seller else "the sample seller"
+        emit(AuthorizeEvent(AuthorizeStep.NOTE, f"Sandbox: pressing {button} on the consent page as {who}."))
+        return self.approve_in_sandbox(link, decision=decision, seller=seller, follow=follow)
 
     def authorization_link(
         self, auth_type: AuthType | str | None = None, state: str | None = None
@@ -406,17 +468,28 @@ class Session:
 
     # --- step: tokens ---------------------------------------------------------------------------
 
-    def _received(self, tokens: TokenSet, *, save: bool, code_spent: bool = False) -> TokenSet:
-        """Keep a token reply in memory at once, then persist it in one write."""
+    def _received(
+        self, tokens: TokenSet, *, save: bool, code_spent: bool = False, refreshed_grant: Grant | None = None
+    ) -> TokenSet:
+        """Keep a token reply in memory at once, then commit it to its seller's grant before anything
+        else is done with it (the code it spent is forgotten only after that)."""
         self.last_tokens = tokens
         if save:
             try:
-                self._adopt(self.store.save_tokens(tokens, code_spent=code_spent))
+                grant = self.store.save_tokens(
+                    tokens,
+                    grant_id=refreshed_grant.id if refreshed_grant else None,
+                    refreshed=refreshed_grant is not None,
+                )
             except TikTokHelperError as exc:
                 raise SettingsError(
                     f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
                     "session.last_tokens: fix the problem and call session.save_tokens()"
                 ) from None
+            if refreshed_grant is None or self.seller is None or self.seller.id == refreshed_grant.id:
+                self._use(grant)  # a new authorization, or the selected seller's own refresh
+            if code_spent:
+                self._adopt(self.store.forget_code())
         return tokens
 
     def save_tokens(self, tokens: TokenSet | None = None) -> None:
@@ -485,16 +558,91 @@ class Session:
                 emit(AuthorizeEvent(AuthorizeStep.NOTE, retry.text, command=retry.command))
             raise
 
-    def refresh(self, *, save: bool = True) -> TokenSet:
-        """Refresh the access token with the saved refresh token; save the new pair."""
-        self.settings.require("TIKTOK_REFRESH_TOKEN")
-        return self._received(self.token_client().refresh(self.settings.refresh_token), save=save)
+    def refresh(self, seller: str | Grant | None = None, *, save: bool = True) -> TokenSet:
+        """Refresh a seller's access token (default: the selected seller) with their refresh token;
+        the new pair is committed the moment it arrives."""
+        grant = self._grant(seller)
+        tokens = self.token_client().refresh(grant.refresh_token)
+        return self._received(tokens, save=save, refreshed_grant=grant)
+
+    def refresh_all(
+        self,
+        *,
+        concurrency: int = 8,
+        due_within: timedelta | None = None,
+        on_progress: Callable[[RefreshOutcome, int, int], None] | None = None,
+    ) -> RefreshSummary:
+        """Refresh every seller's access token, ``concurrency`` at a time on one shared HTTP client.
+
+        One seller's failure never stops the others; each new pair is committed the moment it
+        arrives. With ``due_within``, a seller whose access token lasts longer than that is skipped
+        (nothing is sent); a seller whose authorization has ended is skipped too (only the seller
+        can authorize again). ``on_progress(outcome, done, total)`` is called as each one lands,
+        from the worker threads.
+        """
+        if concurrency < 1:
+            raise ValidationError([FieldProblem("concurrency", "must be 1 or more")])
+        grants = self.store.grants.all()
+        now = datetime.now(timezone.utc)
+        client = self.token_client()
+        total = len(grants)
+        done = 0
+        lock = threading.Lock()
+
+        def finish(outcome: RefreshOutcome) -> RefreshOutcome:
+            nonlocal done
+            with lock:
+                done += 1
+                count = done
+            if on_progress is not None:
+                on_progress(outcome, count, total)
+            return outcome
+
+        def one(grant: Grant) -> RefreshOutcome:
+            if grant.refresh_expired(now):
+                return finish(
+                    RefreshOutcome(
+                        grant,
+                        RefreshStatus.SKIPPED,
+                        reason="the authorization has ended: the seller must authorize again",
+                    )
+                )
+            if due_within is not None and not grant.access_due(now, due_within):
+                return finish(RefreshOutcome(grant, RefreshStatus.SKIPPED, reason="not due yet"))
+            try:
+                tokens = client.refresh(grant.refresh_token)
+            except TikTokHelperError as exc:
+                return finish(RefreshOutcome(grant, RefreshStatus.FAILED, error=exc))
+            try:
+                saved = self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)  # committed now
+            except TikTokHelperError as exc:
+                return finish(RefreshOutcome(grant, RefreshStatus.FAILED, error=exc))
+            return finish(RefreshOutcome(grant, RefreshStatus.REFRESHED, grant=saved))
+
+        if concurrency == 1 or total <= 1:
+            outcomes = [one(g) for g in grants]
+        else:
+            with ThreadPoolExecutor(max_workers=min(concurrency, total), thread_name_prefix="refresh") as pool:
+                outcomes = list(pool.map(one, grants))
+        for outcome in outcomes:
+            if outcome.grant is not None and self.seller is not None and outcome.grant.id == self.seller.id:
+                self._use(outcome.grant)
+        return RefreshSummary(tuple(outcomes))
+
+    def _grant(self, seller: str | Grant | None) -> Grant:
+        if isinstance(seller, Grant):
+            return seller
+        if seller is not None:
+            return self.store.grants.find(seller)
+        if self.seller is None:
+            raise MissingSettingError("no seller has authorized the app yet: authorize first (notebook 02)")
+        return self.seller
 
     def authorized_shops(self, access_token: Secret | str | None = None, *, save_cipher: bool = True) -> list[Shop]:
         """Prove the access token works: the shops it may act on, with their ciphers."""
         shops = self.open_api(access_token).get_authorized_shops()
-        if save_cipher and shops and shops[0].cipher != self.settings.shop_cipher:
-            self._adopt(self.store.save_shop_cipher(shops[0].cipher))
+        if save_cipher and access_token is None and self.seller is not None:
+            self._use(self.store.save_shops(self.seller, shops))  # the token works: verified now
         return shops
 
     # --- step: API2Cart ---------------------------------------------------------------------------
@@ -510,8 +658,8 @@ class Session:
             store_url=store_url,
             custom_label=custom_label,
         )
-        if save:
-            self._adopt(self.store.save_store_key(store_key))
+        if save and self.seller is not None:
+            self._use(self.store.save_store_key(self.seller, store_key))
         return store_key
 
     def list_stores(self) -> list[Api2CartStore]:
@@ -521,10 +669,12 @@ class Session:
 def open_session(
     env_path: Path | str | None = None,
     *,
+    seller: str | None = None,
     environ: Mapping[str, str] | None = None,
     sandbox_state: Path | None = None,
     http: httpx.Client | None = None,
 ) -> Session:
-    """Load settings and open a :class:`Session` (starting the sandbox in sandbox mode)."""
+    """Load settings and open a :class:`Session` (starting the sandbox in sandbox mode), working on
+    ``seller`` (open_id, seller name or row id; default: the most recently authorized)."""
     path = Path(env_path) if env_path is not None else default_env_path()
-    return Session(EnvStore(path, environ), sandbox_state=sandbox_state, http=http)
+    return Session(RunbookStore(path, environ), seller=seller, sandbox_state=sandbox_state, http=http)

@@ -133,9 +133,16 @@ def status_of(settings: Settings, now: datetime | None = None) -> Status:
 
 
 def load_status(
-    env_path: Path | str | None = None, environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+    env_path: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    seller: str | None = None,
+    now: datetime | None = None,
 ) -> Status:
-    """Read ``.env`` and the environment (which wins) and return their :class:`Status`."""
-    from .settings import load_settings
+    """Read ``.env``, the environment (which wins) and a seller's grant (default: the most recently
+    authorized) and return their :class:`Status`."""
+    from .settings import default_env_path
+    from .store import load_for_seller
 
-    return status_of(load_settings(env_path, environ=environ), now)
+    path = Path(env_path) if env_path is not None else default_env_path()
+    return status_of(load_for_seller(path, environ, seller), now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ipywidgets as w
@@ -34,6 +34,8 @@ __all__ = [
     "credentials_panel",
     "link_html",
     "outcome_html",
+    "refresh_all_progress",
+    "seller_picker",
 ]
 
 _WIDE = w.Layout(width="34em")
@@ -339,3 +341,52 @@ def api2cart_key_form(session: Session) -> Panel:
         w.VBox([w.HBox([key, button]), out]),
         "[API2Cart API key (password field) and a 'Save' button; run the notebook to use them]",
     )
+
+
+# --- many sellers ---------------------------------------------------------------------------------
+
+
+def seller_picker(session: Session) -> Panel:
+    """A dropdown of every authorized seller (the newest chosen); the one-seller steps below it
+    (add the store, refresh, shops) work on the seller it shows."""
+    grants = session.sellers()
+    options = [(f"{g.label} ({g.base_region or '?'})", g.id) for g in grants]
+    picker = w.Dropdown(
+        options=options or [("(no seller has authorized yet: notebook 02)", 0)],
+        value=session.seller.id if session.seller else (options[0][1] if options else 0),
+        description="Seller",
+        layout=_WIDE,
+        style=_LABEL,
+        disabled=not options,
+    )
+    out = w.HTML()
+
+    def chosen(change: dict[str, Any]) -> None:
+        def action() -> str:
+            grant = session.select_seller(str(change["new"]))
+            return f"Working on {grant.label}."
+
+        _run(action, out)
+
+    picker.observe(chosen, names="value")
+    text = "\n".join(f"- {label}" for label, _ in options) or "(no seller has authorized yet)"
+    return Panel(w.VBox([picker, out]), f"[seller picker; the sellers:]\n{text}")
+
+
+def refresh_all_progress(session: Session, *, concurrency: int = 8, due_within: timedelta | None = None) -> Any:
+    """Refresh every seller with a progress bar that fills as each new pair lands (and is saved);
+    returns the :class:`~tiktok_helpers.results.RefreshSummary`."""
+    from IPython.display import display
+
+    total = len(session.sellers())
+    bar = w.IntProgress(value=0, min=0, max=max(total, 1), description="Refreshing", layout=_WIDE, style=_LABEL)
+    label = w.HTML(f"0 of {total}")
+    display(Panel(w.HBox([bar, label]), f"[progress bar: {total} sellers]"))
+
+    def landed(outcome: Any, done: int, count: int) -> None:
+        bar.value = done
+        label.value = html.escape(f"{done} of {count}: {outcome.seller.label} {outcome.status.value}")
+
+    summary = session.refresh_all(concurrency=concurrency, due_within=due_within, on_progress=landed)
+    bar.bar_style = "danger" if summary.failed else "success"
+    return summary

@@ -19,6 +19,8 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         store_key = opened.add_store(custom_label=args.label, store_url=args.store_url)
         stores = opened.list_stores()
         env_path = opened.settings.env_path
+        seller = opened.seller.label if opened.seller else "the seller"
+        grants_path = opened.grants_path
     records = store_rows([s for s in stores if s.store_key == store_key], reveal=out.show_secrets)
     if not records:
         raise CommandFailed(
@@ -30,8 +32,8 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
     key = out.secret(store_key)
     out.result(
         {"ok": True, "store_key": key, "store": records.as_json()[0], "env_file": str(env_path)},
-        f"Added the TikTok Shop store to API2Cart; its store key {key} is saved to {env_path} "
-        f"as API2CART_STORE_KEY.\nConfirmed in the account's store list:\n{records.table()}",
+        f"Added the TikTok Shop store to API2Cart; its store key {key} is saved with {seller}'s grant in "
+        f"{grants_path}.\nConfirmed in the account's store list:\n{records.table()}",
     )
     return 0
 

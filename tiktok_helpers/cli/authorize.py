@@ -22,6 +22,8 @@ __all__ = ["register", "run"]
 def _check_options(args: argparse.Namespace) -> None:
     if args.deny and not args.sandbox_approve:
         raise UsageError("--deny only goes with --sandbox-approve (it makes the sandbox press Cancel)")
+    if args.sandbox_seller is not None and not args.sandbox_approve:
+        raise UsageError("--sandbox-seller only goes with --sandbox-approve (it says who presses Authorize)")
     if args.paste is not None and args.sandbox_approve:
         raise UsageError("--paste and --sandbox-approve exclude each other: give the address, or let the sandbox")
 
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 pasted=args.paste,
                 prompt=None if catching else (lambda _link: _prompt(out)),
                 sandbox_decision=decision,
+                sandbox_seller=args.sandbox_seller,
                 wait=args.wait,
                 on_progress=on_progress,
             )
@@ -112,10 +115,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
             **data,
             "shops": shops.as_json(),
             "env_file": str(result.env_path),
+            "grants_file": str(result.grants_path),
         },
         "\n".join(
             [
-                f"Authorized{f' by {seller}' if seller else ''}. Tokens saved to {result.env_path}:",
+                f"Authorized{f' by {seller}' if seller else ''}. Tokens saved with the seller's grant in "
+                f"{result.grants_path}:",
                 tokens_text,
                 "",
                 "Authorized shops (the token works; the first shop's cipher is saved as TIKTOK_SHOP_CIPHER):",
@@ -138,7 +143,8 @@ def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -
         "approve the app and get tokens (link, redirect, exchange, verify, save)",
         f"""\
 Build the authorization link, wait for the seller to press Authorize, exchange the code, prove the
-tokens work (Get Authorized Shops) and save everything to .env.
+tokens work (Get Authorized Shops) and save them as the seller's grant (beside .env). Authorizing
+another seller adds a grant; the same seller again updates theirs (see `sellers`).
 
 When to use it: once to connect a shop, and again when the refresh token has expired, the seller
 removed the app, or you added scopes to the app.
@@ -157,6 +163,7 @@ The code is saved to .env before the exchange, so if the exchange fails on the w
             "--no-catch",
             "--no-catch --paste 'https://example.com/callback?code=TTP_...&state=...'",
             "--sandbox-approve        # sandbox: the sample seller presses Authorize",
+            "--sandbox-approve --sandbox-seller us   # a second seller, in another region",
         ],
         run,
         parents=parents,
@@ -193,3 +200,10 @@ The code is saved to .env before the exchange, so if the exchange fails on the w
         help="sandbox mode only: the sandbox presses Authorize as the sample seller, so this runs unattended",
     )
     p.add_argument("--deny", action="store_true", help="with --sandbox-approve: press Cancel instead (a refusal)")
+    p.add_argument(
+        "--sandbox-seller",
+        metavar="NAME",
+        default=None,
+        help="with --sandbox-approve: the sample seller who logs in (its key or name, e.g. us or "
+        "'Sandbox US Store'; default: the one of the region) — each seller gets a grant of their own",
+    )

@@ -37,6 +37,31 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
+
+
+def non_negative_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > 36500:
+        raise argparse.ArgumentTypeError(f"must be a number of days from 0 to 36500, not {text!r}")
+    return value
+
+
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The global options. On the subcommands their defaults are suppressed, so a value given before
     the command is kept and one given after it wins."""
@@ -50,6 +75,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         metavar="PATH",
         default=default(None),
         help="the settings file (default: $TIKTOK_ENV_FILE, else .env beside the project's .env.example, else ./.env)",
+    )
+    group.add_argument(
+        "--seller",
+        metavar="NAME_OR_OPEN_ID",
+        default=default(None),
+        help="the authorized seller to work on: seller name, open_id or # from `sellers` (default: the newest)",
     )
     group.add_argument(
         "--timeout",
@@ -114,7 +145,7 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
     """A session for one command (in sandbox mode: with its in-process sandbox)."""
     from ..session import open_session
 
-    with open_session(env_path(args), environ=environ(args)) as opened:
+    with open_session(env_path(args), environ=environ(args), seller=args.seller) as opened:
         out.note(opened.describe())
         yield opened
 

@@ -11,7 +11,8 @@ Exit codes:
   ``.env`` could not be written (:class:`SettingsError`), the sandbox's consent page failed, a new
   API2Cart store is missing from the list (:class:`CommandFailed`), or a ``doctor`` check failed.
 * ``2`` bad usage or bad input: argparse errors, invalid settings or values
-  (:class:`ValidationError`), a step needs a setting not configured yet
+  (:class:`ValidationError`), a line of ``.env`` python-dotenv cannot read (:class:`EnvFileError`:
+  nothing was read or written), a step needs a setting not configured yet
   (:class:`MissingSettingError`), pasted text that is neither a redirect address nor a code
   (:class:`InvalidRedirect`, :class:`MissingAuthCode`, nothing pasted), ``--show-secrets`` when
   stdout is not a terminal, conflicting options, ``--sandbox-approve`` outside sandbox mode
@@ -30,6 +31,7 @@ from typing import Any, Final
 from .. import __version__
 from ..errors import (
     ApiError,
+    EnvFileError,
     InvalidRedirect,
     MissingAuthCode,
     MissingSettingError,
@@ -59,7 +61,7 @@ EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
 #: Errors that mean "the input or the usage is wrong" (exit 2); every other error of the package is 1.
-USAGE_ERRORS: Final = (ValidationError, MissingSettingError, InvalidRedirect, MissingAuthCode)
+USAGE_ERRORS: Final = (ValidationError, EnvFileError, MissingSettingError, InvalidRedirect, MissingAuthCode)
 
 
 class UsageError(Exception):
@@ -128,9 +130,12 @@ def _default_prog() -> str:
 _DESCRIPTION: Final = """\
 Connect a TikTok Shop store to API2Cart from the command line: the runbook's steps, in order.
 
-  1. authorize      approve the app, catch the code, exchange it, verify, save tokens to .env
+  1. authorize      approve the app, catch the code, exchange it, verify, save the seller's grant
   2. api2cart add   add the store to API2Cart and confirm it in the store list
-  then: status, shops, refresh, doctor when something is wrong
+  then: sellers, status, shops, refresh (--all), doctor when something is wrong
+
+Every seller authorized with the app keeps a grant beside .env; --seller picks one (default:
+the most recently authorized).
 
 With no App Key / App Secret configured (or TIKTOK_MODE=sandbox) everything runs against the
 embedded sandbox, offline; its state is kept in .sandbox/ beside .env, shared by every command."""
@@ -143,7 +148,7 @@ failed doctor check); 2 bad usage or bad input (invalid settings or pasted text,
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the whole command line: each command group adds its own block."""
-    from . import api2cart, authorize, doctor, sandbox, status, tokens
+    from . import api2cart, authorize, doctor, sandbox, sellers, status, tokens
 
     prog = prog or _default_prog()
     common = argparse.ArgumentParser(add_help=False)
@@ -157,7 +162,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add_global_options(parser, suppress=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for group in (authorize, tokens, status, api2cart, sandbox, doctor):
+    for group in (authorize, tokens, sellers, status, api2cart, sandbox, doctor):
         group.register(commands, [common])
     return parser
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..secret import Secret
     from ..tokens import TokenSet
 
-__all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "isatty"]
+__all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "ProgressBar", "isatty"]
 
 #: Without a terminal, the catcher's progress is one line per this many seconds.
 PROGRESS_INTERVAL: Final = 10.0
@@ -160,3 +160,37 @@ class CatcherProgress:
             self._stream.write("\n")
             self._stream.flush()
             self._open_line = False
+
+
+class ProgressBar:
+    """A bar on a terminal (stderr), updated in place from any thread; silent without a terminal."""
+
+    WIDTH: Final = 30
+
+    def __init__(self, stream: TextIO, title: str, *, tty: bool | None = None) -> None:
+        self._stream = stream
+        self._title = title
+        self._tty = isatty(stream) if tty is None else tty
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._drawn = False
+
+    def update(self, done: int, total: int, status: str) -> None:
+        with self._lock:
+            self._counts[status] = self._counts.get(status, 0) + 1
+            if not self._tty or total <= 0:
+                return
+            filled = self.WIDTH * done // total
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(self._counts.items()))
+            self._stream.write(
+                f"\r\x1b[K{self._title} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} ({counts})"
+            )
+            self._stream.flush()
+            self._drawn = True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._drawn:
+                self._stream.write("\n")
+                self._stream.flush()
+                self._drawn = False

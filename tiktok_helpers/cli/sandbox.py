@@ -31,8 +31,8 @@ its base URL, the sample app's values (fake, safe to show) and an authorization 
 
 When to use it: to open the consent page in a real browser, or to point other tools (or
 TIKTOK_SANDBOX_URL) at one shared sandbox. The other commands need none of this: in sandbox mode
-they start their own, sharing state through .sandbox/state.json beside .env.""",
-        ["--port 0", "--port 8770 --state .sandbox/state.json --auto-approve global"],
+they start their own, sharing state through .sandbox/state.db beside .env.""",
+        ["--port 0", "--port 8770 --state .sandbox/state.db --auto-approve global"],
         run,
     )
     from ..sandbox.command import add_arguments

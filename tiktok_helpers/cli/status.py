@@ -15,7 +15,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from ..display import status_rows
     from ..status import load_status
 
-    status = load_status(env_path(args), environ(args))
+    status = load_status(env_path(args), environ(args), seller=args.seller)
     rows = status_rows(status, reveal=out.show_secrets, prog=out.prog)
     step = status.next_step
     out.result(rows.as_json(), f"{rows.text()}\n\nNext: {out.how(step.text, step.command)}.")

@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .common import SubParsers, add_command, read_line, session
-from .output import Output
+from .common import SubParsers, add_command, bounded_int, non_negative_days, read_line, session
+from .main import UsageError
+from .output import Output, ProgressBar
 
 if TYPE_CHECKING:
     from ..results import AuthorizeEvent
@@ -34,13 +35,14 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
     with session(args, out) as opened:
         tokens = opened.exchange_pasted(text, on_progress=_note(out))
         env_path = opened.settings.env_path
+        grants_path = opened.grants_path
         step = status_of(opened.settings).next_step
     data, lines = out.tokens(tokens)
     out.result(
         {"ok": True, **data, "env_file": str(env_path)},
         "\n".join(
             [
-                f"Exchanged the code for tokens, saved to {env_path}:",
+                f"Exchanged the code for tokens, saved with the seller's grant in {grants_path}:",
                 lines,
                 "",
                 f"Next: {out.how(step.text, step.command)}.",
@@ -51,15 +53,50 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_refresh(args: argparse.Namespace, out: Output) -> int:
+    if args.all:
+        return _refresh_all(args, out)
+    if args.concurrency is not None or args.due_within is not None:
+        raise UsageError("--concurrency and --due-within go with --all")
     with session(args, out) as opened:
         tokens = opened.refresh()
-        env_path = opened.settings.env_path
+        seller = opened.seller.label if opened.seller else "the seller"
+        grants_path = opened.grants_path
     data, lines = out.tokens(tokens)
     out.result(
-        {"ok": True, **data, "env_file": str(env_path)},
-        f"Refreshed. The new pair is saved to {env_path} (always keep the latest refresh token):\n{lines}",
+        {"ok": True, **data, "grants_file": str(grants_path)},
+        f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):\n{lines}",
     )
     return 0
+
+
+def _refresh_all(args: argparse.Namespace, out: Output) -> int:
+    from datetime import timedelta
+
+    from ..display import refresh_rows
+    from .main import EXIT_FAILURE
+
+    due = timedelta(days=args.due_within) if args.due_within is not None else None
+    bar = ProgressBar(out.stderr, "refreshing")
+    with session(args, out) as opened:
+        try:
+            summary = opened.refresh_all(
+                concurrency=args.concurrency or 8,
+                due_within=due,
+                on_progress=lambda outcome, done, total: bar.update(done, total, outcome.status.value),
+            )
+        finally:
+            bar.close()
+        grants_path = opened.grants_path
+    rows = refresh_rows(summary)
+    counts = (
+        f"{len(summary.refreshed)} refreshed, {len(summary.failed)} failed, {len(summary.skipped)} skipped "
+        f"(not due or authorization ended)"
+    )
+    out.result(
+        {"ok": not summary.failed, "outcomes": rows.as_json(), "grants_file": str(grants_path)},
+        f"{rows.table() if rows else '(no sellers yet)'}\n\n{counts}. Each new pair is saved in {grants_path}.",
+    )
+    return EXIT_FAILURE if summary.failed else 0
 
 
 def run_shops(args: argparse.Namespace, out: Output) -> int:
@@ -85,7 +122,7 @@ def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -
         "exchange",
         "exchange an auth code for tokens and save them",
         f"""\
-Exchange an auth code for an access token and a refresh token, and save them to .env.
+Exchange an auth code for an access token and a refresh token, and save them as the seller's grant.
 
 When to use it: after approving the app in a browser that this command line did not wait for (a
 notebook, another machine), or to retry after `authorize` failed at the exchange. A code works
@@ -106,19 +143,36 @@ with.""",
         default=None,
         help="redirect address or bare code; - reads one line from stdin; default: the code saved in .env",
     )
-    add_command(
+    p = add_command(
         commands,
         "refresh",
-        "refresh the access token (saves the new pair)",
+        "refresh the access token of a seller, or of every seller (saves each new pair)",
         f"""\
-Get a new access token with the saved refresh token, and save the new pair to .env.
+Get a new access token with the seller's refresh token (--seller, default the newest), and save
+the new pair with their grant. With --all: every seller, --concurrency at a time; one seller's
+failure never stops the others, and each new pair is saved the moment it arrives.
 
 When to use it: the access token lasts about {span(ACCESS_TOKEN_LIFETIME)}; refresh before it ends (`status` shows
 when), or when a call fails with "access token expired" (105002). The refresh token may change:
 the latest one is always saved. When the refresh token itself has expired, authorize again.""",
-        [""],
+        ["", "--seller 'Sandbox US Store'", "--all --concurrency 16 --due-within 1"],
         run_refresh,
         parents=parents,
+    )
+    p.add_argument("--all", action="store_true", help="refresh every authorized seller")
+    p.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=bounded_int(1, 64),
+        default=None,
+        help="with --all: how many refreshes at once (1 to 64, default 8)",
+    )
+    p.add_argument(
+        "--due-within",
+        metavar="DAYS",
+        type=non_negative_days,
+        default=None,
+        help="with --all: skip a seller whose access token lasts longer than DAYS (e.g. 1)",
     )
     add_command(
         commands,

@@ -20,22 +20,30 @@ The sandbox autopilot, :func:`tiktok_helpers.autopilot.walk_consent`, clicks thr
 page as the sample seller (it is a client of the sandbox and lives outside it). Run
 ``python -m tiktok_helpers.sandbox`` to serve from a shell.
 
-Modules: :mod:`.model` (data and error replies), :mod:`.sample_data` (sellers, shops, scopes,
-platforms), :mod:`.tiktok` and :mod:`.api2cart` (the rules), :mod:`.store`, :mod:`.codec` and
-:mod:`.persist` (the shared state file), :mod:`.state` (:class:`SandboxState`, composing them),
-:mod:`.pages` (HTML), :mod:`.handler` and the route modules (HTTP), :mod:`.server`
-(:class:`Sandbox`), :mod:`.clock`.
+Modules: :mod:`.model` (data and error replies), :mod:`.sample_data` (the sample app, sellers,
+shops, scopes, platforms), :mod:`.tiktok`, :mod:`.api2cart` and :mod:`.agency` (the rules),
+:mod:`.store`, :mod:`.schema` and :mod:`.database` (the state, in memory or in a shared SQLite
+file), :mod:`.state` (:class:`SandboxState`, composing them), :mod:`.pages` (HTML),
+:mod:`.handler` and the route modules (HTTP), :mod:`.server` (:class:`Sandbox`), :mod:`.clock`.
 
-``Sandbox(state_path="sandbox-state.json")`` (CLI: ``--state PATH``) keeps codes, tokens, API2Cart
-stores and the registered redirect URL in a JSON file shared by every sandbox using that path, in
+``Sandbox(state_path="state.db")`` (CLI: ``--state PATH``) keeps codes, tokens, API2Cart stores
+and the registered redirect URL in an SQLite database shared by every sandbox using that path, in
 any process, so notebooks that each start their own sandbox continue where the previous one
 stopped; ``Sandbox.reset()`` starts over. See "Persistence" in :mod:`tiktok_helpers.sandbox.store`.
+
+The sample sellers the consent page offers are :data:`SAMPLE_SELLERS` (``global``: a GB store,
+``us``, ``sg``); :func:`sample_seller_key` accepts a key or a seller name.
+:meth:`SandboxState.mint_grants` creates an agency's many sellers with grants at once, and
+``Sandbox(latency_ms=N)`` (CLI: ``--latency-ms N``) delays every reply to simulate a network.
 """
 
 from __future__ import annotations
 
+from .agency import MintedGrant
 from .clock import Clock, FakeClock, SystemClock
+from .handler import MAX_LATENCY_MS
 from .model import Api2CartErrorReply, ConsentPageRefusal, TikTokErrorReply
+from .sample_data import SAMPLE_SELLERS, sample_seller_key
 from .server import Sandbox
 from .state import SandboxState
 from .tiktok import ACCESS_TOKEN_TTL, AUTH_CODE_TTL, REFRESH_TOKEN_TTL
@@ -43,13 +51,17 @@ from .tiktok import ACCESS_TOKEN_TTL, AUTH_CODE_TTL, REFRESH_TOKEN_TTL
 __all__ = [
     "ACCESS_TOKEN_TTL",
     "AUTH_CODE_TTL",
+    "MAX_LATENCY_MS",
     "REFRESH_TOKEN_TTL",
+    "SAMPLE_SELLERS",
     "Api2CartErrorReply",
     "Clock",
     "ConsentPageRefusal",
     "FakeClock",
+    "MintedGrant",
     "Sandbox",
     "SandboxState",
     "SystemClock",
     "TikTokErrorReply",
+    "sample_seller_key",
 ]

@@ -59,7 +59,8 @@ class SimulatedApi2Cart:
     def _check_tiktok(self, app_key: str, app_secret: str, refresh_token: str, access_token: str | None) -> Grant:
         try:
             grant = self.tiktok.check_refresh_token(app_key, app_secret, refresh_token)
-            if access_token is not None and self.store.by_access.get(access_token) is not grant:
+            current = grant.access_token.encode()
+            if access_token is not None and not hmac.compare_digest(current, access_token.encode()):
                 raise TikTokErrorReply(105001, "access token is invalid")
         except TikTokErrorReply as err:
             raise Api2CartErrorReply(10, f"TikTok Shop: {err.message} ({err.code})") from None
@@ -92,32 +93,26 @@ class SimulatedApi2Cart:
                 fields.get("tiktokshop_access_token") or None,
             )
             url = fields.get("store_url") or self._default_store_url(grant)
-            existing = next((c for c in account.carts if c.url == url), None)
-            if existing is not None:
-                existing.app_key = fields["tiktokshop_app_key"]
-                existing.app_secret = fields["tiktokshop_app_secret"]
-                existing.refresh_token = fields["tiktokshop_refresh_token"]
-                existing.access_token = fields.get("tiktokshop_access_token") or None
-                if "custom_label" in fields:
-                    existing.custom_label = fields["custom_label"]
-                return {"store_key": existing.store_key}
+            existing = store.cart_by_url(account.api_key, url)
             cart = StoredCart(
-                id=str(store.next_cart_id),
-                store_key=uuid.uuid4().hex,
+                id=existing.id if existing is not None else "",
+                store_key=existing.store_key if existing is not None else uuid.uuid4().hex,
                 cart_id=TIKTOK_CART_ID,
                 url=url,
-                custom_label=fields.get("custom_label", ""),
+                custom_label=fields.get("custom_label", existing.custom_label if existing is not None else ""),
                 app_key=fields["tiktokshop_app_key"],
                 app_secret=fields["tiktokshop_app_secret"],
                 refresh_token=fields["tiktokshop_refresh_token"],
                 access_token=fields.get("tiktokshop_access_token") or None,
             )
-            store.next_cart_id += 1
-            account.carts.append(cart)
-            return {"store_key": cart.store_key}
+            if existing is not None:
+                store.update_cart(cart)
+                return {"store_key": cart.store_key}
+            return {"store_key": store.add_cart(account.api_key, cart).store_key}
 
     def _default_store_url(self, grant: Grant) -> str:
-        shops = self.store.sellers[grant.seller_key].shops
+        seller = self.store.seller(grant.seller_key)
+        shops = seller.shops if seller is not None else ()
         if grant.user_type == USER_TYPES["creator"] or not shops:
             return f"{STORE_URL_BASE}creator-{grant.open_id}"
         return STORE_URL_BASE + shops[0].code
@@ -125,8 +120,7 @@ class SimulatedApi2Cart:
     def list_carts(self, api_key: str | None) -> dict[str, Any]:
         """``GET account.cart.list.json``; returns the ``result`` object."""
         account = self._account(api_key)
-        with self.store.reading():
-            carts = [c.as_json() for c in account.carts]
+        carts = [c.as_json() for c in self.store.carts(account.api_key)]
         return {"carts": carts, "carts_count": len(carts)}
 
     def validate_cart(self, api_key: str | None, store_key: str | None) -> dict[str, Any]:
@@ -135,10 +129,7 @@ class SimulatedApi2Cart:
         if not store_key:
             raise Api2CartErrorReply(5, "Required parameter store_key is missing (send the x-store-key header)")
         with self.store.reading():
-            cart = next(
-                (c for c in account.carts if hmac.compare_digest(c.store_key.encode(), store_key.encode())),
-                None,
-            )
+            cart = self.store.cart_by_store_key(account.api_key, store_key)
             if cart is None:
                 raise Api2CartErrorReply(9, "Incorrect store key")
             self._check_tiktok(cart.app_key, cart.app_secret, cart.refresh_token, None)

@@ -24,6 +24,8 @@ from tiktok_helpers.samples import (
     SANDBOX_SERVICE_ID,
 )
 
+from .handler import MAX_LATENCY_MS, check_latency_ms
+from .sample_data import SAMPLE_SELLERS, sample_seller_key
 from .server import Sandbox
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "serve"]
@@ -55,16 +57,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state",
         metavar="PATH",
         default=None,
-        help="keep codes, tokens and API2Cart stores in this JSON file (mode 0600), shared with other "
-        "sandboxes started with the same file; loaded at start if it exists",
+        help="keep codes, tokens and API2Cart stores in this SQLite database (mode 0600), shared with "
+        "other sandboxes started with the same file; created if it does not exist",
     )
+    sellers = ", ".join(f"{s.key} ({s.name})" for s in SAMPLE_SELLERS.values())
     parser.add_argument(
         "--auto-approve",
-        choices=["global", "us"],
+        metavar="SELLER",
+        type=_seller,
         default=None,
-        help="consent links redirect at once, as if this sample seller clicked Authorize",
+        help=f"consent links redirect at once, as if this sample seller clicked Authorize: {sellers}",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        metavar="N",
+        type=_latency,
+        default=0,
+        help=f"delay every reply by N milliseconds, to simulate a network (0 to {MAX_LATENCY_MS}; default 0)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests (query strings removed)")
+
+
+def _seller(text: str) -> str:
+    try:
+        return sample_seller_key(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _latency(text: str) -> int:
+    try:
+        return check_latency_ms(int(text))
+    except ValueError as err:
+        detail = str(err) if text.strip().lstrip("+-").isdigit() else f"{text!r} is not a whole number"
+        raise argparse.ArgumentTypeError(detail) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +103,11 @@ def serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     try:
         sandbox = Sandbox(
-            port=args.port, redirect_url=args.redirect_url, auto_approve=args.auto_approve, state_path=args.state
+            port=args.port,
+            redirect_url=args.redirect_url,
+            auto_approve=args.auto_approve,
+            state_path=args.state,
+            latency_ms=args.latency_ms,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -135,6 +165,8 @@ def serve(args: argparse.Namespace) -> int:
         lines.insert(1, f"(state file: {sandbox.state_path})")
     if args.auto_approve:
         lines.insert(1, f"(auto-approve: consent links redirect at once as seller {args.auto_approve!r})")
+    if args.latency_ms:
+        lines.insert(1, f"(latency: every reply waits {args.latency_ms} ms)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

@@ -15,6 +15,10 @@ HTTP-level sandbox choices
 * Request bodies must carry Content-Length (chunked uploads get 411) and be at most 1 MiB (413).
 * Request logging goes to the ``tiktok_helpers.sandbox`` logger at DEBUG, with query strings
   removed (they carry app secrets, codes and tokens).
+* Injected network latency (``latency_ms``, 0 to :data:`MAX_LATENCY_MS`): every reply the routes
+  send waits that long in its own request thread, so it delays each request, not the others.
+  Each connection has its own daemon thread and the listen backlog is :data:`LISTEN_BACKLOG`.
+* A client that hangs up before its reply is logged at DEBUG, not printed as a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import contextlib
 import json
 import logging
 import socket
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
@@ -37,13 +43,30 @@ from .pages import error_page, redirect_page
 from .state import SandboxState
 from .tiktok_routes import TIKTOK_ROUTES
 
-__all__ = ["Request", "Routes", "SandboxHTTPServer", "SandboxRequestHandler"]
+__all__ = [
+    "LISTEN_BACKLOG",
+    "MAX_LATENCY_MS",
+    "Request",
+    "Routes",
+    "SandboxHTTPServer",
+    "SandboxRequestHandler",
+    "check_latency_ms",
+]
 
 logger = logging.getLogger("tiktok_helpers.sandbox")
 
 MAX_BODY: Final = 1 << 20
 _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
+MAX_LATENCY_MS: Final = 10_000
+LISTEN_BACKLOG: Final = 128
+
+
+def check_latency_ms(value: int) -> int:
+    """``value`` if it is a latency the sandbox can inject (whole milliseconds, 0 to 10,000)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LATENCY_MS:
+        raise ValueError(f"the latency must be a whole number of milliseconds from 0 to {MAX_LATENCY_MS}")
+    return value
 
 
 def _strip_query(text: str) -> str:
@@ -70,13 +93,15 @@ Routes = dict[
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows its :class:`SandboxState` and its open connections."""
+    """A threading HTTP server that knows its :class:`SandboxState`, its latency and its connections."""
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
+    def __init__(self, address: tuple[str, int], state: SandboxState, latency_ms: int = 0) -> None:
         self.state = state
+        self.latency_ms = check_latency_ms(latency_ms)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, SandboxRequestHandler)
@@ -92,6 +117,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             with self._connections_lock:
                 self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.debug("client hung up: %s", type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End open keep-alive connections, so a stopped sandbox really stops answering."""
@@ -151,6 +183,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        latency = self.server.latency_ms
+        if latency:
+            time.sleep(latency / 1000)  # this request's thread only: the others go on
         self.wfile.write(head + body)  # one write: no delayed-ACK stall on keep-alive connections
         self.wfile.flush()
         self.log_request(status, len(body))

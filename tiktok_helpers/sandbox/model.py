@@ -1,16 +1,16 @@
 """The sandbox's data model: plain data, no rules and no HTTP.
 
-The sample app, the sample sellers with their shops, issued authorization codes, token grants,
-API2Cart accounts with their stores, a validated consent request, what a state file holds
-(:class:`StateData`), and the error replies the simulated services send. The rules that create
-and change these objects live in :mod:`.tiktok` and :mod:`.api2cart`; the sample values in
-:mod:`.sample_data`.
+The sample app, the sellers with their shops, issued authorization codes, token grants, API2Cart
+accounts and their stores, a validated consent request, and the error replies the simulated
+services send. The rules that create and change these objects live in :mod:`.tiktok`,
+:mod:`.api2cart` and :mod:`.agency`; the sample values in :mod:`.sample_data`; the rows they are
+kept in, in :mod:`.store` and :mod:`.schema`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
@@ -26,7 +26,6 @@ __all__ = [
     "Grant",
     "SampleShop",
     "Seller",
-    "StateData",
     "StoredCart",
     "TikTokErrorReply",
     "check_redirect_url",
@@ -166,10 +165,11 @@ class StoredCart:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Api2CartAccount:
+    """An API2Cart account (its stores are rows of the state database, see :mod:`.store`)."""
+
     api_key: str
-    carts: list[StoredCart] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -183,14 +183,3 @@ class ConsentRequest:
     @property
     def user_type(self) -> int:
         return USER_TYPES[self.kind]
-
-
-@dataclass
-class StateData:
-    """Everything a state file holds, decoded: the sandbox's mutable data."""
-
-    redirect_urls: dict[str, str] = field(default_factory=dict)
-    codes: dict[str, AuthCode] = field(default_factory=dict)
-    grants: list[Grant] = field(default_factory=list)
-    carts: dict[str, list[StoredCart]] = field(default_factory=dict)
-    next_cart_id: int = 1

@@ -1,13 +1,22 @@
 """The sandbox's sample world: the sample app, its scopes, the sample sellers and their shops, and
 the platforms API2Cart's ``account.supported_platforms.json`` lists.
 
-Everything here comes from code and is never persisted. The sample credentials (App Key, App
-Secret, service_id, API2Cart key) are in :mod:`tiktok_helpers.samples`, shared with the runbook.
+Everything here comes from code and is never persisted (sellers minted for an agency's account,
+:mod:`.agency`, live in the state database). The sample credentials (App Key, App Secret,
+service_id, API2Cart key) are in :mod:`tiktok_helpers.samples`, shared with the runbook.
+
+The sample sellers, by key (:data:`SAMPLE_SELLERS`; the consent page's "Log in as" lists them in
+this order, and :func:`sample_seller_key` turns a key or a seller name into a key):
+
+* ``global``: "Sandbox UK Store", a GB store with a cross-border DE shop;
+* ``us``: "Sandbox US Store", a US store;
+* ``sg``: "Sandbox SG Store", a Singapore store with a cross-border MY shop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from tiktok_helpers.samples import (
@@ -20,7 +29,15 @@ from tiktok_helpers.samples import (
 
 from .model import App, SampleShop, Seller
 
-__all__ = ["SAMPLE_SCOPES", "SCOPE_DESCRIPTIONS", "SUPPORTED_PLATFORMS", "sample_app", "sample_sellers"]
+__all__ = [
+    "SAMPLE_SCOPES",
+    "SAMPLE_SELLERS",
+    "SCOPE_DESCRIPTIONS",
+    "SUPPORTED_PLATFORMS",
+    "sample_app",
+    "sample_seller_key",
+    "sample_sellers",
+]
 
 SCOPE_DESCRIPTIONS: Final[Mapping[str, str]] = {
     "seller.authorization.info": "See which shops authorized the app",
@@ -48,7 +65,12 @@ def sample_app(redirect_url: str | None = None) -> App:
 
 
 def sample_sellers() -> dict[str, Seller]:
-    """The sample sellers by key: ``global`` (a UK store with a cross-border DE shop) and ``us``."""
+    """The sample sellers by key: ``global`` (GB, with a cross-border DE shop), ``us`` and ``sg``
+    (SG, with a cross-border MY shop); a fresh dict of the same frozen :class:`Seller` objects."""
+    return dict(SAMPLE_SELLERS)
+
+
+def _sample_sellers() -> dict[str, Seller]:
     global_seller = Seller(
         key="global",
         name="Sandbox UK Store",
@@ -89,7 +111,48 @@ def sample_sellers() -> dict[str, Seller]:
             ),
         ),
     )
-    return {s.key: s for s in (global_seller, us_seller)}
+    sg_seller = Seller(
+        key="sg",
+        name="Sandbox SG Store",
+        base_region="SG",
+        open_id="7010736057180340000",
+        shops=(
+            SampleShop(
+                id="7494000000000000301",
+                name="Sandbox SG Store",
+                region="SG",
+                seller_type="LOCAL",
+                cipher="ROW_sbxSGcipher0000000000000301",
+                code="SGLCSBX301",
+            ),
+            SampleShop(
+                id="7494000000000000302",
+                name="Sandbox SG Store MY",
+                region="MY",
+                seller_type="CROSS_BORDER",
+                cipher="ROW_sbxMYcipher0000000000000302",
+                code="MYCBSBX302",
+            ),
+        ),
+    )
+    return {s.key: s for s in (global_seller, us_seller, sg_seller)}
+
+
+#: The sample sellers by key, in the order the consent page lists them (read-only).
+SAMPLE_SELLERS: Final[Mapping[str, Seller]] = MappingProxyType(_sample_sellers())
+
+
+def sample_seller_key(name: str) -> str:
+    """The key of the sample seller called ``name``: its key or its seller name (any case).
+
+    Raises ValueError naming the choices, e.g. for a ``--sandbox-seller`` option.
+    """
+    wanted = name.strip().casefold()
+    for seller in SAMPLE_SELLERS.values():
+        if wanted in (seller.key.casefold(), seller.name.casefold()):
+            return seller.key
+    choices = ", ".join(f"{s.key} ({s.name}, {s.base_region})" for s in SAMPLE_SELLERS.values())
+    raise ValueError(f"no sample seller {name!r}; choose one of: {choices}")
 
 
 #: What ``account.supported_platforms.json`` answers (the sandbox can add only TikTok Shop stores).

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Generic, TypeVar, overload
 
 from .clock import Clock, SystemClock
-from .handler import SandboxHTTPServer
+from .handler import SandboxHTTPServer, check_latency_ms
 from .state import SandboxState
 
 __all__ = ["Sandbox"]
@@ -40,8 +40,10 @@ class Sandbox(Generic[C]):
 
     ``redirect_url`` is the sample app's registered callback URL (default: the one saved in the
     state file, else :data:`~tiktok_helpers.samples.SANDBOX_REDIRECT_URL`). ``state_path`` keeps
-    codes, tokens, API2Cart stores and the redirect URL in a JSON file shared by every sandbox on
-    that path, in this or other processes (see :mod:`tiktok_helpers.sandbox.store`).
+    codes, tokens, API2Cart stores and the redirect URL in an SQLite database shared by every
+    sandbox on that path, in this or other processes (see :mod:`tiktok_helpers.sandbox.store`).
+    ``latency_ms`` (0 to 10,000) delays every reply by that many milliseconds, each in its own
+    request thread, to simulate a network; :attr:`latency_ms` changes it while running.
     """
 
     @overload
@@ -54,6 +56,7 @@ class Sandbox(Generic[C]):
         *,
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
+        latency_ms: int = 0,
     ) -> None: ...
 
     @overload
@@ -66,6 +69,7 @@ class Sandbox(Generic[C]):
         *,
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
+        latency_ms: int = 0,
     ) -> None: ...
 
     @overload
@@ -78,6 +82,7 @@ class Sandbox(Generic[C]):
         auto_approve: str | None = None,
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
+        latency_ms: int = 0,
     ) -> None: ...
 
     def __init__(
@@ -89,7 +94,9 @@ class Sandbox(Generic[C]):
         *,
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
+        latency_ms: int = 0,
     ) -> None:
+        self._latency_ms = check_latency_ms(latency_ms)
         self.clock: C = clock if clock is not None else SystemClock()  # type: ignore[assignment]
         self.state = SandboxState(clock=self.clock, redirect_url=redirect_url, state_path=state_path)
         self.state.auto_approve = auto_approve
@@ -122,10 +129,10 @@ class Sandbox(Generic[C]):
     def _bind(self) -> SandboxHTTPServer:
         if self._requested_port == 0 and self._last_port is not None:
             try:
-                return SandboxHTTPServer((self.host, self._last_port), self.state)
+                return SandboxHTTPServer((self.host, self._last_port), self.state, self._latency_ms)
             except OSError:
                 pass
-        return SandboxHTTPServer((self.host, self._requested_port), self.state)
+        return SandboxHTTPServer((self.host, self._requested_port), self.state, self._latency_ms)
 
     def stop(self) -> None:
         """Stop serving and close open connections (no-op when not running)."""
@@ -189,12 +196,25 @@ class Sandbox(Generic[C]):
         return self.state.state_path
 
     def reset(self) -> None:
-        """Start over: forget codes, tokens and stores and delete the state file (if any)."""
+        """Start over: forget codes, tokens and stores (in the state file too, for every sandbox on it)."""
         self.state.reset()
 
     @property
+    def latency_ms(self) -> int:
+        """Milliseconds every reply waits (0: none)."""
+        return self._latency_ms
+
+    @latency_ms.setter
+    def latency_ms(self, value: int) -> None:
+        self._latency_ms = check_latency_ms(value)
+        server = self._server
+        if server is not None:
+            server.latency_ms = self._latency_ms
+
+    @property
     def auto_approve(self) -> str | None:
-        """``"global"`` / ``"us"``: consent links redirect at once as that seller; None: show the page."""
+        """A sample seller's key (``"global"``, ``"us"``, ``"sg"``): consent links redirect at once as
+        that seller; None: show the page."""
         return self.state.auto_approve
 
     @auto_approve.setter

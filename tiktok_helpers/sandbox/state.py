@@ -5,17 +5,20 @@ reachable from one :class:`SandboxState`: the sample app, the sample sellers and
 issued authorization codes, token grants and API2Cart accounts with their stores. It composes
 
 * :mod:`.model` and :mod:`.sample_data`: the data and the sample values;
-* :mod:`.store`: the mutable data, its lock and the optional shared state file ("Persistence"),
-  with :mod:`.codec` for the file's format;
+* :mod:`.store`: the mutable data as rows of the state database, in memory or in a file shared
+  with other sandboxes ("Persistence"), with :mod:`.database` and :mod:`.schema` for the file;
 * :mod:`.tiktok`: consent decisions, codes, tokens and Get Authorized Shops (documented TikTok
   behaviour and the sandbox's own choices are listed there);
-* :mod:`.api2cart`: the API2Cart account rules and return codes.
+* :mod:`.api2cart`: the API2Cart account rules and return codes;
+* :mod:`.agency`: many sellers with grants at once (:meth:`SandboxState.mint_grants`).
 
 The HTTP layer (:mod:`.handler`, :mod:`.tiktok_routes`, :mod:`.api2cart_routes`) only parses
 requests and renders what this object returns or raises.
 
 A ``redirect_url`` given to the constructor replaces the one saved in the state file; without it
-the saved one is used (else :data:`~tiktok_helpers.samples.SANDBOX_REDIRECT_URL`).
+the saved one is used (else :data:`~tiktok_helpers.samples.SANDBOX_REDIRECT_URL`). The registered
+redirect URL is read from the state on every use, so :meth:`SandboxState.set_redirect_url` in one
+sandbox (or process) changes it for every sandbox on the same file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY
 
+from .agency import MintedGrant, mint_grants
 from .api2cart import SimulatedApi2Cart
 from .clock import Clock, SystemClock
 from .model import Api2CartAccount, App, AuthCode, AuthKind, ConsentRequest, Grant, Seller, check_redirect_url
@@ -40,10 +44,10 @@ __all__ = ["SandboxState"]
 
 
 class SandboxState:
-    """All sandbox data, guarded by one lock (request handlers run on several threads).
+    """All sandbox data and rules (safe to call from several threads: request handlers do).
 
-    ``state_path``: keep the mutable data in this JSON file, shared with other sandboxes on the
-    same path (see "Persistence" in :mod:`tiktok_helpers.sandbox.store`).
+    ``state_path``: keep the mutable data in this SQLite database, shared with other sandboxes on
+    the same path (see "Persistence" in :mod:`tiktok_helpers.sandbox.store`).
     """
 
     def __init__(
@@ -56,8 +60,8 @@ class SandboxState:
         self.clock: Clock = clock if clock is not None else SystemClock()
         if redirect_url is not None:
             check_redirect_url(redirect_url)
-        self.app = sample_app(redirect_url)
-        self.apps: dict[str, App] = {self.app.app_key: self.app}
+        template = sample_app(redirect_url)  # its redirect_url: the default, when none is registered
+        self.apps: dict[str, App] = {template.app_key: template}
         self.sellers: dict[str, Seller] = sample_sellers()
         self.api2cart_accounts: dict[str, Api2CartAccount] = {
             SANDBOX_API2CART_KEY: Api2CartAccount(SANDBOX_API2CART_KEY)
@@ -71,31 +75,52 @@ class SandboxState:
 
     # ------------------------------------------------------------------ data and persistence
     @property
+    def app(self) -> App:
+        """The sample app, with its currently registered redirect URL."""
+        app = self.store.app(SANDBOX_APP_KEY)
+        assert app is not None
+        return app
+
+    @property
     def codes(self) -> dict[str, AuthCode]:
-        """Issued authorization codes by code (call :meth:`sync` first to see other sandboxes' writes)."""
-        return self.store.codes
+        """Every issued authorization code by code (a snapshot, read from the state)."""
+        return self.store.codes()
 
     @property
     def grants(self) -> list[Grant]:
-        """Every authorization (call :meth:`sync` first to see other sandboxes' writes)."""
-        return self.store.grants
+        """Every authorization, oldest first (a snapshot, read from the state)."""
+        return self.store.grants()
 
     @property
     def state_path(self) -> Path | None:
-        """The state file (None: in memory only)."""
+        """The state database file (None: in memory only)."""
         return self.store.path
 
     def sync(self) -> None:
-        """Re-read the state file if another sandbox changed it (a ``stat`` when it did not).
+        """Open the state file again if another program deleted or replaced it.
 
-        Every operation does this first; call it before reading attributes such as
-        :attr:`grants` directly.
+        Every operation does this first, and reads the state as it is now: sandboxes on the same
+        file see each other's changes without calling it.
         """
         self.store.sync()
 
     def reset(self) -> None:
-        """Start over: forget codes, grants and stores, restore the redirect URL, delete the file."""
+        """Start over: forget codes, grants, minted sellers and stores, restore the redirect URL.
+
+        With a state file, every sandbox on it sees the empty state (the file is emptied, not deleted).
+        """
         self.store.reset()
+
+    def mint_grants(self, n: int, *, app_key: str = SANDBOX_APP_KEY) -> list[MintedGrant]:
+        """An agency's account: ``n`` new sellers (one shop each), each with a grant of the app.
+
+        Created in one transaction (10,000 take well under a second); returns
+        ``(refresh_token, open_id, seller_name)`` for each, in order. See :mod:`.agency`.
+        """
+        app = self.store.app(app_key)
+        if app is None:
+            raise ValueError(f"unknown app_key {app_key!r}")
+        return mint_grants(self.store, self.tiktok, app, n, self.now())
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:
@@ -117,9 +142,11 @@ class SandboxState:
         self._auto_approve = seller_key
 
     def set_redirect_url(self, url: str, app_key: str = SANDBOX_APP_KEY) -> None:
+        """Register ``url`` as the app's callback URL (for every sandbox on the same state file)."""
         check_redirect_url(url)
-        with self.store.mutation():
-            self.apps[app_key].redirect_url = url
+        if app_key not in self.apps:
+            raise ValueError(f"unknown app_key {app_key!r}")
+        self.store.set_redirect_url(app_key, url)
 
     def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
         return self.tiktok.find_app(app_key=app_key, service_id=service_id)

@@ -1,199 +1,282 @@
-"""The sandbox's mutable data, its lock, and the state file that shares it between sandboxes.
+"""The sandbox's mutable data: codes, grants, minted sellers, API2Cart stores and redirect URLs.
 
-Request handlers run on several threads, so every operation of the simulated services runs
-inside :meth:`StateStore.reading` or :meth:`StateStore.mutation`, which hold one re-entrant lock.
+:class:`StateStore` reads and writes them as rows of the state database (:mod:`.schema`), one
+indexed row per object, through :class:`~.database.StateDatabase`. The rules (:mod:`.tiktok`,
+:mod:`.api2cart`, :mod:`.agency`) wrap each request-level operation in :meth:`StateStore.reading`
+or :meth:`StateStore.mutation`: one transaction, which the store's methods join.
 
 Persistence (``state_path``)
 ----------------------------
-With a ``state_path`` the mutable data lives in a JSON file shared by every sandbox (in any
-process) that uses the same path, so a runbook whose notebooks each start their own sandbox
-keeps its codes, tokens and stores. What is persisted, and the format, are in :mod:`.codec`.
+With a ``state_path`` the data lives in an SQLite database shared by every sandbox (in any
+process) that uses the same path, so a runbook whose notebooks each start their own sandbox, and
+consecutive commands of the command line, keep their codes, tokens and stores; without one it
+lives in a private in-memory database.
 
-* The file is loaded when the state is created and re-read, when its ``stat`` changed, before
-  every operation; every change is written at once (atomically, mode 0600) while holding the
-  state's lock and a cross-process lock on ``<name>.lock`` (see :mod:`.persist`).
-* A file that is not valid JSON, has another ``version`` or does not fit the sample data is moved
-  aside as ``<name>.corrupt`` with a warning on the ``tiktok_helpers.sandbox`` logger (naming
-  the problem, never a value), and the sandbox continues from empty state.
-* :meth:`StateStore.reset` (``SandboxState.reset``) clears everything mutable and deletes the
-  file; other sandboxes on the same file then see empty state too.
+* Every operation reads the database as it is now, so each sandbox sees the others' changes at
+  once, without a restart; a change writes only the rows it touches (its cost does not grow with
+  the number of grants) and commits once. The file itself (mode 0600, WAL, locking, a file
+  deleted or replaced by another program) is described in :mod:`.database`.
+* A file that is not a usable sandbox database (not SQLite, another program's database, another
+  schema version, unexpected tables, corrupt) is moved aside as ``<name>.corrupt`` with a warning
+  on the ``tiktok_helpers.sandbox`` logger (naming the problem, never a value), and the sandbox
+  continues from empty state.
+* :meth:`StateStore.reset` (``SandboxState.reset``) empties every table in one transaction (the
+  file stays: other sandboxes keep it open), so every sandbox on the file sees empty state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import dataclasses
 import os
-import threading
-from collections.abc import Iterator, Mapping
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from .codec import StateCodec
-from .model import Api2CartAccount, App, AuthCode, Grant, Seller, StateData
-from .persist import BadStateFile, StateFile
+from .database import StateDatabase
+from .model import Api2CartAccount, App, AuthCode, Grant, SampleShop, Seller, StoredCart
+from .schema import TABLES
 
 __all__ = ["StateStore"]
 
-logger = logging.getLogger("tiktok_helpers.sandbox")
+_GRANT_COLUMNS = ", ".join(TABLES["grants"][1:])
+_CART_COLUMNS = ", ".join(TABLES["carts"])
+_INSERT_GRANT = f"INSERT INTO grants ({_GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_CODE_COLUMNS = "code, app_key, seller_key, user_type, issued_at, used"
 
 
 class StateStore:
-    """Codes, grants (indexed by token), API2Cart stores and redirect URLs, guarded by one lock.
+    """The rows of the state database, as the sandbox's objects.
 
-    ``apps``, ``sellers`` and ``accounts`` are the sandbox's fixed objects; the store keeps each
-    app's ``redirect_url`` and each account's ``carts`` in step with the state file.
+    ``apps``, ``sellers`` and ``accounts`` are the sandbox's fixed objects from code (the apps
+    with their default redirect URLs, the sample sellers); the database adds redirect URLs,
+    minted sellers and everything issued.
     """
 
     def __init__(
         self,
-        apps: dict[str, App],
+        apps: Mapping[str, App],
         sellers: Mapping[str, Seller],
-        accounts: dict[str, Api2CartAccount],
+        accounts: Mapping[str, Api2CartAccount],
         state_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.lock = threading.RLock()
         self.apps = apps
         self.sellers = sellers
         self.accounts = accounts
-        self._default_redirects = {key: app.redirect_url for key, app in apps.items()}
-        self._codec = StateCodec(apps=apps, sellers=sellers, accounts=accounts)
-        self.codes: dict[str, AuthCode] = {}
-        self.grants: list[Grant] = []
-        self.by_access: dict[str, Grant] = {}
-        self.by_refresh: dict[str, Grant] = {}
-        self.next_cart_id = 1
-        self._file = StateFile(state_path) if state_path is not None else None
-        self._mutation_depth = 0
-        if self._file is not None:
-            with self.lock, self._file.lock():
-                self._load(self._file)
+        self.db = StateDatabase(state_path)
 
     @property
     def path(self) -> Path | None:
-        """The state file (None: in memory only)."""
-        return self._file.path if self._file is not None else None
+        """The state database file (None: in memory only)."""
+        return self.db.path
 
     def sync(self) -> None:
-        """Re-read the state file if another sandbox changed it (a ``stat`` when it did not)."""
-        with self.lock:
-            self._sync()
+        """Open the file again if another program deleted or replaced it (a ``stat`` otherwise)."""
+        self.db.sync()
 
     def reset(self) -> None:
-        """Forget codes, grants and stores, restore the redirect URLs, delete the file."""
-        with self.lock:
-            self._apply(StateData())
-            file = self._file
-            if file is None:
-                return
-            with file.lock():
-                try:
-                    file.delete()
-                except OSError as err:
-                    logger.warning(
-                        "cannot delete the sandbox state file %s (%s)", file.path, err.strerror or type(err).__name__
-                    )
+        """Forget codes, grants, minted sellers, stores and redirect URLs (for every sandbox)."""
+        with self.db.transaction(write=True) as c:
+            for table in TABLES:
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 (table names from code)
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """Hold the lock, reloading first if the file changed."""
-        with self.lock:
-            self._sync()
-            yield
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent snapshot for a request-level operation."""
+        with self.db.transaction(write=False) as c:
+            yield c
 
     @contextlib.contextmanager
-    def mutation(self) -> Iterator[None]:
-        """Hold the locks, reload if needed, and save once the outermost mutation is done."""
-        with self.lock:
-            file = self._file
-            if file is None:
-                yield
-                return
-            with file.lock():
-                if self._mutation_depth == 0 and file.changed():
-                    self._load(file)
-                self._mutation_depth += 1
-                try:
-                    yield
-                finally:
-                    self._mutation_depth -= 1
-                    if self._mutation_depth == 0:
-                        self._save(file)
+    def mutation(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of a request-level operation's changes, or none."""
+        with self.db.transaction(write=True) as c:
+            yield c
 
-    def _sync(self) -> None:
-        """Reload if the file changed; the caller holds ``self.lock``."""
-        file = self._file
-        if file is None or self._mutation_depth > 0 or not file.changed():
-            return
-        try:
-            if file.read() == file.content:  # racy re-check or a touch: same bytes, nothing to do
-                return
-        except OSError:
-            pass  # _load reports it
-        with file.lock():
-            self._load(file)
+    # ------------------------------------------------------------------ apps and sellers
+    def app(self, app_key: str) -> App | None:
+        """The app with its current redirect URL (the registered one, else its default)."""
+        app = self.apps.get(app_key)
+        if app is None:
+            return None
+        with self.reading() as c:
+            row = c.execute("SELECT redirect_url FROM redirect_urls WHERE app_key = ?", (app_key,)).fetchone()
+        return dataclasses.replace(app, redirect_url=row[0]) if row is not None else app
 
-    def _load(self, file: StateFile) -> None:
-        """Read the file and apply it; the caller holds ``self.lock`` and ``file.lock()``."""
-        try:
-            raw = file.read()
-        except OSError as err:
-            self._discard(file, None, f"unreadable: {err.strerror or type(err).__name__}")
-            return
-        if raw == file.content:
-            return
-        if raw is None:
-            self._apply(StateData())
-            file.content = None
-            return
-        try:
-            data = self._codec.decode(StateFile.decode(raw))
-        except BadStateFile as err:
-            self._discard(file, raw, str(err))
-            return
-        self._apply(data)
-        file.content = raw
+    def set_redirect_url(self, app_key: str, url: str) -> None:
+        with self.mutation() as c:
+            c.execute("INSERT OR REPLACE INTO redirect_urls (app_key, redirect_url) VALUES (?, ?)", (app_key, url))
 
-    def _discard(self, file: StateFile, raw: bytes | None, problem: str) -> None:
-        kept = file.quarantine()
-        where = f"moved to {kept}" if kept is not None else "left in place (it could not be moved)"
-        logger.warning(
-            "sandbox state file %s is not usable (%s); starting from empty state, the file was %s",
-            file.path,
-            problem,
-            where,
-        )
-        self._apply(StateData())
-        file.content = None if kept is not None else raw
+    def seller(self, key: str) -> Seller | None:
+        """A sample seller, or one minted for an agency's account (with its shops)."""
+        seller = self.sellers.get(key)
+        if seller is not None:
+            return seller
+        with self.reading() as c:
+            row = c.execute("SELECT name, base_region, open_id FROM sellers WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            shops = c.execute(
+                "SELECT id, name, region, seller_type, cipher, code FROM shops WHERE seller_key = ? ORDER BY position",
+                (key,),
+            ).fetchall()
+        return Seller(key, row[0], row[1], row[2], tuple(SampleShop(*shop) for shop in shops))
 
-    def _save(self, file: StateFile) -> None:
-        raw = StateFile.encode(self._codec.encode(self._snapshot()))
-        if raw == file.content:
-            return
-        try:
-            file.write(raw)
-        except OSError as err:
-            logger.warning(
-                "cannot save the sandbox state to %s (%s); the change is kept in this process only",
-                file.path,
-                err.strerror or type(err).__name__,
+    def minted_seller_count(self) -> int:
+        with self.reading() as c:
+            count: int = c.execute("SELECT COUNT(*) FROM sellers").fetchone()[0]
+        return count
+
+    def add_minted(self, sellers: Iterable[Seller], grants: Iterable[Grant]) -> None:
+        """Store minted sellers, their shops and their grants (many rows, one statement per table)."""
+        sellers = list(sellers)
+        with self.mutation() as c:
+            c.executemany(
+                "INSERT INTO sellers (key, name, base_region, open_id) VALUES (?, ?, ?, ?)",
+                [(s.key, s.name, s.base_region, s.open_id) for s in sellers],
+            )
+            c.executemany(
+                "INSERT INTO shops (id, seller_key, position, name, region, seller_type, cipher, code) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (shop.id, s.key, i, shop.name, shop.region, shop.seller_type, shop.cipher, shop.code)
+                    for s in sellers
+                    for i, shop in enumerate(s.shops)
+                ],
+            )
+            c.executemany(_INSERT_GRANT, map(_grant_row, grants))
+
+    # ------------------------------------------------------------------ authorization codes
+    def add_code(self, code: AuthCode) -> None:
+        with self.mutation() as c:
+            c.execute(
+                f"INSERT INTO auth_codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (code.code, code.app_key, code.seller_key, code.user_type, code.issued_at, int(code.used)),
             )
 
-    def _snapshot(self) -> StateData:
-        return StateData(
-            redirect_urls={key: app.redirect_url for key, app in self.apps.items()},
-            codes=self.codes,
-            grants=self.grants,
-            carts={key: account.carts for key, account in self.accounts.items()},
-            next_cart_id=self.next_cart_id,
-        )
+    def code(self, code: str) -> AuthCode | None:
+        with self.reading() as c:
+            row = c.execute(f"SELECT {_CODE_COLUMNS} FROM auth_codes WHERE code = ?", (code,)).fetchone()  # noqa: S608
+        return _code(row) if row is not None else None
 
-    def _apply(self, data: StateData) -> None:
-        for key, app in self.apps.items():
-            app.redirect_url = data.redirect_urls.get(key, self._default_redirects[key])
-        self.codes = data.codes
-        self.grants = data.grants
-        self.by_access = {g.access_token: g for g in self.grants}
-        self.by_refresh = {g.refresh_token: g for g in self.grants}
-        for key, account in self.accounts.items():
-            account.carts = data.carts.get(key, [])
-        self.next_cart_id = data.next_cart_id
+    def use_code(self, code: str) -> None:
+        with self.mutation() as c:
+            c.execute("UPDATE auth_codes SET used = 1 WHERE code = ?", (code,))
+
+    def codes(self) -> dict[str, AuthCode]:
+        """Every issued code (a snapshot; reads the whole table)."""
+        with self.reading() as c:
+            rows = c.execute(f"SELECT {_CODE_COLUMNS} FROM auth_codes").fetchall()  # noqa: S608
+        return {row[0]: _code(row) for row in rows}
+
+    # ------------------------------------------------------------------ grants
+    def add_grant(self, grant: Grant) -> None:
+        with self.mutation() as c:
+            c.execute(_INSERT_GRANT, _grant_row(grant))
+
+    def grant_by_refresh(self, refresh_token: str) -> Grant | None:
+        return self._grant("refresh_token", refresh_token)
+
+    def grant_by_access(self, access_token: str) -> Grant | None:
+        return self._grant("access_token", access_token)
+
+    def _grant(self, column: str, token: str) -> Grant | None:
+        with self.reading() as c:
+            query = f"SELECT {_GRANT_COLUMNS} FROM grants WHERE {column} = ?"  # noqa: S608
+            row = c.execute(query, (token,)).fetchone()
+        return _grant(row) if row is not None else None
+
+    def rotate(self, old_refresh_token: str, grant: Grant) -> None:
+        """Save ``grant``'s new tokens and access expiry over the grant holding ``old_refresh_token``."""
+        with self.mutation() as c:
+            c.execute(
+                "UPDATE grants SET refresh_token = ?, access_token = ?, access_expires_at = ? WHERE refresh_token = ?",
+                (grant.refresh_token, grant.access_token, grant.access_expires_at, old_refresh_token),
+            )
+
+    def delete_grants(self, seller_key: str) -> int:
+        with self.mutation() as c:
+            return c.execute("DELETE FROM grants WHERE seller_key = ?", (seller_key,)).rowcount
+
+    def grants(self) -> list[Grant]:
+        """Every grant, oldest first (a snapshot; reads the whole table)."""
+        with self.reading() as c:
+            rows = c.execute(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY id").fetchall()  # noqa: S608
+        return [_grant(row) for row in rows]
+
+    # ------------------------------------------------------------------ API2Cart stores
+    def carts(self, api_key: str) -> list[StoredCart]:
+        with self.reading() as c:
+            query = f"SELECT {_CART_COLUMNS} FROM carts WHERE api_key = ? ORDER BY id"  # noqa: S608
+            rows = c.execute(query, (api_key,)).fetchall()
+        return [_cart(row) for row in rows]
+
+    def cart_by_url(self, api_key: str, url: str) -> StoredCart | None:
+        return self._cart("url", api_key, url)
+
+    def cart_by_store_key(self, api_key: str, store_key: str) -> StoredCart | None:
+        return self._cart("store_key", api_key, store_key)
+
+    def _cart(self, column: str, api_key: str, value: str) -> StoredCart | None:
+        with self.reading() as c:
+            row = c.execute(
+                f"SELECT {_CART_COLUMNS} FROM carts WHERE {column} = ? AND api_key = ?",  # noqa: S608
+                (value, api_key),
+            ).fetchone()
+        return _cart(row) if row is not None else None
+
+    def add_cart(self, api_key: str, cart: StoredCart) -> StoredCart:
+        """Store a new cart; its ``id`` is assigned here (the next one in API2Cart's list)."""
+        with self.mutation() as c:
+            cursor = c.execute(
+                f"INSERT INTO carts ({_CART_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (api_key, *_cart_values(cart)),
+            )
+        return dataclasses.replace(cart, id=str(cursor.lastrowid))
+
+    def update_cart(self, cart: StoredCart) -> None:
+        with self.mutation() as c:
+            c.execute(
+                "UPDATE carts SET custom_label = ?, app_key = ?, app_secret = ?, refresh_token = ?, "
+                "access_token = ? WHERE id = ?",
+                (*_cart_values(cart)[3:], int(cart.id)),
+            )
+
+
+def _code(row: Any) -> AuthCode:
+    return AuthCode(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+
+def _grant_row(grant: Grant) -> tuple[Any, ...]:
+    return (
+        grant.app_key,
+        grant.seller_key,
+        grant.user_type,
+        grant.open_id,
+        " ".join(grant.scopes),
+        grant.access_token,
+        grant.access_expires_at,
+        grant.refresh_token,
+        grant.refresh_expires_at,
+    )
+
+
+def _grant(row: Any) -> Grant:
+    return Grant(row[0], row[1], row[2], row[3], tuple(row[4].split()), row[5], row[6], row[7], row[8])
+
+
+def _cart_values(cart: StoredCart) -> tuple[Any, ...]:
+    return (
+        cart.store_key,
+        cart.cart_id,
+        cart.url,
+        cart.custom_label,
+        cart.app_key,
+        cart.app_secret,
+        cart.refresh_token,
+        cart.access_token,
+    )
+
+
+def _cart(row: Any) -> StoredCart:
+    return StoredCart(str(row[0]), *row[2:])

@@ -3,9 +3,9 @@
 :class:`SimulatedTikTok` holds the rules of TikTok's authorization service (the consent screen's
 decision, code issuing, ``token/get`` and ``token/refresh``) and of the one signed Open API call
 the runbook makes, Get Authorized Shops. It reads and changes the data in a
-:class:`~.store.StateStore`; the HTTP layer (:mod:`.tiktok_routes`) only parses requests and
-renders what this module returns or raises (:class:`~.model.TikTokErrorReply`,
-:class:`~.model.ConsentPageRefusal`).
+:class:`~.store.StateStore`, one transaction per operation; the HTTP layer (:mod:`.tiktok_routes`)
+only parses requests and renders what this module returns or raises
+(:class:`~.model.TikTokErrorReply`, :class:`~.model.ConsentPageRefusal`).
 
 Documented TikTok behaviour that is simulated
 ---------------------------------------------
@@ -38,10 +38,13 @@ Sandbox choices where TikTok documents nothing
 * Every authorization of a seller creates an independent grant: authorizing again does not
   revoke earlier tokens (use :meth:`~tiktok_helpers.sandbox.state.SandboxState.deauthorize` to
   simulate revocation).
+* The consent page offers the sample sellers; the decision form also accepts a seller minted for
+  an agency's account (:mod:`.agency`), by key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -59,6 +62,7 @@ from .model import (
     ConsentPageRefusal,
     ConsentRequest,
     Grant,
+    Seller,
     TikTokErrorReply,
 )
 from .store import StateStore
@@ -70,6 +74,7 @@ __all__ = [
     "SHOPS_PATH",
     "SimulatedTikTok",
     "append_query",
+    "new_token",
 ]
 
 # TikTok's documented lifetimes and windows, from the one module that holds them (in seconds here).
@@ -85,7 +90,8 @@ SHOPS_SCOPE: Final = "seller.authorization.info"
 _URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
 
 
-def _new_token() -> str:
+def new_token() -> str:
+    """A fresh access or refresh token."""
     return "TTP_" + secrets.token_urlsafe(36)
 
 
@@ -115,17 +121,17 @@ class SimulatedTikTok:
         self.now = now
 
     def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
+        """The app, with its current redirect URL."""
         for app in self.store.apps.values():
-            if app_key is not None and app.app_key == app_key:
-                return app
-            if service_id is not None and app.service_id == service_id:
-                return app
+            if (app_key is not None and app.app_key == app_key) or (
+                service_id is not None and app.service_id == service_id
+            ):
+                return self.store.app(app.app_key)
         return None
 
     # ------------------------------------------------------------------ consent
     def consent_request(self, kind: AuthKind, params: Mapping[str, str]) -> ConsentRequest:
         """Validate the query of a consent link (or the hidden fields of its form)."""
-        self.store.sync()
         state = params.get("state")
         if kind == "creator":
             app_key = params.get("app_key", "")
@@ -149,14 +155,10 @@ class SimulatedTikTok:
 
     def decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
         """Apply the seller's decision and return the redirect URL (the app's callback)."""
-        with self.store.reading():
-            return self._decide(request, seller_key, decision)
-
-    def _decide(self, request: ConsentRequest, seller_key: str, decision: str) -> str:
-        sellers = self.store.sellers
-        seller = sellers.get(seller_key)
+        seller = self.store.seller(seller_key)
         if seller is None:
-            raise ConsentPageRefusal(f"Unknown seller {seller_key!r}; choose one of {', '.join(sellers)}.")
+            choices = ", ".join(self.store.sellers)
+            raise ConsentPageRefusal(f"Unknown seller {seller_key!r}; choose one of {choices}.")
         params: list[tuple[str, str]]
         if decision == "authorize":
             code = self.issue_code(request.app.app_key, seller.key, request.user_type)
@@ -179,11 +181,10 @@ class SimulatedTikTok:
     def issue_code(self, app_key: str, seller_key: str, user_type: int = 0) -> str:
         """Issue a fresh authorization code, as if the seller clicked Authorize."""
         store = self.store
-        if app_key not in store.apps or seller_key not in store.sellers:
+        if app_key not in store.apps or store.seller(seller_key) is None:
             raise ValueError("unknown app or seller")
         code = _new_code()
-        with store.mutation():
-            store.codes[code] = AuthCode(code, app_key, seller_key, user_type, self.now())
+        store.add_code(AuthCode(code, app_key, seller_key, user_type, self.now()))
         return code
 
     # ------------------------------------------------------------------ tokens
@@ -193,8 +194,23 @@ class SimulatedTikTok:
             raise TikTokErrorReply(36004003, "invalid app_key or app_secret")
         return app
 
-    def _token_data(self, grant: Grant) -> dict[str, Any]:
-        seller = self.store.sellers[grant.seller_key]
+    def new_grant(self, app: App, seller: Seller, user_type: int, now: float) -> Grant:
+        """A fresh authorization of ``app`` by ``seller`` at ``now`` (not stored)."""
+        base = int(now)
+        return Grant(
+            app_key=app.app_key,
+            seller_key=seller.key,
+            user_type=user_type,
+            open_id=seller.open_id_for(user_type),
+            scopes=app.scopes,
+            access_token=new_token(),
+            access_expires_at=base + ACCESS_TOKEN_TTL,
+            refresh_token=new_token(),
+            refresh_expires_at=base + REFRESH_TOKEN_TTL,
+        )
+
+    @staticmethod
+    def _token_data(grant: Grant, seller: Seller) -> dict[str, Any]:
         return {
             "access_token": grant.access_token,
             "access_token_expire_in": grant.access_expires_at,
@@ -216,35 +232,25 @@ class SimulatedTikTok:
         store = self.store
         with store.mutation():
             now = self.now()
-            code = store.codes.get(params["auth_code"])
+            code = store.code(params["auth_code"])
             if code is None or code.used or code.app_key != app.app_key or now > code.issued_at + AUTH_CODE_TTL:
                 raise TikTokErrorReply(36004004, "invalid auth code")
-            code.used = True
-            seller = store.sellers[code.seller_key]
-            base = int(now)
-            grant = Grant(
-                app_key=app.app_key,
-                seller_key=seller.key,
-                user_type=code.user_type,
-                open_id=seller.open_id_for(code.user_type),
-                scopes=app.scopes,
-                access_token=_new_token(),
-                access_expires_at=base + ACCESS_TOKEN_TTL,
-                refresh_token=_new_token(),
-                refresh_expires_at=base + REFRESH_TOKEN_TTL,
-            )
-            store.grants.append(grant)
-            store.by_access[grant.access_token] = grant
-            store.by_refresh[grant.refresh_token] = grant
-            return self._token_data(grant)
+            seller = store.seller(code.seller_key)
+            if seller is None:  # a row naming a seller this sandbox does not have
+                raise TikTokErrorReply(36004004, "invalid auth code")
+            store.use_code(code.code)
+            grant = self.new_grant(app, seller, code.user_type, now)
+            store.add_grant(grant)
+            return self._token_data(grant, seller)
 
-    def _grant_for_refresh(self, app: App, refresh_token: str) -> Grant:
-        grant = self.store.by_refresh.get(refresh_token)
-        if grant is None or grant.app_key != app.app_key:
+    def _grant_for_refresh(self, app: App, refresh_token: str) -> tuple[Grant, Seller]:
+        grant = self.store.grant_by_refresh(refresh_token)
+        seller = self.store.seller(grant.seller_key) if grant is not None else None
+        if grant is None or seller is None or grant.app_key != app.app_key:
             raise TikTokErrorReply(36004005, "can not find related auth record")
         if self.now() > grant.refresh_expires_at:
             raise TikTokErrorReply(36004001, "rt has expired")
-        return grant
+        return grant, seller
 
     def token_refresh(self, params: Mapping[str, str]) -> dict[str, Any]:
         """``/api/v2/token/refresh``: rotate both tokens; returns the ``data`` object."""
@@ -254,32 +260,25 @@ class SimulatedTikTok:
         app = self._check_app(params["app_key"], params["app_secret"])
         store = self.store
         with store.mutation():
-            grant = self._grant_for_refresh(app, params["refresh_token"])
-            del store.by_refresh[grant.refresh_token]
-            store.by_access.pop(grant.access_token, None)
-            grant.refresh_token = _new_token()
-            grant.access_token = _new_token()
-            grant.access_expires_at = min(int(self.now()) + ACCESS_TOKEN_TTL, grant.refresh_expires_at)
-            store.by_refresh[grant.refresh_token] = grant
-            store.by_access[grant.access_token] = grant
-            return self._token_data(grant)
+            old, seller = self._grant_for_refresh(app, params["refresh_token"])
+            grant = dataclasses.replace(
+                old,
+                refresh_token=new_token(),
+                access_token=new_token(),
+                access_expires_at=min(int(self.now()) + ACCESS_TOKEN_TTL, old.refresh_expires_at),
+            )
+            store.rotate(old.refresh_token, grant)
+            return self._token_data(grant, seller)
 
     def check_refresh_token(self, app_key: str, app_secret: str, refresh_token: str) -> Grant:
         """Validate TikTok credentials WITHOUT rotating anything (what API2Cart's add uses)."""
         app = self._check_app(app_key, app_secret)
         with self.store.reading():
-            return self._grant_for_refresh(app, refresh_token)
+            return self._grant_for_refresh(app, refresh_token)[0]
 
     def deauthorize(self, seller_key: str) -> int:
         """Revoke every grant of a seller (like SELLER_DEAUTHORIZATION); returns how many."""
-        store = self.store
-        with store.mutation():
-            gone = [g for g in store.grants if g.seller_key == seller_key]
-            for grant in gone:
-                store.by_access.pop(grant.access_token, None)
-                store.by_refresh.pop(grant.refresh_token, None)
-                store.grants.remove(grant)
-            return len(gone)
+        return self.store.delete_grants(seller_key)
 
     # ------------------------------------------------------------------ Open API
     def authorized_shops(
@@ -312,8 +311,9 @@ class SimulatedTikTok:
         if not access_token:
             raise TikTokErrorReply(105001, "access token is missing: send it in the x-tts-access-token header")
         with self.store.reading():
-            grant = self.store.by_access.get(access_token)
-            if grant is None or grant.app_key != app.app_key:
+            grant = self.store.grant_by_access(access_token)
+            seller = self.store.seller(grant.seller_key) if grant is not None else None
+            if grant is None or seller is None or grant.app_key != app.app_key:
                 raise TikTokErrorReply(105001, "access token is invalid or the seller deauthorized the app")
             if now > grant.access_expires_at:
                 raise TikTokErrorReply(105002, "access token has expired")
@@ -321,4 +321,4 @@ class SimulatedTikTok:
                 raise TikTokErrorReply(105005, f"the app lacks the {SHOPS_SCOPE} scope")
             if grant.user_type == USER_TYPES["creator"]:
                 return []
-            return [shop.as_json() for shop in self.store.sellers[grant.seller_key].shops]
+            return [shop.as_json() for shop in seller.shops]

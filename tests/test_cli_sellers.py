@@ -1,0 +1,83 @@
+"""Many sellers at the command line: `sellers`, `--seller`, `refresh --all`, in subprocesses
+against the sandbox, as an integrator connects one client's shop after another."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .saved import grants
+from .test_cli import LOOPBACK_ANY_PORT, Cli
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    env = tmp_path / ".env"
+    env.write_text(LOOPBACK_ANY_PORT)
+    runner = Cli(env)
+    yield runner
+    runner.assert_no_secret_shown()
+
+
+@pytest.mark.parametrize("command", [("sellers",), ("refresh", "--all")])
+def test_help_answers(cli: Cli, command: tuple[str, ...]) -> None:
+    assert "example:" in cli(*command, "--help").stdout
+
+
+def test_two_sellers_authorized_both_appear_and_can_be_picked(cli: Cli) -> None:
+    cli("authorize", "--sandbox-approve")
+    cli("authorize", "--sandbox-approve", "--sandbox-seller", "us")
+    sellers = cli.json("sellers")["sellers"]
+    assert [s["seller_name"] for s in sellers] == ["Sandbox US Store", "Sandbox UK Store"]  # newest first
+    assert [s["base_region"] for s in sellers] == ["US", "GB"]
+    assert all(s["open_id"] and s["access_days_left"] > 6 for s in sellers)
+    assert len(grants(cli.env_file)) == 2
+
+    # the same seller again updates their grant
+    cli("authorize", "--sandbox-approve")
+    assert len(cli.json("sellers")["sellers"]) == 2
+
+    before = {g.seller_name: g.refresh_token for g in grants(cli.env_file)}
+    cli("refresh", "--seller", "sandbox us store")
+    after = {g.seller_name: g.refresh_token for g in grants(cli.env_file)}
+    assert after["Sandbox US Store"] != before["Sandbox US Store"]
+    assert after["Sandbox UK Store"] == before["Sandbox UK Store"]
+
+    shops = cli.json("shops", "--seller", "Sandbox US Store")["shops"]
+    assert [s["region"] for s in shops] == ["US"]
+    status = cli.json("status", "--seller", "Sandbox US Store")
+    assert status["seller_name"] == "Sandbox US Store"
+
+
+def test_refresh_all_refreshes_each_and_skips_what_is_not_due(cli: Cli) -> None:
+    cli("authorize", "--sandbox-approve")
+    cli("authorize", "--sandbox-approve", "--sandbox-seller", "us")
+    before = {g.seller_name: g.refresh_token for g in grants(cli.env_file)}
+    done = cli.json("refresh", "--all", "--concurrency", "2")
+    assert done["ok"] is True
+    assert sorted(o["status"] for o in done["outcomes"]) == ["refreshed", "refreshed"]
+    after = {g.seller_name: g.refresh_token for g in grants(cli.env_file)}
+    assert all(after[name] != before[name] for name in before)
+
+    skipped = cli.json("refresh", "--all", "--due-within", "1")
+    assert [o["status"] for o in skipped["outcomes"]] == ["skipped", "skipped"]
+    assert {g.seller_name: g.refresh_token for g in grants(cli.env_file)} == after  # nothing sent
+
+
+def test_an_unknown_seller_is_named_with_the_ones_there_are(cli: Cli) -> None:
+    cli("authorize", "--sandbox-approve")
+    result = cli("refresh", "--seller", "Nobody", code=2)
+    assert "Sandbox UK Store" in result.stderr
+
+
+def test_expiring_lists_only_sellers_that_need_attention(cli: Cli) -> None:
+    cli("authorize", "--sandbox-approve")
+    assert cli.json("sellers", "--expiring", "1")["sellers"] == []
+    assert len(cli.json("sellers", "--expiring", "8")["sellers"]) == 1  # the access token lasts 7 days
+
+
+def test_concurrency_goes_with_all(cli: Cli) -> None:
+    assert "go with --all" in cli("refresh", "--concurrency", "4", code=2).stderr
+    assert "from 1 to 64" in cli("refresh", "--all", "--concurrency", "0", code=2).stderr

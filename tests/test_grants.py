@@ -1,0 +1,232 @@
+"""The grant database: one grant per seller, nothing lost across processes, threads and kills."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import stat
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tiktok_helpers.envfile import read_env
+from tiktok_helpers.errors import MissingSettingError
+from tiktok_helpers.grants import GrantStore, grants_path_for
+from tiktok_helpers.openapi import Shop
+from tiktok_helpers.regions import UserType
+from tiktok_helpers.secret import Secret
+from tiktok_helpers.store import RunbookStore
+from tiktok_helpers.tokens import TokenSet
+
+NOW = 1_900_000_000
+
+
+def tokens(
+    n: int, *, open_id: str = "7010736057180325637", name: str = "Jjj test shop", region: str = "ID"
+) -> TokenSet:
+    return TokenSet.from_data(
+        {
+            "access_token": f"TTP_access_{n:020d}",
+            "access_token_expire_in": NOW + n,
+            "refresh_token": f"TTP_refresh_{n:020d}",
+            "refresh_token_expire_in": NOW + 10_000_000 + n,
+            "open_id": open_id,
+            "seller_name": name,
+            "seller_base_region": region,
+            "user_type": 0,
+            "granted_scopes": ["seller.authorization.info"],
+        }
+    )
+
+
+class Ticking:
+    """A clock that moves a minute on every reading, so "most recent" is never a tie."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GrantStore:
+    return GrantStore(tmp_path / ".env.grants.db", clock=Ticking())
+
+
+def test_a_grant_is_committed_and_seen_by_a_new_connection(store: GrantStore) -> None:
+    saved = store.save_tokens(tokens(1))
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    other = GrantStore(store.path)
+    [seen] = other.all()
+    assert seen == saved
+    assert seen.refresh_token.reveal() == "TTP_refresh_00000000000000000001"
+    assert seen.access_token_expires_at == datetime.fromtimestamp(NOW + 1, tz=timezone.utc)
+    assert seen.user_type is UserType.SELLER and seen.base_region == "ID"
+    assert seen.granted_scopes == ("seller.authorization.info",)
+    assert "TTP_refresh_0000" not in repr(seen)  # secrets print masked
+    assert sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_another_seller_adds_a_grant_and_the_same_seller_again_updates_theirs(store: GrantStore) -> None:
+    first = store.save_tokens(tokens(1))
+    second = store.save_tokens(tokens(2, open_id="7494560109732219154", name="Sandbox US Store", region="US"))
+    assert first.id != second.id
+    again = store.save_tokens(tokens(3))  # the first seller authorizes again
+    assert again.id == first.id
+    assert again.refresh_token.reveal().endswith("3")
+    assert store.count() == 2
+    assert [g.id for g in store.all()] == [first.id, second.id]  # the most recently authorized first
+
+
+def test_a_refresh_updates_only_its_grant_and_keeps_what_else_was_saved(store: GrantStore) -> None:
+    grant = store.save_tokens(tokens(1))
+    shop = Shop(id="1", name="Shop", region="ID", seller_type="LOCAL", cipher="ROW_x", code="IDX")
+    store.save_shops(grant.id, [shop])
+    store.save_store_key(grant.id, Secret("store_key_000000000001"))
+    refreshed = store.save_tokens(tokens(2), grant_id=grant.id, kind="refreshed")
+    assert refreshed.refresh_token.reveal().endswith("2")
+    assert refreshed.shops == (shop,) and refreshed.verified_at is not None
+    assert refreshed.api2cart_store_key.reveal() == "store_key_000000000001"
+    assert refreshed.refreshed_at is not None and refreshed.authorized_at == grant.authorized_at
+
+
+def test_find_by_name_open_id_or_number(store: GrantStore) -> None:
+    a = store.save_tokens(tokens(1))
+    b = store.save_tokens(tokens(2, open_id="7494560109732219154", name="Sandbox US Store"))
+    assert store.find("sandbox us store") == b
+    assert store.find("7010736057180325637") == a
+    assert store.find(str(a.id)) == a
+    with pytest.raises(MissingSettingError, match=r"Sandbox US Store, Jjj test shop"):
+        store.find("Nobody")
+
+
+def test_reading_an_empty_project_creates_no_file(tmp_path: Path) -> None:
+    store = GrantStore(tmp_path / ".env.grants.db")
+    assert store.all() == [] and store.newest() is None
+    assert not store.path.exists()
+
+
+def test_a_single_seller_env_is_imported_once_and_nothing_is_lost(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# my shop\nTIKTOK_REGION=us\n"
+        "TIKTOK_ACCESS_TOKEN=TTP_old_access_0000000001\nTIKTOK_ACCESS_TOKEN_EXPIRES_AT=2030-01-01T00:00:00+00:00\n"
+        "TIKTOK_REFRESH_TOKEN=TTP_old_refresh_000000001\nTIKTOK_REFRESH_TOKEN_EXPIRES_AT=2031-01-01T00:00:00+00:00\n"
+        "TIKTOK_SELLER_NAME=Old Shop\nTIKTOK_SHOP_CIPHER=ROW_old\nAPI2CART_STORE_KEY=store_key_old_000001\n"
+    )
+    store = RunbookStore(env, environ={})
+    settings = store.load()
+    [grant] = store.grants.all()
+    assert grant.refresh_token.reveal() == "TTP_old_refresh_000000001"
+    assert grant.access_token.reveal() == "TTP_old_access_0000000001"
+    assert grant.refresh_token_expires_at == datetime(2031, 1, 1, tzinfo=timezone.utc)
+    assert grant.seller_name == "Old Shop" and grant.shops[0].cipher == "ROW_old"
+    assert grant.api2cart_store_key.reveal() == "store_key_old_000001"
+    assert read_env(env) == {"TIKTOK_REGION": "us"}  # token lines left .env only after the commit
+    assert env.read_text().startswith("# my shop\n")
+    assert settings.region.value == "us" and not settings.refresh_token
+    RunbookStore(env, environ={}).load()
+    assert store.grants.count() == 1  # not imported twice
+
+    # TikTok's next reply names the seller: the imported grant gets its open_id, no second grant.
+    named = store.save_tokens(tokens(5), grant_id=grant.id, refreshed=True)
+    assert named.id == grant.id and named.open_id == "7010736057180325637"
+    assert named.api2cart_store_key.reveal() == "store_key_old_000001"
+
+
+def test_an_imported_grant_that_turns_out_to_be_a_known_seller_is_merged(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REFRESH_TOKEN=TTP_old_refresh_000000001\n")
+    store = RunbookStore(env, environ={})
+    store.load()
+    known = store.save_tokens(tokens(1))
+    [imported] = [g for g in store.grants.all() if not g.open_id]
+    merged = store.save_tokens(tokens(2), grant_id=imported.id, refreshed=True)
+    assert merged.id == known.id
+    assert store.grants.count() == 1
+
+
+# --- many processes ---------------------------------------------------------------------------------
+
+_fork = multiprocessing.get_context("fork")
+
+
+def _refresher(path: str, rounds: int) -> None:
+    store = GrantStore(path)
+    grant = store.find("Jjj test shop")
+    for n in range(2, rounds + 2):
+        store.save_tokens(tokens(n), grant_id=grant.id, kind="refreshed")
+
+
+def _other_writer(path: str, seller: int, rounds: int) -> None:
+    store = GrantStore(path)
+    grant = store.find("Jjj test shop")
+    mine = store.save_tokens(tokens(0, open_id=f"70000000000000{seller:05d}", name=f"Seller {seller}"))
+    for n in range(rounds):
+        store.save_store_key(grant.id, Secret(f"store_key_{seller:04d}_{n:06d}"))
+        store.save_shops(mine.id, [Shop(str(n), "s", "GB", "LOCAL", f"ROW_{seller}_{n}", "x")])
+
+
+def test_a_refresh_racing_other_saves_keeps_its_rotated_token(store: GrantStore) -> None:
+    store.save_tokens(tokens(1))
+    rounds = 60
+    workers = [_fork.Process(target=_refresher, args=(str(store.path), rounds))]
+    workers += [_fork.Process(target=_other_writer, args=(str(store.path), i, rounds)) for i in range(5)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    grant = store.find("Jjj test shop")
+    assert grant.refresh_token.reveal() == f"TTP_refresh_{rounds + 1:020d}"  # the last rotation survived
+    assert grant.access_token.reveal() == f"TTP_access_{rounds + 1:020d}"  # with its own access token
+    assert grant.api2cart_store_key.reveal().endswith(f"_{rounds - 1:06d}")  # and the others' writes too
+    assert store.count() == 6
+    assert all(g.shops[0].cipher.endswith(f"_{rounds - 1}") for g in store.all() if g.seller_name != "Jjj test shop")
+
+
+def _writer_forever(path: str) -> None:
+    store = GrantStore(path)
+    grant = store.find("Jjj test shop")
+    n = 2
+    while True:
+        store.save_tokens(tokens(n), grant_id=grant.id, kind="refreshed")
+        n += 1
+
+
+def test_sigkill_at_random_points_leaves_a_whole_pair(store: GrantStore) -> None:
+    store.save_tokens(tokens(1))
+    for delay in (0.01, 0.03, 0.05, 0.08, 0.13):
+        worker = _fork.Process(target=_writer_forever, args=(str(store.path),))
+        worker.start()
+        time.sleep(delay)  # let it commit some pairs; where it is when killed is the point
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+        fresh = GrantStore(store.path)
+        [grant] = fresh.all()
+        n = int(grant.refresh_token.reveal().removeprefix("TTP_refresh_"))
+        assert grant.access_token.reveal() == f"TTP_access_{n:020d}"  # never half of two replies
+        assert grant.access_token_expires_at == datetime.fromtimestamp(NOW + n, tz=timezone.utc)
+        assert sqlite3.connect(store.path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        fresh.close()
+
+
+def test_access_due_and_refresh_expired(store: GrantStore) -> None:
+    grant = store.save_tokens(tokens(1))
+    at = datetime.fromtimestamp(NOW, tz=timezone.utc)
+    assert not grant.access_due(at)
+    assert grant.access_due(at, timedelta(seconds=5))
+    assert not grant.refresh_expired(at)
+    assert grant.refresh_expired(at + timedelta(days=200))
+
+
+def test_path_is_beside_the_env_file(tmp_path: Path) -> None:
+    assert grants_path_for(tmp_path / ".env") == tmp_path / ".env.grants.db"
+    assert grants_path_for(tmp_path / "shop-b.env") == tmp_path / "shop-b.env.grants.db"
