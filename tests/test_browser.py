@@ -34,6 +34,7 @@ import pytest
 from tiktok_helpers import samples
 
 from .conftest import PROJECT_ROOT
+from .saved import saved_values
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -268,10 +269,10 @@ def run_all(page: Page) -> None:
 
 
 def env_value(lab: Lab, key: str) -> str:
-    for line in lab.env_file.read_text().splitlines():
-        if line.startswith(f"{key}="):
-            return line.split("=", 1)[1]
-    raise AssertionError(f"{key} not in .env")
+    """A value the runbook saved (``.env``, or the newest seller's grant under its old ``.env`` name)."""
+    value = saved_values(lab.env_file).get(key)
+    assert value, f"{key} was not saved"
+    return value
 
 
 def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:

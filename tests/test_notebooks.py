@@ -28,14 +28,16 @@ SECRET_PATTERNS = [
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: Pictures (the expiry chart) are base64 bytes, not text a reader sees: their letters mean nothing.
+NOT_TEXT = {WIDGET_VIEW, "image/png"}
 
 
 def outputs_text(notebook: nbformat.NotebookNode) -> str:
-    """Every output as text, minus widget model ids (random hex) and the public `state` value."""
+    """Every output as text, minus widget model ids (random hex), pictures and the public `state` value."""
     outputs = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            data = {k: v for k, v in output.get("data", {}).items() if k != WIDGET_VIEW}
+            data = {k: v for k, v in output.get("data", {}).items() if k not in NOT_TEXT}
             outputs.append({**output, "data": data})
     text = json.dumps(outputs, ensure_ascii=False)
     return re.sub(r"state(=|:\s*)[\w\-]+", "state=STATE", text)

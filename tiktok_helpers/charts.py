@@ -10,6 +10,7 @@ matplotlib is imported only when a chart is drawn, so importing the package stay
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from .grants import Grant
 
-__all__ = ["REAUTHORIZE_NOTICE", "days_left", "expiry_chart"]
+__all__ = ["REAUTHORIZE_NOTICE", "Chart", "days_left", "expiry_chart"]
 
 #: TikTok's notice before an authorization ends (webhook 7), the deadline the chart marks.
 REAUTHORIZE_NOTICE: Final = timedelta(days=30)
@@ -36,8 +37,23 @@ def _colour(days: float, warn: float) -> str:
     return _LATE if days <= 0 else _SOON if days <= warn else _OK
 
 
-def expiry_chart(grants: Sequence[Grant], now: datetime | None = None) -> Figure:
-    """A figure with each seller's days left: access token (left), authorization (right)."""
+class Chart:
+    """A matplotlib figure that shows itself as a PNG in a notebook (no pyplot, no backend needed)."""
+
+    def __init__(self, figure: Figure) -> None:
+        self.figure = figure
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=96)
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+
+def expiry_chart(grants: Sequence[Grant], now: datetime | None = None) -> Chart:
+    """Each seller's days left: access token (left panel), authorization (right panel)."""
     from matplotlib.figure import Figure
 
     now = now or datetime.now(timezone.utc)
@@ -51,15 +67,15 @@ def expiry_chart(grants: Sequence[Grant], now: datetime | None = None) -> Figure
     rows = range(len(names))
     left.barh(rows, access, color=[_colour(d, 1) for d in access])
     left.axvline(0, color=_LATE, linewidth=1)
-    left.set_title("access token: days left (refresh before 0)")
+    left.set_title("access token: days left (refresh before 0)", fontsize="medium")
     left.set_yticks(list(rows), names)
     left.invert_yaxis()
     right.barh(rows, authorization, color=[_colour(d, notice) for d in authorization])
     right.axvline(notice, color=_SOON, linestyle="--", linewidth=1, label=f"re-authorize from here ({notice} days)")
     right.axvline(0, color=_LATE, linewidth=1)
-    right.set_title("authorization: days left (the seller authorizes again before 0)")
+    right.set_title("authorization: days left (authorize again before 0)", fontsize="medium")
     right.legend(loc="lower right", fontsize="small")
     for axes in (left, right):
         axes.set_xlabel("days")
         axes.grid(axis="x", alpha=0.3)
-    return figure
+    return Chart(figure)

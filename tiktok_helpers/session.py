@@ -2,7 +2,7 @@
 
 ``open_session()`` loads the settings; in sandbox mode (and unless ``TIKTOK_SANDBOX_URL`` points
 at a sandbox already running) it starts the embedded sandbox in this process, with its state kept
-in ``.sandbox/state.json`` beside ``.env`` so that every notebook (each its own kernel) sees the
+in ``.sandbox/state.db`` beside ``.env`` so that every notebook (each its own kernel) sees the
 same simulated TikTok and API2Cart. All clients share one ``httpx.Client``.
 
 Each step of the runbook is one method here, so notebooks, widgets and the command line call
