@@ -4,6 +4,7 @@
     python3 runbook.py              start JupyterLab on the first notebook
     python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks)
     python3 runbook.py regenerate   re-run the notebooks in sandbox mode and store their outputs
+    python3 runbook.py docs         build the notebooks (stored outputs) as a static site in site/
 
 Both create ``.venv`` when it is missing and install requirements.txt into it; when nothing
 changed since the last install they skip straight to the work. Extra arguments go to JupyterLab
@@ -107,6 +108,9 @@ def main(argv: list[str]) -> int:
         return run_tests(python, argv[1:])
     if argv[:1] == ["regenerate"]:
         script = ROOT / "scripts" / "run_notebooks.py"
+        return subprocess.run([str(python), str(script), *argv[1:]], cwd=ROOT).returncode
+    if argv[:1] == ["docs"]:
+        script = ROOT / "scripts" / "build_docs.py"
         return subprocess.run([str(python), str(script), *argv[1:]], cwd=ROOT).returncode
     if argv[:1] == ["setup"]:
         return 0

@@ -1,4 +1,5 @@
-"""Api2CartClient against mocked api.api2cart.com/v1.1: add store, list, validate, platforms, errors."""
+"""Api2CartClient against mocked api.api2cart.com/v1.1: add store, update its credentials, list,
+validate, platforms, errors and which calls are repeated."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tiktok_helpers.errors import (
     InvalidResponse,
     ServiceError,
 )
+from tiktok_helpers.http import RetryPolicy
 from tiktok_helpers.secret import Secret
 
 from .http_faults import NEVER_SENT, assert_no_secrets, html, transport_cases
@@ -26,6 +28,7 @@ BASE = "https://api.api2cart.com/v1.1"
 ADD_PATH = "/account.cart.add.json"
 LIST_PATH = "/account.cart.list.json"
 VALIDATE_PATH = "/cart.validate.json"
+UPDATE_PATH = "/account.config.update.json"
 PLATFORMS_PATH = "/account.supported_platforms.json"
 
 API_KEY = "a2cApiKeyValue0000111122223333"
@@ -133,6 +136,107 @@ def test_add_tiktok_store_without_store_key_is_invalid_response(
     assert info.value.url == f"{BASE}{ADD_PATH}"
 
 
+# --- account.config.update ------------------------------------------------------------------------
+
+
+def test_update_tiktok_store_puts_the_new_credentials(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.put(UPDATE_PATH).mock(return_value=_ok({}))
+    result = client.update_tiktok_store(
+        Secret(STORE_KEY), app_key=APP_KEY, app_secret=Secret(APP_SECRET), refresh_token=Secret(REFRESH_TOKEN)
+    )
+    assert result == {}
+    request = route.calls.last.request
+    assert request.method == "PUT"
+    assert str(request.url) == f"{BASE}{UPDATE_PATH}"
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["x-store-key"] == STORE_KEY
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {
+        "tiktokshop_app_key": APP_KEY,
+        "tiktokshop_app_secret": APP_SECRET,
+        "tiktokshop_refresh_token": REFRESH_TOKEN,
+    }
+
+
+def test_update_tiktok_store_sends_the_access_token_when_given(
+    router: respx.MockRouter, client: Api2CartClient
+) -> None:
+    route = router.put(UPDATE_PATH).mock(return_value=_ok())
+    client.update_tiktok_store(
+        STORE_KEY, app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN, access_token=ACCESS_TOKEN
+    )
+    assert json.loads(route.calls.last.request.content)["tiktokshop_access_token"] == ACCESS_TOKEN
+
+
+def test_update_refused_is_scrubbed(router: respx.MockRouter, client: Api2CartClient) -> None:
+    message = f"TikTok Shop: can not find related auth record (36004005) {REFRESH_TOKEN} {STORE_KEY}"
+    router.put(UPDATE_PATH).mock(return_value=_fail(100, message))
+    with pytest.raises(Api2CartError) as info:
+        client.update_tiktok_store(STORE_KEY, app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN)
+    assert info.value.entry.code == "api2cart.100"
+    assert not info.value.transient
+    assert "36004005" in info.value.message
+    _assert_no_secrets(info.value)
+
+
+# --- which calls are repeated on a transient return_code -----------------------------------------
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def patient(sleeps: list[float]) -> Iterator[Api2CartClient]:
+    with Api2CartClient(API_KEY, retry=RetryPolicy(attempts=3, backoff=0.5), sleep=sleeps.append) as c:
+        yield c
+
+
+@pytest.mark.parametrize("code", [1, 7, 9, 10, 110])
+def test_a_read_is_repeated_on_a_transient_code(
+    router: respx.MockRouter, patient: Api2CartClient, sleeps: list[float], code: int
+) -> None:
+    route = router.get(LIST_PATH).mock(side_effect=[_fail(code, "later"), _fail(code, "later"), _ok({"carts": []})])
+    assert patient.list_stores() == []
+    assert route.call_count == 3
+    assert len(sleeps) == 2 and 0.4 <= sleeps[0] <= 0.6 and 0.8 <= sleeps[1] <= 1.2  # backoff
+
+
+def test_a_read_gives_up_after_the_attempts(
+    router: respx.MockRouter, patient: Api2CartClient, sleeps: list[float]
+) -> None:
+    route = router.get(VALIDATE_PATH).mock(return_value=_fail(10, "Account request limit exceeded"))
+    with pytest.raises(Api2CartError) as info:
+        patient.validate_store(STORE_KEY)
+    assert route.call_count == 3 and len(sleeps) == 2
+    assert info.value.code == 10 and info.value.transient
+
+
+@pytest.mark.parametrize("code", [2, 100, 101, 114])
+def test_a_read_is_not_repeated_on_a_lasting_code(
+    router: respx.MockRouter, patient: Api2CartClient, sleeps: list[float], code: int
+) -> None:
+    route = router.get(VALIDATE_PATH).mock(return_value=_fail(code, "no"))
+    with pytest.raises(Api2CartError):
+        patient.validate_store(STORE_KEY)
+    assert route.call_count == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("code", [1, 7, 9, 10, 110])
+def test_add_and_update_are_never_repeated(
+    router: respx.MockRouter, patient: Api2CartClient, sleeps: list[float], code: int
+) -> None:
+    add = router.post(ADD_PATH).mock(return_value=_fail(code, "later"))
+    update = router.put(UPDATE_PATH).mock(return_value=_fail(code, "later"))
+    with pytest.raises(Api2CartError) as added:
+        _add(patient)
+    with pytest.raises(Api2CartError) as updated:
+        patient.update_tiktok_store(STORE_KEY, app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN)
+    assert add.call_count == 1 and update.call_count == 1 and sleeps == []
+    assert added.value.transient and updated.value.transient
+
+
 # --- list, validate, platforms ------------------------------------------------------------------
 
 
@@ -233,9 +337,13 @@ def test_required_fields_finds_tiktok_shop(router: respx.MockRouter, client: Api
 
 def test_required_fields_absent_raises(router: respx.MockRouter, client: Api2CartClient) -> None:
     router.get(PLATFORMS_PATH).mock(return_value=_ok({"supported_platforms": _PLATFORMS["supported_platforms"][:1]}))
-    with pytest.raises(Api2CartError) as info:
+    with pytest.raises(ServiceError) as info:
         client.required_fields("TikTokShop")
+    # The runbook's own check, not an API2Cart return_code: no invented code.
+    assert not isinstance(info.value, Api2CartError)
+    assert info.value.entry.code == "api2cart.platform_missing"
     assert "TikTokShop" in str(info.value)
+    assert info.value.url == f"{BASE}{PLATFORMS_PATH}"
 
 
 # --- API errors ---------------------------------------------------------------------------------
@@ -245,11 +353,14 @@ def test_required_fields_absent_raises(router: respx.MockRouter, client: Api2Car
     ("code", "entry"),
     [
         (2, "api2cart.2"),
-        (3, "api2cart.3"),
-        (5, "api2cart.5"),
+        (8, "api2cart.8"),
+        (100, "api2cart.100"),
+        (101, "api2cart.101"),
+        (103, "api2cart.102-105"),
+        (114, "api2cart.114"),
         (9, "api2cart.9"),
         (10, "api2cart.10"),
-        (7, "api2cart.unknown"),
+        (108, "api2cart.unknown"),
         (999, "api2cart.unknown"),
     ],
 )
@@ -270,6 +381,7 @@ def test_return_codes_map_to_catalog(router: respx.MockRouter, client: Api2CartC
     assert CATALOG[entry].fix in text
     assert str(code) in text
     assert exc.url == f"{BASE}{ADD_PATH}"
+    assert exc.transient is (code in (9, 10))
     _assert_no_secrets(exc)
 
 
@@ -283,20 +395,20 @@ def test_error_message_is_return_message(router: respx.MockRouter, client: Api2C
 
 
 def test_store_key_echoed_by_validate_is_scrubbed(router: respx.MockRouter, client: Api2CartClient) -> None:
-    router.get(VALIDATE_PATH).mock(return_value=_fail(9, f"Incorrect store key {STORE_KEY}"))
+    router.get(VALIDATE_PATH).mock(return_value=_fail(101, f"Store not found {STORE_KEY}"))
     with pytest.raises(Api2CartError) as info:
         client.validate_store(Secret(STORE_KEY))
-    assert info.value.entry.code == "api2cart.9"
+    assert info.value.entry.code == "api2cart.101"
     _assert_no_secrets(info.value)
 
 
 def test_http_400_with_return_code_maps_by_code(router: respx.MockRouter, client: Api2CartClient) -> None:
-    router.post(ADD_PATH).mock(return_value=_fail(5, "Required field missing", status=400))
+    router.post(ADD_PATH).mock(return_value=_fail(114, "Required parameter is not specified", status=400))
     with pytest.raises(Api2CartError) as info:
         _add(client)
-    assert info.value.code == 5
+    assert info.value.code == 114
     assert info.value.http_status == 400
-    assert info.value.entry.code == "api2cart.5"
+    assert info.value.entry.code == "api2cart.114"
 
 
 # --- transport and body errors ------------------------------------------------------------------

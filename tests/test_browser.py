@@ -38,7 +38,7 @@ from .saved import saved_values
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
@@ -397,12 +397,21 @@ def test_pasted_redirect_url(lab: Lab, browser: Browser, shots: Shots) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     consent = start_authorize(page, lab)
-    # The browser is "on another machine": its redirect never reaches this computer's catcher.
-    consent.route("http://127.0.0.1:*/callback*", lambda route: route.fulfill(status=200, body="elsewhere"))
+    # The browser is "on another machine": the consent page's redirect never reaches this
+    # computer's catcher. Intercept the decision, keep where it sends the browser, and show a page.
+    kept: list[str] = []
+
+    def elsewhere(route: Route) -> None:
+        reply = route.fetch(max_redirects=0)
+        kept.append(reply.headers["location"])
+        route.fulfill(status=200, body="elsewhere")
+
+    consent.route(re.compile(r".*/open/authorize/decision.*"), elsewhere)
     consent.wait_for_selector("#authorize")
     consent.locator("#authorize").click()
-    consent.wait_for_url(re.compile(r".*/callback\?.*code=.*"))
-    address = consent.url
+    consent.wait_for_selector("text=elsewhere")
+    [address] = kept
+    assert "code=" in address
     shots(consent, "redirect-elsewhere")
     consent.close()
     page.bring_to_front()

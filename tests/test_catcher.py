@@ -24,7 +24,8 @@ def catcher() -> Iterator[RedirectCatcher]:
 
 
 def get(c: RedirectCatcher, path_and_query: str) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{c.port}{path_and_query}", timeout=5)
+    """Load an address as a browser does: following redirects."""
+    return httpx.get(f"http://127.0.0.1:{c.port}{path_and_query}", timeout=5, follow_redirects=True)
 
 
 def test_receives_the_code_and_answers_a_friendly_page(catcher: RedirectCatcher) -> None:
@@ -34,6 +35,7 @@ def test_receives_the_code_and_answers_a_friendly_page(catcher: RedirectCatcher)
     assert reply.status_code == 200
     assert "You can close this tab" in reply.text
     assert CODE not in reply.text
+    assert str(reply.url) == f"http://127.0.0.1:{catcher.port}/callback/done"  # the code left the address bar
     assert reply.headers["cache-control"] == "no-store"
     assert reply.headers["referrer-policy"] == "no-referrer"
     result = catcher.wait(5)
@@ -61,9 +63,30 @@ def test_wrong_state_is_ignored_and_does_not_end_the_wait(catcher: RedirectCatch
     assert catcher.wait(5).code.reveal() == CODE
 
 
+def test_the_browser_ends_on_a_clean_address(catcher: RedirectCatcher) -> None:
+    first = httpx.get(f"http://127.0.0.1:{catcher.port}/callback?code={CODE}&state={STATE}", timeout=5)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/callback/done"
+    assert first.headers["cache-control"] == "no-store"
+    reply = get(catcher, f"/callback?code={CODE}&state={STATE}&locale=en")  # as a browser: follows the 303
+    assert [r.status_code for r in reply.history] == [303]
+    assert reply.status_code == 200
+    assert reply.url.query == b"" and reply.url.path == "/callback/done"
+    assert "code" not in str(reply.url) and CODE not in str(reply.url) and STATE not in str(reply.url)
+    assert "You can close this tab" in reply.text
+    assert catcher.wait(5).code.reveal() == CODE
+
+
+def test_the_done_page_is_not_served_before_a_result(catcher: RedirectCatcher) -> None:
+    assert get(catcher, "/callback/done").status_code == 404
+    assert catcher.status().state is CatcherState.WAITING
+    assert catcher.status().ignored == 1
+
+
 def test_refusal_ends_the_wait_with_denied(catcher: RedirectCatcher) -> None:
     reply = get(catcher, f"/callback?error=access_denied&code=null&state={STATE}")
     assert "refused" in reply.text
+    assert reply.url.path == "/callback/done" and reply.url.query == b""
     with pytest.raises(AuthorizationDenied):
         catcher.wait(5)
     assert catcher.status().state is CatcherState.DENIED
@@ -101,7 +124,7 @@ def test_deadline_times_out() -> None:
 def test_progress_is_reported() -> None:
     seen: list[CatcherStatus] = []
     with RedirectCatcher("http://127.0.0.1:0/cb", timeout=20, on_progress=seen.append) as c:
-        httpx.get(f"http://127.0.0.1:{c.port}/cb?code={CODE}", timeout=5)
+        httpx.get(f"http://127.0.0.1:{c.port}/cb?code={CODE}", timeout=5, follow_redirects=True)
         c.wait(5)
         deadline = time.monotonic() + 5
         while seen[-1].state is not CatcherState.RECEIVED and time.monotonic() < deadline:
@@ -113,8 +136,7 @@ def test_progress_is_reported() -> None:
 
 
 def test_listens_on_loopback_only(catcher: RedirectCatcher) -> None:
-    assert catcher._server is not None
-    assert catcher._server.server_address[0] == "127.0.0.1"
+    assert catcher.addresses == (f"127.0.0.1:{catcher.port}",)
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
@@ -125,14 +147,27 @@ def test_ipv6_loopback() -> None:
         pytest.skip("::1 cannot be bound here")
     try:
         assert c.redirect_url.startswith("http://[::1]:")
-        httpx.get(f"http://[::1]:{c.port}/cb?code={CODE}", timeout=5)
+        httpx.get(f"http://[::1]:{c.port}/cb?code={CODE}", timeout=5, follow_redirects=True)
         assert c.wait(5).code.reveal() == CODE
     finally:
         c.stop()
 
 
 @pytest.mark.parametrize(
-    "url", ["https://127.0.0.1:8765/cb", "http://example.com/cb", "http://0.0.0.0:8765/cb", "http://192.168.1.2/cb"]
+    "url",
+    [
+        "https://127.0.0.1:8765/cb",
+        "http://example.com/cb",
+        "http://0.0.0.0:8765/cb",
+        "http://192.168.1.2/cb",
+        "http://127.0.0.1.attacker.example:8765/cb",
+        "http://localhost.attacker.example:8765/cb",
+        "http://127.0.0.1@evil.example:8765/cb",
+        "http://evil.example@127.0.0.1:8765/cb",
+        "http://[::2]:8765/cb",
+        "http://[::1:8765/cb",
+        "http://127.0.0.1:99999/cb",
+    ],
 )
 def test_only_http_loopback_redirects_can_be_caught(url: str) -> None:
     with pytest.raises(ValidationError, match="paste the address"):

@@ -1,8 +1,9 @@
 """Hardening of the redirect catcher, over real HTTP with raw sockets (so every byte sent is exact).
 
 Loopback only (IPv4 and IPv6), stray and hostile requests (wrong state, wrong path, a flood from
-several threads, script payloads, a 64 KB query, other methods), the deadline and the port
-afterwards, and a client that connects and sends nothing.
+several threads, script payloads, a 64 KB query, other methods, a forged refusal without state, a
+foreign ``Host`` as DNS rebinding sends it), the 303 to a clean page, the deadline and the port
+afterwards, how fast ``stop()`` is, and a client that connects and sends nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
-from tiktok_helpers.catcher import CatcherState, RedirectCatcher
-from tiktok_helpers.errors import RedirectTimeout, ValidationError
+from tiktok_helpers import catcher as catcher_module
+from tiktok_helpers.catcher import DONE_PAGE_GRACE, CatcherState, RedirectCatcher
+from tiktok_helpers.errors import AuthorizationDenied, RedirectTimeout, ValidationError
 
 CODE = "TTP_hardening_code_0123456789abcdef"
 STATE = "hardening-state-value"
@@ -37,6 +40,13 @@ class Reply:
     @property
     def everything(self) -> bytes:
         return self.head + self.body
+
+    def header(self, name: str) -> str | None:
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower().encode():
+                return value.strip().decode("latin-1")
+        return None
 
 
 def exchange(port: int, data: bytes, host: str = "127.0.0.1", timeout: float = 5.0) -> bytes:
@@ -60,8 +70,20 @@ def parse_reply(raw: bytes) -> Reply:
     return Reply(status, head, body)
 
 
-def request(port: int, target: str, method: str = "GET", *, extra: bytes = b"", host: str = "127.0.0.1") -> Reply:
-    line = f"{method} {target} HTTP/1.0\r\nHost: {host}\r\n".encode("latin-1")
+def request(
+    port: int,
+    target: str,
+    method: str = "GET",
+    *,
+    extra: bytes = b"",
+    host: str = "127.0.0.1",
+    host_header: str | None = None,
+) -> Reply:
+    """One request to ``host:port``, with ``Host: host:port`` as a browser sends it (or ``host_header``;
+    an empty one sends no Host header at all)."""
+    named = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    header = f"Host: {named}\r\n" if host_header is None else (f"Host: {host_header}\r\n" if host_header else "")
+    line = f"{method} {target} HTTP/1.0\r\n{header}".encode("latin-1")
     return parse_reply(exchange(port, line + extra + b"\r\n", host))
 
 
@@ -77,10 +99,18 @@ def assert_still_waiting(c: RedirectCatcher) -> None:
     assert c._thread is not None and c._thread.is_alive(), "the listener thread died"
 
 
-def assert_valid_request_works(c: RedirectCatcher) -> None:
-    reply = request(c.port, VALID)
-    assert reply.status == 200
+def assert_sent_to_the_clean_page(reply: Reply, done: str = "/callback/done") -> None:
+    """A 303 to the fixed "close this tab" page: the code does not stay in the address bar."""
+    assert reply.status == 303, reply
+    assert reply.header("location") == done
     assert b"Authorization received" in reply.body
+
+
+def assert_valid_request_works(c: RedirectCatcher, host: str = "127.0.0.1") -> None:
+    assert_sent_to_the_clean_page(request(c.port, VALID, host=host))
+    done = request(c.port, "/callback/done", host=host)  # what the browser loads next
+    assert done.status == 200
+    assert b"You can close this tab" in done.body
     result = c.wait(5)
     assert result.code.reveal() == CODE
     assert result.state == STATE
@@ -148,7 +178,7 @@ def test_ipv6_catcher_is_reachable_only_on_loopback() -> None:
     except ValidationError:
         pytest.skip("[::1] cannot be bound here")
     try:
-        assert c._server is not None and c._server.server_address[0] == "::1"
+        assert c.addresses == (f"[::1]:{c.port}",)
         address = _non_loopback(socket.AF_INET6)
         if address is None:
             pytest.skip("no global non-loopback IPv6 address on this machine")
@@ -156,9 +186,7 @@ def test_ipv6_catcher_is_reachable_only_on_loopback() -> None:
             pytest.skip(f"{address} does not accept local connections even on ::")
         with pytest.raises(ConnectionRefusedError), socket.create_connection((address, c.port), timeout=2):
             pass
-        reply = request(c.port, VALID, host="::1")
-        assert reply.status == 200
-        assert c.wait(5).code.reveal() == CODE
+        assert_valid_request_works(c, host="::1")
     finally:
         c.stop()
 
@@ -214,9 +242,9 @@ def test_wrong_path_answers_404_and_keeps_waiting(catcher: RedirectCatcher) -> N
 
 def test_only_the_first_valid_request_counts(catcher: RedirectCatcher) -> None:
     assert_valid_request_works(catcher)
-    with contextlib.suppress(OSError):  # the listener closes after the code: refused, or the same page
+    with contextlib.suppress(OSError):  # the listener closes after the code: refused, or the same clean page
         later = request(catcher.port, f"/callback?code=TTP_second_code_000000&state={STATE}")
-        assert later.status == 200 and b"Authorization received" in later.body
+        assert_sent_to_the_clean_page(later)
     assert catcher.wait(1).code.reveal() == CODE
     assert catcher.status().state is CatcherState.RECEIVED
 
@@ -237,9 +265,12 @@ def test_concurrent_valid_requests_give_one_code() -> None:
             t.start()
         for t in threads:
             t.join(10)
+        assert replies
+        for reply in replies:
+            assert_sent_to_the_clean_page(reply)
+        assert request(c.port, "/callback/done").status == 200
         first = c.wait(5).code.reveal()
         assert first in codes
-        assert all(r.status == 200 for r in replies)
         time.sleep(0.1)
         assert c.wait(1).code.reveal() == first, "a later request replaced the code"
 
@@ -433,6 +464,201 @@ def test_a_forged_refusal_with_a_wrong_state_is_ignored(catcher: RedirectCatcher
     assert_still_waiting(catcher)
 
 
+#: Refusals any web page can send (``<img src="http://127.0.0.1:PORT/callback?error=...">``): no state.
+FORGED_REFUSALS = [
+    "error=access_denied",
+    "error=access_denied&code=null",
+    "error=auth_denied&code=null&error_description=cancelled",
+    "code=null",
+    "code=",
+    f"error=access_denied&State={STATE}",  # a parameter name is case-sensitive
+    "error=access_denied&state",
+    "error=access_denied&state=",
+    f"error=access_denied&states={STATE}",
+]
+
+
+@pytest.mark.parametrize("query", FORGED_REFUSALS)
+def test_a_refusal_without_the_state_is_ignored(catcher: RedirectCatcher, query: str) -> None:
+    reply = request(catcher.port, f"/callback?{query}")
+    assert reply.status == 400
+    assert b"ignored" in reply.body
+    assert reply.header("location") is None
+    assert_still_waiting(catcher)
+    assert catcher.status().ignored == 1
+    assert_valid_request_works(catcher)
+
+
+def test_the_catcher_checks_a_refusals_state_itself(monkeypatch: pytest.MonkeyPatch, catcher: RedirectCatcher) -> None:
+    """Whatever order the redirect parser checks things in, a refusal needs the expected state here."""
+
+    def refusal_first(text: str, expected_state: str | None = None) -> object:
+        raise AuthorizationDenied("access_denied")
+
+    monkeypatch.setattr(catcher_module, "parse_redirect", refusal_first)
+    for query in ("error=access_denied&state=attacker", f"error=access_denied&state={STATE}x", "error=x&state="):
+        assert request(catcher.port, f"/callback?{query}").status == 400
+        assert_still_waiting(catcher)
+    assert request(catcher.port, f"/callback?error=access_denied&state={STATE}").status == 303
+    assert request(catcher.port, "/callback/done").status == 200
+    with pytest.raises(AuthorizationDenied):
+        catcher.wait(5)
+
+
+def test_a_refusal_with_the_expected_state_ends_the_wait(catcher: RedirectCatcher) -> None:
+    reply = request(catcher.port, f"/callback?error=auth_denied&code=null&state={STATE}")
+    assert reply.status == 303
+    assert reply.header("location") == "/callback/done"
+    assert b"Authorization refused" in reply.body
+    done = request(catcher.port, "/callback/done")
+    assert done.status == 200 and b"Authorization refused" in done.body
+    with pytest.raises(AuthorizationDenied):
+        catcher.wait(5)
+    assert catcher.status().state is CatcherState.DENIED
+
+
+def test_without_an_expected_state_a_refusal_without_state_ends_the_wait() -> None:
+    with RedirectCatcher("http://127.0.0.1:0/callback", timeout=30) as c:
+        assert request(c.port, "/callback?error=access_denied&code=null").status == 303
+        assert request(c.port, "/callback/done").status == 200
+        with pytest.raises(AuthorizationDenied):
+            c.wait(5)
+
+
+# --- the Host header (DNS rebinding) --------------------------------------------------------------
+
+#: Host values a request can carry that do not name this listener; ``{port}`` is the catcher's port.
+FOREIGN_HOSTS = [
+    "rebind.attacker.example",
+    "rebind.attacker.example:{port}",
+    "127.0.0.1.attacker.example:{port}",
+    "localhost.attacker.example:{port}",
+    "localhost.:{port}",
+    "127.0.0.1:{other}",
+    "127.0.0.1",  # no port: only a listener on port 80 may be named so
+    "127.0.0.1:0{port}",
+    "[::2]:{port}",
+    "[::1]x:{port}",
+    "0.0.0.0:{port}",
+    "127.0.0.1:{port}@evil.example",
+    "127.0.0.1:{port}, evil.example",
+    "",  # no Host header at all
+]
+
+
+@pytest.mark.parametrize("template", FOREIGN_HOSTS)
+def test_a_foreign_host_is_refused_and_the_wait_goes_on(catcher: RedirectCatcher, template: str) -> None:
+    value = template.format(port=catcher.port, other=catcher.port + 1 if catcher.port < 65535 else 1)
+    reply = request(catcher.port, VALID, host_header=value)
+    assert reply.status == 421
+    assert b"Wrong address" in reply.body
+    assert b"attacker" not in reply.everything and b"evil" not in reply.everything
+    assert reply.header("location") is None
+    assert_still_waiting(catcher)
+    assert catcher.status().ignored == 1
+    assert_valid_request_works(catcher)
+
+
+def test_two_host_headers_are_refused(catcher: RedirectCatcher) -> None:
+    reply = request(catcher.port, VALID, extra=b"Host: rebind.attacker.example\r\n")
+    assert reply.status == 421
+    assert_still_waiting(catcher)
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_the_names_of_this_listener_are_accepted(catcher: RedirectCatcher, name: str) -> None:
+    assert_sent_to_the_clean_page(request(catcher.port, VALID, host_header=f"{name}:{catcher.port}"))
+    assert request(catcher.port, "/callback/done", host_header=f"{name}:{catcher.port}").status == 200
+    assert catcher.wait(5).code.reveal() == CODE
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:{port}" + VALID, "//rebind.attacker.example" + VALID])
+def test_a_request_target_naming_a_host_is_refused(catcher: RedirectCatcher, target: str) -> None:
+    reply = request(catcher.port, target.format(port=catcher.port))
+    assert reply.status == 404
+    assert_still_waiting(catcher)
+    assert_valid_request_works(catcher)
+
+
+def test_dns_rebinding_through_httpx_is_refused(catcher: RedirectCatcher) -> None:
+    """What a rebound page's fetch looks like: this listener's address, the attacker's name as Host."""
+    reply = httpx.get(
+        f"http://127.0.0.1:{catcher.port}{VALID}", headers={"Host": f"rebind.attacker.example:{catcher.port}"}
+    )
+    assert reply.status_code == 421
+    assert_still_waiting(catcher)
+
+
+# --- the clean page after the code ----------------------------------------------------------------
+
+
+def test_a_connection_left_from_one_catcher_never_takes_the_next_ones_redirect() -> None:
+    """Two authorizations in a row on the same port (notebook 05 adds sellers so), through one
+    HTTP client that pools connections as a browser does: each catcher gets its own code."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with httpx.Client(timeout=5) as client:
+        for code in ("TTP_first_seller_0123456789", "TTP_second_seller_0123456789"):
+            with RedirectCatcher(f"http://127.0.0.1:{port}/callback", expected_state=STATE, timeout=5) as c:
+                reply = client.get(f"http://127.0.0.1:{port}/callback?code={code}&state={STATE}")
+                assert reply.status_code == 303
+                assert reply.headers["connection"] == "close"
+                assert c.wait(5).code.reveal() == code
+
+
+def test_a_preconnect_is_closed_with_the_listener(catcher: RedirectCatcher) -> None:
+    """A connection that never sent a request (a browser's speculative preconnect) is closed when
+    the catcher closes, so the browser cannot send a later redirect down it to nobody."""
+    with socket.create_connection(("127.0.0.1", catcher.port), timeout=2) as preconnect:
+        time.sleep(0.05)  # accepted: its thread waits for a request line
+        assert_valid_request_works(catcher)
+        started = time.monotonic()
+        try:
+            closed = preconnect.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed and time.monotonic() - started < 1
+
+
+def test_wait_does_not_linger_for_a_client_that_does_not_follow() -> None:
+    with RedirectCatcher("http://127.0.0.1:0/callback", expected_state=STATE, timeout=30) as c:
+        started = time.monotonic()
+        assert_sent_to_the_clean_page(request(c.port, VALID))
+        c.wait(5)
+        assert time.monotonic() - started < DONE_PAGE_GRACE + 0.5
+
+
+def test_wait_returns_as_soon_as_the_clean_page_is_served() -> None:
+    took: list[float] = []
+    for _ in range(5):
+        with RedirectCatcher("http://127.0.0.1:0/callback", expected_state=STATE, timeout=30) as c:
+            started = time.perf_counter()
+            reply = httpx.get(f"http://127.0.0.1:{c.port}{VALID}", follow_redirects=True, timeout=5)
+            assert reply.url.path == "/callback/done"
+            c.wait(5)
+            took.append(time.perf_counter() - started)
+    assert max(took) < 0.1, took  # a browser's follow ends the grace at once, not DONE_PAGE_GRACE later
+
+
+# --- stopping -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:0/cb", "http://localhost:0/cb"])
+def test_stop_returns_at_once_and_releases_the_port(url: str) -> None:
+    took: list[float] = []
+    for _ in range(5):
+        c = RedirectCatcher(url, timeout=30).start()
+        time.sleep(0.02)  # the listener thread is asleep in its selector
+        started = time.perf_counter()
+        c.stop()
+        took.append(time.perf_counter() - started)
+        assert c.status().state is CatcherState.STOPPED
+        with socket.socket() as again:  # a plain bind, without SO_REUSEADDR
+            again.bind(("127.0.0.1", c.port))
+    assert max(took) < 0.1, took  # measured: well under 1 ms (it was 190 ms, a 0.2 s poll)
+
+
 # --- deadline and port ----------------------------------------------------------------------------
 
 
@@ -449,22 +675,31 @@ def test_deadline_raises_redirect_timeout_and_stop_releases_the_port() -> None:
         again.bind(("127.0.0.1", port))
     with RedirectCatcher(f"http://127.0.0.1:{port}/cb", expected_state=STATE, timeout=10) as second:
         assert second.port == port
-        assert request(port, f"/cb?code={CODE}&state={STATE}").status == 200
+        assert_sent_to_the_clean_page(request(port, f"/cb?code={CODE}&state={STATE}"), "/cb/done")
+        assert request(port, "/cb/done").status == 200
         assert second.wait(5).code.reveal() == CODE
     with RedirectCatcher(f"http://127.0.0.1:{port}/cb", timeout=1) as third:  # and again, after connections
         assert third.port == port
 
 
-def test_the_port_is_free_as_soon_as_wait_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    c = RedirectCatcher("http://127.0.0.1:0/cb", timeout=0.3).start()
-    assert c._server is not None
-    close = c._server.server_close
+class SlowClose:
+    """A listening socket whose close() is late, as when the listener thread is scheduled late."""
 
-    def slow_close() -> None:  # a listener thread that is scheduled late: makes the race deterministic
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+    def close(self) -> None:
         time.sleep(0.3)
-        close()
+        self.sock.close()
 
-    monkeypatch.setattr(c._server, "server_close", slow_close)
+
+def test_the_port_is_free_as_soon_as_wait_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    listen = catcher_module._listen
+    monkeypatch.setattr(catcher_module, "_listen", lambda address, port: SlowClose(listen(address, port)))
+    c = RedirectCatcher("http://127.0.0.1:0/cb", timeout=0.3).start()
     try:
         with pytest.raises(RedirectTimeout):
             c.wait()
@@ -483,12 +718,14 @@ def test_a_silent_connection_does_not_block_a_valid_request() -> None:
         try:
             time.sleep(0.3)  # the catcher accepts it and waits for its request line
             try:
-                reply: Reply | None = parse_reply(exchange(c.port, f"GET {VALID} HTTP/1.0\r\n\r\n".encode(), timeout=3))
+                raw = f"GET {VALID} HTTP/1.0\r\nHost: 127.0.0.1:{c.port}\r\n\r\n".encode()
+                reply: Reply | None = parse_reply(exchange(c.port, raw, timeout=3))
             except OSError:
                 reply = None
         finally:
             silent.close()
-        assert reply is not None and reply.status == 200, "the valid request got no answer in 3 s"
+        assert reply is not None and reply.status == 303, "the valid request got no answer in 3 s"
+        assert request(c.port, "/callback/done").status == 200
         assert c.wait(1).code.reveal() == CODE
 
 

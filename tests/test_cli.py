@@ -227,7 +227,7 @@ def test_an_api2cart_error_exits_1_with_the_catalog_entry(cli: Cli) -> None:
     cli.env_file.write_text(LOOPBACK_ANY_PORT + "TIKTOK_REFRESH_TOKEN=TTP_not_a_real_refresh_token_000\n")
     error = cli.json("api2cart", "add", code=1)["error"]
     assert isinstance(error, dict)
-    assert error["code"] == "10"
+    assert error["code"] == "100"
     assert error["title"] and error["fix"]
     assert cli.json("api2cart", "list")["stores"] == []
 
@@ -386,11 +386,16 @@ def test_clock_check_thresholds() -> None:
         moment = now + timedelta(seconds=offset)
         return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
+    # TikTok's window is asymmetric: 5 minutes behind its clock, 30 seconds ahead (reference §5).
     assert clock_check(Probe("u", 200, at(0), now)).status == PASS
-    assert clock_check(Probe("u", 200, at(45), now)).status == PASS
-    assert clock_check(Probe("u", 200, at(-120), now)).status == WARN
+    assert clock_check(Probe("u", 200, at(45), now)).status == PASS  # 45 s behind
+    assert clock_check(Probe("u", 200, at(200), now)).status == WARN  # 200 s behind: within 300
     failed = clock_check(Probe("u", 200, at(400), now))
     assert failed.status == FAIL and "NTP" in failed.fix and "400 s behind" in failed.detail
+    assert clock_check(Probe("u", 200, at(-10), now)).status == PASS  # 10 s ahead
+    assert clock_check(Probe("u", 200, at(-20), now)).status == WARN  # 20 s ahead: near the 30 s limit
+    ahead = clock_check(Probe("u", 200, at(-60), now))  # a minute ahead: TikTok already refuses it
+    assert ahead.status == FAIL and "60 s ahead of" in ahead.detail and "30 s" in ahead.detail
     assert clock_check(Probe("u", 404, None, now)).status == WARN
     assert clock_check(Probe("u", error="refused")).status == SKIP
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tiktok_helpers.grants import GrantStore, grants_path_for
+from tiktok_helpers.tokens import TokenSet
+
 from .saved import grants
 from .test_cli import LOOPBACK_ANY_PORT, Cli
 
@@ -81,3 +84,27 @@ def test_expiring_lists_only_sellers_that_need_attention(cli: Cli) -> None:
 def test_concurrency_goes_with_all(cli: Cli) -> None:
     assert "go with --all" in cli("refresh", "--concurrency", "4", code=2).stderr
     assert "from 1 to 64" in cli("refresh", "--all", "--concurrency", "0", code=2).stderr
+
+
+def test_remote_text_cannot_drive_the_terminal(cli: Cli) -> None:
+    """A seller name comes from TikTok's token reply: escape sequences in it are shown, not obeyed."""
+    evil = "Evil\x1b[2J\x1b]0;pwned\x07 Shop\u202e"
+    store = GrantStore(grants_path_for(cli.env_file))
+    store.save_tokens(
+        TokenSet.from_data(
+            {
+                "access_token": "TTP_access_token_value_00000001",
+                "access_token_expire_in": 4_000_000_000,
+                "refresh_token": "TTP_refresh_token_value_0000001",
+                "refresh_token_expire_in": 4_100_000_000,
+                "open_id": "7000000000000000001",
+                "seller_name": evil,
+            }
+        )
+    )
+    store.close()
+    for args in (("status",), ("sellers",), ("status", "--json"), ("sellers", "--json")):
+        result = cli(*args)
+        for stream in (result.stdout, result.stderr):
+            assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
+        assert "\\x1b[2J" in result.stdout or "\\u001b[2J" in result.stdout  # shown, visibly

@@ -156,11 +156,11 @@ def test_api2cart_refusal_keeps_env(live: tuple[Session, Path, respx.MockRouter]
     session, env, router = live
     before = env.read_bytes()
     router.post(f"{A2C}/account.cart.add.json").mock(
-        return_value=httpx.Response(200, json={"return_code": 10, "return_message": "TikTok Shop: rt has expired"})
+        return_value=httpx.Response(200, json={"return_code": 100, "return_message": "TikTok Shop: rt has expired"})
     )
     with pytest.raises(Api2CartError) as info:
         session.add_store()
-    assert info.value.entry.code == "api2cart.10"
+    assert info.value.entry.code == "api2cart.100"
     assert env.read_bytes() == before
 
 

@@ -205,7 +205,7 @@ def test_api2cart_refuses_a_refresh_token_that_does_not_work(tmp_path: Path) -> 
     with open_session(env, environ={}) as session:
         with pytest.raises(Api2CartError) as info:
             session.add_store()
-        assert info.value.code == 10
+        assert info.value.code == 100
         assert session.list_stores() == []
 
 

@@ -12,21 +12,27 @@ import httpx
 import pytest
 import respx
 
-from tiktok_helpers.catalog import CATALOG
+from tiktok_helpers.catalog import CATALOG, INVALID_CREDENTIALS_CAUSES
 from tiktok_helpers.errors import (
     AccessTokenExpired,
     AccessTokenInvalid,
+    HTTPStatusError,
     InvalidCredentials,
     InvalidResponse,
     InvalidSignature,
     IpNotAllowed,
     OpenApiError,
+    OpenApiInternalError,
     RateLimited,
     ScopeMissing,
     ServiceError,
     ServiceUnreachable,
 )
 from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient, Shop
+from tiktok_helpers.regions import sandbox_endpoints
+from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from tiktok_helpers.sandbox import Sandbox
+from tiktok_helpers.signing import wire_path
 
 from .http_faults import assert_no_secrets
 
@@ -212,6 +218,7 @@ def test_shops_not_a_list_is_invalid_response(router: respx.MockRouter) -> None:
         (36009004, InvalidCredentials, "36009004"),
         (36009002, RateLimited, "36009002"),
         (36009033, IpNotAllowed, "36009033"),
+        (36009003, OpenApiInternalError, "36009003"),
         (106013, OpenApiError, "106013"),
         (99999999, OpenApiError, "openapi.unknown"),
     ],
@@ -256,3 +263,152 @@ def test_client_repr_is_masked() -> None:
             assert ACCESS_TOKEN not in text
             assert APP_SECRET not in text
             assert "TTP_…7777" in text
+
+
+# --- errors on HTTP 401, 36009004's causes, 36009003 ---------------------------------------------
+
+#: The live reply to a wrong access token (reference section 5): HTTP 401, code and message in the body.
+BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
+
+
+def test_http_401_json_body_is_read_as_the_api_error(router: respx.MockRouter) -> None:
+    """Reference section 5: a client must read the body whatever the status. HTTP 401 with a JSON
+    error body is the error the body names, not a generic HTTPStatusError."""
+    body = {"code": 36009004, "message": BAD_TOKEN_HEADER, "request_id": REQUEST_ID}
+    router.get(SHOPS_PATH).mock(return_value=httpx.Response(401, json=body))
+    with _client() as client, pytest.raises(InvalidCredentials) as info:
+        client.get_authorized_shops()
+    exc = info.value
+    assert not isinstance(exc, HTTPStatusError)
+    assert (exc.code, exc.message, exc.request_id, exc.http_status) == (36009004, BAD_TOKEN_HEADER, REQUEST_ID, 401)
+    assert exc.reason is INVALID_CREDENTIALS_CAUSES[0]
+    text = str(exc)
+    assert BAD_TOKEN_HEADER in text and "x-tts-access-token header is invalid" in exc.cause
+    assert exc.fix == INVALID_CREDENTIALS_CAUSES[0].fix and exc.fix in text
+    _assert_no_secrets(exc)
+
+
+def test_http_401_bad_sign_is_invalid_signature(router: respx.MockRouter) -> None:
+    body = {"code": 106001, "message": "invalid sign", "request_id": REQUEST_ID}
+    router.get(SHOPS_PATH).mock(return_value=httpx.Response(401, json=body))
+    with _client() as client, pytest.raises(InvalidSignature) as info:
+        client.get_authorized_shops()
+    assert info.value.http_status == 401
+
+
+def test_http_401_without_a_code_is_http_status_error(router: respx.MockRouter) -> None:
+    router.get(SHOPS_PATH).mock(return_value=httpx.Response(401, text="<html>denied</html>"))
+    with _client() as client, pytest.raises(HTTPStatusError) as info:
+        client.get_authorized_shops()
+    assert info.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("message", "index"),
+    [
+        (BAD_TOKEN_HEADER, 0),
+        ("invalid credentials: the sign parameter is missing", 1),
+        ("shop_cipher is not expected for this API", 2),
+        ("invalid version", 3),
+        ("invalid credentials: unknown app_key", 4),
+        ("invalid timestamp: must be within 5 minutes before and 30 seconds after server time", 5),
+    ],
+)
+def test_36009004_says_which_cause_its_message_names(router: respx.MockRouter, message: str, index: int) -> None:
+    """36009004 has several causes (reference section 5, in that order); the error shown names the
+    one TikTok's message names, with that cause's fix."""
+    router.get(SHOPS_PATH).mock(return_value=_reply(code=36009004, message=message))
+    with _client() as client, pytest.raises(InvalidCredentials) as info:
+        client.get_authorized_shops()
+    expected = INVALID_CREDENTIALS_CAUSES[index]
+    assert info.value.reason is expected
+    assert info.value.message == message
+    assert expected.cause in str(info.value) and expected.fix in str(info.value)
+
+
+def test_36009004_with_an_unknown_message_lists_every_cause(router: respx.MockRouter) -> None:
+    router.get(SHOPS_PATH).mock(return_value=_reply(code=36009004, message="Invalid credentials."))
+    with _client() as client, pytest.raises(InvalidCredentials) as info:
+        client.get_authorized_shops()
+    assert info.value.reason is None
+    assert info.value.fix == CATALOG["36009004"].fix
+    for word in ("x-tts-access-token", "sign", "shop_cipher", "version", "App Key", "timestamp"):
+        assert word in CATALOG["36009004"].cause
+
+
+def test_36009003_is_an_internal_error_to_retry_later(router: respx.MockRouter) -> None:
+    router.get(SHOPS_PATH).mock(return_value=_reply(code=36009003, message="internal error"))
+    with _client() as client, pytest.raises(OpenApiInternalError) as info:
+        client.get_authorized_shops()
+    assert info.value.entry.code == "36009003" and info.value.entry.transient
+
+
+def test_garbage_token_against_the_sandbox_raises_invalid_credentials() -> None:
+    """End to end: the sandbox answers a garbage token with 36009004 and HTTP 401; the client reads
+    the body and raises InvalidCredentials naming the access-token header."""
+    with (
+        Sandbox() as sandbox,
+        OpenApiClient(
+            SANDBOX_APP_KEY,
+            SANDBOX_APP_SECRET,
+            "TTP_garbage",
+            base_url=sandbox_endpoints(sandbox.base_url).open_api_base,
+        ) as client,
+        pytest.raises(InvalidCredentials) as info,
+    ):
+        client.get_authorized_shops()
+    assert (info.value.code, info.value.message, info.value.http_status) == (36009004, BAD_TOKEN_HEADER, 401)
+    assert info.value.reason is INVALID_CREDENTIALS_CAUSES[0]
+
+
+# --- values that are not strings, paths that are not ASCII ---------------------------------------
+
+
+def test_non_string_query_values_are_sent_and_signed_the_same_way(router: respx.MockRouter) -> None:
+    route = router.get("/order/202309/orders").mock(return_value=_reply({}))
+    query: dict[str, Any] = {
+        "ids": ["5764", "5765"],
+        "flag": True,
+        "off": False,
+        "none": None,
+        "page_size": 20,
+        "ratio": 0.5,
+    }
+    with _client() as client:
+        client.call("GET", "/order/202309/orders", query=query)
+    request = route.calls.last.request
+    sent = request.url.params.multi_items()
+    assert [(k, v) for k, v in sent if k not in ("app_key", "timestamp", "sign")] == [
+        ("ids", "5764"), ("ids", "5765"), ("flag", "true"), ("off", "false"), ("none", ""),
+        ("page_size", "20"), ("ratio", "0.5"),
+    ]  # fmt: skip
+    signed = sorted((kv for kv in sent if kv[0] not in ("sign", "access_token")), key=lambda kv: kv[0])
+    wrapped = APP_SECRET + "/order/202309/orders" + "".join(k + v for k, v in signed) + APP_SECRET
+    expected = hmac.new(APP_SECRET.encode(), wrapped.encode(), hashlib.sha256).hexdigest()
+    assert dict(sent)["sign"] == expected
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, b"raw", {1, 2}, [["nested"]], object()], ids=repr)
+def test_query_values_without_an_obvious_wire_form_are_refused(value: object) -> None:
+    with _client() as client, pytest.raises(TypeError, match="cannot be signed"):
+        client.signed_params("/p", {"x": value})  # type: ignore[arg-type]
+
+
+def test_caller_cannot_override_app_key_timestamp_or_sign() -> None:
+    with _client() as client:
+        params = client.signed_params("/p", {"app_key": "evil", "timestamp": "1", "sign": "x", "a": "b"})
+    assert params.multi_items()[:3] == [("a", "b"), ("app_key", APP_KEY), ("timestamp", str(int(NOW)))]
+    assert len(params.get_list("sign")) == 1
+
+
+def test_non_ascii_path_is_signed_as_sent(router: respx.MockRouter) -> None:
+    """TikTok's reference signer signs URL.pathname (percent-encoded); so does this client."""
+    path = "/product/202309/ürün x"
+    route = router.get(wire_path(path)).mock(return_value=_reply({}))
+    with _client() as client:
+        client.call("GET", path)
+    request = route.calls.last.request
+    raw = request.url.raw_path.split(b"?")[0].decode("ascii")
+    assert raw == "/product/202309/%C3%BCr%C3%BCn%20x" == wire_path(path)
+    params = dict(request.url.params)
+    assert params["sign"] == _expected_sign(raw, params, APP_SECRET)

@@ -57,6 +57,7 @@ def test_optional_parameters_may_be_absent() -> None:
     "text",
     [
         "https://example.com/cb?error=access_denied&code=null&state=s-123",
+        "https://example.com/cb?error=auth_denied&code=null&state=s-123",  # TikTok's documented spelling
         "https://example.com/cb?error=auth_denied",
         "https://example.com/cb?code=null&state=s-123",
         "https://example.com/cb?code=&state=s-123",
@@ -74,6 +75,15 @@ def test_refusal_carries_the_error_name_and_description() -> None:
     assert info.value.error == "access_denied"
     assert info.value.description == "user cancelled"
     assert "error=access_denied" in str(info.value)
+
+
+def test_documented_refusal_keeps_its_spelling_and_a_forged_one_is_a_state_mismatch() -> None:
+    """reference section 2: a refusal is code=null with error=auth_denied (access_denied also seen)."""
+    with pytest.raises(AuthorizationDenied) as info:
+        parse_redirect("https://x.example/cb?code=null&error=auth_denied&state=s-1", expected_state="s-1")
+    assert info.value.error == "auth_denied" and "error=auth_denied" in str(info.value)
+    with pytest.raises(StateMismatch):
+        parse_redirect("https://x.example/cb?code=null&error=auth_denied&state=other", expected_state="s-1")
 
 
 @pytest.mark.parametrize("text", ["https://example.com/cb?state=s-123", "https://example.com/cb", "", "   "])

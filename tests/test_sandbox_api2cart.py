@@ -1,19 +1,28 @@
-"""Sandbox API2Cart endpoints over real HTTP, checked against the simulated TikTok."""
+"""Sandbox API2Cart endpoints over real HTTP, checked against the simulated TikTok, with API2Cart's
+published return codes (API2Cart "Response Status Codes", via
+../shared/reference/tiktok-shop-authorization.md §6); and the refresh-token hand-over through the
+Session and the command line."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from tiktok_helpers.authlink import AuthorizationLink
 from tiktok_helpers.autopilot import walk_consent
+from tiktok_helpers.cli import main
+from tiktok_helpers.errors import Api2CartError, MissingSettingError
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import FakeClock, Sandbox
+from tiktok_helpers.session import Session, open_session
 
-from .sandbox_calls import consent_link, token_get
+from .sandbox_calls import consent_link, token_get, token_refresh
 
 DAY = 24 * 3600
 
@@ -67,7 +76,7 @@ def error(reply: httpx.Response, return_code: int) -> str:
     assert reply.status_code == 200
     body = reply.json()
     assert body["return_code"] == return_code, body
-    assert "result" not in body
+    assert body["result"] is None  # every reply carries result (reference §6)
     message: str = body["return_message"]
     assert message
     assert SANDBOX_APP_SECRET not in message
@@ -88,6 +97,7 @@ def test_wrong_or_missing_api_key(sb: Sandbox[FakeClock], headers: dict[str, str
         error(anon.get("/account.supported_platforms.json"), 2)
         error(anon.get("/cart.validate.json", headers={"x-store-key": "x"}), 2)
         error(anon.post("/account.cart.add.json", json=add_body("x")), 2)
+        error(anon.put("/account.config.update.json", json=add_body("x"), headers={"x-store-key": "x"}), 2)
 
 
 def test_api_key_in_query_is_accepted(sb: Sandbox[FakeClock]) -> None:
@@ -132,18 +142,23 @@ def test_add_with_store_url_and_access_token(sb: Sandbox[FakeClock], client: htt
     body = add_body(
         data["refresh_token"], store_url="https://my.example/shop", tiktokshop_access_token=data["access_token"]
     )
+    bad = add_body(data["refresh_token"], store_url="https://x.example", tiktokshop_access_token="TTP_nope")
+    assert "105001" in error(client.post("/account.cart.add.json", json=bad), 100)
     ok(client.post("/account.cart.add.json", json=body))
     assert [c["url"] for c in carts(client)] == ["https://my.example/shop"]
-    bad = add_body(data["refresh_token"], store_url="https://x.example", tiktokshop_access_token="TTP_nope")
-    assert "105001" in error(client.post("/account.cart.add.json", json=bad), 10)
 
 
-def test_readding_a_store_updates_it(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    first = ok(client.post("/account.cart.add.json", json=add_body(tokens(sb)["refresh_token"])))
-    again = ok(client.post("/account.cart.add.json", json=add_body(tokens(sb)["refresh_token"], custom_label="v2")))
-    assert again["store_key"] == first["store_key"]
+def test_adding_a_store_twice_answers_8(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb)
+    first = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"], custom_label="v1")))
+    # the same credentials again (published: "already in the account gives 8"), even at another URL
+    again = add_body(data["refresh_token"], custom_label="v2", store_url="https://other.example")
+    assert error(client.post("/account.cart.add.json", json=again), 8) == "Store already exists"
+    # the same seller authorized again: new credentials, same store (URL): the sandbox's choice, 8 too
+    fresh = add_body(tokens(sb)["refresh_token"], custom_label="v3")
+    assert "already exists" in error(client.post("/account.cart.add.json", json=fresh), 8)
     listed = carts(client)
-    assert len(listed) == 1 and listed[0]["custom_label"] == "v2"
+    assert [(c["store_key"], c["custom_label"]) for c in listed] == [(first["store_key"], "v1")]  # never updated
     other = ok(client.post("/account.cart.add.json", json=add_body(tokens(sb, "us")["refresh_token"])))
     assert other["store_key"] != first["store_key"]
     assert len(carts(client)) == 2
@@ -152,14 +167,14 @@ def test_readding_a_store_updates_it(sb: Sandbox[FakeClock], client: httpx.Clien
 def test_add_with_bad_refresh_token_changes_nothing(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     ok(client.post("/account.cart.add.json", json=add_body(tokens(sb, "us")["refresh_token"])))
     before = carts(client)
-    message = error(client.post("/account.cart.add.json", json=add_body("TTP_unknown")), 10)
+    message = error(client.post("/account.cart.add.json", json=add_body("TTP_unknown")), 100)
     assert message == "TikTok Shop: can not find related auth record (36004005)"
     assert carts(client) == before
 
 
 def test_add_with_wrong_secret(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     body = add_body(tokens(sb)["refresh_token"], tiktokshop_app_secret="wrong-secret")
-    message = error(client.post("/account.cart.add.json", json=body), 10)
+    message = error(client.post("/account.cart.add.json", json=body), 100)
     assert "36004003" in message and "wrong-secret" not in message
     assert carts(client) == []
 
@@ -167,7 +182,7 @@ def test_add_with_wrong_secret(sb: Sandbox[FakeClock], client: httpx.Client) -> 
 def test_add_with_expired_refresh_token(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
     data = tokens(sb)
     clock.advance(366 * DAY)
-    assert "36004001" in error(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])), 10)
+    assert "36004001" in error(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])), 100)
     assert carts(client) == []
 
 
@@ -177,14 +192,32 @@ def test_add_with_expired_refresh_token(sb: Sandbox[FakeClock], client: httpx.Cl
 def test_add_missing_required_field(sb: Sandbox[FakeClock], client: httpx.Client, field: str) -> None:
     body = add_body("TTP_x")
     del body[field]
-    assert error(client.post("/account.cart.add.json", json=body), 5) == f"Required parameter {field} is missing"
+    message = error(client.post("/account.cart.add.json", json=body), 114)
+    assert message == f"Required parameter {field} is not specified"
 
 
 def test_add_unsupported_cart_and_bad_body(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    error(client.post("/account.cart.add.json", json=add_body("TTP_x", cart_id="Magento")), 3)
-    error(client.post("/account.cart.add.json", content=b"not json", headers={"content-type": "application/json"}), 4)
-    error(client.post("/account.cart.add.json", json=["a"]), 4)
-    error(client.post("/account.cart.add.json", json=add_body("TTP_x", tiktokshop_app_key=5)), 4)
+    assert "Magento" in error(client.post("/account.cart.add.json", json=add_body("TTP_x", cart_id="Magento")), 109)
+    not_json = client.post("/account.cart.add.json", content=b"not json", headers={"content-type": "application/json"})
+    error(not_json, 109)
+    error(client.post("/account.cart.add.json", json=["a"]), 109)
+    assert "tiktokshop_app_key" in error(
+        client.post("/account.cart.add.json", json=add_body("TTP_x", tiktokshop_app_key=5)), 109
+    )
+
+
+def test_no_invented_code_is_answered(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    # The codes the old sandbox made up (3, 4, 5, 9, 10 with other meanings) are never answered.
+    replies = [
+        client.post("/account.cart.add.json", json=add_body("TTP_x", cart_id="Magento")),
+        client.post("/account.cart.add.json", content=b"{", headers={"content-type": "application/json"}),
+        client.post("/account.cart.add.json", json={}),
+        client.post("/account.cart.add.json", json=add_body("TTP_unknown")),
+        client.get("/cart.validate.json"),
+        client.get("/cart.validate.json", headers={"x-store-key": "0" * 32}),
+        client.put("/account.config.update.json", json={}, headers={"x-store-key": "0" * 32}),
+    ]
+    assert {r.json()["return_code"] for r in replies} <= {2, 8, 100, 101, 109, 114}
 
 
 def test_wrong_methods(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
@@ -199,23 +232,130 @@ def test_validate(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
     result = ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
     assert result["store_key"] == store_key
-    assert error(client.get("/cart.validate.json", headers={"x-store-key": "0" * 32}), 9) == "Incorrect store key"
-    error(client.get("/cart.validate.json"), 5)
+    assert error(client.get("/cart.validate.json", headers={"x-store-key": "0" * 32}), 101) == "Store not found"
+    assert "store_key" in error(client.get("/cart.validate.json"), 114)
 
 
 def test_validate_fails_after_someone_rotates_the_token(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     data = tokens(sb)
     store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
-    httpx.get(
-        f"{sb.base_url}/api/v2/token/refresh",
-        params={
-            "app_key": SANDBOX_APP_KEY,
-            "app_secret": SANDBOX_APP_SECRET,
-            "refresh_token": data["refresh_token"],
-            "grant_type": "refresh_token",
-        },
-    )
-    assert "36004005" in error(client.get("/cart.validate.json", headers={"x-store-key": store_key}), 10)
+    assert token_refresh(sb.base_url, data["refresh_token"])["code"] == 0
+    message = error(client.get("/cart.validate.json", headers={"x-store-key": store_key}), 100)
+    assert message == "TikTok Shop: can not find related auth record (36004005)"
+
+
+# --- account.config.update --------------------------------------------------------------------------
+
+
+def update(client: httpx.Client, store_key: str | None, body: object) -> httpx.Response:
+    headers = {"x-store-key": store_key} if store_key is not None else {}
+    return client.put("/account.config.update.json", content=json.dumps(body).encode(), headers=headers)
+
+
+def test_update_hands_over_the_rotated_refresh_token(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb)
+    store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"], custom_label="UK")))[
+        "store_key"
+    ]
+    new = token_refresh(sb.base_url, data["refresh_token"])["data"]
+    error(client.get("/cart.validate.json", headers={"x-store-key": store_key}), 100)  # the one it holds is gone
+    assert ok(update(client, store_key, add_body(new["refresh_token"]))) == {}
+    assert ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))["store_key"] == store_key
+    assert [(c["store_key"], c["custom_label"]) for c in carts(client)] == [(store_key, "UK")]  # same store
+    # only the refresh token sent: the App Key and App Secret it holds are kept
+    newer = token_refresh(sb.base_url, new["refresh_token"])["data"]
+    ok(update(client, store_key, {"tiktokshop_refresh_token": newer["refresh_token"]}))
+    ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
+
+
+def test_update_refusals_change_nothing(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb)
+    store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
+    assert "36004005" in error(update(client, store_key, add_body("TTP_unknown")), 100)
+    wrong_secret = add_body(data["refresh_token"], tiktokshop_app_secret="wrong-secret")
+    assert "36004003" in error(update(client, store_key, wrong_secret), 100)
+    assert error(update(client, "0" * 32, add_body(data["refresh_token"])), 101) == "Store not found"
+    assert "store_key" in error(update(client, None, add_body(data["refresh_token"])), 114)
+    assert "tiktokshop_refresh_token" in error(update(client, store_key, {}), 114)
+    assert "tiktokshop_refresh_token" in error(update(client, store_key, {"tiktokshop_refresh_token": 5}), 109)
+    error(update(client, store_key, ["a"]), 109)
+    ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))  # still the credentials it had
+    reply = client.get("/account.config.update.json")
+    assert reply.status_code == 405 and reply.headers["allow"] == "PUT"
+
+
+# --- the hand-over through the Session and the command line ------------------------------------------
+
+
+def _nobody_pastes(link: AuthorizationLink) -> str:
+    raise AssertionError("the sandbox autopilot answers the consent page")
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    env = tmp_path / ".env"
+    env.write_text("TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n")
+    with open_session(env, environ={}) as opened:
+        opened.authorize(prompt=_nobody_pastes, sandbox_decision="authorize")
+        yield opened
+
+
+def test_session_refresh_then_validate_is_100_and_update_fixes_it(session: Session) -> None:
+    store_key = session.add_store(custom_label="hand-over")
+    session.api2cart().validate_store(store_key)
+    session.refresh()  # the sandbox rotates the refresh token: the one API2Cart holds is gone
+    with pytest.raises(Api2CartError) as info:
+        session.api2cart().validate_store(store_key)
+    assert info.value.code == 100 and info.value.entry.code == "api2cart.100" and not info.value.transient
+    assert "36004005" in info.value.message and "account.config.update" in info.value.fix
+    assert session.update_store() == store_key
+    assert session.api2cart().validate_store(store_key)["store_key"] == store_key.reveal()
+    with open_session(session.settings.env_path, environ={}) as other:  # another notebook refreshes
+        other.refresh()
+    with pytest.raises(Api2CartError):
+        session.api2cart().validate_store(store_key)
+    session.update_store()  # pushes the token saved by the other session, not this one's stale copy
+    session.api2cart().validate_store(store_key)
+    session.reload()
+    with pytest.raises(Api2CartError) as again:
+        session.add_store()
+    assert again.value.code == 8  # already in the account: update it, never add it twice
+
+
+def test_update_store_needs_a_store_in_api2cart(session: Session) -> None:
+    with pytest.raises(MissingSettingError, match="no store in API2Cart yet"):
+        session.update_store()
+
+
+def run_cli(env: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--env-file", str(env), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_refresh_says_to_update_and_update_validates(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    env = session.settings.env_path
+    code, out, _ = run_cli(env, capsys, "refresh")
+    assert code == 0 and "api2cart update" not in out  # no store in API2Cart yet: nothing to hand over
+    code, _, err = run_cli(env, capsys, "api2cart", "update")
+    assert code == 2 and "no store in API2Cart yet" in err
+    session.reload()  # the command line refreshed: this session's copy of the grant is stale
+    store_key = session.add_store()
+    code, out, _ = run_cli(env, capsys, "refresh")
+    assert code == 0
+    assert "still holds the old refresh token" in out and "api2cart update`" in out
+    code, out, _ = run_cli(env, capsys, "--json", "refresh")
+    assert code == 0 and json.loads(out)["next_command"] == "api2cart update"
+    code, out, _ = run_cli(env, capsys, "--seller", "Sandbox UK Store", "--json", "refresh")
+    assert json.loads(out)["next_command"] == "api2cart update --seller 'Sandbox UK Store'"
+    with pytest.raises(Api2CartError):
+        session.api2cart().validate_store(store_key)
+    code, out, _ = run_cli(env, capsys, "api2cart", "update")
+    assert code == 0 and "Confirmed: cart.validate accepts the store." in out
+    assert store_key.reveal() not in out
+    session.api2cart().validate_store(store_key)
+    code, out, _ = run_cli(env, capsys, "--json", "api2cart", "update")
+    assert code == 0 and json.loads(out)["validated"] is True
 
 
 def test_supported_platforms(sb: Sandbox[FakeClock], client: httpx.Client) -> None:

@@ -9,7 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tiktok_helpers.authlink import build_authorization_link
 from tiktok_helpers.autopilot import ConsentPageError, walk_consent
+from tiktok_helpers.errors import AuthorizationDenied
+from tiktok_helpers.redirect import parse_redirect
+from tiktok_helpers.regions import sandbox_endpoints
 from tiktok_helpers.samples import (
     SANDBOX_APP_KEY,
     SANDBOX_APP_NAME,
@@ -128,10 +132,30 @@ def test_no_state_means_no_state_param(sb: Sandbox[FakeClock], client: httpx.Cli
 
 
 def test_cancel_redirect(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """Cancel sends TikTok's documented spelling, error=auth_denied (reference section 2), and the
+    runbook's redirect parser reports it as AuthorizationDenied."""
     location = walk_consent(consent_link(sb.base_url, state="s9"), decision="cancel", client=client)
     assert location.startswith(SANDBOX_REDIRECT_URL + "?")
-    assert query_of(location) == {"error": "access_denied", "code": "null", "state": "s9"}
+    assert query_of(location) == {"error": "auth_denied", "code": "null", "state": "s9"}
+    with pytest.raises(AuthorizationDenied) as info:
+        parse_redirect(location, expected_state="s9")
+    assert info.value.error == "auth_denied"
     assert exchange(sb, client, "null")["code"] == 36004004
+
+
+def test_given_state_is_stripped_in_the_link_and_echoed_as_sent(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """A state given with spaces around it: the link carries it stripped, the sandbox echoes what it
+    got (TikTok echoes the state unchanged, reference section 2), and the redirect checks out."""
+    built = build_authorization_link(
+        service_id=SANDBOX_SERVICE_ID, state="  s-10 \n", endpoints=sandbox_endpoints(sb.base_url)
+    )
+    assert built.state == "s-10" and built.params["state"] == "s-10"
+    location = walk_consent(built.url, client=client)
+    assert query_of(location)["state"] == "s-10"
+    assert parse_redirect(location, expected_state=built.state).state == "s-10"
+    # a link built elsewhere, with spaces in its state: echoed exactly as received, not stripped
+    by_hand = f"{sb.base_url}/open/authorize?service_id={SANDBOX_SERVICE_ID}&state=%20raw%20"
+    assert query_of(walk_consent(by_hand, client=client))["state"] == " raw "
 
 
 @pytest.mark.parametrize(("kind", "user_type"), [("seller", 0), ("partner", 3), ("creator", 1)])

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -99,7 +100,9 @@ def test_logging_has_no_query_strings(sb: Sandbox[FakeClock], caplog: pytest.Log
 def test_malformed_request_logs_no_query(sb: Sandbox[FakeClock], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="tiktok_helpers.sandbox")
     with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as raw:
-        raw.sendall(b"GET /api/v2/token/get?app_secret=leaked oops HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.sendall(
+            f"GET /api/v2/token/get?app_secret=leaked oops HTTP/1.1\r\nHost: 127.0.0.1:{sb.port}\r\n\r\n".encode()
+        )
         reply = raw.recv(65536)
     assert reply.startswith(b"HTTP/1.1 400")
     logs = "\n".join(r.getMessage() for r in caplog.records if r.name == "tiktok_helpers.sandbox")
@@ -110,8 +113,8 @@ def test_malformed_request_logs_no_query(sb: Sandbox[FakeClock], caplog: pytest.
 def test_chunked_body_is_refused(sb: Sandbox[FakeClock]) -> None:
     with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as raw:
         raw.sendall(
-            b"POST /v1.1/account.cart.add.json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"2\r\n{}\r\n0\r\n\r\n"
+            f"POST /v1.1/account.cart.add.json HTTP/1.1\r\nHost: 127.0.0.1:{sb.port}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
         )
         reply = raw.recv(65536)
     assert reply.startswith(b"HTTP/1.1 411")
@@ -199,3 +202,15 @@ def test_cli_main_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> N
         main(["--auto-approve", "mars"])
     assert main(["--port", "0", "--redirect-url", "not-a-url"]) == 2
     assert "redirect URL" in capsys.readouterr().err
+
+
+def test_date_header_follows_the_sandbox_clock() -> None:
+    """The Date header is the sandbox's own clock (a FakeClock here), so a skewed sandbox shows its
+    skew as a skewed server would, and `doctor`'s clock check can see it."""
+    clock = FakeClock(1_600_000_000)  # 2020-09-13 12:26:40 UTC, far from today
+    with Sandbox(port=0, clock=clock) as sandbox, httpx.Client(timeout=5) as client:
+        for url in (f"{sandbox.base_url}/api/v2/token/get", f"{sandbox.base_url}/nowhere"):
+            assert parsedate_to_datetime(client.get(url).headers["date"]).timestamp() == 1_600_000_000
+        clock.advance(3600)
+        reply = client.get(f"{sandbox.base_url}/api/v2/token/get")
+        assert parsedate_to_datetime(reply.headers["date"]).timestamp() == 1_600_003_600

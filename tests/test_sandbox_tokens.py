@@ -12,6 +12,7 @@ import pytest
 from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, SAMPLE_SELLERS, FakeClock, Sandbox
+from tiktok_helpers.sandbox.tiktok import issued_here, new_token
 from tiktok_helpers.signing import sign
 
 from . import sandbox_calls
@@ -19,6 +20,10 @@ from . import sandbox_calls
 START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
 DAY = 24 * 3600
+#: Open API codes the sandbox sends with HTTP 401, as live traces show (reference section 5).
+HTTP_401_CODES = {106001, 36009004}
+#: The live message for a wrong access token (reference section 5).
+BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
 
 
 @pytest.fixture
@@ -79,21 +84,24 @@ def shops(
     signature: str | None = None,
     body: bytes = b"",
     signed_body: bytes | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    params = {"app_key": app_key, "timestamp": str(int(sb.clock.now()) if timestamp is None else timestamp)}
+    """A signed Get Authorized Shops call; checks the HTTP status the reply's code goes with (401
+    for 106001 and 36009004, 200 for the rest) and returns the JSON body."""
+    params: dict[str, Any] = {
+        **(extra or {}),
+        "app_key": app_key,
+        "timestamp": str(int(sb.clock.now()) if timestamp is None else timestamp),
+    }
     sig = sign(SHOPS, params, SANDBOX_APP_SECRET, body if signed_body is None else signed_body)
     headers = {"content-type": "application/json"}
     if access_token is not None:
         headers["x-tts-access-token"] = access_token
-    reply = client.request(
-        "GET",
-        sb.base_url + SHOPS,
-        params={**params, "sign": sig if signature is None else signature},
-        headers=headers,
-        content=body or None,
-    )
-    assert reply.status_code == 200
+    if signature != "absent":
+        params["sign"] = sig if signature is None else signature
+    reply = client.request("GET", sb.base_url + SHOPS, params=params, headers=headers, content=body or None)
     result: dict[str, Any] = reply.json()
+    assert reply.status_code == (401 if result["code"] in HTTP_401_CODES else 200), (reply.status_code, result)
     return result
 
 
@@ -279,9 +287,25 @@ def test_shops_signature_covers_body(sb: Sandbox[FakeClock], client: httpx.Clien
 
 
 def test_shops_bad_sign(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """A wrong (or empty) sign: 106001 with HTTP 401 (the status is checked by shops())."""
     token = tokens(sb, client)["access_token"]
     assert_error(shops(sb, client, token, signature="0" * 64), 106001)
     assert_error(shops(sb, client, token, signature=""), 106001)
+
+
+def test_shops_bad_sign_is_http_401(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    token = tokens(sb, client)["access_token"]
+    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(START)), "sign": "0" * 64}
+    reply = client.get(sb.base_url + SHOPS, params=params, headers={"x-tts-access-token": token})
+    assert reply.status_code == 401
+    assert reply.json()["code"] == 106001
+
+
+def test_shops_missing_sign_is_36009004(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """No sign parameter at all: one of the causes of 36009004 (reference section 5)."""
+    reply = shops(sb, client, tokens(sb, client)["access_token"], signature="absent")
+    assert_error(reply, 36009004)
+    assert "sign" in reply["message"]
 
 
 def test_shops_uppercase_sign_rejected(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
@@ -313,9 +337,32 @@ def test_shops_unknown_app_key(sb: Sandbox[FakeClock], client: httpx.Client) -> 
     assert_error(shops(sb, client, token, app_key="nosuchapp"), 36009004)
 
 
-def test_shops_missing_or_unknown_token(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    assert_error(shops(sb, client, None), 105001)
-    assert_error(shops(sb, client, "TTP_madeup"), 105001)
+@pytest.mark.parametrize("token", ["TTP_madeup", "garbage", "TTP_" + "x" * 48, None], ids=repr)
+def test_shops_garbage_or_missing_token_is_36009004_http_401(
+    sb: Sandbox[FakeClock], client: httpx.Client, token: str | None
+) -> None:
+    """A token the sandbox never issued: 36009004 with the live message and HTTP 401 (reference
+    section 5), not 105001. A missing header is answered the same way (the sandbox's choice)."""
+    reply = shops(sb, client, token)
+    assert_error(reply, 36009004)
+    assert reply["message"] == BAD_TOKEN_HEADER
+
+
+def test_only_106001_and_36009004_are_http_401(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
+    """105001 (revoked), 105002 (expired) and success stay HTTP 200: nothing public says otherwise."""
+    data = tokens(sb, client)
+    ok = client.get(
+        sb.base_url + SHOPS,
+        params={
+            "app_key": SANDBOX_APP_KEY,
+            "timestamp": str(int(START)),
+            "sign": sign(SHOPS, {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(START))}, SANDBOX_APP_SECRET),
+        },
+        headers={"x-tts-access-token": data["access_token"]},
+    )
+    assert ok.status_code == 200 and ok.json()["code"] == 0
+    clock.advance(7 * DAY + 1)
+    assert_error(shops(sb, client, data["access_token"]), 105002)  # shops() checks HTTP 200
 
 
 def test_shops_expired_access_token(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
@@ -333,10 +380,43 @@ def test_creator_token_has_no_shops(sb: Sandbox[FakeClock], client: httpx.Client
 
 
 def test_deauthorize_revokes_tokens(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """A token that WAS valid but whose grant was revoked: 105001 (HTTP 200), unlike garbage (36009004)."""
     data = tokens(sb, client)
     assert sb.state.deauthorize("global") == 1
-    assert_error(shops(sb, client, data["access_token"]), 105001)
+    revoked = shops(sb, client, data["access_token"])
+    assert_error(revoked, 105001)
+    assert revoked["message"] != BAD_TOKEN_HEADER
     assert_error(token_refresh(sb, client, data["refresh_token"]), 36004005)
+
+
+def test_issued_tokens_are_told_from_garbage() -> None:
+    token = new_token()
+    assert token.startswith("TTP_") and len(token) == 52 and issued_here(token)
+    assert not issued_here(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert not issued_here("TTP_madeup") and not issued_here("") and not issued_here("TTP_" + "é" * 48)
+
+
+def test_shops_verifies_non_string_query_values_as_httpx_sends_them(
+    sb: Sandbox[FakeClock], client: httpx.Client
+) -> None:
+    """bool, None, numbers and lists (repeated keys) signed as httpx sends them: the sandbox, which
+    signs what it received, accepts the call; signing their Python reprs would not be."""
+    token = tokens(sb, client)["access_token"]
+    extra: dict[str, Any] = {"flag": True, "off": False, "empty": None, "n": 20, "x": 1.5, "ids": ["2", "1", 3]}
+    assert shops(sb, client, token, extra=extra)["code"] == 0
+    repr_signed = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(START))}
+    repr_signed.update({k: repr(v) for k, v in extra.items()})
+    reply = client.get(
+        sb.base_url + SHOPS,
+        params={
+            **extra,
+            "app_key": SANDBOX_APP_KEY,
+            "timestamp": str(int(START)),
+            "sign": sign(SHOPS, repr_signed, SANDBOX_APP_SECRET),
+        },
+        headers={"x-tts-access-token": token},
+    )
+    assert reply.status_code == 401 and reply.json()["code"] == 106001
 
 
 def test_fake_clock() -> None:

@@ -13,9 +13,18 @@ from tiktok_helpers.validation import (
     clean_redirect_url,
     clean_service_id,
     clean_timeout,
+    clean_url,
+    is_loopback,
 )
 
 KEY = "6abcd1234efgh"
+
+
+def _base_url(raw: object) -> str:
+    """A base address as the settings check it (TIKTOK_SANDBOX_URL and the host overrides)."""
+    return clean_url(raw, "TIKTOK_SANDBOX_URL", allow_http=is_loopback)
+
+
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 SID = "7312345678901234567"
 
@@ -52,6 +61,21 @@ def test_safe_trimming(raw: str) -> None:
         (clean_redirect_url, "example.com/callback", "full address"),
         (clean_redirect_url, "http://example.com/callback", "must use https"),
         (clean_redirect_url, "https://example.com/cb#frag", "fragment"),
+        (clean_redirect_url, "http://127.0.0.1.attacker.example:8765/cb", "is not this computer"),
+        (clean_redirect_url, "http://127.0.0.1@evil.example/cb", "would go to evil.example"),
+        (clean_redirect_url, "http://[::2]:8765/cb", "[::2] is not this computer"),
+        (clean_redirect_url, "http://localhost.attacker.example/cb", "is not this computer"),
+        (clean_redirect_url, "http://user:pass@127.0.0.1:8765/cb", "user name or password"),
+        (clean_redirect_url, "https://example.com:0/cb", "port 0"),
+        (clean_redirect_url, "http://localhost.:8765/cb", "trailing dot"),
+        (_base_url, "http://127.0.0.1.attacker.example/", "127.0.0.1.attacker.example is not this computer"),
+        (_base_url, "http://127.0.0.1@evil.example/", "would go to evil.example"),
+        (_base_url, "http://[::2]/", "[::2] is not this computer"),
+        (_base_url, "http://localhost.attacker.example/", "localhost.attacker.example is not this computer"),
+        (_base_url, "http://127.0.0.1:8765/#frag", "# fragment"),
+        (_base_url, "http://user:pass@127.0.0.1:8765/", "user name or password before an @"),
+        (_base_url, "http://127.0.0.1:0/", "port 0, which is not a real port"),
+        (_base_url, "https://open-api.example:0/", "port 0, which is not a real port"),
         (clean_datetime, "2026-12-01 08:00", "time zone"),
         (clean_datetime, "tomorrow", "ISO 8601"),
         (clean_timeout, "0", "between"),
@@ -74,6 +98,13 @@ def test_loopback_http_redirect_is_allowed() -> None:
     assert clean_redirect_url("http://127.0.0.1:8765/callback") == "http://127.0.0.1:8765/callback"
     assert clean_redirect_url("http://localhost:8765/cb") == "http://localhost:8765/cb"
     assert clean_redirect_url("https://example.com/cb") == "https://example.com/cb"
+    assert clean_redirect_url("http://127.0.0.1:0/callback") == "http://127.0.0.1:0/callback"  # any free port
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.2:8765/", "http://[::1]:8765/", "http://LOCALHOST:8765/"])
+def test_this_computer_over_http_is_accepted(url: str) -> None:
+    assert _base_url(url) == url
+    assert clean_redirect_url(url + "cb") == url + "cb"
 
 
 def test_credentials_report_every_problem_at_once() -> None:

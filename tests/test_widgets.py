@@ -53,6 +53,8 @@ def test_app_form_reports_every_problem_and_saves_nothing(session: Session) -> N
         assert field in form.outcome.value
     assert SECRET not in form.outcome.value
     assert session.settings.env_path.read_bytes() == before
+    assert form.app_secret.value == ""  # a refused secret does not stay in widget state
+    assert "paste it again" in form.outcome.value
 
 
 def test_save_app_is_what_the_form_calls(session: Session) -> None:
@@ -131,6 +133,17 @@ def test_api2cart_key_form_saves_the_key(session: Session) -> None:
     button.click()
     assert session.settings.api2cart_api_key.reveal() == "my-api2cart-key-123456"
     assert "my-api2cart-key-123456" not in form.children[1].value
+    assert key_field.value == ""
+
+
+def test_a_refused_api2cart_key_is_cleared_from_the_widget(session: Session) -> None:
+    form = api2cart_key_form(session)
+    key_field, button = form.children[0].children
+    key_field.value = "bad key\nwith a line break"
+    button.click()
+    assert key_field.value == ""
+    assert "paste it again" in form.children[1].value
+    assert "bad key" not in form.children[1].value  # the refused value is not echoed either
 
 
 def test_sandbox_defaults_fill_the_form(tmp_path: Path) -> None:

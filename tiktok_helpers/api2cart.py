@@ -1,22 +1,27 @@
-"""API2Cart: add the TikTok Shop store, list stores, validate one, read platform requirements.
+"""API2Cart: add the TikTok Shop store, replace its credentials, list stores, validate one, read
+platform requirements.
 
 API2Cart answers ``{"return_code": 0, "return_message": "", "result": {...}}``; a non-zero
-``return_code`` is an error, whatever the HTTP status. The account key goes in the
-``x-api-key`` header, a store's key in ``x-store-key``. A TikTok Shop store needs the App Key,
-App Secret and Refresh Token (no region field exists). Adding a store is not idempotent, so it
-is never retried here.
+``return_code`` is an error, whatever the HTTP status (the published codes and what each means
+are in :mod:`tiktok_helpers.catalog`). The account key goes in the ``x-api-key`` header, a
+store's key in ``x-store-key``. A TikTok Shop store needs the App Key, App Secret and Refresh
+Token (no region field exists).
+
+Retries: a read (list, validate, platforms) is repeated with backoff on the codes the catalog
+marks transient (1, 7, 9, 10, 110: "try again later"), on top of the transport retries of
+:mod:`tiktok_helpers.http`. Adding a store (``account.cart.add``) and replacing its credentials
+(``account.config.update``) are not idempotent and are never repeated here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
-from .errors import Api2CartError, InvalidResponse
+from .errors import Api2CartError, InvalidResponse, ServiceError
 from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
@@ -101,26 +106,36 @@ class Api2CartClient(ServiceClient):
         store_key: Secret | None = None,
         extra_secrets: Iterable[Secret | str | None] = (),
     ) -> dict[str, Any]:
-        headers = {"x-api-key": self.api_key.reveal(), "accept": "application/json"}
+        # Keys and body values stay Secret: the HTTP layer reveals them only while building the request.
+        headers: dict[str, str | Secret] = {"x-api-key": self.api_key, "accept": "application/json"}
         if store_key is not None:
-            headers["x-store-key"] = store_key.reveal()
-        content = None
+            headers["x-store-key"] = store_key
         if body is not None:
             headers["content-type"] = "application/json"
-            content = json.dumps(body).encode("utf-8")
         secrets = (*extra_secrets, store_key)
-        # GETs only read; account.cart.add (POST) is never repeated: it is not idempotent.
-        reply = self._send(
-            method, path, headers=headers, content=content, extra_secrets=secrets, idempotent=method.upper() == "GET"
-        )
-        checked = self._checked(
-            reply,
-            path,
-            error_base=Api2CartError,
-            code_field="return_code",
-            message_field="return_message",
-            extra_secrets=secrets,
-        )
+        # GETs only read: they are repeated on a transient return_code. account.cart.add (POST) and
+        # account.config.update (PUT) are never repeated: they are not idempotent.
+        idempotent = method.upper() == "GET"
+        attempts = max(1, self.retry.attempts) if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            reply = self._send(
+                method, path, headers=headers, json_body=body, extra_secrets=secrets, idempotent=idempotent
+            )
+            try:
+                checked = self._checked(
+                    reply,
+                    path,
+                    error_base=Api2CartError,
+                    code_field="return_code",
+                    message_field="return_message",
+                    extra_secrets=secrets,
+                )
+            except Api2CartError as exc:
+                if not exc.transient or attempt == attempts:
+                    raise
+                self._sleep(self.retry.delay(attempt - 1))
+                continue
+            break
         result = checked.get("result")
         if result is None:
             return {}
@@ -128,6 +143,25 @@ class Api2CartClient(ServiceClient):
             with self._reading(path):
                 raise InvalidResponse(f"{self.service} sent a 'result' that is not an object")
         return result
+
+    @staticmethod
+    def _tiktok_fields(
+        app_key: str, app_secret: Secret | str, refresh_token: Secret | str, access_token: Secret | str | None
+    ) -> tuple[dict[str, Any], list[Secret]]:
+        """The ``tiktokshop_*`` fields of a body (secrets kept :class:`Secret`: the HTTP layer reveals
+        them while encoding the body), and the secrets in them (to scrub from errors)."""
+        secret, refresh = Secret(app_secret), Secret(refresh_token)
+        body: dict[str, Any] = {
+            "tiktokshop_app_key": app_key,
+            "tiktokshop_app_secret": secret,
+            "tiktokshop_refresh_token": refresh,
+        }
+        sent: list[Secret] = [secret, refresh]
+        if access_token:
+            access = Secret(access_token)
+            body["tiktokshop_access_token"] = access
+            sent.append(access)
+        return body, sent
 
     def add_tiktok_store(
         self,
@@ -140,19 +174,14 @@ class Api2CartClient(ServiceClient):
         custom_label: str | None = None,
         verify: bool | None = None,
     ) -> Secret:
-        """Add the TikTok Shop store (``account.cart.add``); return its store key."""
-        secret, refresh = Secret(app_secret), Secret(refresh_token)
-        body: dict[str, Any] = {
-            "cart_id": TIKTOK_CART_ID,
-            "tiktokshop_app_key": app_key,
-            "tiktokshop_app_secret": secret.reveal(),
-            "tiktokshop_refresh_token": refresh.reveal(),
-        }
-        sent: list[Secret] = [secret, refresh]
-        if access_token:
-            access = Secret(access_token)
-            body["tiktokshop_access_token"] = access.reveal()
-            sent.append(access)
+        """Add the TikTok Shop store (``account.cart.add``); return its store key.
+
+        Never repeated. A store whose credentials the account already has is refused with
+        ``return_code`` 8 ("store already exists"): give it new credentials with
+        :meth:`update_tiktok_store` instead.
+        """
+        fields, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
+        body: dict[str, Any] = {"cart_id": TIKTOK_CART_ID, **fields}
         if store_url:
             body["store_url"] = store_url
         if custom_label:
@@ -166,6 +195,23 @@ class Api2CartClient(ServiceClient):
             with self._reading(path):
                 raise InvalidResponse("API2Cart added the store but sent no store_key")
         return Secret(store_key)
+
+    def update_tiktok_store(
+        self,
+        store_key: Secret | str,
+        *,
+        app_key: str,
+        app_secret: Secret | str,
+        refresh_token: Secret | str,
+        access_token: Secret | str | None = None,
+    ) -> dict[str, Any]:
+        """Give a TikTok Shop store already in API2Cart new credentials (``PUT account.config.update``
+        with ``x-store-key``): the hand-over of a refresh token that rotated after a refresh made
+        elsewhere. Returns API2Cart's result object. Never repeated (not idempotent)."""
+        body, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
+        return self._call(
+            "PUT", "/account.config.update.json", body=body, store_key=Secret(store_key), extra_secrets=sent
+        )
 
     def list_stores(self) -> list[Api2CartStore]:
         """The account's stores (``account.cart.list``)."""
@@ -208,4 +254,10 @@ class Api2CartClient(ServiceClient):
         for platform in self.supported_platforms():
             if platform.cart_id == cart_id:
                 return platform
-        raise Api2CartError(3, f"{cart_id} is not among API2Cart's supported platforms", service=self.service)
+        path = "/account.supported_platforms.json"
+        raise ServiceError(
+            f"{cart_id} is not among the platforms API2Cart's account.supported_platforms lists",
+            service=self.service,
+            url=f"{self.base_url}{path}",
+            code="api2cart.platform_missing",
+        )

@@ -100,8 +100,8 @@ def walk_consent(
     name as the page shows it (``"Sandbox SG Store"``, any case).
 
     The returned URL is the app's callback URL with ``code``/``state``/... (or
-    ``error=access_denied``). The redirect is not followed. When the sandbox auto-approves, the
-    link itself redirects and that ``Location`` is returned. Raises :class:`ConsentPageError`
+    ``error=auth_denied&code=null`` after Cancel). The redirect is not followed. When the sandbox
+    auto-approves, the link itself redirects and that ``Location`` is returned. Raises :class:`ConsentPageError`
     for an error page or an unexpected reply.
     """
     own_client = client is None

@@ -1,10 +1,36 @@
 """Catch the browser's redirect back from TikTok on this computer.
 
-A one-shot HTTP listener bound to loopback only (127.0.0.1 or ::1), on the port and path of the
-app's redirect URL (or an ephemeral port). It runs in a background thread so a notebook stays
-responsive, reports progress (waiting with time left, received, timed out), ignores stray
-requests (favicon, wrong path, a redirect without a code, a wrong ``state``), and answers the
-browser with a small fixed page that never reflects what it was sent.
+A one-shot HTTP listener bound to loopback only, on the port and path of the app's redirect URL
+(or an ephemeral port). It runs in a background thread so a notebook stays responsive, reports
+progress (waiting with time left, received, timed out), ignores stray requests (favicon, wrong
+path, a redirect without a code, a wrong or missing ``state``, a request addressed to another
+host), and answers the browser with a small fixed page that never reflects what it was sent.
+
+Anything on this computer, and any web page open in its browser, can reach a loopback port, so:
+
+* **Where it listens.** ``127.0.0.1`` (or the 127.x.y.z address in the URL) or ``::1``, exactly
+  what the redirect URL names. For ``localhost`` it listens on *both* 127.0.0.1 and ::1 on one
+  port (a port free on both when it picks one), because a browser may send ``localhost`` to
+  either: a program squatting the other one would otherwise get the code. When either address is
+  taken it refuses with an error naming it. On a machine without IPv6 (no ::1) it listens on
+  127.0.0.1 alone, and then nobody can squat ::1 either.
+* **Who it answers.** Only a ``Host`` header naming this listener (``127.0.0.1:PORT``,
+  ``localhost:PORT``, ``[::1]:PORT``): a DNS-rebinding page (``Host: rebind.attacker.example``)
+  gets a fixed 421 page and the wait goes on.
+* **What ends the wait.** A code with the expected ``state``, or a refusal with it. A refusal
+  without a state (any page can load ``/callback?error=access_denied``) is ignored like any other
+  stray request, unless the catcher was started without an expected state.
+* **What the browser keeps.** The code is taken and the browser is sent on with ``303 See Other``
+  to ``<path>/done``, a fixed "you can close this tab" page, so the one-time code does not stay in
+  the address bar or history. The listener stays up for that page (at most
+  :data:`DONE_PAGE_GRACE` seconds, less as soon as it is served), then closes; ``wait()`` returns
+  once it is closed.
+* **One catcher, its own connections.** Every answer closes its connection (no keep-alive), and
+  when the listener closes, connections it accepted that have not sent a request yet (a browser's
+  preconnect) are closed too: a connection left from this catcher can never swallow the redirect
+  meant for the next catcher on the same port. The browser then opens a fresh one.
+* **Stopping.** The listener thread sleeps in a selector with a wake-up socket: ``stop()`` returns
+  in about a millisecond and the port is released when it (or ``wait()``) returns.
 
 The pasted redirect URL (:func:`tiktok_helpers.redirect.parse_redirect`) stays the fallback
 for a browser on another machine.
@@ -14,17 +40,23 @@ Modelled on google-auth-oauthlib's ``InstalledAppFlow.run_local_server``, made n
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hmac
+import ipaddress
+import re
+import selectors
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from socketserver import ThreadingMixIn
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import Final, NamedTuple
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from .errors import (
     AuthorizationDenied,
@@ -36,10 +68,17 @@ from .errors import (
     ValidationError,
 )
 from .redirect import RedirectResult, parse_redirect
+from .validation import is_loopback
 
-__all__ = ["CatcherState", "CatcherStatus", "RedirectCatcher"]
+__all__ = ["DONE_PAGE_GRACE", "CatcherState", "CatcherStatus", "RedirectCatcher"]
 
-LOOPBACK_HOSTS: Final = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
+#: Seconds the listener stays up after the code (or a refusal) for the browser to load the
+#: "you can close this tab" page it was redirected to; it closes as soon as that page is served.
+DONE_PAGE_GRACE: Final = 0.5
+
+_ANY_PORT_ATTEMPTS: Final = 32  # tries to find one port free on both 127.0.0.1 and ::1
+_HOST_HEADER: Final = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?")
+_NO_ADDRESS: Final = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, getattr(errno, "EPROTONOSUPPORT", -1)})
 
 _PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -67,9 +106,20 @@ _PAGES: Final = {
         "Open the link shown in the notebook again.",
         "#fff4e5",
     ),
+    "nostate": (
+        "This redirect was ignored",
+        "It carries no state, so it cannot be matched to the authorization link the runbook is waiting for. "
+        "If you refused the app, stop the wait in the notebook or paste this tab's address there.",
+        "#fff4e5",
+    ),
     "nocode": (
         "Nothing to do here",
         "This address only receives TikTok's redirect after you approve the app.",
+        "#f6f8fa",
+    ),
+    "wronghost": (
+        "Wrong address",
+        "This listener only answers requests addressed to this computer (127.0.0.1, localhost or [::1]).",
         "#f6f8fa",
     ),
     "notfound": ("Not found", "Nothing is served at this address.", "#f6f8fa"),
@@ -97,21 +147,23 @@ class CatcherStatus:
         return self.state is not CatcherState.WAITING
 
 
-class _Server(ThreadingMixIn, HTTPServer):
-    """One thread per connection, so a connection that sends nothing (a browser's speculative
-    preconnect, a slow client) cannot hold up the redirect behind it."""
+class _Answer(NamedTuple):
+    page: str
+    status: int
+    location: str | None = None  # a 303's target: a fixed path of this listener, never the request's
+    last: bool = False  # the "done" page after the 303: once it is sent, the listener may close
 
-    catcher: RedirectCatcher
-    daemon_threads = True
-    request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
-        self.address_family = family
-        super().__init__(address, _Handler)
+class _Context(socketserver.BaseServer):
+    """What a connection's handler sees as its ``server``: the catcher it reports to."""
+
+    def __init__(self, catcher: RedirectCatcher) -> None:
+        super().__init__(("", 0), _Handler)
+        self.catcher = catcher
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: _Context
     protocol_version = "HTTP/1.0"
     server_version = "RunbookRedirectCatcher"
     sys_version = ""
@@ -120,28 +172,37 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own error page repeats the request line; send a fixed page instead."""
         self.close_connection = True
-        self._send(code if code in (400, 404, 405, 414, 431, 501) else 400, "notfound")
+        self._send(_Answer("notfound", code if code in (400, 404, 405, 414, 431, 501) else 400))
+
+    def parse_request(self) -> bool:
+        self.server.catcher._busy(self.connection)  # a request arrived: let it be answered
+        return super().parse_request()
 
     def do_GET(self) -> None:
         try:
-            page, status = self.server.catcher._handle(self.path)
+            answer = self.server.catcher._handle(self.path, self.headers.get_all("Host") or [])
         except ValueError:  # a malformed request target (e.g. a broken IPv6 literal)
-            page, status = "notfound", 404
-        self._send(status, page)
+            answer = _Answer("notfound", 404)
+        self._send(answer)
+        if answer.last:
+            self.wfile.flush()
+            self.server.catcher._done_page_sent()
 
     def do_HEAD(self) -> None:
-        self._send(405, "notfound", body=False)
+        self._send(_Answer("notfound", 405), body=False)
 
     def do_POST(self) -> None:
-        self._send(405, "notfound")
+        self._send(_Answer("notfound", 405))
 
-    def _send(self, status: int, page: str, *, body: bool = True) -> None:
-        title, message, tint = _PAGES[page]
+    def _send(self, answer: _Answer, *, body: bool = True) -> None:
+        title, message, tint = _PAGES[answer.page]
         data = _PAGE.format(title=title, message=message, tint=tint).encode("utf-8")
-        reason = self.responses.get(status, ("Error",))[0]
+        reason = self.responses.get(answer.status, ("Error",))[0]
+        self.close_connection = True  # never kept alive: see "One catcher, its own connections"
         head = (
-            f"HTTP/1.0 {status} {reason}\r\n"
-            "Content-Type: text/html; charset=utf-8\r\n"
+            f"HTTP/1.0 {answer.status} {reason}\r\n"
+            + (f"Location: {answer.location}\r\n" if answer.location else "")
+            + "Content-Type: text/html; charset=utf-8\r\n"
             f"Content-Length: {len(data)}\r\n"
             "Cache-Control: no-store\r\n"
             "Referrer-Policy: no-referrer\r\n"
@@ -155,11 +216,52 @@ class _Handler(BaseHTTPRequestHandler):
         return  # the request line carries the code: never log it
 
 
+def _shown(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    """A non-blocking listening socket on exactly ``address:port`` (no dual-stack, no port sharing)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:  # Windows: SO_REUSEADDR there would let another program take the port
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:  # POSIX: only lets the port be reused while old connections linger in TIME_WAIT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address, port))
+        sock.listen(64)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_problem(address: str, port: int, exc: OSError) -> ValidationError:
+    where = f"{_shown(address)}:{port}" if port else _shown(address)
+    paste = "or paste the address the browser lands on after Authorize instead"
+    if exc.errno == errno.EADDRINUSE:
+        message = (
+            f"another program is already listening on {where} (port {port}): close that program, choose "
+            f"another port in the redirect URL (and register the new URL in Partner Center), {paste}"
+        )
+    elif exc.errno in _NO_ADDRESS:
+        message = f"cannot listen on {where}: this computer has no such address ({exc.strerror}); {paste}"
+    else:
+        message = f"cannot listen on port {port} on {_shown(address)} ({exc.strerror}); choose another port, {paste}"
+    return ValidationError([FieldProblem("Redirect URL", message)])
+
+
 class RedirectCatcher:
     """Listen on loopback for TikTok's redirect; ``wait()`` returns the :class:`RedirectResult`.
 
-    ``redirect_url`` must point at this computer (127.0.0.1, localhost or [::1]); port 0 or no
-    port picks a free one, and :attr:`redirect_url` then tells the real address.
+    ``redirect_url`` must point at this computer over http (127.0.0.1 or another 127.x.y.z,
+    localhost or [::1]); port 0 or no port picks a free one, and :attr:`redirect_url` then tells
+    the real address. See the module's docstring for what it accepts and why.
     """
 
     def __init__(
@@ -171,9 +273,13 @@ class RedirectCatcher:
         on_progress: Callable[[CatcherStatus], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        parts = urlsplit(redirect_url.strip())
+        try:
+            parts = urlsplit(redirect_url.strip())
+            port = parts.port or 0
+        except ValueError:
+            parts, port = urlsplit(""), 0
         host = (parts.hostname or "").lower()
-        if parts.scheme != "http" or host not in LOOPBACK_HOSTS:
+        if parts.scheme != "http" or "@" in parts.netloc or not is_loopback(host):
             raise ValidationError(
                 [
                     FieldProblem(
@@ -183,23 +289,30 @@ class RedirectCatcher:
                     )
                 ]
             )
-        self._bind_host = LOOPBACK_HOSTS[host]
+        self._binds = ("127.0.0.1", "::1") if host == "localhost" else (str(ipaddress.ip_address(host)),)
         self._url_host = host
         self._path = parts.path or "/"
-        self._port = parts.port or 0
-        self._scheme_rest = (parts.scheme, parts.query)
+        self._done_path = self._path.rstrip("/") + "/done"
+        self._port = port
+        self._host_names = frozenset({"localhost", "127.0.0.1", "[::1]", *(_shown(b) for b in self._binds)})
         self.expected_state = expected_state
         self.timeout = timeout
         self._on_progress = on_progress
         self._clock = clock
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._done = threading.Event()  # the wait is over: a result, a refusal, the deadline or stop()
+        self._closing = threading.Event()  # stop(): close the listener now
+        self._page_served = threading.Event()  # the browser loaded the "done" page after the 303
+        self._idle: set[socket.socket] = set()  # accepted connections that have not sent a request yet
         self._result: RedirectResult | None = None
         self._error: AuthorizationError | None = None
         self._state = CatcherState.WAITING
         self._ignored = 0
         self._deadline = 0.0
-        self._server: _Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._bound: tuple[str, ...] = ()  # the addresses of the listeners
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     # --- public -----------------------------------------------------------------------------
@@ -207,27 +320,26 @@ class RedirectCatcher:
     @property
     def redirect_url(self) -> str:
         """The address being listened on (with the real port once started)."""
-        host = f"[{self._url_host}]" if ":" in self._url_host else self._url_host
-        return urlunsplit(("http", f"{host}:{self.port}", self._path, "", ""))
+        return urlunsplit(("http", f"{_shown(self._url_host)}:{self.port}", self._path, "", ""))
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1] if self._server else self._port
+        return self._port
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The loopback addresses listened on (``host:port``; IPv6 in brackets), once started."""
+        return tuple(f"{_shown(a)}:{self._port}" for a in self._bound)
 
     def start(self) -> RedirectCatcher:
         """Bind and start listening in a background thread. Returns self."""
-        if self._server is not None:
+        if self._thread is not None:
             return self
-        family = socket.AF_INET6 if ":" in self._bind_host else socket.AF_INET
-        try:
-            server = _Server((self._bind_host, self._port), family)
-        except OSError as exc:
-            raise ValidationError(
-                [FieldProblem("Redirect URL", f"port {self._port} on this computer is busy ({exc.strerror})")]
-            ) from None
-        server.catcher = self
-        server.timeout = 0.2
-        self._server = server
+        self._listeners, self._bound = self._bind()
+        self._port = self._listeners[0].getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._deadline = self._clock() + self.timeout
         self._thread = threading.Thread(target=self._serve, name="redirect-catcher", daemon=True)
         self._thread.start()
@@ -260,11 +372,13 @@ class RedirectCatcher:
         raise RedirectTimeout(f"nothing arrived at {self.redirect_url} in time")
 
     def stop(self) -> None:
-        """Stop listening (idempotent)."""
+        """Stop listening at once (idempotent); the port is released when this returns."""
         with self._lock:
             if self._state is CatcherState.WAITING:
                 self._state = CatcherState.STOPPED
+        self._closing.set()
         self._done.set()
+        self._wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
@@ -276,27 +390,144 @@ class RedirectCatcher:
     ) -> None:
         self.stop()
 
-    # --- internals ----------------------------------------------------------------------------
+    # --- listening ----------------------------------------------------------------------------
+
+    def _bind(self) -> tuple[list[socket.socket], tuple[str, ...]]:
+        """Listen on every address of the redirect URL's host, on one port; or explain why not."""
+        first, *others = self._binds
+        for _attempt in range(_ANY_PORT_ATTEMPTS if self._port == 0 and others else 1):
+            try:
+                primary = _listen(first, self._port)
+            except OSError as exc:
+                raise _bind_problem(first, self._port, exc) from None
+            port = primary.getsockname()[1]
+            listeners, bound = [primary], [first]
+            try:
+                for address in others:
+                    try:
+                        listeners.append(_listen(address, port))
+                        bound.append(address)
+                    except OSError as exc:
+                        if exc.errno in _NO_ADDRESS:  # no IPv6 here: nobody can listen on ::1 either
+                            continue
+                        raise
+            except OSError as exc:
+                for sock in listeners:
+                    sock.close()
+                if self._port == 0 and exc.errno == errno.EADDRINUSE:
+                    continue  # free on 127.0.0.1 but not on ::1: pick another port
+                raise _bind_problem(address, port, exc) from None
+            return listeners, tuple(bound)
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "Redirect URL",
+                    f"found no port free on both {' and '.join(map(_shown, self._binds))} in "
+                    f"{_ANY_PORT_ATTEMPTS} tries; give a free port in the redirect URL, or paste the address "
+                    "the browser lands on after Authorize instead",
+                )
+            ]
+        )
+
+    def _wake(self) -> None:
+        """Wake the listener thread from its selector (a byte on the wake-up socket)."""
+        with contextlib.suppress(OSError, AttributeError):
+            self._wake_w.send(b"\0")  # type: ignore[union-attr]
 
     def _serve(self) -> None:
-        assert self._server is not None
+        assert self._wake_r is not None
+        selector = selectors.DefaultSelector()
         last_tick = -1
+        reported = CatcherState.WAITING
+        linger_until: float | None = None
         try:
-            while not self._done.is_set():
-                if self._clock() >= self._deadline:
-                    with self._lock:
-                        if self._state is CatcherState.WAITING:
-                            self._state = CatcherState.TIMED_OUT
-                    self._done.set()
-                    break
-                self._server.handle_request()
-                tick = int(self._deadline - self._clock())
-                if tick != last_tick:
-                    last_tick = tick
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            for listener in self._listeners:
+                selector.register(listener, selectors.EVENT_READ)
+            while not self._closing.is_set():
+                now = self._clock()
+                with self._lock:
+                    state = self._state
+                if state is not reported:
+                    reported = state
                     self._report()
+                if state is CatcherState.WAITING:
+                    left = self._deadline - now
+                    if left <= 0:
+                        with self._lock:
+                            if self._state is CatcherState.WAITING:
+                                self._state = CatcherState.TIMED_OUT
+                        self._done.set()
+                        break
+                    if int(left) != last_tick:
+                        last_tick = int(left)
+                        self._report()
+                    pause = min(left, left - int(left) + 0.001)  # until the next whole second
+                elif state in (CatcherState.RECEIVED, CatcherState.DENIED):
+                    if self._page_served.is_set():
+                        break
+                    linger_until = now + DONE_PAGE_GRACE if linger_until is None else linger_until
+                    pause = linger_until - now
+                    if pause <= 0:
+                        break
+                else:
+                    break
+                for key, _events in selector.select(pause):
+                    if key.fileobj is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        self._accept(key.fileobj)  # type: ignore[arg-type]
         finally:
-            self._server.server_close()
+            selector.close()
+            for listener in self._listeners:
+                listener.close()  # the port is free from here on
+            with self._lock:
+                idle, self._idle = list(self._idle), set()
+            for conn in idle:  # e.g. a preconnect: it must not carry the next catcher's redirect here
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            for sock in (self._wake_r, self._wake_w):
+                if sock is not None:
+                    sock.close()
+            self._done.set()
             self._report()
+
+    def _accept(self, listener: socket.socket) -> None:
+        """Take every pending connection; each gets a thread of its own, so a connection that
+        sends nothing (a browser's speculative preconnect, a slow client) holds up nobody."""
+        while True:
+            try:
+                conn, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. the client gave up before it was taken, or no file descriptors left
+                time.sleep(0.005)
+                return
+            with self._lock:
+                self._idle.add(conn)  # until it sends a request; closed with the listener if it never does
+            threading.Thread(
+                target=self._connection, args=(conn, address), name="redirect-catcher-conn", daemon=True
+            ).start()
+
+    def _connection(self, conn: socket.socket, address: tuple[str, int]) -> None:
+        try:
+            with contextlib.suppress(Exception):  # a client that went away mid-answer: nothing to do
+                conn.setblocking(True)
+                _Handler(conn, address, _Context(self))
+        finally:
+            self._busy(conn)
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_WR)
+            conn.close()
+
+    def _busy(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._idle.discard(conn)
+
+    def _done_page_sent(self) -> None:
+        self._page_served.set()
+        self._wake()
 
     def _report(self) -> None:
         if self._on_progress is not None:
@@ -305,36 +536,79 @@ class RedirectCatcher:
             except Exception:
                 self._on_progress = None
 
-    def _handle(self, raw_path: str) -> tuple[str, int]:
-        parts = urlsplit(raw_path)
+    # --- one request --------------------------------------------------------------------------
+
+    def _host_ok(self, values: list[str]) -> bool:
+        """Exactly one ``Host`` header, naming this listener (name and port): not a rebound name."""
+        if len(values) != 1:
+            return False
+        match = _HOST_HEADER.fullmatch(values[0].strip().lower())
+        if match is None or match.group(1) not in self._host_names:
+            return False
+        port = match.group(2)
+        return port == str(self._port) if port is not None else self._port == 80
+
+    def _handle(self, target: str, hosts: list[str]) -> _Answer:
+        if not self._host_ok(hosts):
+            self._count_ignored()
+            return _Answer("wronghost", 421)
+        if not target.startswith("/") or target.startswith("//"):  # absolute or authority forms
+            self._count_ignored()
+            return _Answer("notfound", 404)
+        parts = urlsplit(target)
+        with self._lock:
+            state = self._state
+        if parts.path == self._done_path and state in (CatcherState.RECEIVED, CatcherState.DENIED):
+            return _Answer("received" if state is CatcherState.RECEIVED else "denied", 200, last=True)
         if parts.path != self._path:
             self._count_ignored()
-            return "notfound", 404
-        with self._lock:
-            if self._state is not CatcherState.WAITING:
-                return ("received" if self._state is CatcherState.RECEIVED else "nocode"), 200
+            return _Answer("notfound", 404)
+        if state in (CatcherState.RECEIVED, CatcherState.DENIED):  # the browser again: same clean page
+            return _Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)
+        if state is not CatcherState.WAITING:
+            return _Answer("nocode", 400)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if self.expected_state is not None and "state" not in query and ("code" in query or "error" in query):
+            # Without the state nothing ends the wait: any page can load /callback?error=access_denied.
+            self._count_ignored()
+            return _Answer("nostate", 400)
         try:
-            result = parse_redirect(f"http://catcher{raw_path}", self.expected_state)
+            result = parse_redirect(f"http://catcher{target}", self.expected_state)
         except AuthorizationDenied as exc:
-            self._finish(error=exc)
-            return "denied", 200
+            if not self._expected(query):  # checked here too: a refusal ends the wait only with the state
+                self._count_ignored()
+                return _Answer("mismatch", 400)
+            return self._finish(error=exc)
         except StateMismatch:
             self._count_ignored()
-            return "mismatch", 400
+            return _Answer("mismatch", 400)
         except (MissingAuthCode, AuthorizationError):
             self._count_ignored()
-            return "nocode", 400
-        self._finish(result=result)
-        return "received", 200
+            return _Answer("nocode", 400)
+        return self._finish(result=result)
+
+    def _expected(self, query: dict[str, list[str]]) -> bool:
+        """The query's (first) state is the expected one, or no state is expected."""
+        if self.expected_state is None:
+            return True
+        sent = query.get("state", [None])[0]
+        return sent is not None and hmac.compare_digest(
+            sent.strip().encode("utf-8", "surrogatepass"), self.expected_state.encode("utf-8", "surrogatepass")
+        )
 
     def _count_ignored(self) -> None:
         with self._lock:
             self._ignored += 1
 
-    def _finish(self, *, result: RedirectResult | None = None, error: AuthorizationError | None = None) -> None:
+    def _finish(self, *, result: RedirectResult | None = None, error: AuthorizationError | None = None) -> _Answer:
+        """Take the first code (or refusal) and send the browser on to the clean "done" page."""
         with self._lock:
-            if self._state is not CatcherState.WAITING:
-                return
-            self._result, self._error = result, error
-            self._state = CatcherState.RECEIVED if result is not None else CatcherState.DENIED
+            if self._state is CatcherState.WAITING:
+                self._result, self._error = result, error
+                self._state = CatcherState.RECEIVED if result is not None else CatcherState.DENIED
+            state = self._state
         self._done.set()
+        self._wake()
+        if state not in (CatcherState.RECEIVED, CatcherState.DENIED):
+            return _Answer("nocode", 400)
+        return _Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)

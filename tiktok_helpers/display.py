@@ -15,6 +15,7 @@ Secrets are masked unless a builder is given ``reveal=True`` (the command line's
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -61,11 +62,28 @@ __all__ = [
     "status_rows",
     "store_rows",
     "stores_table",
+    "terminal_safe",
     "token_rows",
     "tokens_table",
     "troubleshooting_table",
     "when",
 ]
+
+
+# --- text from elsewhere --------------------------------------------------------------------------
+
+#: Characters a terminal acts on instead of showing: C0 controls but tab and newline, DEL, C1
+#: controls (ESC-less CSI), and the bidirectional overrides that reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character a terminal would act on (escape sequences, bell, carriage
+    return, bidirectional overrides) shown as a visible escape instead: a seller name or a service
+    message from elsewhere can no longer move the cursor, recolour or rewrite what is on screen."""
+    return _UNSAFE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
+    )
 
 
 # --- times and values -----------------------------------------------------------------------------

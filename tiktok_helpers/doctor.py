@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from .errors import TikTokHelperError, ValidationError
-from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN
+from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN, SIGNED_TIMESTAMP_MAX_AGE, SIGNED_TIMESTAMP_MAX_AHEAD
 from .secret import Secret
 
 if TYPE_CHECKING:
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from .settings import Mode, Settings
 
 __all__ = [
-    "CLOCK_FAIL",
-    "CLOCK_WARN",
+    "CLOCK_FAIL_AHEAD",
+    "CLOCK_FAIL_BEHIND",
+    "CLOCK_WARN_AHEAD",
+    "CLOCK_WARN_BEHIND",
     "FAIL",
     "PASS",
     "SKIP",
@@ -53,9 +55,13 @@ __all__ = [
     "token_checks",
 ]
 
-#: The clock is fine within this many seconds of the token host's, a warning up to CLOCK_FAIL.
-CLOCK_WARN: Final = 60.0
-CLOCK_FAIL: Final = 300.0
+#: TikTok accepts a signed request's timestamp from 5 minutes behind its own time to 30 seconds
+#: ahead of it (protocol.SIGNED_TIMESTAMP_*, reference §5): outside that, 36009004. The window is
+#: asymmetric, so the check is too. Half of each side is still fine; beyond it, a warning.
+CLOCK_FAIL_BEHIND: Final = SIGNED_TIMESTAMP_MAX_AGE.total_seconds()
+CLOCK_FAIL_AHEAD: Final = SIGNED_TIMESTAMP_MAX_AHEAD.total_seconds()
+CLOCK_WARN_BEHIND: Final = CLOCK_FAIL_BEHIND / 2
+CLOCK_WARN_AHEAD: Final = CLOCK_FAIL_AHEAD / 2
 
 
 class CheckStatus(str, Enum):
@@ -163,10 +169,14 @@ def clock_check(token_probe: Probe) -> Check:
         if drift
         else "this computer's clock agrees with the token host's (within a second)"
     )
-    if drift > CLOCK_FAIL:
-        return Check("clock", FAIL, detail, _CLOCK_FIX)
-    if drift > CLOCK_WARN:
-        return Check("clock", WARN, detail, _CLOCK_FIX)
+    behind = offset > 0  # the server's clock is later than this computer's
+    fail, warn = (CLOCK_FAIL_BEHIND, CLOCK_WARN_BEHIND) if behind else (CLOCK_FAIL_AHEAD, CLOCK_WARN_AHEAD)
+    if drift > fail:
+        return Check(
+            "clock", FAIL, f"{detail}: TikTok refuses signed requests beyond {fail:.0f} s {side} it", _CLOCK_FIX
+        )
+    if drift > warn:
+        return Check("clock", WARN, f"{detail} (TikTok's limit is {fail:.0f} s {side} it)", _CLOCK_FIX)
     return Check("clock", PASS, detail)
 
 

@@ -28,10 +28,11 @@
     │       │   ├── AccessTokenExpired      105002
     │       │   ├── ScopeMissing            105005
     │       │   ├── InvalidSignature        106001
-    │       │   ├── InvalidCredentials      36009004
+    │       │   ├── InvalidCredentials      36009004 (.reason: the cause TikTok's message names)
+    │       │   ├── OpenApiInternalError    36009003 (retry later)
     │       │   ├── RateLimited             36009002
     │       │   └── IpNotAllowed            36009033
-    │       └── Api2CartError         api.api2cart.com (non-zero return_code)
+    │       └── Api2CartError         api.api2cart.com (non-zero return_code; .transient)
 
 Titles, causes and fixes come from :mod:`tiktok_helpers.catalog`. No message ever contains an
 app secret, auth code or token: API replies are scrubbed of the secrets that were sent.
@@ -44,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .catalog import CatalogEntry, lookup
+from .catalog import CatalogEntry, Cause, api2cart_key, cause_of, lookup
 from .secret import Secret, mask
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "MissingAuthCode",
     "MissingSettingError",
     "OpenApiError",
+    "OpenApiInternalError",
     "RateLimited",
     "RedirectTimeout",
     "RefreshTokenExpired",
@@ -312,7 +314,38 @@ class InvalidSignature(OpenApiError):
 
 
 class InvalidCredentials(OpenApiError):
+    """36009004, which has several causes (reference section 5). ``reason`` is the one TikTok's
+    ``message`` names (None when it names none the catalog knows); ``cause``, ``fix`` and the
+    text of the exception are then that cause's, so the error shown says which."""
+
     codes = (36009004,)
+
+    @property
+    def reason(self) -> Cause | None:
+        return cause_of(self.code, self.message)
+
+    @property
+    def cause(self) -> str:
+        reason = self.reason
+        return reason.cause if reason else self.entry.cause
+
+    @property
+    def fix(self) -> str:
+        reason = self.reason
+        return reason.fix if reason else self.entry.fix
+
+    def _compose(self) -> str:
+        reason = self.reason
+        if reason is None:
+            return super()._compose()
+        text = self.detail.strip().rstrip(".")
+        return f"{self.entry.title}: {text}. Cause: {reason.cause}. What to do: {reason.fix}"
+
+
+class OpenApiInternalError(OpenApiError):
+    """36009003: TikTok failed inside; the request may succeed later (the catalog marks it transient)."""
+
+    codes = (36009003,)
 
 
 class RateLimited(OpenApiError):
@@ -324,11 +357,22 @@ class IpNotAllowed(OpenApiError):
 
 
 class Api2CartError(ApiError):
+    """A non-zero API2Cart ``return_code`` (the one API2Cart error type; ``code`` is the number).
+
+    ``transient`` comes from the catalog: the published codes that pass by themselves (1, 7, 9,
+    10, 110) mean "try again later", never "re-authorize".
+    """
+
     catalog_code = "api2cart.unknown"
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again later (with backoff) is the fix."""
+        return self.entry.transient
 
     @classmethod
     def _catalog_key(cls, code: int) -> str:
-        key = f"api2cart.{code}"
+        key = api2cart_key(code)
         return key if lookup(key, fallback=cls.catalog_code).code == key else cls.catalog_code
 
 

@@ -6,7 +6,14 @@ transport). A client builds at most one ``httpx.Client`` and reuses it for every
 one costs about 20 ms, a request on a warm keep-alive connection a fraction of that.
 
 Failures become this package's errors with the service named and the URL shown without its
-query string, because TikTok's token endpoints carry the app secret and codes in the query.
+query string, because TikTok's token endpoints carry the app secret and codes in the query. They
+are raised outside the ``except`` clause that caught httpx's error, so that error (its request,
+its URL with the query) is not kept as their ``__context__``.
+
+Secrets reach this layer as :class:`~tiktok_helpers.secret.Secret` (query values, headers, the
+values of a JSON body) and are revealed only inside the expression that hands the request to
+httpx: no frame of the package holds one in plain text, for tools that record locals
+(``%xmode Verbose``, ``pytest --showlocals``, error reporters).
 
 Retries (:class:`RetryPolicy`), with exponential backoff, only where repeating is safe:
 
@@ -43,6 +50,7 @@ from .errors import (
     InvalidResponse,
     RequestTimeout,
     ServiceUnreachable,
+    TikTokHelperError,
     ValidationError,
     error_class_for,
     scrub,
@@ -102,6 +110,30 @@ def safe_url(url: str | httpx.URL) -> str:
     """Scheme, host and path only: never the query, which may hold secrets."""
     parts = urlsplit(str(url))
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _revealed(values: httpx.QueryParams | Mapping[str, str | Secret] | None) -> Any:
+    """``values`` with every :class:`Secret` revealed, for httpx. Call it only inside the expression
+    that hands the request to httpx: the plain values then live in no local of this package."""
+    if values is None or isinstance(values, httpx.QueryParams):
+        return values
+    return {name: value.reveal() if isinstance(value, Secret) else value for name, value in values.items()}
+
+
+def _plain_json(value: object) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    raise TypeError(f"{type(value).__name__} cannot be sent as JSON")
+
+
+def _json_bytes(body: Mapping[str, Any]) -> bytes:
+    """``body`` as the JSON bytes sent, :class:`Secret` values revealed during the encoding only."""
+    return json.dumps(body, default=_plain_json).encode("utf-8")
+
+
+def _reason(exc: BaseException, secrets: Iterable[Secret | str | None]) -> str:
+    """httpx's words for a failure, without any secret that was sent or any secret query value."""
+    return _SECRET_QUERY.sub(r"\1***", scrub(str(exc) or exc.__class__.__name__, secrets))
 
 
 _C = TypeVar("_C", bound="ServiceClient")
@@ -221,72 +253,92 @@ class ServiceClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
+        params: httpx.QueryParams | Mapping[str, str | Secret] | None = None,
+        headers: Mapping[str, str | Secret] | None = None,
         content: bytes | None = None,
+        json_body: Mapping[str, Any] | None = None,
         extra_secrets: Iterable[Secret | str | None] = (),
         idempotent: bool = False,
     ) -> JsonReply:
+        """Send one request (retried where :class:`RetryPolicy` allows) and decode its JSON object.
+
+        Secrets stay :class:`Secret` in ``params``, ``headers`` and ``json_body`` (a JSON object,
+        serialized here; use it instead of ``content`` when the body carries a secret): they are
+        revealed only inside the expression that hands the request to httpx, so no frame of this
+        package holds a plain secret in a local (tracebacks with locals, ``%xmode Verbose``, error
+        reporters). A failure is raised outside the ``except`` clause that saw httpx's error, so the
+        package's error keeps no ``__context__`` (httpx's error, its request and URL, with the app
+        secret or the code in the query).
+        """
         url = f"{self.base_url}{path}"
         shown = safe_url(url)
+        secrets = (*self._secrets(), *extra_secrets)
         attempts = max(1, self.retry.attempts)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
+            failure: TikTokHelperError | None = None
             try:
                 response = self._client.request(
-                    method, url, params=params, headers=headers, content=content, timeout=self.timeout
+                    method,
+                    url,
+                    params=_revealed(params),
+                    headers=_revealed(headers),
+                    content=content if json_body is None else _json_bytes(json_body),
+                    timeout=self.timeout,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing was sent: safe to try again whatever the request.
                 if not last:
                     self._sleep(self.retry.delay(attempt - 1))
                     continue
+                tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
                 if isinstance(exc, httpx.TimeoutException):
-                    raise RequestTimeout(
-                        f"could not connect to {self.service} at {shown} within {self.timeout:g} s "
-                        f"({attempts} attempt{'s' if attempts > 1 else ''})",
+                    failure = RequestTimeout(
+                        f"could not connect to {self.service} at {shown} within {self.timeout:g} s ({tries})",
                         service=self.service,
                         url=shown,
-                    ) from None
-                reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
-                raise ServiceUnreachable(
-                    f"could not reach {self.service} at {shown} ({reason}; {attempts} attempt"
-                    f"{'s' if attempts > 1 else ''})",
-                    service=self.service,
-                    url=shown,
-                ) from None
+                    )
+                else:
+                    failure = ServiceUnreachable(
+                        f"could not reach {self.service} at {shown} ({_reason(exc, secrets)}; {tries})",
+                        service=self.service,
+                        url=shown,
+                    )
             except httpx.TimeoutException:
                 if idempotent and not last:
                     self._sleep(self.retry.delay(attempt - 1))
                     continue
-                raise RequestTimeout(
+                failure = RequestTimeout(
                     f"no answer from {self.service} at {shown} within {self.timeout:g} s",
                     service=self.service,
                     url=shown,
-                ) from None
+                )
             except (UnicodeEncodeError, httpx.InvalidURL):
                 # Raised while building the request: nothing was sent.
-                raise ValidationError(
+                failure = ValidationError(
                     [
                         FieldProblem(
                             f"request to {self.service}",
                             "a value to send has characters HTTP cannot carry (for example a masked '…' value, "
-                            "or a letter outside ASCII); paste the value again from its source",
+                            "or a letter outside ASCII); nothing was sent. Paste the value again from its source",
                         )
                     ]
-                ) from None
+                )
             except httpx.DecodingError:
-                raise InvalidResponse(
+                failure = InvalidResponse(
                     f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
-                ) from None
+                )
             except httpx.TransportError as exc:
                 if idempotent and not last:
                     self._sleep(self.retry.delay(attempt - 1))
                     continue
-                reason = scrub(str(exc) or exc.__class__.__name__, [*self._secrets(), *extra_secrets])
-                raise ServiceUnreachable(
-                    f"could not reach {self.service} at {shown} ({reason})", service=self.service, url=shown
-                ) from None
+                failure = ServiceUnreachable(
+                    f"could not reach {self.service} at {shown} ({_reason(exc, secrets)})",
+                    service=self.service,
+                    url=shown,
+                )
+            if failure is not None:
+                raise failure  # outside the except clauses: httpx's error is not its __context__
             if idempotent and not last and response.status_code in RETRY_STATUSES:
                 self._sleep(self.retry.delay(attempt - 1, response.headers.get("retry-after")))
                 continue

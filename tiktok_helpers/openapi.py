@@ -2,7 +2,14 @@
 
 Every request carries ``app_key``, ``timestamp`` (Unix seconds; TikTok accepts 5 minutes behind
 to 30 seconds ahead of its clock) and ``sign`` in the query, and the access token in the
-``x-tts-access-token`` header. The signature covers exactly the bytes sent.
+``x-tts-access-token`` header. The signature covers exactly the bytes sent: the percent-encoded
+path, every query pair (values that are not strings serialized as httpx sends them, lists as
+repeated keys: :mod:`~tiktok_helpers.signing`) and the body.
+
+Errors are read from the JSON body whatever the HTTP status (live TikTok sends 106001 and
+36009004 with HTTP 401, reference section 5), so they arrive as the right
+:class:`~tiktok_helpers.errors.OpenApiError` with TikTok's ``message``: 36009004 has several
+causes, and the message says which (:class:`~tiktok_helpers.errors.InvalidCredentials`).
 
 Get Authorized Shops (``GET /authorization/202309/shops``) is the proof that a token works: it
 needs no shop cipher and returns the shops, each with the cipher every shop-level call needs.
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,11 +30,16 @@ from .errors import InvalidResponse, OpenApiError
 from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
-from .signing import sign
+from .signing import QueryValue, query_pairs, sign, wire_path
 
-__all__ = ["AUTHORIZED_SHOPS_PATH", "OpenApiClient", "Shop"]
+__all__ = ["AUTHORIZED_SHOPS_PATH", "OpenApiClient", "Query", "Shop"]
 
 AUTHORIZED_SHOPS_PATH: Final = "/authorization/202309/shops"
+
+#: A call's query: each value a string, bool, number or None, or a list of them (repeated keys).
+Query = Mapping[str, QueryValue | Sequence[QueryValue]] | Iterable[tuple[str, QueryValue]]
+#: Parameters the client sets itself on every call.
+_CLIENT_PARAMS: Final = frozenset({"app_key", "timestamp", "sign"})
 
 
 @dataclass(frozen=True)
@@ -88,22 +100,35 @@ class OpenApiClient(ServiceClient):
     def _secrets(self) -> Iterable[Secret | str | None]:
         return (self.app_secret, self.access_token)
 
-    def signed_params(self, path: str, query: Mapping[str, str] | None = None, body: bytes = b"") -> dict[str, str]:
-        """The query to send for ``path``: the caller's parameters plus app_key, timestamp, sign."""
-        params = {**(query or {}), "app_key": self.app_key, "timestamp": str(int(self._clock()))}
-        params["sign"] = sign(path, params, self.app_secret.reveal(), body)
-        return params
+    def signed_params(self, path: str, query: Query | None = None, body: bytes = b"") -> httpx.QueryParams:
+        """The query to send for ``path``: the caller's parameters plus app_key, timestamp, sign.
 
-    def call(
-        self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: object = None
-    ) -> dict[str, Any]:
-        """Send a signed request and return the reply's ``data`` object."""
+        ``path`` must be the path as sent (:func:`~tiktok_helpers.signing.wire_path`). Values that
+        are not strings are serialized as httpx sends them, lists as repeated keys; other types are
+        refused with :class:`TypeError` (see :mod:`tiktok_helpers.signing`). The caller's own
+        ``app_key``, ``timestamp`` and ``sign`` are replaced.
+        """
+        pairs: list[tuple[str, QueryValue]] = [(k, v) for k, v in query_pairs(query or {}) if k not in _CLIENT_PARAMS]
+        pairs += [("app_key", self.app_key), ("timestamp", str(int(self._clock())))]
+        pairs.append(("sign", sign(path, pairs, self.app_secret.reveal(), body)))
+        return httpx.QueryParams(pairs)
+
+    def call(self, method: str, path: str, *, query: Query | None = None, body: object = None) -> dict[str, Any]:
+        """Send a signed request and return the reply's ``data`` object.
+
+        An error reply raises the :class:`~tiktok_helpers.errors.OpenApiError` subclass for its
+        ``code``, with TikTok's ``message`` kept, whatever the HTTP status: live TikTok answers
+        106001 and 36009004 with HTTP 401 and a JSON body (reference section 5), and the body is
+        read first (:meth:`ServiceClient._checked`); only a reply without a code becomes
+        :class:`~tiktok_helpers.errors.HTTPStatusError`.
+        """
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        path = wire_path(path)  # sign the path exactly as httpx will send it
         reply = self._send(
             method,
             path,
             params=self.signed_params(path, query, content),
-            headers={"x-tts-access-token": self.access_token.reveal(), "content-type": "application/json"},
+            headers={"x-tts-access-token": self.access_token, "content-type": "application/json"},
             content=content or None,
             idempotent=method.upper() == "GET",
         )

@@ -98,14 +98,24 @@ class Session:
         self.last_link: AuthorizationLink | None = None
         if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
             from .sandbox import Sandbox
+            from .sandbox.database import StateFileError
 
             state_path = sandbox_state or sandbox_state_path(settings.env_path)
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path).start()
+            try:  # the sandbox creates its folder itself (0700) and says clearly when it cannot
+                self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path).start()
+            except StateFileError as exc:
+                self._close_quietly()
+                raise SettingsError(str(exc)) from None
         self.settings = settings
         self._adopt(settings)
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def _close_quietly(self) -> None:
+        """Release what the constructor opened before it failed."""
+        if self._owns_http:
+            self.http.close()
+        self.store.close()
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -453,7 +463,7 @@ class Session:
             location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
             if follow:
                 # What the browser does next: load the callback URL (where a catcher may be listening).
-                self.http.get(location, timeout=10)
+                self.http.get(location, timeout=10, follow_redirects=True)
         except (ConsentPageError, httpx.HTTPError) as exc:
             raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
         return location
@@ -661,6 +671,27 @@ class Session:
         if save and self.seller is not None:
             self._use(self.store.save_store_key(self.seller, store_key))
         return store_key
+
+    def update_store(self, seller: str | Grant | None = None) -> Secret:
+        """Give API2Cart the seller's current refresh token (``account.config.update``) for the store
+        key saved on their grant (default: the selected seller); returns that store key.
+
+        Needed after a refresh made here: the refresh token API2Cart holds may have been rotated
+        away (API2Cart then answers 100). The grant is read again first, so a refresh saved by
+        another notebook or command is the one pushed. Never repeated automatically; nothing is
+        saved locally.
+        """
+        grant = self.store.grants.get(self._grant(seller).id)
+        if not grant.api2cart_store_key:
+            raise MissingSettingError(
+                f"{grant.label} has no store in API2Cart yet: add it first (notebook 04, or `api2cart add`)"
+            )
+        s = self.settings
+        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
+        self.api2cart().update_tiktok_store(
+            grant.api2cart_store_key, app_key=s.app_key, app_secret=s.app_secret, refresh_token=grant.refresh_token
+        )
+        return grant.api2cart_store_key
 
     def list_stores(self) -> list[Api2CartStore]:
         return self.api2cart().list_stores()

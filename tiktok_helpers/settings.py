@@ -12,6 +12,7 @@ updates only the keys given, keeping every other line of ``.env``, atomically, m
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -45,6 +46,7 @@ __all__ = [
     "Mode",
     "SettingSpec",
     "Settings",
+    "check_env_path",
     "clean_updates",
     "clean_values",
     "default_env_path",
@@ -166,6 +168,36 @@ def default_env_path(start: Path | None = None) -> Path:
         if (folder / ".env.example").is_file():
             return folder / ".env"
     return here / ".env"
+
+
+def check_env_path(path: Path | str) -> Path:
+    """``path`` if it can be the settings file; :class:`ValidationError` (field ``settings file``) if
+    it is a folder, or if the folder it would be in does not exist (a mistyped path must not create
+    folders, nor a settings file where nobody will find it). A file that does not exist yet is fine:
+    the first save creates it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "settings file",
+                    f"{path} is a folder, not a settings file; give the path of a file, or rename the folder",
+                )
+            ]
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "settings file",
+                    f"{folder} (the folder of {path}) {what}: create it (mkdir -p {shlex.quote(str(folder))}) "
+                    "or fix the path",
+                )
+            ]
+        )
+    return path
 
 
 def _parse_time(value: str) -> datetime | None:

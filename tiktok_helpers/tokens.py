@@ -130,18 +130,21 @@ class TokenClient(ServiceClient):
     def _secrets(self) -> Iterable[Secret | str | None]:
         return (self.app_secret,)
 
+    # The code, the refresh token and the app secret stay Secret here: the HTTP layer reveals them
+    # only while it builds the request (pass a Secret, not a str, to keep yours out of locals too).
+
     def exchange(self, auth_code: Secret | str) -> TokenSet:
         """Trade a one-time auth code (valid 30 minutes) for an access and a refresh token."""
         code = Secret(auth_code)
-        return self._call(TOKEN_GET_PATH, {"auth_code": code.reveal(), "grant_type": "authorized_code"}, code)
+        return self._call(TOKEN_GET_PATH, {"auth_code": code, "grant_type": "authorized_code"}, code)
 
     def refresh(self, refresh_token: Secret | str) -> TokenSet:
         """Get a fresh access token. Store the refresh token of the reply: it may have changed."""
         token = Secret(refresh_token)
-        return self._call(TOKEN_REFRESH_PATH, {"refresh_token": token.reveal(), "grant_type": "refresh_token"}, token)
+        return self._call(TOKEN_REFRESH_PATH, {"refresh_token": token, "grant_type": "refresh_token"}, token)
 
-    def _call(self, path: str, params: dict[str, str], sent: Secret) -> TokenSet:
-        query = {"app_key": self.app_key, "app_secret": self.app_secret.reveal(), **params}
+    def _call(self, path: str, params: Mapping[str, str | Secret], sent: Secret) -> TokenSet:
+        query = {"app_key": self.app_key, "app_secret": self.app_secret, **params}
         reply = self._send("GET", path, params=query, extra_secrets=(sent,))
         body = self._checked(reply, path, error_base=TokenError, extra_secrets=(sent,))
         with self._reading(path):

@@ -8,6 +8,7 @@ pair of matching quotes around the whole value. Anything else is reported, never
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -27,6 +28,8 @@ __all__ = [
     "clean_timeout",
     "clean_token",
     "clean_url",
+    "control_character",
+    "is_loopback",
     "strip_pasted",
 ]
 
@@ -38,6 +41,8 @@ _LABEL: Final = re.compile(r"^\s*(app[ _]?key|app[ _]?secret|service[ _]?id|code
 APP_KEY_LENGTH: Final = (6, 24)
 APP_SECRET_LENGTH: Final = (16, 64)
 SERVICE_ID_LENGTH: Final = (5, 25)
+#: The longest token, auth code, API key or cipher accepted (real ones are a few hundred at most).
+TOKEN_MAX_LENGTH: Final = 4096
 
 
 def _problem(field: str, message: str) -> ValidationError:
@@ -54,6 +59,7 @@ def strip_pasted(raw: object, field: str) -> str:
     if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
         text = _strip_space(text[1:-1])
     _check_encodable(text, field)
+    _check_controls(text, field)
     return text
 
 
@@ -64,6 +70,24 @@ def _strip_space(text: str) -> str:
         if stripped == text:
             return text
         text = stripped
+
+
+#: Control characters that are not white space (NUL, ESC, DEL, C1...): copy-paste never brings one
+#: inside a value, and none can be written to ``.env`` or sent safely. White space has its own
+#: messages (a line break inside a value, a space...).
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of ``text`` that is not white space, as ``U+0000``, or None."""
+    found = _CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def _check_controls(text: str, field: str) -> None:
+    shown = control_character(text)
+    if shown:
+        raise _problem(field, f"contains a control character ({shown}), which no value has; type or copy it again")
 
 
 def _check_encodable(text: str, field: str) -> None:
@@ -172,29 +196,124 @@ def clean_credentials(app_key: object, app_secret: object, service_id: object) -
 
 
 def clean_url(raw: object, field: str, *, allow_http: Callable[[str], bool] | None = None) -> str:
+    """A base address (https anywhere; plain http only where ``allow_http(host)`` says so).
+
+    Refused, each with its own message: a ``#`` fragment, a ``user:password@`` part (the address
+    would go to what follows the ``@``), a backslash, and port 0 (not a real port).
+    """
+    return _clean_address(raw, field, allow_http=allow_http, port_zero=False)
+
+
+def _clean_address(
+    raw: object,
+    field: str,
+    *,
+    allow_http: Callable[[str], bool] | None,
+    port_zero: bool,
+    fragment: str = "remove the # and everything after it",
+) -> str:
     text = _common(raw, field, "address")
     parts = _split(text, field)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _problem(field, "must be a full address starting with https://")
+    host = _shown_host(parts.hostname)
+    if "\\" in text:
+        raise _problem(field, "contains a backslash (\\); addresses use forward slashes (/) only")
+    if "@" in parts.netloc:
+        raise _problem(
+            field,
+            f"has a user name or password before an @, so it would go to {host}, not to what comes before "
+            f"the @; remove everything between :// and the @",
+        )
+    if "#" in text:
+        raise _problem(field, f"must not contain a # fragment; {fragment}")
     if parts.scheme == "http" and not (allow_http and allow_http(parts.hostname)):
-        raise _problem(field, "must use https:// (plain http is only allowed for this computer, 127.0.0.1)")
+        if allow_http is None:
+            raise _problem(field, "must use https://")
+        if parts.hostname.endswith(".") and is_loopback(parts.hostname.rstrip(".")):
+            raise _problem(field, f"names {host} with a trailing dot; write {parts.hostname.rstrip('.')} without it")
+        lookalike = parts.hostname.startswith(("127.", "localhost", "::1"))
+        why = "; a name that only starts like this computer's address belongs to whoever owns it" if lookalike else ""
+        raise _problem(
+            field,
+            f"must use https://: {host} is not this computer (plain http is only allowed for 127.0.0.1, "
+            f"[::1] or localhost){why}",
+        )
+    if parts.port == 0 and not (port_zero and parts.scheme == "http" and is_loopback(parts.hostname)):
+        if port_zero:
+            raise _problem(
+                field,
+                "has port 0: 'any free port' only works for an http:// redirect URL on this computer, where "
+                "the catcher listens; give this address's real port, or leave the port out",
+            )
+        raise _problem(
+            field, "has port 0, which is not a real port; give the port the service listens on, or leave it out"
+        )
     return text
+
+
+def _shown_host(hostname: str) -> str:
+    return f"[{hostname}]" if ":" in hostname else hostname
+
+
+_LOOPBACK_V4: Final = ipaddress.IPv4Network("127.0.0.0/8")
+_LOOPBACK_V6: Final = ipaddress.IPv6Address("::1")
 
 
 def is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    """True only for a name of this computer, decided by parsing (never by a prefix).
+
+    An IP address in 127.0.0.0/8, the IPv6 address ::1 (brackets allowed, no zone), or exactly
+    ``localhost`` (any case, no trailing dot). ``127.0.0.1.attacker.example``,
+    ``localhost.attacker.example``, ``::2``, ``::ffff:127.0.0.1`` and shorthand like ``127.1``
+    are not.
+    """
+    if not isinstance(host, str) or not host.isascii():
+        return False
+    if host.lower() == "localhost":
+        return True
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return not bracketed and ip in _LOOPBACK_V4
+    return ip == _LOOPBACK_V6 and ip.scope_id is None
 
 
 def clean_redirect_url(raw: object, field: str = "Redirect URL") -> str:
-    """The callback URL registered for the app: https anywhere, or http on this computer only."""
-    text = clean_url(raw, field, allow_http=is_loopback)
-    if _split(text, field).fragment:
-        raise _problem(field, "must not contain a # fragment; TikTok appends ?code=... to it")
-    return text
+    """The callback URL registered for the app: https anywhere, or http on this computer only.
+
+    Port 0 is allowed only in an http redirect URL on this computer, where it tells the catcher
+    to listen on any free port (``http://127.0.0.1:0/callback``).
+    """
+    return _clean_address(
+        raw,
+        field,
+        allow_http=is_loopback,
+        port_zero=True,
+        fragment="TikTok appends ?code=... to the address, which a # part would hide; remove the # and what follows",
+    )
 
 
 def clean_token(raw: object, field: str = "token") -> str:
-    return _common(raw, field, "token from the token reply")
+    """A token, code, key or cipher: one printable piece of text of at most
+    :data:`TOKEN_MAX_LENGTH` characters (checked before anything is saved or sent)."""
+    text = _common(raw, field, "token from the token reply")
+    if len(text) > TOKEN_MAX_LENGTH:
+        raise _problem(field, _too_long(len(text)))
+    odd = next((ch for ch in text if not ch.isprintable()), None)
+    if odd is not None:
+        raise _problem(field, f"contains a character that cannot be typed (U+{ord(odd):04X}); copy it again")
+    return text
+
+
+def _too_long(length: int) -> str:
+    return (
+        f"is {length} characters, longer than any token, code or key (at most {TOKEN_MAX_LENGTH}); "
+        "copy it again from its source"
+    )
 
 
 def clean_choice(raw: object, field: str, choices: tuple[str, ...]) -> str:
@@ -235,6 +354,7 @@ def clean_text(raw: object, field: str) -> str:
     _check_encodable(text, field)
     if not text:
         raise _problem(field, "is empty")
-    if "\n" in text or "\r" in text or "\x00" in text:
+    if "\n" in text or "\r" in text:
         raise _problem(field, "must be on one line")
+    _check_controls(text, field)
     return text

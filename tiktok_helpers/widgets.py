@@ -175,7 +175,13 @@ class AppForm:
                 f"service_id {s.service_id}, region {s.region.value}, {s.app_type.value} app."
             )
 
-        return _run(action, self.outcome)
+        ok = _run(action, self.outcome)
+        if not ok and self.app_secret.value:
+            # A refused secret must not stay in the widget: "Save widget state" would write it into
+            # the notebook file. The person pastes it again after fixing what the message names.
+            self.app_secret.value = ""
+            self.outcome.value += outcome_html(False, "The App Secret field was cleared: paste it again.")
+        return ok
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         return _bundle(
@@ -331,10 +337,13 @@ def api2cart_key_form(session: Session) -> Panel:
             if not key.value:
                 return f"Keeping the saved key {session.settings.api2cart_api_key}."
             saved = session.save({"API2CART_API_KEY": key.value})
-            key.value = ""
             return f"Saved the API2Cart API key {saved.api2cart_api_key}."
 
-        _run(action, out)
+        ok = _run(action, out)
+        if key.value:
+            key.value = ""  # saved or refused, the secret leaves the widget (widget state is savable)
+            if not ok:
+                out.value += outcome_html(False, "The API key field was cleared: paste it again.")
 
     button.on_click(save)
     return Panel(

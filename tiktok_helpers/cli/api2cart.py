@@ -1,4 +1,4 @@
-"""``api2cart add`` and ``api2cart list``: the store in API2Cart."""
+"""``api2cart add``, ``api2cart update`` and ``api2cart list``: the store in API2Cart."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .common import SubParsers, add_command, session
 from .main import CommandFailed
 from .output import Output
 
-__all__ = ["register", "run_add", "run_list"]
+__all__ = ["register", "run_add", "run_list", "run_update"]
 
 
 def run_add(args: argparse.Namespace, out: Output) -> int:
@@ -38,6 +38,20 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def run_update(args: argparse.Namespace, out: Output) -> int:
+    with session(args, out) as opened:
+        store_key = opened.update_store()
+        opened.api2cart().validate_store(store_key)  # confirms API2Cart can use the store now
+        seller = opened.seller.label if opened.seller else "the seller"
+    key = out.secret(store_key)
+    out.result(
+        {"ok": True, "store_key": key, "validated": True},
+        f"Gave API2Cart {seller}'s current App Key, App Secret and refresh token for the store {key} "
+        "(account.config.update).\nConfirmed: cart.validate accepts the store.",
+    )
+    return 0
+
+
 def run_list(args: argparse.Namespace, out: Output) -> int:
     from ..display import store_rows
 
@@ -52,13 +66,14 @@ def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -
     p = add_command(
         commands,
         "api2cart",
-        "add the store to API2Cart, or list the account's stores",
+        "add the store to API2Cart, give it a new refresh token, or list the account's stores",
         """\
 API2Cart steps, with the API key in API2CART_API_KEY (the sandbox has its own).
 
-  add   add the TikTok Shop store (App Key, App Secret, refresh token) and confirm it in the list
-  list  the stores of the API2Cart account""",
-        ["add --label 'My TikTok shop'", "list"],
+  add     add the TikTok Shop store (App Key, App Secret, refresh token) and confirm it in the list
+  update  give the store the seller's current refresh token (after a refresh) and validate it
+  list    the stores of the API2Cart account""",
+        ["add --label 'My TikTok shop'", "update", "list"],
         run_list,
         parents=parents,
     )
@@ -79,6 +94,22 @@ When to use it: once, after `authorize`. To see what is there already, use `api2
     )
     q.add_argument("--label", default=None, help="custom label shown in API2Cart's store list")
     q.add_argument("--store-url", default=None, help="the shop's URL, if you want API2Cart to record one")
+    add_command(
+        actions,
+        "update",
+        "give the store in API2Cart the seller's current refresh token, then validate it",
+        """\
+Give the store saved on the seller's grant (--seller, default the newest) the App Key, App Secret
+and the seller's current refresh token (account.config.update with the store key), then confirm
+with cart.validate that API2Cart can use it.
+
+When to use it: after `refresh`. API2Cart keeps the refresh token it was given; once a refresh made
+here rotates it, the store answers 100 (store API access error) until it gets the new one. Add the
+store first with `api2cart add`.""",
+        ["", "--seller 'Sandbox US Store'"],
+        run_update,
+        parents=parents,
+    )
     add_command(
         actions,
         "list",

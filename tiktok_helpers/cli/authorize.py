@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import MissingAuthCode, ValidationError
-from .common import SubParsers, add_command, positive_seconds, read_line, session
+from .common import SubParsers, add_command, positive_seconds, read_line, read_pasted, session, warn_argument
 from .main import UsageError
 from .output import CatcherProgress, Output
 
@@ -62,12 +62,34 @@ def _prompt(out: Output) -> str:
     return line
 
 
+def _pasted(args: argparse.Namespace, out: Output) -> str | None:
+    """The --paste text (``-``: read from stdin, hidden on a terminal), checked before anything is
+    started or written; the argument form works but warns (``ps`` and the shell history see it)."""
+    from ..redirect import check_pasted
+
+    if args.paste is None:
+        return None
+    if args.paste == "-":
+        text = read_pasted(out, "Paste the address the browser landed on after Authorize (hidden): ")
+        check_pasted(text)
+        return text
+    check_pasted(args.paste)
+    warn_argument(
+        out,
+        "an address with a code",
+        f"give it on standard input (`{out.command('authorize --paste -')}`), or let "
+        f"`{out.command('authorize --no-catch')}` ask for it",
+    )
+    return str(args.paste)
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     from ..display import shop_rows
     from ..results import AuthorizeStep
     from ..status import status_of
 
     _check_options(args)
+    pasted = _pasted(args, out)
     decision: Literal["authorize", "cancel"] | None = None
     if args.sandbox_approve:
         decision = "cancel" if args.deny else "authorize"
@@ -91,7 +113,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         try:
             result = opened.authorize(
                 auth_type=args.type,
-                pasted=args.paste,
+                pasted=pasted,
                 prompt=None if catching else (lambda _link: _prompt(out)),
                 sandbox_decision=decision,
                 sandbox_seller=args.sandbox_seller,
@@ -161,7 +183,7 @@ The code is saved to .env before the exchange, so if the exchange fails on the w
         [
             "--open",
             "--no-catch",
-            "--no-catch --paste 'https://example.com/callback?code=TTP_...&state=...'",
+            "--paste - < redirect.txt   # the address the browser landed on, from stdin",
             "--sandbox-approve        # sandbox: the sample seller presses Authorize",
             "--sandbox-approve --sandbox-seller us   # a second seller, in another region",
         ],
@@ -184,8 +206,9 @@ The code is saved to .env before the exchange, so if the exchange fails on the w
         "--paste",
         metavar="URL_OR_CODE",
         default=None,
-        help="the address the browser landed on after Authorize (or just the code); implies --no-catch, "
-        "builds no link, and so does not check the state",
+        help="the address the browser landed on after Authorize (or just the code); - reads it from stdin "
+        "(hidden on a terminal; an address given here works but warns: ps and the shell history see it); "
+        "implies --no-catch, builds no link, and so does not check the state",
     )
     p.add_argument(
         "--wait",

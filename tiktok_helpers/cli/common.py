@@ -16,7 +16,18 @@ from .output import Output
 if TYPE_CHECKING:
     from ..session import Session
 
-__all__ = ["Handler", "SubParsers", "add_command", "add_global_options", "env_path", "environ", "session"]
+__all__ = [
+    "Handler",
+    "SubParsers",
+    "add_command",
+    "add_global_options",
+    "env_path",
+    "environ",
+    "read_pasted",
+    "session",
+    "stdin_is_terminal",
+    "warn_argument",
+]
 
 Handler = Callable[[argparse.Namespace, Output], int]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -127,9 +138,20 @@ def add_command(
 
 
 def env_path(args: argparse.Namespace) -> Path:
-    from ..settings import default_env_path
+    """The settings file of this run (--env-file, else the usual lookup), refused with exit 2 when it
+    is a folder or its folder does not exist: every command reads it through here, before anything
+    is started or written."""
+    from ..errors import ValidationError
+    from ..settings import check_env_path, default_env_path
+    from .main import UsageError
 
-    return Path(args.env_file) if args.env_file is not None else default_env_path()
+    path = Path(args.env_file) if args.env_file is not None else default_env_path()
+    try:
+        return check_env_path(path)
+    except ValidationError as exc:
+        problem = "; ".join(p.message for p in exc.problems)
+    given = "--env-file" if args.env_file is not None else "the settings file"
+    raise UsageError(f"{given}: {problem}")
 
 
 def environ(args: argparse.Namespace) -> dict[str, str]:
@@ -153,3 +175,31 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
 def read_line() -> str:
     """One line from stdin ('' when there is none)."""
     return sys.stdin.readline() if sys.stdin is not None else ""
+
+
+def stdin_is_terminal() -> bool:
+    from .output import isatty
+
+    return isatty(sys.stdin)
+
+
+def read_pasted(out: Output, prompt: str) -> str:
+    """What a person pastes (a redirect address or a code): one line from stdin; on a terminal read
+    like a password (no echo, so the code is not left on the screen), with ``prompt`` on stderr."""
+    if not stdin_is_terminal():
+        return read_line()
+    import getpass
+
+    try:
+        return getpass.getpass(prompt, stream=out.stderr)
+    except EOFError:  # Ctrl-D: nothing pasted
+        return ""
+
+
+def warn_argument(out: Output, what: str, safer: str) -> None:
+    """One line on stderr: a secret given as an argument is visible to other programs (``ps``) and
+    kept in the shell history; ``safer`` says how to give it instead."""
+    out.note(
+        f"warning: {what} given as an argument can be seen by other programs (ps) and stays in the shell "
+        f"history; {safer}"
+    )

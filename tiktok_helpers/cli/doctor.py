@@ -21,7 +21,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
-    from ..doctor import CLOCK_FAIL, CLOCK_WARN
+    from ..doctor import CLOCK_FAIL_AHEAD, CLOCK_FAIL_BEHIND
 
     add_command(
         commands,
@@ -33,8 +33,9 @@ Check what the flow depends on and say what to fix for each failed check:
   settings       .env and the environment are valid (every bad value named)
   app settings   live mode: App Key, App Secret, service_id, redirect URL are set
   hosts          the token host, the Open API host and API2Cart answer (any HTTP status counts)
-  clock          this computer's clock against the token host's Date header: signed requests are
-                 valid only within minutes (warning beyond {CLOCK_WARN:.0f} s, failure beyond {CLOCK_FAIL:.0f} s)
+  clock          this computer's clock against the token host's Date header: TikTok accepts a
+                 signed request from {CLOCK_FAIL_BEHIND:.0f} s behind its clock to {CLOCK_FAIL_AHEAD:.0f} s ahead
+                 (a warning at half of either)
   tokens         neither token has expired or has less than a day left
 
 In sandbox mode the hosts and the clock are checked against the in-process sandbox. Exit 0 when

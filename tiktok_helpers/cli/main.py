@@ -23,7 +23,6 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Final
@@ -119,7 +118,7 @@ def _report_error(out: Output, exc: BaseException, code: int) -> None:
     out.note(f"error: {exc}")
     if out.json:
         error = {**error_json(exc, out.prog), "exit_code": code}
-        print(json.dumps({"ok": False, "error": error}, indent=2, ensure_ascii=False), file=out.stdout, flush=True)
+        out.json_object({"ok": False, "error": error})
 
 
 def _default_prog() -> str:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+from ..display import terminal_safe
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -49,19 +51,26 @@ class Output:
 
         return shown(value, reveal=self.show_secrets)
 
+    # Everything printed goes through display.terminal_safe: text from TikTok or API2Cart (a seller
+    # name, a service message) cannot drive the terminal. JSON escapes C0 controls itself.
+
     def note(self, text: str) -> None:
-        print(text, file=self.stderr, flush=True)
+        print(terminal_safe(text), file=self.stderr, flush=True)
 
     def info(self, text: str) -> None:
         """Text a person reads before the result: on stdout, or on stderr when stdout carries JSON."""
-        print(text, file=self.stderr if self.json else self.stdout, flush=True)
+        print(terminal_safe(text), file=self.stderr if self.json else self.stdout, flush=True)
 
     def result(self, data: Mapping[str, Any], text: str) -> None:
         """Print the result: ``data`` as JSON with --json, else ``text``."""
         if self.json:
-            print(json.dumps(data, indent=2, ensure_ascii=False), file=self.stdout, flush=True)
+            self.json_object(data)
         else:
-            print(text, file=self.stdout, flush=True)
+            print(terminal_safe(text), file=self.stdout, flush=True)
+
+    def json_object(self, data: Mapping[str, Any]) -> None:
+        """One JSON object on stdout (C1 controls and bidi overrides escaped too)."""
+        print(terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)), file=self.stdout, flush=True)
 
     def command(self, rest: str) -> str:
         """How to type a command of this program, for hints."""

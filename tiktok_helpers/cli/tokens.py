@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from .common import SubParsers, add_command, bounded_int, non_negative_days, read_line, session
+from .common import (
+    SubParsers,
+    add_command,
+    bounded_int,
+    non_negative_days,
+    read_pasted,
+    session,
+    stdin_is_terminal,
+    warn_argument,
+)
 from .main import UsageError
 from .output import Output, ProgressBar
 
@@ -26,13 +35,32 @@ def _note(out: Output) -> Callable[[AuthorizeEvent], None]:
     return show
 
 
+#: What the prompt of ``exchange`` asks (the answer is read without echo on a terminal).
+_ASK: Final = "Paste the address the browser landed on after Authorize, or just the code (hidden): "
+
+
 def run_exchange(args: argparse.Namespace, out: Output) -> int:
+    """Where the code comes from: ``-`` (stdin, hidden on a terminal), the argument (works, with a
+    warning: ``ps`` and the shell history see it), or nothing: the code saved in .env, else, on a
+    terminal, a hidden prompt. Pasted text is checked before anything is started or written."""
+    from ..redirect import check_pasted
     from ..status import status_of
 
     text: str | None = args.code_or_url
     if text == "-":
-        text = read_line()
+        text = read_pasted(out, _ASK)
+    if text is not None:
+        check_pasted(text)
+    if args.code_or_url not in (None, "-"):
+        warn_argument(
+            out,
+            "a code",
+            f"give it on standard input (`{out.command('exchange -')}`) or at the prompt "
+            f"(`{out.command('exchange')}` with no argument asks for it)",
+        )
     with session(args, out) as opened:
+        if text is None and not opened.settings.auth_code and stdin_is_terminal():
+            text = read_pasted(out, _ASK)
         tokens = opened.exchange_pasted(text, on_progress=_note(out))
         env_path = opened.settings.env_path
         grants_path = opened.grants_path
@@ -57,15 +85,29 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
         return _refresh_all(args, out)
     if args.concurrency is not None or args.due_within is not None:
         raise UsageError("--concurrency and --due-within go with --all")
+    import shlex
+
+    from ..status import NextStep
+
     with session(args, out) as opened:
         tokens = opened.refresh()
         seller = opened.seller.label if opened.seller else "the seller"
+        in_api2cart = bool(opened.seller and opened.seller.api2cart_store_key)
         grants_path = opened.grants_path
     data, lines = out.tokens(tokens)
-    out.result(
-        {"ok": True, **data, "grants_file": str(grants_path)},
-        f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):\n{lines}",
+    text = (
+        f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):\n{lines}"
     )
+    if in_api2cart:
+        # API2Cart holds the refresh token it was given; a rotated one stops working there (code 100).
+        chosen = f" --seller {shlex.quote(args.seller)}" if args.seller else ""
+        step = NextStep(
+            f"{seller}'s store in API2Cart still holds the old refresh token; give it the new one",
+            f"api2cart update{chosen}",
+        )
+        data = {**data, "next_step": out.how(step.text, step.command), "next_command": step.command}
+        text += f"\n\nNext: {out.how(step.text, step.command)}."
+    out.result({"ok": True, **data, "grants_file": str(grants_path)}, text)
     return 0
 
 
@@ -128,11 +170,16 @@ When to use it: after approving the app in a browser that this command line did 
 notebook, another machine), or to retry after `authorize` failed at the exchange. A code works
 once and for {span(AUTH_CODE_LIFETIME)}.
 
-Give the whole address the browser landed on, just the code, or - to read it from stdin (keeps it
-out of the shell history). Without an argument the code saved in .env by `authorize` is used. The
-address's state is not checked: the link was built elsewhere, so there is nothing to compare it
-with.""",
-        ["'https://example.com/callback?code=TTP_...&state=...'", "- < redirect.txt", ""],
+Give the whole address the browser landed on, or just the code: best with - to read it from stdin,
+or with no argument to be asked for it (hidden) when no code is saved. Given as an argument it
+works too, with a warning: other programs see it (ps) and the shell history keeps it. Without an
+argument the code saved in .env by `authorize` is used. The address's state is not checked: the
+link was built elsewhere, so there is nothing to compare it with.""",
+        [
+            "- < redirect.txt",
+            "          # the code saved by authorize, else asks for it",
+            "-         # paste, Enter (hidden on a terminal)",
+        ],
         run_exchange,
         parents=parents,
     )
@@ -141,7 +188,8 @@ with.""",
         metavar="CODE_OR_URL",
         nargs="?",
         default=None,
-        help="redirect address or bare code; - reads one line from stdin; default: the code saved in .env",
+        help="- reads the redirect address or bare code from stdin (hidden on a terminal); default: the code "
+        "saved in .env, else a hidden prompt on a terminal; an address or code given here works but warns",
     )
     p = add_command(
         commands,

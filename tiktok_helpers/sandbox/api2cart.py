@@ -1,33 +1,65 @@
-"""The simulated API2Cart account: adding, listing and validating TikTok Shop stores.
+"""The simulated API2Cart account: adding, listing, validating TikTok Shop stores and replacing
+their credentials.
 
 :class:`SimulatedApi2Cart` holds the rules; it checks TikTok credentials against the simulated
 TikTok (:class:`~.tiktok.SimulatedTikTok`) in process. The HTTP layer (:mod:`.api2cart_routes`)
 renders what it returns or raises (:class:`~.model.Api2CartErrorReply`).
 
-API2Cart (return codes are the sandbox's own choice; errors come back with HTTP 200)
-----------------------------------------------------------------------------------
-* ``2 Incorrect API Key`` (missing or wrong ``x-api-key`` / ``api_key``),
-  ``3`` unsupported ``cart_id`` (the sandbox can add only ``TikTokShop`` stores, although
-  ``account.supported_platforms.json`` lists a few other carts), ``4`` request body is not a JSON
-  object or a field is not a string, ``5 Required parameter ... is missing``,
-  ``9 Incorrect store key``, ``10 TikTok Shop: <TikTok message> (<TikTok code>)`` when the
-  TikTok credentials do not work.
-* ``account.cart.add.json`` VALIDATES the TikTok credentials against the simulated TikTok in
-  process, WITHOUT refreshing: the app key/secret must match the app and the refresh token must
-  be known, belong to that app and be unexpired (an optional ``tiktokshop_access_token`` must be
-  a current access token of the same grant; an expired one is accepted, API2Cart would refresh
-  it). Not rotating keeps the runbook's saved refresh token valid. ``verify`` is accepted but
-  the sandbox always verifies. Adding a store whose URL the account already has updates its
-  credentials and returns the same ``store_key``.
-* ``cart.validate.json`` checks the stored TikTok credentials again, so a store whose refresh
-  token was rotated away by a later refresh answers ``10`` (the real-world "two holders of one
-  refresh token" problem).
+Documented (API2Cart's published "Response Status Codes" and calls, via
+``../shared/reference/tiktok-shop-authorization.md`` §6)
+-------------------------------------------------------------------------------------------
+* Every reply is HTTP 200 with ``return_code``, ``return_message`` and ``result`` (``null`` on
+  an error). The codes the sandbox answers, with their published meanings: ``0`` success; ``2``
+  incorrect API key (a missing or wrong ``x-api-key`` / ``api_key``); ``8`` store already exists
+  ("adding a store whose credentials are already in the account gives 8"); ``100`` store API
+  access error (API credentials not valid: the TikTok App Key, App Secret or refresh token do not
+  work); ``101`` store not found (an unknown ``x-store-key``); ``109`` incorrect parameters;
+  ``114`` required parameter is not specified. No other code is answered.
+* ``POST account.cart.add.json`` with ``cart_id`` ``TikTokShop`` and ``tiktokshop_app_key``,
+  ``tiktokshop_app_secret``, ``tiktokshop_refresh_token`` (optional ``tiktokshop_access_token``,
+  ``store_url``, ``custom_label``, ``verify``) returns ``result.store_key``.
+* ``GET account.cart.list.json`` (``result.carts[]``: ``id``, ``url``, ``store_key``,
+  ``cart_id``, ``custom_label``), ``GET cart.validate.json`` with ``x-store-key``,
+  ``GET account.supported_platforms.json``.
+* ``PUT account.config.update.json`` with ``x-store-key`` and the same ``tiktokshop_*`` fields
+  replaces a store's credentials. The store uses the refresh token it HOLDS: once a refresh made
+  elsewhere rotates it away the store answers ``100``, until the new one is pushed this way.
+
+The sandbox's own choices
+-------------------------
+* Messages: the published meaning, naming the parameter where one is at fault (``114 Required
+  parameter tiktokshop_refresh_token is not specified``); ``100`` carries TikTok's own words,
+  ``TikTok Shop: <TikTok message> (<TikTok code>)``. API2Cart's real wording is not documented.
+* ``109`` for a body that is not a JSON object, a field that is not a string (``verify`` may be
+  anything), and a ``cart_id`` other than ``TikTokShop`` (the sandbox adds only TikTok Shop
+  stores, although ``account.supported_platforms.json`` lists a few other carts).
+* Order of the checks on add: API key (2), body and types (109), required fields (114), then
+  ``8`` when a store of the account holds the same ``tiktokshop_app_key`` and
+  ``tiktokshop_refresh_token`` (the pair that names one seller's authorization; the app secret is
+  the app's, the same for every store), then the TikTok credentials (100), then ``8`` again when
+  the account has a store with the same URL (one store per URL: the same seller authorized again
+  has new credentials but is the same store; give it the new ones with ``account.config.update``).
+  A store added twice is never updated quietly.
+* Checking credentials VALIDATES them against the simulated TikTok WITHOUT refreshing: the app
+  key/secret must match the app and the refresh token must be known, belong to that app and be
+  unexpired (an optional ``tiktokshop_access_token`` must be a current access token of the same
+  grant; an expired one is accepted, API2Cart would refresh it). Not rotating keeps the runbook's
+  saved refresh token valid; the real API2Cart refreshes with the token it holds. ``verify`` is
+  accepted but the sandbox always verifies.
+* ``account.config.update.json`` checks, in order: API key (2), body and types (109), store key
+  (114 when missing, 101 when unknown); fields not sent keep their stored values (at least one
+  ``tiktokshop_*`` field is required, else 114 names ``tiktokshop_refresh_token``); the
+  resulting credentials are checked like an add (100) before anything is stored; the stored
+  access token is replaced by the one sent, or dropped. Its ``result`` is an empty object.
+* ``cart.validate.json`` returns ``store_key``, ``cart_id`` and ``url``; without ``x-store-key``
+  it answers 114.
 * Without ``store_url`` a store gets ``https://shop.tiktok.example/<shop code>``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hmac
 import uuid
 from typing import Any, Final
@@ -37,10 +69,27 @@ from .sample_data import SUPPORTED_PLATFORMS
 from .store import StateStore
 from .tiktok import SimulatedTikTok
 
-__all__ = ["STORE_URL_BASE", "TIKTOK_CART_ID", "SimulatedApi2Cart"]
+__all__ = ["STORE_URL_BASE", "TIKTOK_CART_ID", "TIKTOK_FIELDS", "SimulatedApi2Cart"]
 
 TIKTOK_CART_ID: Final = "TikTokShop"
 STORE_URL_BASE: Final = "https://shop.tiktok.example/"
+#: The ``tiktokshop_*`` credentials a TikTok Shop store needs (the access token is optional).
+TIKTOK_FIELDS: Final = ("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token")
+_ACCESS_FIELD: Final = "tiktokshop_access_token"
+
+
+def _missing(name: str, hint: str = "") -> Api2CartErrorReply:
+    return Api2CartErrorReply(114, f"Required parameter {name} is not specified{hint}")
+
+
+def _string_fields(body: object) -> dict[str, str]:
+    """The body's fields, every one a string (``verify`` excepted); 109 otherwise."""
+    if not isinstance(body, dict):
+        raise Api2CartErrorReply(109, "Incorrect parameters: the request body must be a JSON object")
+    for name, value in body.items():
+        if name != "verify" and value is not None and not isinstance(value, str):
+            raise Api2CartErrorReply(109, f"Incorrect parameters: {name} must be a string")
+    return {k: v for k, v in body.items() if isinstance(v, str)}
 
 
 class SimulatedApi2Cart:
@@ -57,58 +106,81 @@ class SimulatedApi2Cart:
         return account
 
     def _check_tiktok(self, app_key: str, app_secret: str, refresh_token: str, access_token: str | None) -> Grant:
+        """The grant these TikTok credentials name; 100 when they do not work."""
         try:
             grant = self.tiktok.check_refresh_token(app_key, app_secret, refresh_token)
             current = grant.access_token.encode()
             if access_token is not None and not hmac.compare_digest(current, access_token.encode()):
                 raise TikTokErrorReply(105001, "access token is invalid")
         except TikTokErrorReply as err:
-            raise Api2CartErrorReply(10, f"TikTok Shop: {err.message} ({err.code})") from None
+            raise Api2CartErrorReply(100, f"TikTok Shop: {err.message} ({err.code})") from None
         return grant
+
+    def _cart(self, account: Api2CartAccount, store_key: str | None) -> StoredCart:
+        if not store_key:
+            raise _missing("store_key", " (send the x-store-key header)")
+        cart = self.store.cart_by_store_key(account.api_key, store_key)
+        if cart is None:
+            raise Api2CartErrorReply(101, "Store not found")
+        return cart
 
     def add_cart(self, api_key: str | None, body: object) -> dict[str, Any]:
         """``POST account.cart.add.json``; returns the ``result`` object."""
         account = self._account(api_key)
-        if not isinstance(body, dict):
-            raise Api2CartErrorReply(4, "Request body must be a JSON object")
-        for name, value in body.items():
-            if name != "verify" and value is not None and not isinstance(value, str):
-                raise Api2CartErrorReply(4, f"Parameter {name} must be a string")
-        fields: dict[str, str] = {k: v for k, v in body.items() if isinstance(v, str)}
+        fields = _string_fields(body)
         if not fields.get("cart_id"):
-            raise Api2CartErrorReply(5, "Required parameter cart_id is missing")
+            raise _missing("cart_id")
         if fields["cart_id"] != TIKTOK_CART_ID:
             raise Api2CartErrorReply(
-                3, f"Platform {fields['cart_id']!r} is not supported by the sandbox (only TikTokShop)"
+                109, f"Incorrect parameters: cart_id {fields['cart_id']!r} (the sandbox adds only TikTokShop stores)"
             )
-        for name in ("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token"):
+        for name in TIKTOK_FIELDS:
             if not fields.get(name):
-                raise Api2CartErrorReply(5, f"Required parameter {name} is missing")
+                raise _missing(name)
+        app_key, refresh_token = fields["tiktokshop_app_key"], fields["tiktokshop_refresh_token"]
         store = self.store
         with store.mutation():
+            if store.cart_by_credentials(account.api_key, app_key, refresh_token) is not None:
+                raise Api2CartErrorReply(8, "Store already exists")
             grant = self._check_tiktok(
-                fields["tiktokshop_app_key"],
-                fields["tiktokshop_app_secret"],
-                fields["tiktokshop_refresh_token"],
-                fields.get("tiktokshop_access_token") or None,
+                app_key, fields["tiktokshop_app_secret"], refresh_token, fields.get(_ACCESS_FIELD) or None
             )
             url = fields.get("store_url") or self._default_store_url(grant)
-            existing = store.cart_by_url(account.api_key, url)
+            if store.cart_by_url(account.api_key, url) is not None:
+                raise Api2CartErrorReply(8, f"Store already exists: {url}")
             cart = StoredCart(
-                id=existing.id if existing is not None else "",
-                store_key=existing.store_key if existing is not None else uuid.uuid4().hex,
+                id="",
+                store_key=uuid.uuid4().hex,
                 cart_id=TIKTOK_CART_ID,
                 url=url,
-                custom_label=fields.get("custom_label", existing.custom_label if existing is not None else ""),
-                app_key=fields["tiktokshop_app_key"],
+                custom_label=fields.get("custom_label", ""),
+                app_key=app_key,
                 app_secret=fields["tiktokshop_app_secret"],
-                refresh_token=fields["tiktokshop_refresh_token"],
-                access_token=fields.get("tiktokshop_access_token") or None,
+                refresh_token=refresh_token,
+                access_token=fields.get(_ACCESS_FIELD) or None,
             )
-            if existing is not None:
-                store.update_cart(cart)
-                return {"store_key": cart.store_key}
             return {"store_key": store.add_cart(account.api_key, cart).store_key}
+
+    def update_config(self, api_key: str | None, store_key: str | None, body: object) -> dict[str, Any]:
+        """``PUT account.config.update.json``: replace a store's TikTok credentials (checked first)."""
+        account = self._account(api_key)
+        fields = _string_fields(body)
+        store = self.store
+        with store.mutation():
+            cart = self._cart(account, store_key)
+            if not any(fields.get(name) for name in (*TIKTOK_FIELDS, _ACCESS_FIELD)):
+                raise _missing("tiktokshop_refresh_token")
+            app_key = fields.get("tiktokshop_app_key") or cart.app_key
+            app_secret = fields.get("tiktokshop_app_secret") or cart.app_secret
+            refresh_token = fields.get("tiktokshop_refresh_token") or cart.refresh_token
+            access_token = fields.get(_ACCESS_FIELD) or None
+            self._check_tiktok(app_key, app_secret, refresh_token, access_token)
+            store.update_cart(
+                dataclasses.replace(
+                    cart, app_key=app_key, app_secret=app_secret, refresh_token=refresh_token, access_token=access_token
+                )
+            )
+        return {}
 
     def _default_store_url(self, grant: Grant) -> str:
         seller = self.store.seller(grant.seller_key)
@@ -124,14 +196,10 @@ class SimulatedApi2Cart:
         return {"carts": carts, "carts_count": len(carts)}
 
     def validate_cart(self, api_key: str | None, store_key: str | None) -> dict[str, Any]:
-        """``GET cart.validate.json``: the store's TikTok credentials must still work."""
+        """``GET cart.validate.json``: the TikTok credentials the store HOLDS must still work."""
         account = self._account(api_key)
-        if not store_key:
-            raise Api2CartErrorReply(5, "Required parameter store_key is missing (send the x-store-key header)")
         with self.store.reading():
-            cart = self.store.cart_by_store_key(account.api_key, store_key)
-            if cart is None:
-                raise Api2CartErrorReply(9, "Incorrect store key")
+            cart = self._cart(account, store_key)
             self._check_tiktok(cart.app_key, cart.app_secret, cart.refresh_token, None)
             return {"store_key": cart.store_key, "cart_id": cart.cart_id, "url": cart.url}
 

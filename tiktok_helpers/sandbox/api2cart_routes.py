@@ -1,8 +1,10 @@
 """The sandbox's API2Cart routes under ``/v1.1/`` (the rules and return codes are in :mod:`.api2cart`).
 
-The API key comes from the ``x-api-key`` header or the ``api_key`` query parameter. Every answer
-is HTTP 200 ``{"return_code", "return_message", "result"}``; an error has a non-zero
-``return_code`` and no ``result``.
+The API key comes from the ``x-api-key`` header or the ``api_key`` query parameter, a store's
+key from ``x-store-key`` (or the ``store_key`` query parameter). Every answer is HTTP 200
+``{"return_code", "return_message", "result"}`` (reference §6); an error has a non-zero
+``return_code`` and ``"result": null``. A body that is not JSON reaches the rules as ``None``
+(they answer 109 after checking the API key).
 """
 
 from __future__ import annotations
@@ -24,23 +26,34 @@ def _api2cart_reply(handler: SandboxRequestHandler, call: Callable[[str | None],
     try:
         result = call(api_key)
     except Api2CartErrorReply as err:
-        handler.send_json(200, {"return_code": err.return_code, "return_message": err.message})
+        handler.send_json(200, {"return_code": err.return_code, "return_message": err.message, "result": None})
         return
     handler.send_json(200, {"return_code": 0, "return_message": "", "result": result})
 
 
+def _body(request: Request) -> object:
+    """The decoded JSON body (``{}`` when empty), or None when it is not JSON."""
+    if not request.body.strip():
+        return {}
+    try:
+        decoded: object = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return decoded
+
+
+def _store_key(request: Request) -> str | None:
+    return request.headers.get("x-store-key") or request.query.get("store_key")
+
+
 def cart_add(handler: SandboxRequestHandler, request: Request) -> None:
-    state = handler.server.state
+    body = _body(request)
+    _api2cart_reply(handler, lambda key: handler.server.state.api2cart_add(key, body), request)
 
-    def call(api_key: str | None) -> Any:
-        state.api2cart_list(api_key)  # the API key is checked before the body
-        try:
-            body = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Api2CartErrorReply(4, "Request body must be a JSON object") from None
-        return state.api2cart_add(api_key, body)
 
-    _api2cart_reply(handler, call, request)
+def config_update(handler: SandboxRequestHandler, request: Request) -> None:
+    body, store_key = _body(request), _store_key(request)
+    _api2cart_reply(handler, lambda key: handler.server.state.api2cart_update(key, store_key, body), request)
 
 
 def cart_list(handler: SandboxRequestHandler, request: Request) -> None:
@@ -48,7 +61,7 @@ def cart_list(handler: SandboxRequestHandler, request: Request) -> None:
 
 
 def cart_validate(handler: SandboxRequestHandler, request: Request) -> None:
-    store_key = request.headers.get("x-store-key") or request.query.get("store_key")
+    store_key = _store_key(request)
     _api2cart_reply(handler, lambda key: handler.server.state.api2cart_validate(key, store_key), request)
 
 
@@ -58,6 +71,7 @@ def supported_platforms(handler: SandboxRequestHandler, request: Request) -> Non
 
 API2CART_ROUTES: Final[Routes] = {
     "/v1.1/account.cart.add.json": ("api2cart", {"POST": cart_add}),
+    "/v1.1/account.config.update.json": ("api2cart", {"PUT": config_update}),
     "/v1.1/account.cart.list.json": ("api2cart", {"GET": cart_list}),
     "/v1.1/cart.validate.json": ("api2cart", {"GET": cart_validate}),
     "/v1.1/account.supported_platforms.json": ("api2cart", {"GET": supported_platforms}),

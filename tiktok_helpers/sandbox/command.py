@@ -24,9 +24,10 @@ from tiktok_helpers.samples import (
     SANDBOX_SERVICE_ID,
 )
 
+from .database import StateFileError
 from .handler import MAX_LATENCY_MS, check_latency_ms
 from .sample_data import SAMPLE_SELLERS, sample_seller_key
-from .server import Sandbox
+from .server import Sandbox, check_port
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "serve"]
 
@@ -45,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sandbox's options (the runbook's ``sandbox`` command declares them through this too)."""
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 = any free)"
+        "--port",
+        metavar="N",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"port on 127.0.0.1, 0 to 65535 (default {DEFAULT_PORT}; 0 = any free)",
     )
     parser.add_argument(
         "--redirect-url",
@@ -85,6 +90,14 @@ def _seller(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _port(text: str) -> int:
+    try:
+        return check_port(int(text))
+    except ValueError as err:
+        detail = str(err) if text.strip().lstrip("+-").isdigit() else f"{text!r} is not a whole number"
+        raise argparse.ArgumentTypeError(detail) from None
+
+
 def _latency(text: str) -> int:
     try:
         return check_latency_ms(int(text))
@@ -109,7 +122,7 @@ def serve(args: argparse.Namespace) -> int:
             state_path=args.state,
             latency_ms=args.latency_ms,
         )
-    except ValueError as err:
+    except (ValueError, StateFileError) as err:  # a StateFileError says which path and what to do
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

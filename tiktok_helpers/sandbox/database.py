@@ -5,7 +5,10 @@
 process's threads on it; :mod:`.schema` holds the tables, :mod:`.store` the queries.
 
 * The file is created with mode 0600 (it holds sandbox tokens; SQLite gives its ``-wal`` and
-  ``-shm`` files the same mode) in a folder created with mode 0700. It runs in WAL mode
+  ``-shm`` files the same mode) in a folder created with mode 0700. A folder someone else created
+  first (``session`` makes ``.sandbox/`` with the umask's 0755) loses its group and others' access
+  when it is this user's and holds nothing but this state's files (never a shared folder such as
+  the project's or ``/tmp``); nothing is ever granted. It runs in WAL mode
   (``synchronous=NORMAL``): readers never wait, writers take turns (``BEGIN IMMEDIATE``, waiting
   up to :data:`BUSY_TIMEOUT` seconds), and a commit appends the changed pages to the WAL, so its
   cost does not grow with the size of the database. A commit survives the process; a power cut
@@ -24,11 +27,15 @@ process's threads on it; :mod:`.schema` holds the tables, :mod:`.store` the quer
   aside happen under an exclusive ``flock`` on ``<name>.lock`` (skipped on Windows), so two
   processes never both move a file aside. When even a fresh file cannot be used, the state is
   kept in memory in this process, with a warning.
+* A folder or file this user cannot create or write at the start (a read-only project, a full
+  disk) raises :class:`StateFileError`: which path, and what to do. Kept in memory, the state
+  would silently not reach the next notebook or command.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -45,7 +52,7 @@ from . import schema
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["BUSY_TIMEOUT", "StateDatabase"]
+__all__ = ["BUSY_TIMEOUT", "StateDatabase", "StateFileError"]
 
 logger = logging.getLogger("tiktok_helpers.sandbox")
 
@@ -55,8 +62,24 @@ BUSY_TIMEOUT: Final = 30.0
 _PAGE_QUANTUM: Final = 512
 _SQLITE_BUSY: Final = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: someone else holds it, nothing is wrong
 _SQLITE_BAD_FILE: Final = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+_SQLITE_NOT_WRITABLE: Final = (3, 8, 13, 14)  # SQLITE_PERM, SQLITE_READONLY, SQLITE_FULL, SQLITE_CANTOPEN
+_NOT_WRITABLE: Final = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+)
 
 _Identity = tuple[int, int]
+
+
+class StateFileError(OSError):
+    """The state file cannot be created or written: the message names the path and what to do."""
+
+    def __init__(self, path: Path, problem: str, err: BaseException, folder: Path) -> None:
+        super().__init__(
+            f"cannot keep the sandbox's state in {path}: {problem} ({_why(err)}). Make {folder} a folder this user can "
+            "write to, or set TIKTOK_SANDBOX_URL to the address of a sandbox already running "
+            "(python -m tiktok_helpers.sandbox prints it)"
+        )
+        self.path = path
 
 
 class StateDatabase:
@@ -68,14 +91,22 @@ class StateDatabase:
         self._identity: _Identity | None = None  # the open file's (st_dev, st_ino); None: in memory
         self._depth = 0
         self._writing = False
+        self._opening = True  # the first open: a folder that cannot be written raises StateFileError
         self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._finalizer = weakref.finalize(self, self._conn.close)
         with self.lock:
             if self.path is None:
                 schema.create(self._conn)
                 return
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder = self.path.parent
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as err:
+                nearest = next((p for p in folder.parents if p.is_dir()), folder.anchor)
+                raise StateFileError(self.path, f"cannot create the folder {folder}", err, Path(nearest)) from None
+            _make_private(self.path)
             self._reopen()
+            self._opening = False
 
     def sync(self) -> None:
         """Open the file again if it was deleted or replaced since the last operation."""
@@ -156,6 +187,8 @@ class StateDatabase:
                 except (OSError, sqlite3.Error, schema.BadStateDatabase) as err:
                     if isinstance(err, sqlite3.Error) and _error_code(err) in _SQLITE_BUSY:
                         raise
+                    if self._opening and _not_writable(err):  # say so: do not move a good file aside
+                        raise StateFileError(path, "it cannot be created or written", err, path.parent) from None
                     if attempt == 0 and os.path.lexists(path) and self._quarantine(_describe(err)):
                         continue
                     logger.warning(
@@ -248,6 +281,8 @@ class StateDatabase:
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as err:
+                if self._opening and err.errno in _NOT_WRITABLE:
+                    raise StateFileError(self.path, "cannot create its lock file", err, lock_path.parent) from None
                 logger.warning(
                     "cannot open the sandbox lock file %s (%s); continuing without the cross-process lock",
                     lock_path,
@@ -266,6 +301,36 @@ class StateDatabase:
                 os.close(fd)  # closing the descriptor releases the flock
 
 
+def _make_private(path: Path) -> None:
+    """Take group and others' access to the state file's folder away if the folder is this user's
+    and holds only this state's files (``state.db``, its -wal, -shm, .lock, .corrupt...): a folder
+    of its own. Never adds a permission, never touches a shared folder (sticky, or holding others)."""
+    if sys.platform == "win32":
+        return
+    folder = path.parent
+    try:
+        st = os.stat(folder)
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid != os.geteuid() or not mode & 0o077 or mode & stat.S_ISVTX:
+            return
+        if all(name.startswith(path.name) for name in os.listdir(folder)):
+            os.chmod(folder, mode & ~0o077)
+    except OSError as err:
+        logger.debug("cannot check the mode of %s: %s", folder, _why(err))
+
+
+def _not_writable(err: BaseException) -> bool:
+    if isinstance(err, sqlite3.Error):
+        return _error_code(err) in _SQLITE_NOT_WRITABLE
+    return isinstance(err, OSError) and err.errno in _NOT_WRITABLE
+
+
+def _why(err: BaseException) -> str:
+    if isinstance(err, OSError):
+        return err.strerror or type(err).__name__
+    return f"SQLite: {err}"
+
+
 def _identity(st: os.stat_result) -> _Identity:
     return (st.st_dev, st.st_ino)
 
@@ -281,6 +346,8 @@ def _error_code(err: sqlite3.Error) -> int | None:
     text = str(err).lower()  # Python 3.10: the message is all there is
     if "locked" in text or "busy" in text:
         return 5
+    if "readonly" in text or "unable to open" in text:
+        return 8 if "readonly" in text else 14
     if "not a database" in text or "malformed" in text:
         return 26
     return None

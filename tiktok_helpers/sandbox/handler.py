@@ -19,6 +19,18 @@ HTTP-level sandbox choices
   send waits that long in its own request thread, so it delays each request, not the others.
   Each connection has its own daemon thread and the listen backlog is :data:`LISTEN_BACKLOG`.
 * A client that hangs up before its reply is logged at DEBUG, not printed as a traceback.
+* The ``Date`` header of every reply is the sandbox's own clock (``SandboxState.clock``, a
+  :class:`~.clock.FakeClock` in tests), not the machine's: a skewed sandbox shows its skew there,
+  as a skewed server would, so the ``doctor`` clock check can see it.
+* A query keeps every value of a repeated key (:class:`QueryString`): ``query["k"]`` is the first,
+  as before, and the signature check sees them all.
+* Only one ``Host`` header naming this listener (``127.0.0.1``, ``localhost``, ``[::1]`` or the
+  address listened on, with its port) reaches a route. A DNS-rebinding page's name gets a fixed
+  HTTP 421, a missing, repeated or unparsable ``Host`` a fixed 400; nothing is reflected, nothing
+  happens (no code, no token), and the connection is closed.
+* A malformed request line or target (absolute form ``http://host/``) gets a fixed reply (400, or
+  414/431/501/505 from :mod:`http.server`) and ``Connection: close``: no traceback, no echo.
+* The serving loop sleeps in a selector with a wake-up socket, not a poll: shutdown is immediate.
 """
 
 from __future__ import annotations
@@ -26,11 +38,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import selectors
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
@@ -46,6 +60,7 @@ from .tiktok_routes import TIKTOK_ROUTES
 __all__ = [
     "LISTEN_BACKLOG",
     "MAX_LATENCY_MS",
+    "QueryString",
     "Request",
     "Routes",
     "SandboxHTTPServer",
@@ -60,6 +75,10 @@ _JSON: Final = "application/json; charset=utf-8"
 _HTML: Final = "text/html; charset=utf-8"
 MAX_LATENCY_MS: Final = 10_000
 LISTEN_BACKLOG: Final = 128
+#: The names of this computer a request's ``Host`` may use (besides the address listened on).
+LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_HOST_HEADER: Final = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?")
+_WRONG_HOST: Final = "this sandbox only answers requests addressed to 127.0.0.1, localhost or [::1] with its port"
 
 
 def check_latency_ms(value: int) -> int:
@@ -75,12 +94,38 @@ def _strip_query(text: str) -> str:
     return head + (" [query removed]" if question else "")
 
 
+class QueryString(Mapping[str, str]):
+    """A request's query: a mapping to the FIRST value of each name, and :meth:`multi_items` with
+    every ``(name, value)`` pair in the order sent (what :func:`tiktok_helpers.signing.sign` signs)."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self._pairs = tuple(pairs)
+        self._first: dict[str, str] = {}
+        for key, value in self._pairs:
+            self._first.setdefault(key, value)
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+    def __repr__(self) -> str:
+        return f"QueryString({sorted(self._first)!r})"  # names only: values carry secrets
+
+
 @dataclass(frozen=True)
 class Request:
-    """A parsed request: path, query (first value of each name), body and headers."""
+    """A parsed request: path (as received, percent-encoded), query, body and headers."""
 
     path: str
-    query: Mapping[str, str]
+    query: QueryString
     body: bytes
     headers: Message
 
@@ -104,7 +149,49 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.latency_ms = check_latency_ms(latency_ms)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(address, SandboxRequestHandler)
+        self._host_names = LOOPBACK_NAMES | {address[0].lower()}
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        super().__init__(address, SandboxRequestHandler)  # on failure it calls server_close()
+
+    # ------------------------------------------------------------------ serving and stopping at once
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown`, sleeping in a selector that shutdown wakes (no polling)."""
+        del poll_interval
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_reader, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self.socket and not self._stopping.is_set():
+                            self._handle_request_noblock()  # type: ignore[attr-defined]  # as serve_forever
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` and wait until it has returned (call it from another thread)."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for end in (self._wake_reader, self._wake_writer):
+            end.close()
+
+    def addressed_here(self, values: Sequence[str]) -> bool | None:
+        """True if the one ``Host`` header names this listener and its port; False if it names
+        another (a rebound name); None if there is not exactly one."""
+        if len(values) != 1:
+            return None
+        match = _HOST_HEADER.fullmatch(values[0].strip().lower())
+        if match is None:
+            return None
+        port = match.group(2) or "80"  # no port: the default one, which the sandbox never has
+        return match.group(1) in self._host_names and port == str(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if isinstance(request, socket.socket):
@@ -169,12 +256,20 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What :mod:`http.server` sends on a request it cannot parse: a fixed JSON body (its own
+        page would echo the request line), then the connection is closed."""
+        del explain
+        self.log_error("code %d, message %s", code, message)  # query strings removed: log_message
+        self.close_connection = True
+        self.send_json(code, {"code": code, "message": HTTPStatus(code).phrase})
+
     # ------------------------------------------------------------------ responses (used by the routes)
     def _send(self, status: int, body: bytes, content_type: str, headers: Sequence[tuple[str, str]] = ()) -> None:
         lines = [
             f"{self.protocol_version} {status} {HTTPStatus(status).phrase}",
             f"Server: {self.version_string()}",
-            f"Date: {self.date_time_string()}",
+            f"Date: {self.date_time_string(self.server.state.now())}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
             "Cache-Control: no-store",
@@ -221,14 +316,40 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
+    def _refuse(self, status: int, message: str) -> None:
+        """A fixed reply to a request that must not reach a route; the connection is closed."""
+        self.close_connection = True
+        raw = self.headers.get("Content-Length") or ""
+        if raw.isdigit() and int(raw) <= MAX_BODY and not self.headers.get("Transfer-Encoding"):
+            self.rfile.read(int(raw))  # read, so that closing does not reset the reply
+        service = ROUTES.get(self.path.partition("?")[0], ("tiktok", {}))[0]
+        if service == "page":
+            self.send_html(status, error_page(message, HTTPStatus(status).phrase))
+        elif service == "api2cart":
+            self.send_json(status, {"return_code": status, "return_message": message})
+        else:
+            self.send_json(status, {"code": status, "message": message})
+
     def _dispatch(self) -> None:
+        addressed = self.server.addressed_here(self.headers.get_all("Host") or [])
+        if not addressed:
+            if addressed is None:
+                self._refuse(400, "send exactly one Host header naming this sandbox")
+            else:
+                self._refuse(421, _WRONG_HOST)
+            return
+        if not self.path.startswith("/"):  # absolute form (http://host/path) or "*"
+            self._refuse(400, "send the path only (/path?query) in the request line")
+            return
         body = self._read_body()
         if body is None:
             return
-        split = urlsplit(self.path)
-        query: dict[str, str] = {}
-        for key, value in parse_qsl(split.query, keep_blank_values=True):
-            query.setdefault(key, value)
+        try:
+            split = urlsplit(self.path)
+        except ValueError:
+            self._refuse(400, "malformed request target")
+            return
+        query = QueryString(parse_qsl(split.query, keep_blank_values=True))
         request = Request(path=split.path, query=query, body=body, headers=self.headers)
         route = ROUTES.get(split.path)
         if route is None:

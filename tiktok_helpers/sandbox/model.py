@@ -37,12 +37,14 @@ USER_TYPES: Final[Mapping[AuthKind, int]] = {"seller": 0, "creator": 1, "partner
 
 
 class TikTokErrorReply(Exception):
-    """A TikTok-style error reply: non-zero ``code`` and a ``message`` (never holds a secret)."""
+    """A TikTok-style error reply: non-zero ``code``, a ``message`` (never holds a secret) and the
+    HTTP ``status`` it is sent with (200 unless the rule that raises it says otherwise)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, status: int = 200) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.status = status
 
 
 class Api2CartErrorReply(Exception):

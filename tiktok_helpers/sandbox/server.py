@@ -8,6 +8,7 @@ with ``endpoints=tiktok_helpers.regions.sandbox_endpoints(sandbox.base_url)``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -19,11 +20,30 @@ from .clock import Clock, SystemClock
 from .handler import SandboxHTTPServer, check_latency_ms
 from .state import SandboxState
 
-__all__ = ["Sandbox"]
+__all__ = ["Sandbox", "check_port"]
 
 logger = logging.getLogger("tiktok_helpers.sandbox")
 
 C = TypeVar("C", bound=Clock)
+
+
+def check_port(value: int) -> int:
+    """``value`` if it is a TCP port to listen on (0 to 65535; 0: any free one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError("the port must be a whole number from 0 to 65535 (0: any free port)")
+    return value
+
+
+def _check_host(host: str) -> str:
+    """``host`` if it is this computer's loopback (IPv4 127.x.y.z or ``localhost``): the sandbox
+    answers only requests addressed to it, and nothing off this computer can reach it."""
+    try:
+        loopback = host == "localhost" or ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the sandbox listens on this computer only: 127.0.0.1 or localhost, not {host!r}")
+    return host
 
 
 class Sandbox(Generic[C]):
@@ -97,11 +117,11 @@ class Sandbox(Generic[C]):
         latency_ms: int = 0,
     ) -> None:
         self._latency_ms = check_latency_ms(latency_ms)
+        self.host = _check_host(host)
+        self._requested_port = check_port(port)
         self.clock: C = clock if clock is not None else SystemClock()  # type: ignore[assignment]
         self.state = SandboxState(clock=self.clock, redirect_url=redirect_url, state_path=state_path)
         self.state.auto_approve = auto_approve
-        self.host = host
-        self._requested_port = port
         self._last_port: int | None = None
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -115,8 +135,7 @@ class Sandbox(Generic[C]):
                 return self
             server = self._bind()
             thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                target=server.serve_forever,  # no polling: stop() wakes it at once
                 name=f"tiktok-sandbox-{server.server_address[1]}",
                 daemon=True,
             )
@@ -135,7 +154,8 @@ class Sandbox(Generic[C]):
         return SandboxHTTPServer((self.host, self._requested_port), self.state, self._latency_ms)
 
     def stop(self) -> None:
-        """Stop serving and close open connections (no-op when not running)."""
+        """Stop serving and close open connections (no-op when not running). Returns at once (in
+        about a millisecond: nothing is polled) with the port released and the serving thread gone."""
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None

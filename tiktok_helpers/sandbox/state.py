@@ -191,6 +191,10 @@ class SandboxState:
         """``POST account.cart.add.json``; returns the ``result`` object."""
         return self.api2cart.add_cart(api_key, body)
 
+    def api2cart_update(self, api_key: str | None, store_key: str | None, body: object) -> dict[str, Any]:
+        """``PUT account.config.update.json``: replace a store's TikTok credentials."""
+        return self.api2cart.update_config(api_key, store_key, body)
+
     def api2cart_list(self, api_key: str | None) -> dict[str, Any]:
         return self.api2cart.list_carts(api_key)
 

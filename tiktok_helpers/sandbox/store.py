@@ -217,6 +217,15 @@ class StateStore:
     def cart_by_store_key(self, api_key: str, store_key: str) -> StoredCart | None:
         return self._cart("store_key", api_key, store_key)
 
+    def cart_by_credentials(self, api_key: str, app_key: str, refresh_token: str) -> StoredCart | None:
+        """A store of the account that holds this TikTok App Key and refresh token, if any."""
+        with self.reading() as c:
+            row = c.execute(
+                f"SELECT {_CART_COLUMNS} FROM carts WHERE refresh_token = ? AND app_key = ? AND api_key = ?",  # noqa: S608
+                (refresh_token, app_key, api_key),
+            ).fetchone()
+        return _cart(row) if row is not None else None
+
     def _cart(self, column: str, api_key: str, value: str) -> StoredCart | None:
         with self.reading() as c:
             row = c.execute(

@@ -15,11 +15,18 @@ Documented TikTok behaviour that is simulated
   access token now + 7 days; refresh token now + 365 days (the "authorization duration").
 * Unknown refresh token: ``36004005 can not find related auth record``; expired refresh token:
   ``36004001 rt has expired``.
+* The refusal redirect (Cancel) carries ``error=auth_denied`` and ``code=null`` (the spelling of
+  TikTok's 202407 authorization overview, reference section 2), and the ``state`` it was given.
 * Signed Open API calls: the signature is recomputed with :func:`tiktok_helpers.signing.sign`
-  (path + sorted query parameters except ``sign``/``access_token`` + body, app secret, lowercase
-  hex; an uppercase signature is rejected) -> ``106001``; timestamp outside
-  [server time - 300 s, server time + 30 s] -> ``36009004``; missing/unknown token -> ``105001``;
-  expired token -> ``105002``; missing scope -> ``105005``.
+  over the path as received, EVERY query pair as received (a repeated key counts each time) and
+  the body (app secret, lowercase hex; an uppercase signature is rejected) -> ``106001``;
+  timestamp outside [server time - 300 s, server time + 30 s] -> ``36009004``; a wrong or
+  garbage access token -> ``36009004`` "The 'x-tts-access-token' header is invalid" (the live
+  message, reference section 5); expired token -> ``105002``; missing scope -> ``105005``.
+* HTTP status of Open API errors: ``106001`` and ``36009004`` go out with HTTP 401 (reference
+  section 5: the live traces show 401 for these two codes; the sandbox sends 401 for every cause
+  of them). Every other Open API error stays HTTP 200, because nothing public says otherwise.
+  The token endpoints answer every error with HTTP 200 (reference section 3).
 
 Sandbox choices where TikTok documents nothing
 ----------------------------------------------
@@ -32,7 +39,15 @@ Sandbox choices where TikTok documents nothing
   returned refresh token. The refresh token keeps the authorization's original end
   (``refresh_token_expire_in`` does not move); a new access token lives 7 days, but never past
   that end.
-* Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials).
+* Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials); a call with
+  no ``sign`` parameter at all -> ``36009004`` (a cause reference section 5 lists), a wrong or
+  empty one -> ``106001``. The messages of these are the sandbox's own wording.
+* A missing ``x-tts-access-token`` header answers like a garbage one (``36009004``, the live
+  message): nothing public says what a missing header gets.
+* Revoked versus garbage: a token the sandbox issued but that no grant holds any more (the seller
+  deauthorized, a refresh replaced it, or the state was reset) -> ``105001`` "token invalid or
+  deauthorized"; a token it never issued -> ``36009004``. The sandbox tells its own tokens by a
+  tag inside them (:func:`issued_here`), as TikTok knows the tokens it issued.
 * Checks on a signed call run in this order: app_key, timestamp, sign, token, expiry, scope.
 * A creator token (user_type 1) has no shops: Get Authorized Shops answers an empty list.
 * Every authorization of a seller creates an independent grant: authorizing again does not
@@ -44,7 +59,9 @@ Sandbox choices where TikTok documents nothing
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -74,6 +91,7 @@ __all__ = [
     "SHOPS_PATH",
     "SimulatedTikTok",
     "append_query",
+    "issued_here",
     "new_token",
 ]
 
@@ -88,11 +106,34 @@ SHOPS_PATH: Final = "/authorization/202309/shops"
 SHOPS_SCOPE: Final = "seller.authorization.info"
 #: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
 _URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
+#: The live message for a wrong or garbage access token (reference section 5).
+BAD_TOKEN_HEADER: Final = "The 'x-tts-access-token' header is invalid"
+#: Open API codes sent with HTTP 401 (reference section 5); every other Open API error is HTTP 200.
+OPEN_API_401: Final = frozenset({106001, 36009004})
+#: Keys the tag of an issued token (not a secret: it only tells the sandbox's tokens from others).
+_ISSUER_KEY: Final = b"tiktok-helpers sandbox token issuer"
+
+
+def _tag(body: str) -> str:
+    digest = hmac.new(_ISSUER_KEY, body.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:6]).decode("ascii")
 
 
 def new_token() -> str:
-    """A fresh access or refresh token."""
-    return "TTP_" + secrets.token_urlsafe(36)
+    """A fresh access or refresh token (52 characters), tagged as issued by this sandbox."""
+    body = "TTP_" + secrets.token_urlsafe(30)
+    return body + _tag(body)
+
+
+def issued_here(token: str) -> bool:
+    """Whether the sandbox ever issued ``token`` (it carries the issuer's tag), valid now or not."""
+    if not token.isascii() or len(token) != 52 or not token.startswith("TTP_"):
+        return False
+    return hmac.compare_digest(_tag(token[:-8]), token[-8:])
+
+
+def _open_api_error(code: int, message: str) -> TikTokErrorReply:
+    return TikTokErrorReply(code, message, 401 if code in OPEN_API_401 else 200)
 
 
 def _new_code() -> str:
@@ -171,7 +212,7 @@ class SimulatedTikTok:
                 ("app_key", request.app.app_key),
             ]
         elif decision == "cancel":
-            params = [("error", "access_denied"), ("code", "null")]
+            params = [("error", "auth_denied"), ("code", "null")]
             if request.state is not None:
                 params.append(("state", request.state))
         else:
@@ -292,33 +333,35 @@ class SimulatedTikTok:
         """``GET /authorization/202309/shops`` with full signature and token checks."""
         app = self.store.apps.get(query.get("app_key", ""))
         if app is None:
-            raise TikTokErrorReply(36009004, "invalid credentials: unknown app_key")
+            raise _open_api_error(36009004, "invalid credentials: unknown app_key")
         raw_ts = query.get("timestamp", "")
         try:
             timestamp = int(raw_ts)
         except ValueError:
-            raise TikTokErrorReply(36009004, "invalid timestamp: Unix seconds required") from None
+            raise _open_api_error(36009004, "invalid timestamp: Unix seconds required") from None
         now = self.now()
         if not now - TIMESTAMP_MAX_AGE <= timestamp <= now + TIMESTAMP_MAX_AHEAD:
-            raise TikTokErrorReply(
+            raise _open_api_error(
                 36009004,
                 "invalid timestamp: must be within 5 minutes before and 30 seconds after server time",
             )
+        if "sign" not in query:
+            raise _open_api_error(36009004, "invalid credentials: the sign parameter is missing")
         given = query.get("sign", "")
         expected = sign(path, query, app.app_secret, body, content_type or "application/json")
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise TikTokErrorReply(106001, "invalid sign")
-        if not access_token:
-            raise TikTokErrorReply(105001, "access token is missing: send it in the x-tts-access-token header")
+            raise _open_api_error(106001, "invalid sign")
         with self.store.reading():
-            grant = self.store.grant_by_access(access_token)
+            grant = self.store.grant_by_access(access_token) if access_token else None
             seller = self.store.seller(grant.seller_key) if grant is not None else None
             if grant is None or seller is None or grant.app_key != app.app_key:
-                raise TikTokErrorReply(105001, "access token is invalid or the seller deauthorized the app")
+                if access_token and issued_here(access_token):
+                    raise _open_api_error(105001, "access token is invalid or the seller deauthorized the app")
+                raise _open_api_error(36009004, BAD_TOKEN_HEADER)
             if now > grant.access_expires_at:
-                raise TikTokErrorReply(105002, "access token has expired")
+                raise _open_api_error(105002, "access token has expired")
             if SHOPS_SCOPE not in grant.scopes:
-                raise TikTokErrorReply(105005, f"the app lacks the {SHOPS_SCOPE} scope")
+                raise _open_api_error(105005, f"the app lacks the {SHOPS_SCOPE} scope")
             if grant.user_type == USER_TYPES["creator"]:
                 return []
             return [shop.as_json() for shop in seller.shops]

@@ -3,8 +3,11 @@
 Each route parses its request, asks :class:`~.state.SandboxState` (the rules are in :mod:`.tiktok`)
 and renders the answer: consent pages as HTML (:mod:`.pages`), API calls as TikTok's JSON.
 
-* TikTok endpoints answer errors with HTTP 200 and ``{"code", "message", "request_id"}``, like
-  the live service; this includes the signed Open API call (``/authorization/202309/shops``).
+* TikTok endpoints answer errors as ``{"code", "message", "request_id"}`` with the HTTP status
+  the rule gives (:class:`~.model.TikTokErrorReply`'s ``status``): the token endpoints always
+  HTTP 200, like the live service (reference section 3); the signed Open API call
+  (``/authorization/202309/shops``) HTTP 401 for ``106001`` and ``36009004``, as live traces show
+  (reference section 5), and HTTP 200 for its other errors (see :mod:`.tiktok`).
 * A consent link the sandbox cannot serve, or a form it cannot accept, answers an HTML error page
   (HTTP 400); with ``auto_approve`` set, a good consent link redirects at once.
 """
@@ -77,7 +80,7 @@ def _tiktok_reply(handler: SandboxRequestHandler, call: Callable[[], Any], succe
     try:
         data = call()
     except TikTokErrorReply as err:
-        handler.send_json(200, {"code": err.code, "message": err.message, "request_id": request_id})
+        handler.send_json(err.status, {"code": err.code, "message": err.message, "request_id": request_id})
         return
     handler.send_json(200, {"code": 0, "message": success_message, "request_id": request_id, "data": data})
 

@@ -1,0 +1,169 @@
+"""The services' documented replies, each with its public source, as the contract tests use them.
+
+Every example comes from ``../shared/reference/tiktok-shop-authorization.md`` (compiled from TikTok
+Shop Partner Center's docv2 pages and API2Cart's published documentation); the section is named
+with each. A test feeds each example to the runbook's client (does it read what the service
+sends?) and drives the sandbox into the same situation (does it send what the service sends?).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A documented HTTP reply: its status and JSON body, and where it is documented."""
+
+    name: str
+    source: str
+    status: int
+    body: dict[str, Any]
+    #: Keys whose value the documentation gives exactly (others: only the type is documented).
+    exact: tuple[str, ...] = field(default=())
+
+
+TOKEN_SUCCESS = Reply(
+    "token reply",
+    "reference §3 (TikTok authorization guide 202309: GET /api/v2/token/get, success)",
+    200,
+    {
+        "code": 0,
+        "message": "success",
+        "request_id": "2022080809462301024509910319695C45",
+        "data": {
+            "access_token": "TTP_example_access",
+            "access_token_expire_in": 1660556783,
+            "refresh_token": "TTP_example_refresh",
+            "refresh_token_expire_in": 1691487031,
+            "open_id": "7010736057180325637",
+            "seller_name": "Jjj test shop",
+            "seller_base_region": "ID",
+            "user_type": 0,
+            "granted_scopes": ["seller.affiliate_collaboration.read"],
+        },
+    },
+    exact=("code", "message"),
+)
+
+# Token errors: HTTP 200, a non-zero code, a message, a request_id, no data (reference §3).
+INVALID_AUTH_CODE = Reply(
+    "invalid auth code",
+    "reference §3: 36004004 'invalid auth code' (wrong, used or expired code), HTTP 200",
+    200,
+    {"code": 36004004, "message": "invalid auth code", "request_id": "202211250000000000000000000000000A"},
+    exact=("code",),
+)
+UNKNOWN_REFRESH_TOKEN = Reply(
+    "unknown refresh token",
+    "reference §3: 36004005 'can not find related auth record', HTTP 200",
+    200,
+    {
+        "code": 36004005,
+        "message": "can not find related auth record",
+        "request_id": "202211250000000000000000000000000B",
+    },
+    exact=("code",),
+)
+
+SHOPS_SUCCESS = Reply(
+    "Get Authorized Shops",
+    "reference §5 (get-authorized-shops 202309: data.shops[] with id, name, region, seller_type, cipher, code)",
+    200,
+    {
+        "code": 0,
+        "message": "Success",
+        "request_id": "202211250000000000000000000000000C",
+        "data": {
+            "shops": [
+                {
+                    "id": "7000714532876273420",
+                    "name": "Maomao beauty shop",
+                    "region": "GB",
+                    "seller_type": "CROSS_BORDER",
+                    "cipher": "GCP_XF90igAAAABh00qsWgtvOiGFNqyubMt3",
+                    "code": "CNGBCBA4LLU8",
+                }
+            ]
+        },
+    },
+    exact=("code",),
+)
+BAD_SIGN = Reply(
+    "invalid sign",
+    "reference §5: live traces show HTTP 401 with body code 106001 (bad sign)",
+    401,
+    {"code": 106001, "message": "Invalid credentials.", "request_id": "202211250000000000000000000000000D"},
+    exact=("code",),
+)
+BAD_ACCESS_TOKEN = Reply(
+    "invalid access token header",
+    "reference §5: live reply to a wrong access token, HTTP 401, 36009004 "
+    "\"The 'x-tts-access-token' header is invalid\"",
+    401,
+    {
+        "code": 36009004,
+        "message": "The 'x-tts-access-token' header is invalid",
+        "request_id": "202211250000000000000000000000000E",
+    },
+    exact=("code", "message"),
+)
+
+#: The redirect back after a refusal (reference §2: code=null and error=auth_denied).
+REFUSAL_QUERY = {"code": "null", "error": "auth_denied"}
+#: The redirect back after approval: documented code and state, observed app_key, locale, shop_region.
+APPROVAL_KEYS = {"code", "state"}
+APPROVAL_OBSERVED_KEYS = {"app_key", "locale", "shop_region"}
+
+
+def api2cart(name: str, return_code: int, result: Any, message: str = "") -> Reply:
+    return Reply(
+        name,
+        "reference §6 (API2Cart: every reply is HTTP 200 with return_code, return_message, result)",
+        200,
+        {"return_code": return_code, "return_message": message, "result": result},
+        exact=("return_code",),
+    )
+
+
+CART_ADD = api2cart("account.cart.add", 0, {"store_key": "ed58a22dfecb405a50ea3ea56979360d"})
+# result.carts_count: API2Cart's OpenAPI model AccountCartList200ResponseResult (carts_count: int,
+# carts[]), as published in api2cart/rust-sdk docs/AccountCartList200ResponseResult.md.
+CART_LIST = api2cart(
+    "account.cart.list",
+    0,
+    {
+        "carts_count": 1,
+        "carts": [
+            {
+                "id": "1",
+                "url": "https://shop.example.com",
+                "store_key": "ed58a22dfecb405a50ea3ea56979360d",
+                "cart_id": "TikTokShop",
+                "custom_label": "My shop",
+            }
+        ],
+    },
+)
+WRONG_API_KEY = api2cart("incorrect API key", 2, None, "Incorrect API Key")
+STORE_EXISTS = api2cart("store already exists", 8, None, "Store already exists")
+STORE_API_ACCESS_ERROR = api2cart("store API access error", 100, None, "Store API access error")
+STORE_NOT_FOUND = api2cart("store not found", 101, None, "Store not found")
+REQUIRED_PARAMETER = api2cart("required parameter is not specified", 114, None, "Required parameter is not specified")
+
+
+def shape(value: Any) -> Any:
+    """The structure of a JSON value: keys with the shape of their values, a list's first item's
+    shape, and a scalar's type (int and float are both 'number'; bool is its own)."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if value is None:
+        return "null"
+    return type(value).__name__
