@@ -138,3 +138,12 @@ def test_running_the_notebooks_never_touches_the_project_env() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:]
     assert [(p.stat().st_mtime_ns if p.exists() else None) for p in (env, state, grants)] == before
+
+
+def test_harness_marks_are_tags_not_comments(notebook: nbformat.NotebookNode) -> None:
+    """A reader sees no test-harness comment; nbval reads the tag from the cell's metadata."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert "NBVAL" not in cell.source
+            if WIDGET_VIEW in json.dumps(cell.get("outputs", [])) or "image/png" in json.dumps(cell.get("outputs", [])):
+                assert "nbval-ignore-output" in cell.metadata.get("tags", []), cell.source[:60]
