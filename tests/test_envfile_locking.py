@@ -30,6 +30,7 @@ from tiktok_helpers.settings import load_settings, save_settings
 from tiktok_helpers.store import EnvStore
 
 from .conftest import PROJECT_ROOT
+from .test_durability import lock_is_free
 
 WORKER = r"""
 import json, sys
@@ -104,20 +105,6 @@ def run_together(path: Path, plans: list[tuple[list[tuple[str, str]], bool]]) ->
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-
-
-def try_lock(lock: Path) -> bool:
-    """Whether an exclusive flock on ``lock`` can be taken right now (it is released at once)."""
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture
@@ -226,7 +213,7 @@ def test_the_lock_file_is_0600_beside_the_file_and_stays(tmp_path: Path) -> None
     assert lock.read_bytes() == b""
     update_env(path, {"A": "2"})
     assert lock.exists()
-    assert try_lock(lock)  # released after the save
+    assert lock_is_free(lock)  # released after the save
 
 
 def test_a_save_waits_for_the_lock_held_by_another_process(tmp_path: Path, holder: list[subprocess.Popen[str]]) -> None:
@@ -234,7 +221,7 @@ def test_a_save_waits_for_the_lock_held_by_another_process(tmp_path: Path, holde
     path.write_text("A=1\n")
     process = hold_lock(path, holder)
     lock = lock_file_of(path)
-    assert not try_lock(lock)
+    assert not lock_is_free(lock)
     done = threading.Event()
 
     def save() -> None:
@@ -258,10 +245,10 @@ def test_the_lock_of_a_killed_process_is_released(tmp_path: Path, holder: list[s
     path = tmp_path / ".env"
     process = hold_lock(path, holder)
     lock = lock_file_of(path)
-    assert not try_lock(lock)
+    assert not lock_is_free(lock)
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
-    assert try_lock(lock)  # the kernel released it with the process
+    assert lock_is_free(lock)  # the kernel released it with the process
     update_env(path, {"A": "1"})
     assert read_env(path) == {"A": "1"}
 
@@ -271,13 +258,13 @@ def test_locked_is_reentrant_for_a_longer_critical_section(tmp_path: Path) -> No
     update_env(path, {"COUNTER": "1"})
     with locked(path) as target:
         assert target == path.resolve()
-        assert not try_lock(lock_file_of(path))  # held for the whole block
+        assert not lock_is_free(lock_file_of(path))  # held for the whole block
         count = int(read_env(path)["COUNTER"])
         update_env(path, {"COUNTER": str(count + 1)})  # does not wait for itself
         with locked(path):
             update_env(path, {"OTHER": "x"})
-        assert not try_lock(lock_file_of(path))  # the inner block did not release it
-    assert try_lock(lock_file_of(path))
+        assert not lock_is_free(lock_file_of(path))  # the inner block did not release it
+    assert lock_is_free(lock_file_of(path))
     assert read_env(path) == {"COUNTER": "2", "OTHER": "x"}
 
 
