@@ -290,6 +290,9 @@ def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     open_notebook(page, lab, "01-partner-center-and-app.ipynb")
     run_cells_until(page, lab, "01-partner-center-and-app.ipynb", "AppForm(session)")
     form = page.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
+    for label in ("Validate and save",):  # not cut ("Validate and s…") at JupyterLab's default width
+        button = form.get_by_role("button", name=label)
+        assert button.evaluate("b => b.scrollWidth <= b.clientWidth"), f"the {label!r} button's label is cut"
     form.scroll_into_view_if_needed()
     key = form.locator(".widget-text", has_text="App Key").locator("input")
     key.fill(samples.SANDBOX_APP_SECRET)  # the secret pasted into the key field: refused, nothing saved

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import random
 import socket
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -638,7 +639,11 @@ def test_wait_returns_as_soon_as_the_clean_page_is_served() -> None:
             assert reply.url.path == "/callback/done"
             c.wait(5)
             took.append(time.perf_counter() - started)
-    assert max(took) < 0.1, took  # a browser's follow ends the grace at once, not DONE_PAGE_GRACE later
+    # A browser's follow ends the grace at once, not DONE_PAGE_GRACE later. The figure includes two
+    # HTTP round trips, so on a loaded machine one run may be slow: the median says "at once", and
+    # no run may reach the grace it is meant to skip.
+    assert statistics.median(took) < 0.1, took
+    assert max(took) < DONE_PAGE_GRACE, took
 
 
 # --- stopping -------------------------------------------------------------------------------------

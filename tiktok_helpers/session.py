@@ -11,13 +11,16 @@ exactly the same code, and tests can too.
 
 from __future__ import annotations
 
+import re
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -48,7 +51,45 @@ if TYPE_CHECKING:
     from .catcher import CatcherStatus, RedirectCatcher
     from .sandbox import Sandbox
 
-__all__ = ["Session", "open_session"]
+__all__ = ["CallbackPortBusy", "Session", "open_session"]
+
+
+class CallbackPortBusy(ValidationError):
+    """The catcher cannot listen on the redirect URL's port (another program holds it, or the
+    address does not exist here). Nothing was saved: this is not a settings form problem.
+
+    A :class:`ValidationError` (field ``Redirect URL``) so callers that catch that keep working;
+    its title and fix say what it is: a port taken, and the three ways on.
+    """
+
+    def __init__(self, problem: FieldProblem, port: int, *, busy: bool) -> None:
+        self.port = port
+        self.busy = busy
+        self.reason = problem.message
+        super().__init__([problem])
+
+    @property
+    def title(self) -> str:
+        if self.busy:
+            return f"Callback port {self.port} is taken by another program"
+        return f"Cannot listen for the redirect on port {self.port}"
+
+    @property
+    def fix(self) -> str:
+        return (
+            f"Free port {self.port} (close the program listening on it), or choose another redirect URL in "
+            "notebook 01 (and register it in Partner Center), or paste the address the browser lands on "
+            "after Authorize instead. No code was sent anywhere and nothing was saved."
+        )
+
+    @property
+    def cause(self) -> str:
+        return self.reason
+
+    def _compose(self) -> str:
+        taken = re.search(r"already listening on (\S+) \(port", self.reason)
+        what = f"another program is listening on {taken.group(1)}" if taken else self.reason.strip().rstrip(".")
+        return f"{self.title}: {what}. What to do: {self.fix}"
 
 #: Setting names as the Partner Center form labels them.
 _FORM_LABELS: Final = {
@@ -84,6 +125,10 @@ class Session:
         sandbox_state: Path | None = None,
         http: httpx.Client | None = None,
     ) -> None:
+        self._closed = False
+        self._revive_lock = threading.RLock()
+        #: The catcher this session started last (the only listener ``approve_in_sandbox`` follows to).
+        self._catcher: RedirectCatcher | None = None
         self.store = store
         settings = store.load()
         #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
@@ -91,7 +136,7 @@ class Session:
         self._app = settings
         self._owns_http = http is None
         self._tls = settings.mode is Mode.LIVE
-        self.http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
+        self._http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
         self.sandbox: Sandbox[Any] | None = None
         #: The last tokens received, kept even if saving them failed.
         self.last_tokens: TokenSet | None = None
@@ -114,15 +159,70 @@ class Session:
     def _close_quietly(self) -> None:
         """Release what the constructor opened before it failed."""
         if self._owns_http:
-            self.http.close()
+            self._http.close()
         self.store.close()
 
     def close(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.stop()
-        if self._owns_http:
-            self.http.close()
-        self.store.close()
+        """Stop the catcher and the embedded sandbox, close the HTTP client and the grant database.
+
+        Idempotent. The session stays usable: the next step (or widget) that needs them brings them
+        back (:meth:`reopen`): a new HTTP client, the sandbox restarted on the same state file, so it
+        sees the same data. ``with open_session(...)`` still releases everything on exit.
+        """
+        with self._revive_lock:
+            if self._closed:
+                return
+            self._closed = True
+            catcher, self._catcher = self._catcher, None
+            if catcher is not None:
+                catcher.stop()
+            if self.sandbox is not None:
+                self.sandbox.stop()
+            if self._owns_http:
+                self._http.close()
+            self.store.close()
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` until a step (or :meth:`reopen`) brings the session back."""
+        return self._closed
+
+    def reopen(self) -> Session:
+        """Bring a closed session back (no-op when open): a new HTTP client, and the embedded sandbox
+        restarted on the same state file. Steps call it themselves; returns self."""
+        with self._revive_lock:
+            if not self._closed:
+                return self
+            if self._owns_http:
+                self._http = new_http_client(timeout=self._app.http_timeout, tls=self._tls)
+            if self.sandbox is not None:
+                from .sandbox.database import StateFileError
+
+                try:
+                    self.sandbox.start()
+                except (OSError, StateFileError) as exc:
+                    raise SettingsError(f"the sandbox could not be started again: {exc}") from None
+            self._closed = False
+            self._adopt(self._app)
+        return self
+
+    @property
+    def http(self) -> httpx.Client:
+        """The shared HTTP client (a new one after :meth:`close`)."""
+        if self._closed:
+            self.reopen()
+        return self._http
+
+    @property
+    def settings(self) -> Settings:
+        """The selected seller's settings (pointing at the running sandbox, restarted if closed)."""
+        if self._closed:
+            self.reopen()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
 
     def __enter__(self) -> Session:
         return self
@@ -134,15 +234,19 @@ class Session:
 
     def _adopt(self, fresh: Settings) -> Settings:
         """Make ``fresh`` the app's settings (the selected seller's grant applied), keeping the sandbox."""
+        if self._closed:
+            self._app = fresh
+            self.reopen()  # adopts self._app with the sandbox running again
+            return self._settings
         self._app = fresh
         fresh = with_grant(fresh, self.seller)
         if self.sandbox is not None:
             fresh = fresh.with_sandbox(self.sandbox.base_url)
         if fresh.mode is Mode.LIVE and self._owns_http and not self._tls:
             # Saved credentials switched the mode to live: the sandbox's client has no CA bundle.
-            self.http.close()
+            self._http.close()
             self._tls = True
-            self.http = new_http_client(timeout=fresh.http_timeout, tls=True)
+            self._http = new_http_client(timeout=fresh.http_timeout, tls=True)
         self.settings = fresh
         return fresh
 
@@ -421,19 +525,51 @@ class Session:
         timeout: float = 300.0,
         on_progress: Callable[[CatcherStatus], None] | None = None,
     ) -> RedirectCatcher:
-        """Listen for the redirect on the configured loopback redirect URL, checking the link's state."""
+        """Listen for the redirect on the configured loopback redirect URL, checking the link's state.
+
+        When the port cannot be listened on (another program holds it), raises
+        :class:`CallbackPortBusy` naming the port and the ways on; nothing is sent anywhere.
+        The catcher is remembered: :meth:`approve_in_sandbox` follows only to it.
+        """
         from .catcher import RedirectCatcher  # http.server: only needed here
 
         link = link or self.last_link
-        catcher = RedirectCatcher(
-            self.settings.redirect_url,
+        redirect_url = self.settings.redirect_url
+        catcher = RedirectCatcher(  # a redirect URL it cannot listen on at all: a settings problem
+            redirect_url,
             expected_state=link.state if link else None,
             timeout=timeout,
             on_progress=on_progress,
-        ).start()
+        )
+        try:
+            catcher.start()
+        except ValidationError as exc:
+            problem = exc.problems[0] if exc.problems else FieldProblem("Redirect URL", str(exc))
+            try:
+                port = urlsplit(redirect_url.strip()).port or catcher.port
+            except ValueError:
+                port = catcher.port
+            raise CallbackPortBusy(problem, port, busy="already listening" in problem.message) from None
+        previous, self._catcher = self._catcher, catcher
+        if previous is not None and previous is not catcher:
+            previous.stop()  # one catcher per session: the old one would hold its port for nothing
         if self.sandbox is not None:
             self.sandbox.set_redirect_url(catcher.redirect_url)
         return catcher
+
+    def _own_catcher_for(self, location: str) -> RedirectCatcher | None:
+        """The catcher this session started, if it is still waiting and ``location`` is its address."""
+        from .catcher import CatcherState
+
+        catcher = self._catcher
+        if catcher is None or catcher.status().state is not CatcherState.WAITING:
+            return None
+        try:
+            got, own = urlsplit(location), urlsplit(catcher.redirect_url)
+            same = (got.scheme, got.hostname, got.port, got.path) == (own.scheme, own.hostname, own.port, own.path)
+        except ValueError:
+            return None
+        return catcher if same else None
 
     def approve_in_sandbox(
         self,
@@ -446,8 +582,11 @@ class Session:
         """Sandbox only: press Authorize (or Cancel) on the consent page as the sample seller would.
 
         Returns the redirect address the browser would be sent to; with ``follow`` the address is
-        also loaded, as a browser would, so a running catcher receives it. Live mode refuses: there
-        a person approves in a real browser.
+        also loaded, as a browser would, so a running catcher receives it, but only when it is the
+        address of a catcher this session started and that is still waiting: the code is never
+        handed to another program listening there. Otherwise nothing is loaded, a warning says so,
+        and the address is returned (paste it). Live mode refuses: there a person approves in a
+        real browser.
         """
         if self.sandbox is None and self.mode is not Mode.SANDBOX:
             raise TikTokHelperError("approving on someone's behalf only exists in sandbox mode")
@@ -462,8 +601,16 @@ class Session:
         try:
             location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
             if follow:
-                # What the browser does next: load the callback URL (where a catcher may be listening).
-                self.http.get(location, timeout=10, follow_redirects=True)
+                if self._own_catcher_for(location) is not None:
+                    # What the browser does next: load the callback URL, where this session's catcher listens.
+                    self.http.get(location, timeout=10, follow_redirects=True)
+                else:
+                    warnings.warn(
+                        "Sandbox: the redirect was not followed: no catcher of this runbook is listening at "
+                        "its address (another program may be), so the code was not sent there. Paste the "
+                        "address approve_in_sandbox returned instead.",
+                        stacklevel=2,
+                    )
         except (ConsentPageError, httpx.HTTPError) as exc:
             raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
         return location

@@ -9,8 +9,9 @@ person presses Reveal.
 from __future__ import annotations
 
 import html
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,11 +21,11 @@ from IPython.display import HTML
 from .authlink import AuthorizationLink
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 from .display import local_time, relative, span
-from .errors import MissingAuthCode, TikTokHelperError
+from .errors import MissingAuthCode, TikTokHelperError, scrub
 from .protocol import AUTH_CODE_LIFETIME
 from .redirect import RedirectResult
 from .secret import Secret
-from .session import Session
+from .session import CallbackPortBusy, Session
 
 __all__ = [
     "AppForm",
@@ -38,7 +39,11 @@ __all__ = [
     "seller_picker",
 ]
 
+logger = logging.getLogger(__name__)
+
 _WIDE = w.Layout(width="34em")
+#: Buttons as wide as their label: ipywidgets' default fixed width cuts "Validate and save".
+_FIT = w.Layout(width="auto", min_width="fit-content")
 _LABEL = {"description_width": "9em"}
 
 
@@ -73,13 +78,45 @@ def outcome_html(ok: bool, message: str) -> str:
     return f'<div style="color:{colour};max-width:48em"><b>{icon}</b> {html.escape(message)}</div>'
 
 
-def _run(action: Callable[[], str], out: w.HTML) -> bool:
-    """Run a button's action; show its message or the error (errors carry their fix)."""
+def _session_secrets(session: Session | None) -> list[Secret | str | None]:
+    """Every secret the session holds (to mask them in a message that did not come from the package)."""
+    if session is None:
+        return []
+    try:
+        s = session._settings  # as held: reading .settings could restart a closed sandbox here
+    except AttributeError:
+        return []
+    names = ("app_secret", "access_token", "refresh_token", "auth_code", "api2cart_api_key", "api2cart_store_key")
+    return [getattr(s, name, None) for name in names]
+
+
+def error_message(exc: BaseException, secrets: Iterable[Secret | str | None] = ()) -> str:
+    """What a widget shows for a failure: a package error's own message (title, detail, fix), or
+    ``Unexpected error: <type>: <message>`` with every secret given masked."""
+    if isinstance(exc, TikTokHelperError):
+        return str(exc)
+    text = scrub(str(exc), list(secrets))
+    return f"Unexpected error: {type(exc).__name__}: {text}" if text else f"Unexpected error: {type(exc).__name__}"
+
+
+def _run(
+    action: Callable[[], str],
+    out: w.HTML,
+    *,
+    session: Session | None = None,
+    secrets: Iterable[Secret | str | None] = (),
+) -> bool:
+    """Run a button's action and show what happened in ``out``, replacing what the last action
+    showed: its message, or any failure (package errors carry their fix; anything else is shown as
+    an unexpected error, secrets masked), never only in the log console."""
+    out.value = ""  # the outcome always describes this action, never an earlier one
     try:
         out.value = outcome_html(True, action())
         return True
-    except TikTokHelperError as exc:
-        out.value = outcome_html(False, str(exc))
+    except Exception as exc:  # any failure of a widget callback must reach its own output
+        if not isinstance(exc, TikTokHelperError):
+            logger.debug("widget action failed", exc_info=True)
+        out.value = outcome_html(False, error_message(exc, [*secrets, *_session_secrets(session)]))
         return False
 
 
@@ -139,7 +176,9 @@ class AppForm:
         )
         self.service_id = w.Text(value=s.service_id, description="service_id", layout=_WIDE, style=_LABEL)
         self.redirect_url = w.Text(value=s.redirect_url, description="Redirect URL", layout=_WIDE, style=_LABEL)
-        self.save_button = w.Button(description="Validate and save", button_style="primary", icon="check")
+        self.save_button = w.Button(
+            description="Validate and save", button_style="primary", icon="check", layout=_FIT
+        )
         self.outcome = w.HTML()
         self.save_button.on_click(lambda _: self.save())
         self.widget = w.VBox(
@@ -175,7 +214,7 @@ class AppForm:
                 f"service_id {s.service_id}, region {s.region.value}, {s.app_type.value} app."
             )
 
-        ok = _run(action, self.outcome)
+        ok = _run(action, self.outcome, session=self.session, secrets=[self.app_secret.value])
         if not ok and self.app_secret.value:
             # A refused secret must not stay in the widget: "Save widget state" would write it into
             # the notebook file. The person pastes it again after fixing what the message names.
@@ -222,14 +261,17 @@ class CodePanel:
             layout=_WIDE,
             style=_LABEL,
         )
-        self.use_button = w.Button(description="Use this address", icon="paste")
+        self.use_button = w.Button(description="Use this address", icon="paste", layout=_FIT)
         self.outcome = w.HTML()
         self.use_button.on_click(lambda _: self.use_pasted())
         self.catcher: RedirectCatcher | None = None
         try:
             self.catcher = session.start_catcher(link, timeout=timeout, on_progress=self._progress)
-        except TikTokHelperError as exc:
-            self.status.value = outcome_html(False, f"No catcher: {exc} Paste the redirect address below instead.")
+        except Exception as exc:  # shown here, before the link is used
+            message = error_message(exc, _session_secrets(session))
+            if not isinstance(exc, CallbackPortBusy):  # that one already says to paste
+                message += " Paste the redirect address below instead."
+            self.status.value = outcome_html(False, f"No catcher: {message}")
         self.widget = w.VBox([self.status, w.HBox([self.paste, self.use_button]), self.outcome])
 
     def _progress(self, status: CatcherStatus) -> None:
@@ -248,7 +290,7 @@ class CodePanel:
             self.paste.value = ""
             return f"Got the code {result.code} from the pasted address."
 
-        return _run(action, self.outcome)
+        return _run(action, self.outcome, session=self.session, secrets=[self.paste.value])
 
     @property
     def received(self) -> bool:
@@ -329,7 +371,7 @@ def api2cart_key_form(session: Session) -> Panel:
         style=_LABEL,
         placeholder=f"saved ({s.api2cart_api_key}); leave empty to keep" if s.api2cart_api_key else "API2Cart API key",
     )
-    button = w.Button(description="Save", button_style="primary", icon="check")
+    button = w.Button(description="Save", button_style="primary", icon="check", layout=_FIT)
     out = w.HTML()
 
     def save(_: object) -> None:
@@ -339,7 +381,7 @@ def api2cart_key_form(session: Session) -> Panel:
             saved = session.save({"API2CART_API_KEY": key.value})
             return f"Saved the API2Cart API key {saved.api2cart_api_key}."
 
-        ok = _run(action, out)
+        ok = _run(action, out, session=session, secrets=[key.value])
         if key.value:
             key.value = ""  # saved or refused, the secret leaves the widget (widget state is savable)
             if not ok:
@@ -375,7 +417,7 @@ def seller_picker(session: Session) -> Panel:
             grant = session.select_seller(str(change["new"]))
             return f"Working on {grant.label}."
 
-        _run(action, out)
+        _run(action, out, session=session)
 
     picker.observe(chosen, names="value")
     text = "\n".join(f"- {label}" for label, _ in options) or "(no seller has authorized yet)"
