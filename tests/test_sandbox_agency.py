@@ -17,9 +17,9 @@ import pytest
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import FakeClock, MintedGrant, Sandbox, SandboxState
 from tiktok_helpers.sandbox.agency import AGENCY_REGIONS
-from tiktok_helpers.signing import sign
 
 from . import sandbox_calls
+from .test_sandbox_persistence import shops
 
 START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
@@ -40,17 +40,6 @@ def refresh(state: SandboxState, refresh_token: str) -> dict[str, Any]:
             "grant_type": "refresh_token",
         }
     )
-
-
-def shops(sb: Sandbox[FakeClock], client: httpx.Client, access_token: str) -> dict[str, Any]:
-    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(sb.clock.now()))}
-    reply = client.get(
-        sb.base_url + SHOPS,
-        params={**params, "sign": sign(SHOPS, params, SANDBOX_APP_SECRET)},
-        headers={"content-type": "application/json", "x-tts-access-token": access_token},
-    )
-    body: dict[str, Any] = reply.json()
-    return body
 
 
 def median_refresh_ms(state: SandboxState, refresh_token: str, times: int = 25) -> float:

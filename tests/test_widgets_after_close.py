@@ -14,8 +14,7 @@ from tiktok_helpers.session import CallbackPortBusy, Session, open_session
 from tiktok_helpers.settings import load_settings
 from tiktok_helpers.widgets import AppForm, CodePanel, _run, api2cart_key_form
 
-KEY = "6abcd1234efgh"
-SECRET = "0123456789abcdef0123456789abcdef01234567"
+from .test_widgets import KEY, SECRET
 
 
 @pytest.fixture
