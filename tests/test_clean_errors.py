@@ -47,14 +47,18 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 
 
 def run(
-    env_file: Path | str,
+    env_file: Path | str | None,
     *args: str,
     stdin: str = "",
     cwd: Path,
     environ: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """The command line with ``--env-file env_file`` (None: the usual lookup, no option given)."""
+    command = cli_command(Path(env_file), *args) if env_file is not None else [
+        sys.executable, "-m", "tiktok_helpers", *args
+    ]  # fmt: skip
     return subprocess.run(
-        cli_command(Path(env_file), *args),
+        command,
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -211,15 +215,7 @@ def test_a_folder_named_env_is_an_error_naming_it(tmp_path: Path, command: tuple
 
 def test_a_folder_named_env_found_by_the_usual_lookup_is_refused_too(tmp_path: Path) -> None:
     (tmp_path / ".env").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "tiktok_helpers", "status"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        cwd=tmp_path,
-        env=cli_environment(),
-    )
+    result = run(None, "status", cwd=tmp_path)
     assert_refused(result, str(tmp_path / ".env"), "is a folder, not a settings file")
 
 
@@ -236,15 +232,7 @@ def test_a_settings_file_in_a_missing_folder_is_refused_and_no_folder_is_created
 
 def test_tiktok_env_file_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
     environ = {**cli_environment(), "TIKTOK_ENV_FILE": str(tmp_path / "typo" / ".env")}
-    result = subprocess.run(
-        [sys.executable, "-m", "tiktok_helpers", "status"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        cwd=tmp_path,
-        env=environ,
-    )
+    result = run(None, "status", cwd=tmp_path, environ=environ)
     assert_refused(result, str(tmp_path / "typo"), "does not exist")
     assert not (tmp_path / "typo").exists()
 

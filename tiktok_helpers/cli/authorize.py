@@ -145,7 +145,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 f"{result.grants_path}:",
                 tokens_text,
                 "",
-                "Authorized shops (the token works; the first shop's cipher is saved as TIKTOK_SHOP_CIPHER):",
+                "Authorized shops (the token works; they are saved with the seller's grant, ciphers included):",
                 str(shops.table()) if shops else "(no shops)",
                 "",
                 f"Next: {out.how(step.text, step.command)}.",

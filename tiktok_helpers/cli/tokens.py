@@ -148,7 +148,7 @@ def run_shops(args: argparse.Namespace, out: Output) -> int:
         shops = shop_rows(opened.authorized_shops())
     out.result(
         {"ok": True, "shops": shops.as_json()},
-        f"{shops.table()}\n\nThe access token works. The first shop's cipher is saved as TIKTOK_SHOP_CIPHER."
+        f"{shops.table()}\n\nThe access token works. The shops and their ciphers are saved with the seller's grant."
         if shops
         else "The access token works, but it is authorized for no shop.",
     )
@@ -228,7 +228,7 @@ the latest one is always saved. When the refresh token itself has expired, autho
         "list the authorized shops (proves the access token works)",
         """\
 Call Get Authorized Shops (a signed Open API request) with the saved access token and list the
-shops it may act on, with their ciphers. The first shop's cipher is saved as TIKTOK_SHOP_CIPHER.
+shops it may act on, with their ciphers, saved with the seller's grant.
 
 When to use it: right after authorizing, or to check that the saved token still works.""",
         ["", "--json"],
