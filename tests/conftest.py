@@ -24,4 +24,3 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def env_file(tmp_path: Path) -> Path:
     """Path of a .env in a fresh folder (not created)."""
     return tmp_path / ".env"
-

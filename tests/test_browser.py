@@ -4,7 +4,12 @@ Starts JupyterLab on loopback with a temporary workspace (a copy of the notebook
 settings, runtime and workspace folders), then does what a person does: fills the form in 01,
 opens the authorization link in 02 in a new tab, presses Authorize on the sandbox's consent page,
 sees the catcher receive the code, runs the exchange in 03 and sees masked tokens and the shops.
-Also a refusal (Cancel) and the pasted-URL path. Screenshots of every step go to
+Also a refusal (Cancel) and the pasted-URL path. And what a person does after Run -> Run All Cells,
+whose last cell, ``session.close()``, stops the sandbox and the catcher (in a JupyterLab of its own,
+so no other test's state is in it): in 01 the form still saves and the settings cell runs again; in
+02 the panel's cell run again listens anew, the link built before the close still opens the consent
+page, and Authorize pressed by hand reaches the catcher; in 04 Reveal, Copy and the API2Cart key
+form's Save still work, each showing its own result and no error. Screenshots of every step go to
 ``$TMPDIR/tiktok-runbook-browser/<test name>/`` (or ``$RUNBOOK_SCREENSHOTS/<test name>/``); the
 folder is printed, and shown by pytest when a test fails. Skipped, with the reason, when Chromium or Playwright is
 missing; ``.ci/run`` installs both.
@@ -38,7 +43,7 @@ from .saved import saved_values
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
-    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+    from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
@@ -79,9 +84,11 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def jupyterlab(base: Path) -> Iterator[Lab]:
+    """JupyterLab on loopback with everything of its own in ``base``: a copy of the notebooks, a
+    sandbox-mode .env (and so its own sandbox state and grants beside it), settings, runtime and
+    workspaces. Stopped on exit, with no process left behind."""
     root, runtime, settings, workspaces = (base / n for n in ("work", "runtime", "settings", "workspaces"))
     shutil.copytree(PROJECT_ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for folder in (runtime, settings, workspaces):
@@ -137,6 +144,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         assert not leftovers, f"processes left behind: {leftovers}"
 
 
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One JupyterLab the module's tests share (kernels and saved values carry over between them)."""
+    with jupyterlab(tmp_path_factory.mktemp("jupyterlab")) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A JupyterLab of its own, for a test that must not depend on what the others did before it."""
+    with jupyterlab(tmp_path_factory.mktemp("jupyterlab-fresh")) as running:
+        yield running
+
+
 def _processes_mentioning(text: str) -> list[str]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -185,13 +206,16 @@ def shots(request: pytest.FixtureRequest) -> Shots:
 # --- driving JupyterLab -----------------------------------------------------------------------------
 
 
+#: The status bar's kernel item once the kernel is connected and idle. (The notebook's execution
+#: indicator says "idle" already while the status bar still reads "No Kernel | Initializing".)
+KERNEL_IDLE = re.compile(r"\(ipykernel\) \| Idle$")
+
+
 def open_notebook(page: Page, lab: Lab, name: str) -> None:
+    """Open ``name`` and wait until its kernel is connected and idle: a Run before that is lost."""
     page.goto(lab.notebook_url(name))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(
-        ".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus", timeout=60_000
-    )
-    wait_idle(page)
+    expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1, timeout=60_000)
 
 
 def wait_idle(page: Page, timeout: float = 60) -> None:
@@ -207,7 +231,7 @@ def wait_idle(page: Page, timeout: float = 60) -> None:
     raise AssertionError("cells still running")
 
 
-def cell(page: Page, text: str) -> object:
+def cell(page: Page, text: str) -> Locator:
     return page.locator(".jp-Notebook .jp-Cell", has=page.locator(".jp-InputArea-editor", has_text=text)).first
 
 
@@ -239,7 +263,7 @@ def run_rest(page: Page) -> None:
 
 def select_cell(page: Page, text: str) -> None:
     target = cell(page, text)
-    target.locator(".jp-InputPrompt").click()  # type: ignore[attr-defined]
+    target.locator(".jp-InputPrompt").click()
     page.keyboard.press("Escape")
 
 
@@ -427,4 +451,125 @@ def test_pasted_redirect_url(lab: Lab, browser: Browser, shots: Shots) -> None:
     run_rest(page)
     assert "state:       matches the link" in output_text(page)
     shots(page, "pasted-code-kept")
+    context.close()
+
+
+STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+
+
+def assert_no_traceback(page: Page) -> None:
+    """No cell of the open notebook shows an error (JupyterLab renders tracebacks as stderr)."""
+    for shown in page.locator(STDERR).all_inner_texts():
+        assert "Traceback" not in shown and "Error" not in shown, f"an error in the notebook: {shown[:600]}"
+
+
+def cell_output(page: Page, text: str) -> Locator:
+    """The output area of the first cell whose source contains ``text``."""
+    return cell(page, text).locator(".jp-OutputArea")
+
+
+def test_after_run_all_a_person_can_still_click(fresh_lab: Lab, browser: Browser, shots: Shots) -> None:
+    """Run -> Run All Cells ends each notebook with session.close(), which stops the sandbox and the
+    catcher; the buttons a person presses afterwards must still work (the session reopens itself)."""
+    lab = fresh_lab  # its own .env, sandbox state and kernels: what other tests did is not here
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+
+    # 01: Run All, then the form saves, and the settings cell runs again with what was saved
+    open_notebook(page, lab, "01-partner-center-and-app.ipynb")
+    run_all(page)
+    assert_no_traceback(page)
+    form = page.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
+    form.scroll_into_view_if_needed()
+    shots(page, "01-after-run-all")
+    form.locator(".widget-text", has_text="App Key").locator("input").fill(samples.SANDBOX_APP_KEY)
+    form.locator("input[type=password]").fill(samples.SANDBOX_APP_SECRET)
+    form.get_by_role("button", name="United States").click()
+    form.get_by_role("button", name="Validate and save").click()
+    outcome = form.locator(".widget-html").last
+    expect(outcome).to_contain_text("Saved to .env", timeout=20_000)
+    shots(page, "01-saved-after-run-all")
+    assert "✘" not in outcome.inner_text() and "rror" not in outcome.inner_text()
+    assert "TIKTOK_REGION=us" in lab.env_file.read_text()
+    select_cell(page, "settings_table(session.settings)")
+    page.keyboard.press("Shift+Enter")
+    settings = cell_output(page, "settings_table(session.settings)")
+    expect(settings).to_contain_text("us — United States")  # the region just saved, not Run All's
+    shown = settings.inner_text()
+    assert "Traceback" not in shown and "Error" not in shown
+    assert_no_traceback(page)
+    shots(page, "01-settings-again")
+
+    # 02: Run All (the sandbox approves for you), then approve by hand. session.close() stopped the
+    # catcher and the sandbox (the link leads to "refused to connect"), so, as the notebook says, a
+    # person presses "Listen again": the session reopens, the sandbox comes back on its port, and the
+    # link built before the close opens the consent page again.
+    open_notebook(page, lab, "02-authorize.ipynb")
+    run_all(page)
+    assert_no_traceback(page)
+    assert "the catcher received the code" in output_text(page)
+    assert "state:       matches the link" in output_text(page)
+    shots(page, "02-after-run-all")
+    panel = cell_output(page, "CodePanel(session, link")
+    panel.get_by_role("button", name="Listen again").click()
+    expect(panel).to_contain_text("Listening again: open the link above", timeout=20_000)
+    expect(panel).to_contain_text("waiting for the browser", timeout=20_000)
+    with page.context.expect_page() as new_tab:
+        page.locator("#runbook-authorize-link").click()
+    consent = new_tab.value
+    consent.wait_for_selector("#authorize")
+    consent.select_option("select[name=seller]", "us")
+    consent.locator("#authorize").click()
+    consent.wait_for_selector("text=You can close this tab")
+    shots(consent, "02-catcher-page")
+    consent.close()
+    page.bring_to_front()
+    expect(panel).to_contain_text("received the code", timeout=20_000)
+    shots(page, "02-received-by-hand")
+    select_cell(page, "result = panel.result(")
+    page.keyboard.press("Shift+Enter")  # the code caught by hand is kept for the exchange
+    expect(cell_output(page, "result = panel.result(")).to_contain_text("shop region: US")
+    assert_no_traceback(page)
+
+    # 03: Run All exchanges the code caught by hand (04 needs its tokens)
+    open_notebook(page, lab, "03-tokens.ipynb")
+    run_all(page)
+    assert_no_traceback(page)
+    assert "Received tokens for Sandbox US Store" in output_text(page)
+
+    # 04: Run All, then Reveal, Copy, and the API2Cart key form's Save
+    open_notebook(page, lab, "04-api2cart.ipynb")
+    run_all(page)
+    assert_no_traceback(page)
+    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
+    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
+    row.scroll_into_view_if_needed()
+    shown_token = row.locator("input").first
+    masked = re.compile(r"^TTP_…[\w-]{4}$")
+    expect(shown_token).to_have_value(masked)
+    shots(page, "04-after-run-all")
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown_token).to_have_value(refresh_token)
+    shots(page, "04-revealed")
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown_token).to_have_value(masked)
+    row.locator("button.runbook-copy").click()
+    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
+    save = re.compile(r"^\s*Save\s*$")  # by its text: its role name has the icon's glyph too
+    key_form = page.locator(".widget-vbox", has=page.locator("button.widget-button", has_text=save)).last
+    key_form.scroll_into_view_if_needed()
+    said = key_form.locator(".widget-html").last
+    key_form.locator("button.widget-button", has_text=save).click()  # nothing typed: keeps the key
+    expect(said).to_contain_text("Keeping the saved key", timeout=20_000)
+    key_form.locator("input[type=password]").fill(samples.SANDBOX_API2CART_KEY)
+    key_form.locator("button.widget-button", has_text=save).click()
+    expect(said).to_contain_text("Saved the API2Cart API key", timeout=20_000)
+    assert "Keeping" not in said.inner_text() and "✘" not in said.inner_text()  # this action's message only
+    assert "rror" not in said.inner_text()
+    assert f"API2CART_API_KEY={samples.SANDBOX_API2CART_KEY}" in lab.env_file.read_text()
+    assert samples.SANDBOX_API2CART_KEY not in output_text(page)  # masked in the message, field cleared
+    assert_no_traceback(page)
+    shots(page, "04-key-saved")
     context.close()

@@ -4,6 +4,7 @@ API2Cart add -> list. Plus the ways it goes wrong."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from tiktok_helpers import samples
 from tiktok_helpers.authlink import AuthorizationLink
+from tiktok_helpers.catcher import CatcherState, CatcherStatus
+from tiktok_helpers.display import sandbox_approval_message
 from tiktok_helpers.errors import (
     Api2CartError,
     AuthorizationDenied,
@@ -221,3 +224,45 @@ def test_state_is_shared_between_sessions(tmp_path: Path) -> None:
         assert [s.custom_label for s in second.list_stores()] == ["from the first notebook"]
         assert second.authorized_shops()
     assert first_url
+
+
+# --- notebook 02's sandbox cell: what pressing Authorize did, said as it happened ------------------
+
+
+def test_sandbox_approval_says_the_catcher_received_the_code(session: Session) -> None:
+    link = session.authorization_link()
+    catcher = session.start_catcher(link, timeout=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing beside the sentence
+        said = session.approve_in_sandbox_and_report(link)
+    assert said.endswith("the browser followed the redirect and the catcher received the code.")
+    assert catcher.wait(5).state == link.state
+    assert "code=" not in said and "TTP_" not in said
+
+
+def test_sandbox_approval_says_when_the_catcher_no_longer_waits(session: Session) -> None:
+    link = session.authorization_link()
+    session.start_catcher(link, timeout=20).stop()  # as session.close() leaves it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the "not followed" warning becomes the sentence
+        said = session.approve_in_sandbox_and_report(link)
+    assert "the redirect was not followed" in said and "(stopped)" in said
+    assert "Press 'Listen again' in the panel" in said and "Use this address" in said
+    assert "received the code" not in said and "code=" not in said
+    assert not session.settings.auth_code
+
+
+def test_sandbox_approval_without_a_catcher_says_to_paste(session: Session) -> None:
+    said = session.approve_in_sandbox_and_report(session.authorization_link())
+    assert "no catcher of this runbook is listening" in said and "Use this address" in said
+    assert "code=" not in said
+
+
+def test_sandbox_approval_message_names_where_the_browser_went_without_the_code() -> None:
+    waiting = CatcherStatus(CatcherState.WAITING, 20, 0, "waiting for the browser, 20 s left", "http://127.0.0.1:1/cb")
+    said = sandbox_approval_message(waiting, waiting, "http://127.0.0.1:2/callback?code=TTP_secret_code&state=s")
+    assert "sent the browser to http://127.0.0.1:2/callback, the catcher waits at http://127.0.0.1:1/cb" in said
+    assert "TTP_secret_code" not in said and "received the code" not in said
+    denied = CatcherStatus(CatcherState.DENIED, 0, 0, "the authorization was refused", "http://127.0.0.1:1/cb")
+    said = sandbox_approval_message(waiting, denied, "http://127.0.0.1:1/cb?error=auth_denied")
+    assert "the catcher says: the authorization was refused" in said

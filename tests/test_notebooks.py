@@ -49,7 +49,7 @@ def notebook(request: pytest.FixtureRequest) -> nbformat.NotebookNode:
 
 
 def test_there_is_a_sequence() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06"]
 
 
 def test_no_saved_widget_state(notebook: nbformat.NotebookNode) -> None:

@@ -12,7 +12,7 @@ import pytest
 from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, SAMPLE_SELLERS, FakeClock, Sandbox
-from tiktok_helpers.sandbox.tiktok import issued_here, new_token
+from tiktok_helpers.sandbox.issuer import issued_here, new_token
 from tiktok_helpers.signing import sign
 
 from . import sandbox_calls

@@ -156,3 +156,22 @@ def test_follow_goes_only_to_this_sessions_waiting_catcher(session: Session) -> 
         session.approve_in_sandbox(link, follow=True)
     assert any("not followed" in str(c.message) for c in caught)
     assert not session.settings.auth_code
+
+
+def test_listen_again_after_close_catches_an_approval_by_hand(session: Session) -> None:
+    link = session.authorization_link()
+    panel = CodePanel(session, link, timeout=30)
+    session.approve_in_sandbox(link, follow=True)  # Run All: the autopilot approved
+    assert panel.received
+    session.close()  # the notebook's last cell
+    assert panel.listen_again(), panel.outcome.value
+    assert "Listening again" in panel.outcome.value
+    assert not panel.received and not session.closed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # followed to this session's own, waiting catcher
+        session.approve_in_sandbox(link, follow=True)  # the person approves with the same link
+    assert panel.received
+    assert panel.result(timeout=5).state == link.state
+    panel.listen_again()  # and once more, pressed twice: still one catcher, waiting
+    assert not panel.received and panel.catcher is not None
+    panel.catcher.stop()

@@ -152,6 +152,7 @@ _ENTRIES: Final[tuple[CatalogEntry, ...]] = (
         "Rate limited",
         "Too many requests in a short time.",
         "Wait a few seconds and try again; spread calls out.",
+        transient=True,  # it passes by itself: never a reason to re-authorize
     ),
     CatalogEntry(
         "36009033",
@@ -484,6 +485,16 @@ _ENTRIES: Final[tuple[CatalogEntry, ...]] = (
         "No redirect arrived in time",
         "The browser did not come back to the callback URL before the deadline.",
         "Open the link again, or paste the redirect URL by hand (e.g. when the browser runs on another machine).",
+    ),
+    CatalogEntry(
+        "redirect.port_busy",
+        LOCAL,
+        "Callback port not available",
+        "The catcher cannot listen on the redirect URL's port: another program is listening on it, or "
+        "the redirect URL's address is not one of this computer's.",
+        "Free the port (close the program listening on it), or choose another redirect URL on a free port "
+        "in notebook 01 and register it in Partner Center, or paste the address the browser lands on after "
+        "Authorize instead. No code was sent anywhere and nothing was saved.",
     ),
     CatalogEntry(
         "runbook.error",

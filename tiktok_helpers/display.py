@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .catalog import catalog_table
 from .secret import Secret, mask
@@ -28,6 +29,7 @@ from .tokens import RECOMMENDED_SCOPES, TokenSet
 
 if TYPE_CHECKING:
     from .api2cart import Api2CartStore
+    from .catcher import CatcherStatus
     from .doctor import Check, DoctorReport
     from .grants import Grant
     from .openapi import Shop
@@ -50,6 +52,7 @@ __all__ = [
     "local_time",
     "refresh_rows",
     "relative",
+    "sandbox_approval_message",
     "scopes_summary",
     "scopes_table",
     "seller_rows",
@@ -522,4 +525,46 @@ def curl_command(base_url: str, app_key: str, app_secret: Secret, code: Secret) 
     return (
         f"curl --location '{base_url.rstrip('/')}/api/v2/token/get?app_key={app_key}"
         f"&app_secret={mask(app_secret.reveal())}&auth_code={mask(code.reveal())}&grant_type=authorized_code'"
+    )
+
+
+def sandbox_approval_message(before: CatcherStatus | None, after: CatcherStatus | None, location: str) -> str:
+    """What pressing Authorize in the sandbox did, for a person: ``before`` and ``after`` are the
+    session's catcher's status around the press (None: no catcher was started), ``location`` the
+    address the consent page sent the browser to (only its scheme, host, port and path are shown:
+    its query holds the code)."""
+    from .catcher import CatcherState
+
+    pressed = "Sandbox: Authorize pressed on the consent page"
+    paste = (
+        "open the link above in your browser, press Authorize, paste the address the browser lands on "
+        "into the panel's Redirect URL field and press 'Use this address'; then run the next cell"
+    )
+    if before is None or after is None:
+        return (
+            f"{pressed}, but the redirect was not followed: no catcher of this runbook is listening (the "
+            f"panel above says why), so the code went nowhere. To go on, {paste}."
+        )
+    if before.state is not CatcherState.WAITING:
+        return (
+            f"{pressed}, but the redirect was not followed: the catcher was no longer waiting "
+            f"({before.message}), so the code went nowhere. Press 'Listen again' in the panel (or run its "
+            f"cell again) for a new catcher, then this cell; or {paste}."
+        )
+    if after.state is CatcherState.RECEIVED:
+        return f"{pressed}; the browser followed the redirect and the catcher received the code."
+    if after.state is CatcherState.WAITING:
+        try:
+            parts = urlsplit(location)
+            sent_to = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        except ValueError:
+            sent_to = "another address"
+        return (
+            f"{pressed}, but the code did not reach the catcher: the consent page sent the browser to "
+            f"{sent_to}, the catcher waits at {after.address}. Make the redirect URL saved in notebook 01 "
+            f"the catcher's, run this notebook again; or {paste}."
+        )
+    return (
+        f"{pressed}; the browser followed the redirect, and the catcher says: {after.message}. "
+        "Run the next cell to see the details."
     )

@@ -6,6 +6,7 @@
     ├── SettingsError                 .env could not be read or written
     │   └── EnvFileError              a line of .env python-dotenv cannot read
     ├── ValidationError               bad input; .problems lists each field
+    │   └── CallbackPortBusy          the catcher cannot listen on the redirect URL's port
     ├── MissingSettingError           a step needs a value not configured yet
     ├── AuthorizationError            the redirect back from TikTok
     │   ├── AuthorizationDenied       the seller pressed Cancel / TikTok refused
@@ -41,6 +42,7 @@ app secret, auth code or token: API replies are scrubbed of the secrets that wer
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -55,6 +57,7 @@ __all__ = [
     "ApiError",
     "AuthorizationDenied",
     "AuthorizationError",
+    "CallbackPortBusy",
     "EnvFileError",
     "FieldProblem",
     "HTTPStatusError",
@@ -177,6 +180,37 @@ class ValidationError(TikTokHelperError):
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(p.field for p in self.problems)
+
+
+class CallbackPortBusy(ValidationError):
+    """The catcher cannot listen on the redirect URL's port (another program holds it, or the
+    address does not exist here). Nothing was saved: this is not a settings form problem.
+
+    A :class:`ValidationError` (field ``Redirect URL``) so callers that catch that keep working;
+    its title and fix are the catalog's (``redirect.port_busy``): a port taken, and the three ways
+    on. ``port`` is the port, ``busy`` is True when another program listens on it, ``reason`` (also
+    :attr:`cause`) is what the catcher met.
+    """
+
+    catalog_code = "redirect.port_busy"
+
+    def __init__(self, problem: FieldProblem, port: int, *, busy: bool) -> None:
+        self.port = port
+        self.busy = busy
+        self.reason = problem.message
+        super().__init__([problem])
+
+    @property
+    def cause(self) -> str:
+        return self.reason
+
+    def _compose(self) -> str:
+        taken = re.search(r"already listening on (\S+) \(port", self.reason)
+        if taken:
+            what = f"port {self.port} is taken by another program (one is listening on {taken.group(1)})"
+        else:
+            what = self.reason.strip().rstrip(".")
+        return f"{self.title}: {what}. What to do: {self.fix}"
 
 
 class MissingSettingError(TikTokHelperError):

@@ -11,7 +11,6 @@ exactly the same code, and tests can too.
 
 from __future__ import annotations
 
-import re
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,7 +25,9 @@ import httpx
 
 from .api2cart import Api2CartClient, Api2CartStore
 from .authlink import AuthorizationLink, build_authorization_link
+from .display import sandbox_approval_message
 from .errors import (
+    CallbackPortBusy,
     FieldProblem,
     InvalidAuthCode,
     MissingSettingError,
@@ -53,43 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CallbackPortBusy", "Session", "open_session"]
 
-
-class CallbackPortBusy(ValidationError):
-    """The catcher cannot listen on the redirect URL's port (another program holds it, or the
-    address does not exist here). Nothing was saved: this is not a settings form problem.
-
-    A :class:`ValidationError` (field ``Redirect URL``) so callers that catch that keep working;
-    its title and fix say what it is: a port taken, and the three ways on.
-    """
-
-    def __init__(self, problem: FieldProblem, port: int, *, busy: bool) -> None:
-        self.port = port
-        self.busy = busy
-        self.reason = problem.message
-        super().__init__([problem])
-
-    @property
-    def title(self) -> str:
-        if self.busy:
-            return f"Callback port {self.port} is taken by another program"
-        return f"Cannot listen for the redirect on port {self.port}"
-
-    @property
-    def fix(self) -> str:
-        return (
-            f"Free port {self.port} (close the program listening on it), or choose another redirect URL in "
-            "notebook 01 (and register it in Partner Center), or paste the address the browser lands on "
-            "after Authorize instead. No code was sent anywhere and nothing was saved."
-        )
-
-    @property
-    def cause(self) -> str:
-        return self.reason
-
-    def _compose(self) -> str:
-        taken = re.search(r"already listening on (\S+) \(port", self.reason)
-        what = f"another program is listening on {taken.group(1)}" if taken else self.reason.strip().rstrip(".")
-        return f"{self.title}: {what}. What to do: {self.fix}"
 
 #: Setting names as the Partner Center form labels them.
 _FORM_LABELS: Final = {
@@ -124,6 +88,7 @@ class Session:
         seller: str | None = None,
         sandbox_state: Path | None = None,
         http: httpx.Client | None = None,
+        scenario: str | None = None,
     ) -> None:
         self._closed = False
         self._revive_lock = threading.RLock()
@@ -147,10 +112,20 @@ class Session:
 
             state_path = sandbox_state or sandbox_state_path(settings.env_path)
             try:  # the sandbox creates its folder itself (0700) and says clearly when it cannot
-                self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path).start()
+                self.sandbox = Sandbox(
+                    redirect_url=settings.redirect_url, state_path=state_path, scenario=scenario
+                ).start()
             except StateFileError as exc:
                 self._close_quietly()
                 raise SettingsError(str(exc)) from None
+        if scenario is not None and self.sandbox is None:
+            self._close_quietly()
+            where = (
+                f"the sandbox at {settings.sandbox_url} serves its own: start it with `sandbox --scenario {scenario}`"
+                if settings.mode is Mode.SANDBOX
+                else "training scenarios exist only in sandbox mode (empty TIKTOK_APP_KEY in a training copy)"
+            )
+            raise SettingsError(f"cannot serve scenario {scenario!r} here: {where}")
         self.settings = settings
         self._adopt(settings)
 
@@ -615,6 +590,20 @@ class Session:
             raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
         return location
 
+    def approve_in_sandbox_and_report(self, link: AuthorizationLink | str | None = None) -> str:
+        """Sandbox only: press Authorize as the sample seller and let the browser follow the redirect
+        (:meth:`approve_in_sandbox` with ``follow``), then say in a sentence what happened: the
+        catcher received the code, or why the code did not reach it and what to do
+        (:func:`sandbox_approval_message`). The code itself is never in the sentence. Raises as
+        :meth:`approve_in_sandbox` does (live mode, a consent page that did not work)."""
+        catcher = self._catcher
+        before = catcher.status() if catcher is not None else None
+        with warnings.catch_warnings():  # the sentence returned says it, with what to do
+            warnings.filterwarnings("ignore", message="Sandbox: the redirect was not followed")
+            location = self.approve_in_sandbox(link, follow=True)
+        after = catcher.status() if catcher is not None else None
+        return sandbox_approval_message(before, after, location)
+
     def parse_redirect(self, text: str) -> RedirectResult:
         """Parse a pasted redirect URL (or bare code), checking the state of the last link built."""
         return parse_redirect(text, self.last_link.state if self.last_link else None)
@@ -843,6 +832,20 @@ class Session:
     def list_stores(self) -> list[Api2CartStore]:
         return self.api2cart().list_stores()
 
+    def validate_store(self, store_key: Secret | str | None = None) -> Secret:
+        """Ask API2Cart whether a store's credentials work (``cart.validate``): the given store key,
+        else the one saved on the selected seller's grant; returns the store key checked."""
+        if store_key is None:
+            grant = self.store.grants.get(self._grant(None).id)
+            if not grant.api2cart_store_key:
+                raise MissingSettingError(
+                    f"{grant.label} has no store in API2Cart yet: add it first (notebook 04, or `api2cart add`)"
+                )
+            store_key = grant.api2cart_store_key
+        key = Secret(store_key)
+        self.api2cart().validate_store(key)
+        return key
+
 
 def open_session(
     env_path: Path | str | None = None,
@@ -851,8 +854,12 @@ def open_session(
     environ: Mapping[str, str] | None = None,
     sandbox_state: Path | None = None,
     http: httpx.Client | None = None,
+    scenario: str | None = None,
 ) -> Session:
     """Load settings and open a :class:`Session` (starting the sandbox in sandbox mode), working on
-    ``seller`` (open_id, seller name or row id; default: the most recently authorized)."""
+    ``seller`` (open_id, seller name or row id; default: the most recently authorized). ``scenario``:
+    sandbox mode only, the embedded sandbox serves this training scenario (:mod:`.sandbox.scenarios`)."""
     path = Path(env_path) if env_path is not None else default_env_path()
-    return Session(RunbookStore(path, environ), seller=seller, sandbox_state=sandbox_state, http=http)
+    return Session(
+        RunbookStore(path, environ), seller=seller, sandbox_state=sandbox_state, http=http, scenario=scenario
+    )

@@ -1,4 +1,4 @@
-"""``api2cart add``, ``api2cart update`` and ``api2cart list``: the store in API2Cart."""
+"""``api2cart add``, ``update``, ``validate`` and ``list``: the store in API2Cart."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .common import SubParsers, add_command, session
 from .main import CommandFailed
 from .output import Output
 
-__all__ = ["register", "run_add", "run_list", "run_update"]
+__all__ = ["register", "run_add", "run_list", "run_update", "run_validate"]
 
 
 def run_add(args: argparse.Namespace, out: Output) -> int:
@@ -52,6 +52,18 @@ def run_update(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def run_validate(args: argparse.Namespace, out: Output) -> int:
+    with session(args, out) as opened:
+        store_key = opened.validate_store()
+        seller = opened.seller.label if opened.seller else "the seller"
+    key = out.secret(store_key)
+    out.result(
+        {"ok": True, "store_key": key, "validated": True},
+        f"cart.validate accepts {seller}'s store {key}: the credentials API2Cart holds work.",
+    )
+    return 0
+
+
 def run_list(args: argparse.Namespace, out: Output) -> int:
     from ..display import store_rows
 
@@ -72,8 +84,9 @@ API2Cart steps, with the API key in API2CART_API_KEY (the sandbox has its own).
 
   add     add the TikTok Shop store (App Key, App Secret, refresh token) and confirm it in the list
   update  give the store the seller's current refresh token (after a refresh) and validate it
+  validate  ask API2Cart whether the credentials it holds for the seller's store still work
   list    the stores of the API2Cart account""",
-        ["add --label 'My TikTok shop'", "update", "list"],
+        ["add --label 'My TikTok shop'", "update", "validate", "list"],
         run_list,
         parents=parents,
     )
@@ -108,6 +121,20 @@ here rotates it, the store answers 100 (store API access error) until it gets th
 store first with `api2cart add`.""",
         ["", "--seller 'Sandbox US Store'"],
         run_update,
+        parents=parents,
+    )
+    add_command(
+        actions,
+        "validate",
+        "ask API2Cart whether the store's credentials still work",
+        """\
+Ask API2Cart whether it can use the store saved on the seller's grant (--seller, default the
+newest) with the credentials it holds (cart.validate with the store key). Nothing is changed.
+
+When to use it: after a refresh made here or elsewhere (a 100 answer means API2Cart's refresh token
+was rotated away: run `api2cart update`), or when a store key may have been deleted (101).""",
+        ["", "--seller 'Sandbox US Store'"],
+        run_validate,
         parents=parents,
     )
     add_command(

@@ -73,6 +73,19 @@ def non_negative_days(text: str) -> float:
     return value
 
 
+def scenario_name(text: str) -> str:
+    """A training scenario's name (argparse type), refused with the list of names."""
+    from ..sandbox.scenarios import check_scenario
+
+    try:
+        scenario = check_scenario(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if scenario is None:
+        raise argparse.ArgumentTypeError("give a scenario's name (list them with: sandbox --scenarios)")
+    return scenario.name
+
+
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """The global options. On the subcommands their defaults are suppressed, so a value given before
     the command is kept and one given after it wins."""
@@ -92,6 +105,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         metavar="NAME_OR_OPEN_ID",
         default=default(None),
         help="the authorized seller to work on: seller name, open_id or # from `sellers` (default: the newest)",
+    )
+    group.add_argument(
+        "--scenario",
+        metavar="NAME",
+        type=scenario_name,
+        default=default(None),
+        help="sandbox mode: serve a training scenario in the runbook's sandbox, so the step it targets "
+        "fails as the real service would (list: `sandbox --scenarios`)",
     )
     group.add_argument(
         "--timeout",
@@ -167,8 +188,13 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
     """A session for one command (in sandbox mode: with its in-process sandbox)."""
     from ..session import open_session
 
-    with open_session(env_path(args), environ=environ(args), seller=args.seller) as opened:
+    scenario = getattr(args, "scenario", None)
+    with open_session(env_path(args), environ=environ(args), seller=args.seller, scenario=scenario) as opened:
         out.note(opened.describe())
+        if scenario is not None and opened.sandbox is not None:
+            played = opened.sandbox.state.scenarios.scenario
+            assert played is not None
+            out.note(f"Training scenario {played.name!r}: {played.summary}.")
         yield opened
 
 

@@ -101,6 +101,9 @@ class SimulatedApi2Cart:
 
     def _account(self, api_key: str | None) -> Api2CartAccount:
         account = self.store.accounts.get(api_key or "")
+        if account is not None and self.tiktok.scenarios.active("api2cart-wrong-key"):
+            self.tiktok.scenarios.fire("api2cart-add")
+            account = None  # the key as typed is not the account's
         if account is None:
             raise Api2CartErrorReply(2, "Incorrect API Key")
         return account
@@ -139,6 +142,8 @@ class SimulatedApi2Cart:
                 raise _missing(name)
         app_key, refresh_token = fields["tiktokshop_app_key"], fields["tiktokshop_refresh_token"]
         store = self.store
+        with store.mutation():  # a training scenario's change, committed before the rules answer
+            self._play_on_add(account, fields)
         with store.mutation():
             if store.cart_by_credentials(account.api_key, app_key, refresh_token) is not None:
                 raise Api2CartErrorReply(8, "Store already exists")
@@ -160,6 +165,35 @@ class SimulatedApi2Cart:
                 access_token=fields.get(_ACCESS_FIELD) or None,
             )
             return {"store_key": store.add_cart(account.api_key, cart).store_key}
+
+    def _play_on_add(self, account: Api2CartAccount, fields: dict[str, str]) -> None:
+        """A training scenario's change to the world before a store that would be added is added."""
+        app_key, refresh_token = fields["tiktokshop_app_key"], fields["tiktokshop_refresh_token"]
+        if self.store.cart_by_credentials(account.api_key, app_key, refresh_token) is not None:
+            return  # already refused as it is
+        try:
+            grant = self.tiktok.check_refresh_token(app_key, fields["tiktokshop_app_secret"], refresh_token)
+        except TikTokErrorReply:
+            return
+        played = self.tiktok.scenarios.fire("api2cart-add")
+        if played is not None and played.name == "api2cart-credentials-refused":
+            self.tiktok.deauthorize(grant.seller_key)
+        elif played is not None and played.name == "api2cart-store-exists":
+            url = fields.get("store_url") or self._default_store_url(grant)
+            if self.store.cart_by_url(account.api_key, url) is not None:
+                return  # a store with this URL is there already: the usual rules answer 8
+            earlier = StoredCart(
+                id="",
+                store_key=uuid.uuid4().hex,
+                cart_id=TIKTOK_CART_ID,
+                url=url,
+                custom_label="added earlier",
+                app_key=app_key,
+                app_secret=fields["tiktokshop_app_secret"],
+                refresh_token=refresh_token,
+                access_token=None,
+            )
+            self.store.add_cart(account.api_key, earlier)
 
     def update_config(self, api_key: str | None, store_key: str | None, body: object) -> dict[str, Any]:
         """``PUT account.config.update.json``: replace a store's TikTok credentials (checked first)."""
@@ -198,6 +232,11 @@ class SimulatedApi2Cart:
     def validate_cart(self, api_key: str | None, store_key: str | None) -> dict[str, Any]:
         """``GET cart.validate.json``: the TikTok credentials the store HOLDS must still work."""
         account = self._account(api_key)
+        with self.store.mutation():  # a training scenario's change, committed before the rules answer
+            cart = self._cart(account, store_key)
+            played = self.tiktok.scenarios.fire("api2cart-validate")
+            if played is not None and played.name == "api2cart-store-deleted":
+                self.store.delete_cart(account.api_key, cart.store_key)
         with self.store.reading():
             cart = self._cart(account, store_key)
             self._check_tiktok(cart.app_key, cart.app_secret, cart.refresh_token, None)

@@ -27,6 +27,7 @@ from tiktok_helpers.samples import (
 from .database import StateFileError
 from .handler import MAX_LATENCY_MS, check_latency_ms
 from .sample_data import SAMPLE_SELLERS, sample_seller_key
+from .scenarios import check_scenario, scenario_lines
 from .server import Sandbox, check_port
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "serve"]
@@ -80,6 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help=f"delay every reply by N milliseconds, to simulate a network (0 to {MAX_LATENCY_MS}; default 0)",
     )
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        type=_scenario,
+        default=None,
+        help="serve a training scenario: one step fails as the real service fails in that situation (see --scenarios)",
+    )
+    parser.add_argument(
+        "--scenarios", action="store_true", help="list the training scenarios (name and what each simulates) and exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests (query strings removed)")
 
 
@@ -88,6 +99,16 @@ def _seller(text: str) -> str:
         return sample_seller_key(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _scenario(text: str) -> str:
+    try:
+        scenario = check_scenario(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if scenario is None:
+        raise argparse.ArgumentTypeError("give a scenario's name (list them with: sandbox --scenarios)")
+    return scenario.name
 
 
 def _port(text: str) -> int:
@@ -112,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve the sandbox with the options of :func:`add_arguments` until Ctrl-C or SIGTERM."""
+    if getattr(args, "scenarios", False):
+        print("\n".join(scenario_lines()))
+        return 0
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -121,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
             auto_approve=args.auto_approve,
             state_path=args.state,
             latency_ms=args.latency_ms,
+            scenario=args.scenario,
         )
     except (ValueError, StateFileError) as err:  # a StateFileError says which path and what to do
         print(f"error: {err}", file=sys.stderr)
@@ -180,6 +205,13 @@ def serve(args: argparse.Namespace) -> int:
         lines.insert(1, f"(auto-approve: consent links redirect at once as seller {args.auto_approve!r})")
     if args.latency_ms:
         lines.insert(1, f"(latency: every reply waits {args.latency_ms} ms)")
+    scenario = sandbox.state.scenarios.scenario
+    if scenario is not None:
+        lasting = "until the sandbox stops" if scenario.lasting else "once, on the first such request"
+        lines[1:1] = [
+            f"(training scenario {scenario.name!r}: {scenario.summary};",
+            f" it breaks the step '{scenario.step}' {lasting}; meet it with: python -m tiktok_helpers {scenario.how})",
+        ]
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

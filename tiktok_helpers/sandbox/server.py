@@ -64,6 +64,7 @@ class Sandbox(Generic[C]):
     sandbox on that path, in this or other processes (see :mod:`tiktok_helpers.sandbox.store`).
     ``latency_ms`` (0 to 10,000) delays every reply by that many milliseconds, each in its own
     request thread, to simulate a network; :attr:`latency_ms` changes it while running.
+    ``scenario`` serves a training scenario by name (:attr:`scenario` switches it while running).
     """
 
     @overload
@@ -77,6 +78,7 @@ class Sandbox(Generic[C]):
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
+        scenario: str | None = None,
     ) -> None: ...
 
     @overload
@@ -90,6 +92,7 @@ class Sandbox(Generic[C]):
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
+        scenario: str | None = None,
     ) -> None: ...
 
     @overload
@@ -103,6 +106,7 @@ class Sandbox(Generic[C]):
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
+        scenario: str | None = None,
     ) -> None: ...
 
     def __init__(
@@ -115,12 +119,13 @@ class Sandbox(Generic[C]):
         host: str = "127.0.0.1",
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
+        scenario: str | None = None,
     ) -> None:
         self._latency_ms = check_latency_ms(latency_ms)
         self.host = _check_host(host)
         self._requested_port = check_port(port)
         self.clock: C = clock if clock is not None else SystemClock()  # type: ignore[assignment]
-        self.state = SandboxState(clock=self.clock, redirect_url=redirect_url, state_path=state_path)
+        self.state = SandboxState(clock=self.clock, redirect_url=redirect_url, state_path=state_path, scenario=scenario)
         self.state.auto_approve = auto_approve
         self._last_port: int | None = None
         self._server: SandboxHTTPServer | None = None
@@ -230,6 +235,18 @@ class Sandbox(Generic[C]):
         server = self._server
         if server is not None:
             server.latency_ms = self._latency_ms
+
+    @property
+    def scenario(self) -> str | None:
+        """The training scenario served (:mod:`tiktok_helpers.sandbox.scenarios`), or None.
+
+        Setting a name (again) arms it; None switches it off, which stands for the fix of a lasting
+        one (``clock-ahead``, ``bad-signature``, ``api2cart-wrong-key``)."""
+        return self.state.scenarios.name
+
+    @scenario.setter
+    def scenario(self, name: str | None) -> None:
+        self.state.scenarios.set(name)
 
     @property
     def auto_approve(self) -> str | None:

@@ -37,6 +37,7 @@ from .api2cart import SimulatedApi2Cart
 from .clock import Clock, SystemClock
 from .model import Api2CartAccount, App, AuthCode, AuthKind, ConsentRequest, Grant, Seller, check_redirect_url
 from .sample_data import sample_app, sample_sellers
+from .scenarios import CLOCK_AHEAD_SECONDS, ScenarioSwitch
 from .store import StateStore
 from .tiktok import SimulatedTikTok
 
@@ -56,8 +57,11 @@ class SandboxState:
         redirect_url: str | None = None,
         *,
         state_path: str | os.PathLike[str] | None = None,
+        scenario: str | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
+        #: The training scenario served (:mod:`.scenarios`); ``scenarios.set(name)`` switches.
+        self.scenarios = ScenarioSwitch(scenario)
         if redirect_url is not None:
             check_redirect_url(redirect_url)
         template = sample_app(redirect_url)  # its redirect_url: the default, when none is registered
@@ -68,7 +72,7 @@ class SandboxState:
         }
         self._auto_approve: str | None = None
         self.store = StateStore(self.apps, self.sellers, self.api2cart_accounts, state_path)
-        self.tiktok = SimulatedTikTok(self.store, self.now)
+        self.tiktok = SimulatedTikTok(self.store, self.now, self.scenarios)
         self.api2cart = SimulatedApi2Cart(self.store, self.tiktok)
         if state_path is not None and redirect_url is not None and redirect_url != self.app.redirect_url:
             self.set_redirect_url(redirect_url)
@@ -124,6 +128,9 @@ class SandboxState:
 
     # ------------------------------------------------------------------ helpers
     def now(self) -> float:
+        """TikTok's time: the clock's, or behind this computer's in the ``clock-ahead`` scenario."""
+        if self.scenarios.active("clock-ahead"):
+            return self.clock.now() - CLOCK_AHEAD_SECONDS
         return self.clock.now()
 
     def new_request_id(self) -> str:

@@ -163,6 +163,11 @@ class StateStore:
         with self.mutation() as c:
             c.execute("UPDATE auth_codes SET used = 1 WHERE code = ?", (code,))
 
+    def backdate_code(self, code: str, issued_at: float) -> None:
+        """Change when ``code`` was issued (a training scenario: a code left waiting too long)."""
+        with self.mutation() as c:
+            c.execute("UPDATE auth_codes SET issued_at = ? WHERE code = ?", (issued_at, code))
+
     def codes(self) -> dict[str, AuthCode]:
         """Every issued code (a snapshot; reads the whole table)."""
         with self.reading() as c:
@@ -193,6 +198,16 @@ class StateStore:
                 "UPDATE grants SET refresh_token = ?, access_token = ?, access_expires_at = ? WHERE refresh_token = ?",
                 (grant.refresh_token, grant.access_token, grant.access_expires_at, old_refresh_token),
             )
+
+    def replace_grant(self, grant: Grant) -> None:
+        """Save every field of ``grant`` over the grant with the same refresh token (its scopes, expiries)."""
+        with self.mutation() as c:
+            c.execute(
+                "UPDATE grants SET scopes = ?, access_token = ?, access_expires_at = ?, refresh_expires_at = ? "
+                "WHERE refresh_token = ?",
+                (" ".join(grant.scopes), grant.access_token, grant.access_expires_at, grant.refresh_expires_at,
+                 grant.refresh_token),
+            )  # fmt: skip
 
     def delete_grants(self, seller_key: str) -> int:
         with self.mutation() as c:
@@ -242,6 +257,11 @@ class StateStore:
                 (api_key, *_cart_values(cart)),
             )
         return dataclasses.replace(cart, id=str(cursor.lastrowid))
+
+    def delete_cart(self, api_key: str, store_key: str) -> int:
+        """Remove a store from an account (as deleting it in API2Cart's admin panel does)."""
+        with self.mutation() as c:
+            return c.execute("DELETE FROM carts WHERE api_key = ? AND store_key = ?", (api_key, store_key)).rowcount
 
     def update_cart(self, cart: StoredCart) -> None:
         with self.mutation() as c:

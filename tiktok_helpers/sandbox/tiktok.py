@@ -28,6 +28,10 @@ Documented TikTok behaviour that is simulated
   of them). Every other Open API error stays HTTP 200, because nothing public says otherwise.
   The token endpoints answer every error with HTTP 200 (reference section 3).
 
+Training scenarios (:mod:`.scenarios`) change the world before these rules answer (a code's
+age, a grant's expiry or scopes, the seller's decision); 36009002 and 36009003 carry the
+messages of TikTok's public error tables, with HTTP 200 (their status is not documented).
+
 Sandbox choices where TikTok documents nothing
 ----------------------------------------------
 * Wrong ``app_key`` or ``app_secret`` at the token endpoints -> ``36004003 invalid app_key or
@@ -59,9 +63,7 @@ Sandbox choices where TikTok documents nothing
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -71,6 +73,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from tiktok_helpers import protocol
 from tiktok_helpers.signing import sign
 
+from .issuer import issued_here, new_code, new_token
 from .model import (
     USER_TYPES,
     App,
@@ -82,6 +85,7 @@ from .model import (
     Seller,
     TikTokErrorReply,
 )
+from .scenarios import CODE_AGE_SECONDS, ScenarioSwitch, play_on_call
 from .store import StateStore
 
 __all__ = [
@@ -110,34 +114,10 @@ _URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
 BAD_TOKEN_HEADER: Final = "The 'x-tts-access-token' header is invalid"
 #: Open API codes sent with HTTP 401 (reference section 5); every other Open API error is HTTP 200.
 OPEN_API_401: Final = frozenset({106001, 36009004})
-#: Keys the tag of an issued token (not a secret: it only tells the sandbox's tokens from others).
-_ISSUER_KEY: Final = b"tiktok-helpers sandbox token issuer"
-
-
-def _tag(body: str) -> str:
-    digest = hmac.new(_ISSUER_KEY, body.encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:6]).decode("ascii")
-
-
-def new_token() -> str:
-    """A fresh access or refresh token (52 characters), tagged as issued by this sandbox."""
-    body = "TTP_" + secrets.token_urlsafe(30)
-    return body + _tag(body)
-
-
-def issued_here(token: str) -> bool:
-    """Whether the sandbox ever issued ``token`` (it carries the issuer's tag), valid now or not."""
-    if not token.isascii() or len(token) != 52 or not token.startswith("TTP_"):
-        return False
-    return hmac.compare_digest(_tag(token[:-8]), token[-8:])
 
 
 def _open_api_error(code: int, message: str) -> TikTokErrorReply:
     return TikTokErrorReply(code, message, 401 if code in OPEN_API_401 else 200)
-
-
-def _new_code() -> str:
-    return "TTP_" + secrets.token_urlsafe(24)
 
 
 def append_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -157,9 +137,11 @@ def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
 class SimulatedTikTok:
     """TikTok Shop's authorization service and Open API over the data in ``store``."""
 
-    def __init__(self, store: StateStore, now: Callable[[], float]) -> None:
+    def __init__(self, store: StateStore, now: Callable[[], float], scenarios: ScenarioSwitch | None = None) -> None:
         self.store = store
         self.now = now
+        #: The training scenario served (see :mod:`.scenarios`): it changes the world, these rules answer.
+        self.scenarios = scenarios if scenarios is not None else ScenarioSwitch()
 
     def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
         """The app, with its current redirect URL."""
@@ -201,11 +183,18 @@ class SimulatedTikTok:
             choices = ", ".join(self.store.sellers)
             raise ConsentPageRefusal(f"Unknown seller {seller_key!r}; choose one of {choices}.")
         params: list[tuple[str, str]]
+        state = request.state
+        if decision == "authorize":
+            played = self.scenarios.fire("consent")
+            if played is not None and played.name == "seller-cancels":
+                decision = "cancel"  # the seller's hand, not the one the form was sent with
+            elif played is not None and played.name == "stale-redirect":
+                state = secrets.token_urlsafe(16)  # the state of an older link, opened in another tab
         if decision == "authorize":
             code = self.issue_code(request.app.app_key, seller.key, request.user_type)
             params = [("code", code)]
-            if request.state is not None:
-                params.append(("state", request.state))
+            if state is not None:
+                params.append(("state", state))
             params += [
                 ("locale", "en"),
                 ("shop_region", seller.base_region),
@@ -213,8 +202,8 @@ class SimulatedTikTok:
             ]
         elif decision == "cancel":
             params = [("error", "auth_denied"), ("code", "null")]
-            if request.state is not None:
-                params.append(("state", request.state))
+            if state is not None:
+                params.append(("state", state))
         else:
             raise ConsentPageRefusal("The form must be submitted with decision=authorize or decision=cancel.")
         return append_query(request.app.redirect_url, params)
@@ -224,7 +213,7 @@ class SimulatedTikTok:
         store = self.store
         if app_key not in store.apps or store.seller(seller_key) is None:
             raise ValueError("unknown app or seller")
-        code = _new_code()
+        code = new_code()
         store.add_code(AuthCode(code, app_key, seller_key, user_type, self.now()))
         return code
 
@@ -270,15 +259,32 @@ class SimulatedTikTok:
         if params["grant_type"] != "authorized_code":
             raise TikTokErrorReply(36004002, "invalid param: grant_type must be authorized_code")
         app = self._check_app(params["app_key"], params["app_secret"])
+        # None: a training scenario changed the world first (committed); the rules answer for it now.
+        data = self._exchange(app, params["auth_code"]) or self._exchange(app, params["auth_code"])
+        assert data is not None
+        return data
+
+    def _exchange(self, app: App, auth_code: str) -> dict[str, Any] | None:
+        """The exchange in one transaction (None: a scenario played, nothing exchanged)."""
         store = self.store
         with store.mutation():
             now = self.now()
-            code = store.code(params["auth_code"])
+            code = store.code(auth_code)
+            seller = store.seller(code.seller_key) if code is not None else None
             if code is None or code.used or code.app_key != app.app_key or now > code.issued_at + AUTH_CODE_TTL:
                 raise TikTokErrorReply(36004004, "invalid auth code")
-            seller = store.seller(code.seller_key)
             if seller is None:  # a row naming a seller this sandbox does not have
                 raise TikTokErrorReply(36004004, "invalid auth code")
+            played = self.scenarios.fire("exchange")
+            if played is not None:
+                # The world as the scenario has it, committed: the code was exchanged before (by the
+                # other tab or tool: its grant exists), or it waited too long.
+                if played.name == "code-used-twice":
+                    store.use_code(code.code)
+                    store.add_grant(self.new_grant(app, seller, code.user_type, now))
+                elif played.name == "code-expired":
+                    store.backdate_code(code.code, now - CODE_AGE_SECONDS)
+                return None
             store.use_code(code.code)
             grant = self.new_grant(app, seller, code.user_type, now)
             store.add_grant(grant)
@@ -300,6 +306,14 @@ class SimulatedTikTok:
             raise TikTokErrorReply(36004002, "invalid param: grant_type must be refresh_token")
         app = self._check_app(params["app_key"], params["app_secret"])
         store = self.store
+        with store.mutation():  # a training scenario's change, committed before the rules answer
+            old, _ = self._grant_for_refresh(app, params["refresh_token"])
+            played = self.scenarios.fire("refresh")
+            if played is not None and played.name == "refresh-token-expired":
+                store.replace_grant(dataclasses.replace(old, refresh_expires_at=int(self.now()) - 1))
+            elif played is not None and played.name == "refresh-token-replaced":
+                elsewhere = dataclasses.replace(old, refresh_token=new_token(), access_token=new_token())
+                store.rotate(old.refresh_token, elsewhere)  # the other copy's refresh
         with store.mutation():
             old, seller = self._grant_for_refresh(app, params["refresh_token"])
             grant = dataclasses.replace(
@@ -348,20 +362,34 @@ class SimulatedTikTok:
         if "sign" not in query:
             raise _open_api_error(36009004, "invalid credentials: the sign parameter is missing")
         given = query.get("sign", "")
-        expected = sign(path, query, app.app_secret, body, content_type or "application/json")
+        secret = app.app_secret
+        if self.scenarios.active("bad-signature"):
+            self.scenarios.fire("shops")
+            secret = secret[:-1]  # the caller signs with the secret as typed: one character lost
+        expected = sign(path, query, secret, body, content_type or "application/json")
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
             raise _open_api_error(106001, "invalid sign")
+        with self.store.mutation():  # a training scenario's change, committed before the rules answer
+            grant, _ = self._caller(app, access_token, now)
+            played = self.scenarios.fire("shops")
+            if played is not None:
+                play_on_call(played.name, self.store, grant, SHOPS_SCOPE, now)
         with self.store.reading():
-            grant = self.store.grant_by_access(access_token) if access_token else None
-            seller = self.store.seller(grant.seller_key) if grant is not None else None
-            if grant is None or seller is None or grant.app_key != app.app_key:
-                if access_token and issued_here(access_token):
-                    raise _open_api_error(105001, "access token is invalid or the seller deauthorized the app")
-                raise _open_api_error(36009004, BAD_TOKEN_HEADER)
-            if now > grant.access_expires_at:
-                raise _open_api_error(105002, "access token has expired")
-            if SHOPS_SCOPE not in grant.scopes:
-                raise _open_api_error(105005, f"the app lacks the {SHOPS_SCOPE} scope")
+            grant, seller = self._caller(app, access_token, now)
             if grant.user_type == USER_TYPES["creator"]:
                 return []
             return [shop.as_json() for shop in seller.shops]
+
+    def _caller(self, app: App, access_token: str | None, now: float) -> tuple[Grant, Seller]:
+        """The grant of a signed call's access token, checked: token, expiry, scope."""
+        grant = self.store.grant_by_access(access_token) if access_token else None
+        seller = self.store.seller(grant.seller_key) if grant is not None else None
+        if grant is None or seller is None or grant.app_key != app.app_key:
+            if access_token and issued_here(access_token):
+                raise _open_api_error(105001, "access token is invalid or the seller deauthorized the app")
+            raise _open_api_error(36009004, BAD_TOKEN_HEADER)
+        if now > grant.access_expires_at:
+            raise _open_api_error(105002, "access token has expired")
+        if SHOPS_SCOPE not in grant.scopes:
+            raise _open_api_error(105005, f"the app lacks the {SHOPS_SCOPE} scope")
+        return grant, seller
