@@ -9,6 +9,7 @@ not read from the scenario table, so a scenario that drifts fails here.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -211,3 +212,14 @@ def test_sandbox_command_serves_a_scenario(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_doctor_finds_the_clock_of_the_clock_ahead_scenario_and_status_refuses_a_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / ".env"
+    env.touch()
+    assert main(["--env-file", str(env), "--scenario", "clock-ahead", "doctor"]) == 1
+    assert re.search(r"FAIL\s+clock\s+this computer is 1[12]\d s ahead", capsys.readouterr().out)
+    assert main(["--env-file", str(env), "--scenario", "clock-ahead", "status"]) == 2  # refused, not ignored
+    assert "--scenario does nothing for `status`" in capsys.readouterr().err

@@ -258,12 +258,12 @@ _HOSTS: Final = (
 )
 
 
-def network_checks(s: Settings, environ: Mapping[str, str] | None = None) -> list[Check]:
+def network_checks(s: Settings, environ: Mapping[str, str] | None = None, scenario: str | None = None) -> list[Check]:
     """Each host answers (in sandbox mode: the sandbox), then the clock against the token host's."""
     from .session import open_session
 
     try:
-        session = open_session(s.env_path, environ=environ)
+        session = open_session(s.env_path, environ=environ, scenario=scenario)
     except (OSError, ValueError, TikTokHelperError) as exc:
         return [
             Check(
@@ -340,9 +340,11 @@ def run_checks(
     *,
     seller: str | None = None,
     now: datetime | None = None,
+    scenario: str | None = None,
 ) -> DoctorReport:
     """Run every check for the settings file ``env_path`` (default: the usual ``.env`` lookup) with
-    ``environ`` as the environment (default: this process's). Makes one GET to each host."""
+    ``environ`` as the environment (default: this process's). Makes one GET to each host. In sandbox
+    mode ``scenario`` is a training scenario for the sandbox the checks start (``clock-ahead``)."""
     from .settings import default_env_path
 
     path = Path(env_path) if env_path is not None else default_env_path()
@@ -353,6 +355,6 @@ def run_checks(
         checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]
     else:
         checks.append(app_check(settings))
-        checks += network_checks(settings, environ)
+        checks += network_checks(settings, environ, scenario)
         checks += token_checks(settings, now)
     return DoctorReport(tuple(checks), path, settings.mode if settings else None)

@@ -198,6 +198,17 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
         yield opened
 
 
+def refuse_scenario(args: argparse.Namespace, command: str) -> None:
+    """``--scenario`` on a command that starts no sandbox: refused (exit 2) rather than ignored."""
+    from .main import UsageError
+
+    if getattr(args, "scenario", None) is not None:
+        raise UsageError(
+            f"--scenario does nothing for `{command}`: it reads what is saved and calls no service. Give it to "
+            "a command that does (authorize, exchange, refresh, shops, api2cart, doctor)"
+        )
+
+
 def read_line() -> str:
     """One line from stdin ('' when there is none)."""
     return sys.stdin.readline() if sys.stdin is not None else ""

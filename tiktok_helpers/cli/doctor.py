@@ -15,7 +15,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from ..display import doctor_json, doctor_text
     from ..doctor import run_checks
 
-    report = run_checks(env_path(args), environ(args), seller=args.seller)
+    report = run_checks(env_path(args), environ(args), seller=args.seller, scenario=getattr(args, "scenario", None))
     out.result(doctor_json(report, prog=out.prog), doctor_text(report, prog=out.prog))
     return 0 if report.ok else 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .common import SubParsers, add_command, env_path, environ, non_negative_days
+from .common import SubParsers, add_command, env_path, environ, non_negative_days, refuse_scenario
 from .output import Output
 
 __all__ = ["register", "run"]
@@ -18,6 +18,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from ..grants import expiring
     from ..store import sellers_of
 
+    refuse_scenario(args, "sellers")
     grants = sellers_of(env_path(args), environ(args))
     if args.expiring is not None:
         grants = expiring(grants, timedelta(days=args.expiring))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .common import SubParsers, add_command, env_path, environ
+from .common import SubParsers, add_command, env_path, environ, refuse_scenario
 from .output import Output
 
 __all__ = ["register", "run"]
@@ -15,6 +15,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from ..display import status_rows
     from ..status import load_status
 
+    refuse_scenario(args, "status")
     status = load_status(env_path(args), environ(args), seller=args.seller)
     rows = status_rows(status, reveal=out.show_secrets, prog=out.prog)
     step = status.next_step
