@@ -299,6 +299,27 @@ def env_value(lab: Lab, key: str) -> str:
     return value
 
 
+def reveal_and_copy_the_refresh_token(page: Page, lab: Lab, shots: Shots, first_shot: str) -> None:
+    """04's Refresh Token row: masked; Reveal shows the saved token and hides it again; Copy, pressed
+    while masked, reveals for a moment, copies the token to the clipboard and masks it again."""
+    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
+    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
+    row.scroll_into_view_if_needed()
+    shown = row.locator("input").first
+    masked = re.compile(r"^TTP_…[\w-]{4}$")  # tokens are URL-safe base64: "-" and "_" too
+    expect(shown).to_have_value(masked)
+    shots(page, first_shot)
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown).to_have_value(refresh_token)
+    shots(page, "04-revealed")
+    row.get_by_role("button", name="Reveal").click()
+    expect(shown).to_have_value(masked)
+    row.locator("button.runbook-copy").click()
+    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
+    expect(shown).to_have_value(masked)
+
+
 def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -375,22 +396,7 @@ def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
     # 04: the three values (masked, Reveal, Copy), then the store through the API
     open_notebook(page, lab, "04-api2cart.ipynb")
     run_all(page)
-    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
-    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
-    row.scroll_into_view_if_needed()
-    shown = row.locator("input").first
-    masked = re.compile(r"^TTP_…[\w-]{4}$")  # tokens are URL-safe base64: "-" and "_" too
-    expect(shown).to_have_value(masked)
-    shots(page, "04-masked")
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown).to_have_value(refresh_token)
-    shots(page, "04-revealed")
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown).to_have_value(masked)
-    row.locator("button.runbook-copy").click()  # while masked: reveals for a moment, copies, masks again
-    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
-    expect(shown).to_have_value(masked)
+    reveal_and_copy_the_refresh_token(page, lab, shots, "04-masked")
     text = output_text(page)
     assert "Store added; store key …" in text
     assert re.search(r"TikTok Shop \(runbook\)\s+TikTokShop", text), "the store in the list"
@@ -542,21 +548,7 @@ def test_after_run_all_a_person_can_still_click(fresh_lab: Lab, browser: Browser
     open_notebook(page, lab, "04-api2cart.ipynb")
     run_all(page)
     assert_no_traceback(page)
-    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
-    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
-    row.scroll_into_view_if_needed()
-    shown_token = row.locator("input").first
-    masked = re.compile(r"^TTP_…[\w-]{4}$")
-    expect(shown_token).to_have_value(masked)
-    shots(page, "04-after-run-all")
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown_token).to_have_value(refresh_token)
-    shots(page, "04-revealed")
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown_token).to_have_value(masked)
-    row.locator("button.runbook-copy").click()
-    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
+    reveal_and_copy_the_refresh_token(page, lab, shots, "04-after-run-all")
     save = re.compile(r"^\s*Save\s*$")  # by its text: its role name has the icon's glyph too
     key_form = page.locator(".widget-vbox", has=page.locator("button.widget-button", has_text=save)).last
     key_form.scroll_into_view_if_needed()

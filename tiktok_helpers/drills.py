@@ -388,8 +388,6 @@ class DrillRun:
 
     drill: Drill
     error: TikTokHelperError
-    #: What preparing the step did (a grant authorized, a store added), for the reader.
-    prepared: str
 
     @property
     def shown(self) -> str:
@@ -501,7 +499,7 @@ def meet(session: Session, name: str) -> DrillRun:
         raise DrillError("drills run in the embedded sandbox: open the session with open_training_session()")
     session.sandbox.scenario = None
     session.sandbox.reset()  # every drill starts from an empty sandbox: no store or grant of an earlier one
-    prepared = plan.prepare(session)
+    plan.prepare(session)
     session.sandbox.scenario = name
     try:
         done = plan.attempt(session)
@@ -509,7 +507,7 @@ def meet(session: Session, name: str) -> DrillRun:
         expected = drill.about.answer
         if exc.entry.code != expected:
             raise DrillError(f"drill {name!r} failed with {exc.entry.code}, not {expected}: {exc.detail}") from None
-        return DrillRun(drill, exc, prepared)
+        return DrillRun(drill, exc)
     raise DrillError(f"drill {name!r}: the step did not fail ({done})")
 
 

@@ -74,16 +74,11 @@ def non_negative_days(text: str) -> float:
 
 
 def scenario_name(text: str) -> str:
-    """A training scenario's name (argparse type), refused with the list of names."""
-    from ..sandbox.scenarios import check_scenario
+    """The sandbox command's own check of a scenario's name, imported only when one is given (the
+    sandbox package is not loaded for every command)."""
+    from ..sandbox.command import scenario_name as check
 
-    try:
-        scenario = check_scenario(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    if scenario is None:
-        raise argparse.ArgumentTypeError("give a scenario's name (list them with: sandbox --scenarios)")
-    return scenario.name
+    return check(text)
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

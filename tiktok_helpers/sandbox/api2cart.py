@@ -102,7 +102,6 @@ class SimulatedApi2Cart:
     def _account(self, api_key: str | None) -> Api2CartAccount:
         account = self.store.accounts.get(api_key or "")
         if account is not None and self.tiktok.scenarios.active("api2cart-wrong-key"):
-            self.tiktok.scenarios.fire("api2cart-add")
             account = None  # the key as typed is not the account's
         if account is None:
             raise Api2CartErrorReply(2, "Incorrect API Key")
@@ -142,8 +141,9 @@ class SimulatedApi2Cart:
                 raise _missing(name)
         app_key, refresh_token = fields["tiktokshop_app_key"], fields["tiktokshop_refresh_token"]
         store = self.store
-        with store.mutation():  # a training scenario's change, committed before the rules answer
-            self._play_on_add(account, fields)
+        if self.tiktok.scenarios.armed("api2cart-add"):  # its change, committed before the rules answer
+            with store.mutation():
+                self._play_on_add(account, fields)
         with store.mutation():
             if store.cart_by_credentials(account.api_key, app_key, refresh_token) is not None:
                 raise Api2CartErrorReply(8, "Store already exists")
@@ -232,11 +232,12 @@ class SimulatedApi2Cart:
     def validate_cart(self, api_key: str | None, store_key: str | None) -> dict[str, Any]:
         """``GET cart.validate.json``: the TikTok credentials the store HOLDS must still work."""
         account = self._account(api_key)
-        with self.store.mutation():  # a training scenario's change, committed before the rules answer
-            cart = self._cart(account, store_key)
-            played = self.tiktok.scenarios.fire("api2cart-validate")
-            if played is not None and played.name == "api2cart-store-deleted":
-                self.store.delete_cart(account.api_key, cart.store_key)
+        if self.tiktok.scenarios.armed("api2cart-validate"):  # its change, committed before the rules answer
+            with self.store.mutation():
+                cart = self._cart(account, store_key)
+                played = self.tiktok.scenarios.fire("api2cart-validate")
+                if played is not None and played.name == "api2cart-store-deleted":
+                    self.store.delete_cart(account.api_key, cart.store_key)
         with self.store.reading():
             cart = self._cart(account, store_key)
             self._check_tiktok(cart.app_key, cart.app_secret, cart.refresh_token, None)

@@ -30,7 +30,7 @@ from .sample_data import SAMPLE_SELLERS, sample_seller_key
 from .scenarios import check_scenario, scenario_lines
 from .server import Sandbox, check_port
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "serve"]
+__all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "scenario_name", "serve"]
 
 DEFAULT_PORT = 8770
 
@@ -84,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
         metavar="NAME",
-        type=_scenario,
+        type=scenario_name,
         default=None,
         help="serve a training scenario: one step fails as the real service fails in that situation (see --scenarios)",
     )
@@ -101,7 +101,8 @@ def _seller(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _scenario(text: str) -> str:
+def scenario_name(text: str) -> str:
+    """A training scenario's name (argparse type), refused with the list of names."""
     try:
         scenario = check_scenario(text)
     except ValueError as err:

@@ -244,14 +244,14 @@ class ScenarioSwitch:
     """The scenario a sandbox serves now (thread-safe: request handlers ask it).
 
     :meth:`fire` is asked by the rules at each step: it returns the scenario when it targets that
-    step and is not spent, and spends a "once" scenario.
+    step and is not spent, and spends a "once" scenario. :meth:`armed` asks without spending, so a
+    rule does the extra work a scenario needs only while one waits for its step.
     """
 
     def __init__(self, name: str | None = None) -> None:
         self._lock = threading.Lock()
         self._scenario = check_scenario(name)
         self._spent = False
-        self.fired = 0
 
     @property
     def scenario(self) -> Scenario | None:
@@ -261,21 +261,21 @@ class ScenarioSwitch:
     def name(self) -> str | None:
         return self._scenario.name if self._scenario else None
 
-    @property
-    def spent(self) -> bool:
-        """A "once" scenario has fired (a lasting one never is)."""
-        return self._spent
-
     def set(self, name: str | None) -> None:
         """Serve ``name`` from now on (armed again even if it is the same one); None: switch off."""
         scenario = check_scenario(name)
         with self._lock:
-            self._scenario, self._spent, self.fired = scenario, False, 0
+            self._scenario, self._spent = scenario, False
 
     def active(self, name: str) -> bool:
         """Whether scenario ``name`` is on and not spent (without spending it)."""
         with self._lock:
             return self._scenario is not None and self._scenario.name == name and not self._spent
+
+    def armed(self, step: Step) -> bool:
+        """Whether a scenario waits for ``step`` (without spending it)."""
+        with self._lock:
+            return self._scenario is not None and self._scenario.step == step and not self._spent
 
     def fire(self, step: Step) -> Scenario | None:
         """The scenario if it targets ``step`` and still applies (a "once" one is spent by this)."""
@@ -284,7 +284,6 @@ class ScenarioSwitch:
             if s is None or s.step != step or self._spent:
                 return None
             self._spent = not s.lasting
-            self.fired += 1
             return s
 
 

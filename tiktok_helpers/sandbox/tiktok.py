@@ -306,14 +306,15 @@ class SimulatedTikTok:
             raise TikTokErrorReply(36004002, "invalid param: grant_type must be refresh_token")
         app = self._check_app(params["app_key"], params["app_secret"])
         store = self.store
-        with store.mutation():  # a training scenario's change, committed before the rules answer
-            old, _ = self._grant_for_refresh(app, params["refresh_token"])
-            played = self.scenarios.fire("refresh")
-            if played is not None and played.name == "refresh-token-expired":
-                store.replace_grant(dataclasses.replace(old, refresh_expires_at=int(self.now()) - 1))
-            elif played is not None and played.name == "refresh-token-replaced":
-                elsewhere = dataclasses.replace(old, refresh_token=new_token(), access_token=new_token())
-                store.rotate(old.refresh_token, elsewhere)  # the other copy's refresh
+        if self.scenarios.armed("refresh"):  # a training scenario's change, committed before the rules answer
+            with store.mutation():
+                old, _ = self._grant_for_refresh(app, params["refresh_token"])
+                played = self.scenarios.fire("refresh")
+                if played is not None and played.name == "refresh-token-expired":
+                    store.replace_grant(dataclasses.replace(old, refresh_expires_at=int(self.now()) - 1))
+                elif played is not None and played.name == "refresh-token-replaced":
+                    elsewhere = dataclasses.replace(old, refresh_token=new_token(), access_token=new_token())
+                    store.rotate(old.refresh_token, elsewhere)  # the other copy's refresh
         with store.mutation():
             old, seller = self._grant_for_refresh(app, params["refresh_token"])
             grant = dataclasses.replace(
@@ -364,16 +365,16 @@ class SimulatedTikTok:
         given = query.get("sign", "")
         secret = app.app_secret
         if self.scenarios.active("bad-signature"):
-            self.scenarios.fire("shops")
             secret = secret[:-1]  # the caller signs with the secret as typed: one character lost
         expected = sign(path, query, secret, body, content_type or "application/json")
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
             raise _open_api_error(106001, "invalid sign")
-        with self.store.mutation():  # a training scenario's change, committed before the rules answer
-            grant, _ = self._caller(app, access_token, now)
-            played = self.scenarios.fire("shops")
-            if played is not None:
-                play_on_call(played.name, self.store, grant, SHOPS_SCOPE, now)
+        if self.scenarios.armed("shops"):  # a training scenario's change, committed before the rules answer
+            with self.store.mutation():
+                grant, _ = self._caller(app, access_token, now)
+                played = self.scenarios.fire("shops")
+                if played is not None:
+                    play_on_call(played.name, self.store, grant, SHOPS_SCOPE, now)
         with self.store.reading():
             grant, seller = self._caller(app, access_token, now)
             if grant.user_type == USER_TYPES["creator"]:
