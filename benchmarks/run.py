@@ -60,7 +60,7 @@ import httpx
 
 from tiktok_helpers import samples
 from tiktok_helpers.authlink import AuthorizationLink
-from tiktok_helpers.http import USER_AGENT, new_http_client
+from tiktok_helpers.http import USER_AGENT, Transport, new_http_client
 from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient
 from tiktok_helpers.results import AuthorizeEvent, AuthorizeStep, RefreshSummary
 from tiktok_helpers.sandbox import Sandbox
@@ -246,7 +246,7 @@ def bench_refresh(report: Report, reps: Repeats, *, state_file: bool) -> None:
         sandbox = stack.enter_context(Sandbox(state_path=state_path))
         base = sandbox.base_url
 
-        ours_client = stack.enter_context(TokenClient(APP_KEY, APP_SECRET, base_url=base))
+        ours_client = stack.enter_context(TokenClient(APP_KEY, APP_SECRET, Transport(base)))
         ours_token = [issue_refresh_token(sandbox)[1]]
 
         def ours() -> None:
@@ -314,7 +314,7 @@ def bench_shops(report: Report, reps: Repeats) -> None:
         base = sandbox.base_url
         access, _ = issue_refresh_token(sandbox)
 
-        ours_client = stack.enter_context(OpenApiClient(APP_KEY, APP_SECRET, access, base_url=base))
+        ours_client = stack.enter_context(OpenApiClient(APP_KEY, APP_SECRET, access, Transport(base)))
 
         def ours() -> None:
             if not ours_client.get_authorized_shops():
@@ -626,7 +626,7 @@ def bench_grant_counts(report: Report, reps: Repeats) -> None:
             started = time.perf_counter()
             minted = sandbox.state.mint_grants(count)
             mint_ms[label] = (time.perf_counter() - started) * 1000.0
-            client = TokenClient(APP_KEY, APP_SECRET, base_url=sandbox.base_url, client=http)
+            client = TokenClient(APP_KEY, APP_SECRET, Transport(sandbox.base_url, client=http))
             variants[label] = rotating_refresher(client, [grant.refresh_token for grant in minted])
         timings = interleaved(variants, reps.grant_calls, reps.grant_warmup)
     rows = {
@@ -830,7 +830,7 @@ def bench_refresh_all(report: Report, reps: Repeats) -> None:
 
 def profile() -> None:
     """cProfile of our refresh and shops calls and of one warm flow: where the time goes."""
-    with Sandbox() as sandbox, TokenClient(APP_KEY, APP_SECRET, base_url=sandbox.base_url) as client:
+    with Sandbox() as sandbox, TokenClient(APP_KEY, APP_SECRET, Transport(sandbox.base_url)) as client:
         token = issue_refresh_token(sandbox)[1]
         for _ in range(50):
             token = client.refresh(token).refresh_token.reveal()

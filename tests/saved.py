@@ -8,11 +8,19 @@ meaning. :func:`saved_secrets` lists every secret the runbook holds, for the lea
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from tiktok_helpers import samples
 from tiktok_helpers.envfile import read_env
-from tiktok_helpers.grants import Grant, GrantStore, grants_path_for
+from tiktok_helpers.grants import Grant, GrantScope, GrantStore, grants_path_for
+from tiktok_helpers.regions import UserType
+from tiktok_helpers.secret import Secret
+from tiktok_helpers.tokens import TokenSet
+
+#: The scope of a project in sandbox mode with no App Key configured (the sandbox's sample app).
+SANDBOX_SCOPE = GrantScope("sandbox", samples.SANDBOX_APP_KEY)
 
 
 def grants(env_file: Path) -> list[Grant]:
@@ -20,6 +28,34 @@ def grants(env_file: Path) -> list[Grant]:
     store = GrantStore(grants_path_for(env_file))
     try:
         return store.all()
+    finally:
+        store.close()
+
+
+def seller_grant(**changes: object) -> Grant:
+    """An authorized seller's grant in memory (a sandbox-looking seller of the sample app), with
+    ``changes`` applied: for the functions that take a grant and read nothing."""
+    base = Grant(
+        id=1,
+        open_id="7010736057180325637",
+        seller_name="Sandbox UK Store",
+        base_region="GB",
+        user_type=UserType.SELLER,
+        access_token=Secret("TTP_access_0000000000000001"),
+        access_token_expires_at=None,
+        refresh_token=Secret("TTP_refresh_000000000000001"),
+        refresh_token_expires_at=None,
+        mode=SANDBOX_SCOPE.mode,
+        app_key=SANDBOX_SCOPE.app_key,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def write_grant(env_file: Path, tokens: TokenSet, *, scope: GrantScope = SANDBOX_SCOPE) -> Grant:
+    """Save ``tokens`` as a seller's grant of ``scope``'s app and mode, as an authorization would."""
+    store = GrantStore(grants_path_for(env_file), scope=scope)
+    try:
+        return store.save_tokens(tokens)
     finally:
         store.close()
 

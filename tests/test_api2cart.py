@@ -19,7 +19,7 @@ from tiktok_helpers.errors import (
     InvalidResponse,
     ServiceError,
 )
-from tiktok_helpers.http import RetryPolicy
+from tiktok_helpers.http import RetryPolicy, Transport
 from tiktok_helpers.secret import Secret
 
 from .http_faults import NEVER_SENT, assert_no_secrets, html, transport_cases
@@ -68,7 +68,7 @@ def router() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 def client() -> Iterator[Api2CartClient]:
-    with Api2CartClient(API_KEY, sleep=lambda seconds: None) as c:
+    with Api2CartClient(API_KEY, Transport(BASE, sleep=lambda seconds: None)) as c:
         yield c
 
 
@@ -189,7 +189,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def patient(sleeps: list[float]) -> Iterator[Api2CartClient]:
-    with Api2CartClient(API_KEY, retry=RetryPolicy(attempts=3, backoff=0.5), sleep=sleeps.append) as c:
+    with Api2CartClient(API_KEY, Transport(BASE, retry=RetryPolicy(attempts=3, backoff=0.5), sleep=sleeps.append)) as c:
         yield c
 
 

@@ -1,10 +1,10 @@
 """An independent check of the catalog's API2Cart entries against API2Cart's published return codes.
 
-The table below is written once, here, from the published list and not from the catalog: API2Cart
-"Response Status Codes", via ../shared/reference/tiktok-shop-authorization.md §6. Each code is fed
-to the real Api2CartClient as API2Cart sends it (HTTP 200, ``{"return_code": N, "return_message":
-"...", "result": null}``) and the error it raises must carry the published meaning as its title,
-and be transient exactly for the codes §6 calls transient.
+The table below is written once, here, from the published list and not from the catalog: API2Cart's
+"Response Status Codes". Each code is fed to the real Api2CartClient as API2Cart sends it (HTTP 200,
+``{"return_code": N, "return_message": "...", "result": null}``) and the error it raises must carry
+the published meaning as its title, and be transient exactly for the codes whose published meanings
+pass by themselves (:data:`TRANSIENT`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import respx
 from tiktok_helpers.api2cart import Api2CartClient
 from tiktok_helpers.catalog import CATALOG, catalog_rows
 from tiktok_helpers.errors import Api2CartError
-from tiktok_helpers.http import RetryPolicy
+from tiktok_helpers.http import RetryPolicy, Transport
 
-# API2Cart "Response Status Codes", via ../shared/reference/tiktok-shop-authorization.md §6.
+# API2Cart's published list "Response Status Codes".
 # (0 is success.) 102-105 are "FTP/bridge errors (not TikTok)", listed as one group.
 PUBLISHED: dict[int, str] = {
     1: "service not available",
@@ -51,7 +51,8 @@ PUBLISHED: dict[int, str] = {
     115: "too many possible prefixes",
     116: "duplicate record in database",
 }
-#: §6: "Transient (retry later, never 're-authorize'): 1, 7, 9, 10, 110."
+#: The published codes whose meanings pass by themselves (service not available, the request limits,
+#: internal service error): retry later, never re-authorize.
 TRANSIENT = frozenset({1, 7, 9, 10, 110})
 FTP_BRIDGE = range(102, 106)
 
@@ -67,7 +68,7 @@ def router() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 def client() -> Iterator[Api2CartClient]:
-    with Api2CartClient(API_KEY, retry=RetryPolicy(attempts=3), sleep=lambda seconds: None) as c:
+    with Api2CartClient(API_KEY, Transport(BASE, retry=RetryPolicy(attempts=3), sleep=lambda seconds: None)) as c:
         yield c
 
 

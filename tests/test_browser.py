@@ -274,7 +274,7 @@ def output_text(page: Page) -> str:
 def start_authorize(page: Page, lab: Lab, shots: Shots | None = None) -> Page:
     """In 02: run through the catcher, wait for it, click the link; return the consent tab."""
     open_notebook(page, lab, "02-authorize.ipynb")
-    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, link")
+    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, attempt")
     page.wait_for_selector("text=waiting for the browser")
     if shots is not None:
         shots(page, "02-link-and-catcher")
@@ -517,7 +517,7 @@ def test_after_run_all_a_person_can_still_click(fresh_lab: Lab, browser: Browser
     assert "the catcher received the code" in output_text(page)
     assert "state:       matches the link" in output_text(page)
     shots(page, "02-after-run-all")
-    panel = cell_output(page, "CodePanel(session, link")
+    panel = cell_output(page, "CodePanel(session, attempt")
     panel.get_by_role("button", name="Listen again").click()
     expect(panel).to_contain_text("Listening again: open the link above", timeout=20_000)
     expect(panel).to_contain_text("waiting for the browser", timeout=20_000)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+from importlib import resources
 
 import pytest
 
@@ -106,3 +108,29 @@ def test_validation_error_lists_fields() -> None:
     exc = ValidationError([FieldProblem("App Key", "is empty"), FieldProblem("service_id", "must be digits only")])
     assert exc.fields == ("App Key", "service_id")
     assert "App Key: is empty; service_id: must be digits only" in str(exc)
+
+
+def test_every_entry_names_its_public_source_in_the_data_file() -> None:
+    """The entries live in catalog.json, each with the public source it comes from (or, for the
+    runbook's own conditions, that it is the runbook's own); the catalog is exactly that file."""
+    data = json.loads(resources.files("tiktok_helpers").joinpath("catalog.json").read_text(encoding="utf-8"))
+    entries = data["entries"]
+    assert [item["code"] for item in entries] == list(CATALOG)
+    for item in entries:
+        assert len(item["source"].strip()) > 20, item["code"]
+        entry = CATALOG[item["code"]]
+        assert (entry.service, entry.title, entry.cause, entry.fix, entry.transient) == (
+            item["service"], item["title"], item["cause"], item["fix"], item["transient"],
+        )  # fmt: skip
+    assert data["invalid_credentials_causes"]["source"]
+
+
+def test_refresh_token_texts_do_not_state_rotation_as_fact() -> None:
+    """TikTok does not document whether a refresh replaces the refresh token: the texts that speak
+    of it say so, and the refresh token is in the seller's grant, not in .env."""
+    for code in ("36004005", "api2cart.100"):
+        entry = CATALOG[code]
+        assert "does not document" in entry.cause, code
+        assert "rotated" not in entry.cause + entry.fix, code
+    assert "saved in .env)" not in CATALOG["36004005"].fix
+    assert ".env.grants.db" in CATALOG["36004005"].fix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import time
 from collections.abc import Iterator
@@ -10,8 +11,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tiktok_helpers import catcher as catcher_module
 from tiktok_helpers.catcher import CatcherState, CatcherStatus, RedirectCatcher
-from tiktok_helpers.errors import AuthorizationDenied, RedirectTimeout, ValidationError
+from tiktok_helpers.errors import (
+    AuthorizationDenied,
+    CallbackPortBusy,
+    FieldProblem,
+    RedirectTimeout,
+    ValidationError,
+)
 
 CODE = "TTP_catcher_code_0123456789abcdef"
 STATE = "expected-state-value"
@@ -175,12 +183,43 @@ def test_only_http_loopback_redirects_can_be_caught(url: str) -> None:
 
 
 def test_busy_port_is_a_clear_error() -> None:
+    """The catcher itself says, as values, which address and port it could not listen on and that
+    another program holds the port; the message is composed from those values."""
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        with pytest.raises(ValidationError, match=f"port {port}"):
+        with pytest.raises(CallbackPortBusy) as info:
             RedirectCatcher(f"http://127.0.0.1:{port}/cb").start()
+    busy = info.value
+    assert isinstance(busy, ValidationError) and busy.fields == ("Redirect URL",)
+    assert (busy.address, busy.port, busy.busy, busy.where) == ("127.0.0.1", port, True, f"127.0.0.1:{port}")
+    assert busy.entry.code == "redirect.port_busy"
+    assert f"port {port} is taken by another program (one is listening on 127.0.0.1:{port})" in str(busy)
+    assert busy.fix in str(busy)
+
+
+def test_an_address_this_computer_lacks_is_not_a_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_address(address: str, port: int) -> socket.socket:
+        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+    monkeypatch.setattr(catcher_module, "_listen", no_such_address)
+    with pytest.raises(CallbackPortBusy) as info:
+        RedirectCatcher("http://127.0.0.9:8765/cb").start()
+    assert (info.value.address, info.value.port, info.value.busy) == ("127.0.0.9", 8765, False)
+    assert "this computer has no such address" in str(info.value)
+
+
+def test_a_port_busy_error_without_an_address_still_names_the_port() -> None:
+    problem = FieldProblem("Redirect URL", "another program is already listening")
+    busy = CallbackPortBusy(problem, 8765, busy=True)
+    assert busy.where == "" and "port 8765 is taken by another program." in str(busy)
+    ipv6 = CallbackPortBusy(problem, 8765, busy=True, address="::1")
+    assert ipv6.where == "[::1]:8765" and "one is listening on [::1]:8765" in str(ipv6)
+    refused = CallbackPortBusy(
+        FieldProblem("Redirect URL", "cannot listen on 127.0.0.9 (no such address)"), 1, busy=False
+    )
+    assert "cannot listen on 127.0.0.9 (no such address)" in str(refused)
 
 
 def test_stop_ends_waiting() -> None:

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_helpers.grants import GrantStore, grants_path_for
 from tiktok_helpers.tokens import TokenSet
 
-from .saved import grants
+from .saved import grants, write_grant
 from .test_cli import LOOPBACK_ANY_PORT, Cli
 
 
@@ -89,8 +88,8 @@ def test_concurrency_goes_with_all(cli: Cli) -> None:
 def test_remote_text_cannot_drive_the_terminal(cli: Cli) -> None:
     """A seller name comes from TikTok's token reply: escape sequences in it are shown, not obeyed."""
     evil = "Evil\x1b[2J\x1b]0;pwned\x07 Shop\u202e"
-    store = GrantStore(grants_path_for(cli.env_file))
-    store.save_tokens(
+    write_grant(  # a grant of the app and mode in use (the sandbox's sample app)
+        cli.env_file,
         TokenSet.from_data(
             {
                 "access_token": "TTP_access_token_value_00000001",
@@ -100,9 +99,8 @@ def test_remote_text_cannot_drive_the_terminal(cli: Cli) -> None:
                 "open_id": "7000000000000000001",
                 "seller_name": evil,
             }
-        )
+        ),
     )
-    store.close()
     for args in (("status",), ("sellers",), ("status", "--json"), ("sellers", "--json")):
         result = cli(*args)
         for stream in (result.stdout, result.stderr):

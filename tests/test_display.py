@@ -33,6 +33,8 @@ from tiktok_helpers.settings import Mode, Settings
 from tiktok_helpers.status import status_of
 from tiktok_helpers.tokens import RECOMMENDED_SCOPES, TokenSet
 
+from .saved import seller_grant
+
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
 ACCESS = "TTP_access_token_value_00001"
 REFRESH = "TTP_refresh_token_value_0001"
@@ -55,12 +57,17 @@ SETTINGS = Settings(
     mode=Mode.LIVE,
     app_key="abcd1234efgh5",
     app_secret=Secret(APP_SECRET),
+    env_path=Path("/project/.env"),
+)
+#: The seller worked on: their tokens and store key are on their grant, not in the settings.
+GRANT = seller_grant(
     access_token=Secret(ACCESS),
     access_token_expires_at=NOW - timedelta(hours=2),
     refresh_token=Secret(REFRESH),
     refresh_token_expires_at=NOW + timedelta(days=300),
     api2cart_store_key=Secret(STORE_KEY),
-    env_path=Path("/project/.env"),
+    mode="live",
+    app_key="abcd1234efgh5",
 )
 
 
@@ -117,7 +124,7 @@ def test_tokens_are_masked_unless_revealed() -> None:
 
 
 def test_status_rows_mask_secrets_and_name_the_next_command() -> None:
-    status = status_of(SETTINGS, NOW)
+    status = status_of(SETTINGS, GRANT, NOW)
     rows = status_rows(status, prog="prog")
     shown = rows.text() + repr(rows.as_json()) + str(settings_table(SETTINGS, NOW))
     for secret in (ACCESS, REFRESH, STORE_KEY, APP_SECRET):
@@ -132,10 +139,18 @@ def test_status_rows_mask_secrets_and_name_the_next_command() -> None:
     assert data["hosts"]["token"].startswith("https://")
     revealed = status_rows(status, reveal=True)
     assert APP_SECRET in revealed.text() and revealed.as_json()["api2cart_store_key"] == STORE_KEY
+    assert pairs["seller"] == GRANT.label and data["seller_name"] == GRANT.label
+
+
+def test_status_rows_before_any_seller_has_authorized() -> None:
+    data = status_rows(status_of(SETTINGS, None, NOW), prog="prog").as_json()
+    assert data["seller_name"] is None and data["api2cart_store_key"] is None
+    assert data["access_token"] == {"set": False, "value": None, "expires_at": None, "seconds_left": None}
+    assert data["next_step"] == "authorize the app: `prog authorize`"
 
 
 def test_the_notebook_settings_table_is_the_brief_form_of_the_status_rows() -> None:
-    status = status_of(SETTINGS, NOW)
+    status = status_of(SETTINGS, GRANT, NOW)
     full = dict(status_rows(status).pairs())
     brief = status_rows(status, brief=True)
     table = settings_table(SETTINGS, NOW)
@@ -150,15 +165,18 @@ def test_the_notebook_settings_table_is_the_brief_form_of_the_status_rows() -> N
         "App Secret",
         "service_id",
         "redirect URL",
-        "access token",
-        "refresh token",
         "API2Cart API key",
-        "API2Cart store key",
         ".env file",
     ]
     for label, value in brief.pairs():
         if label not in ("mode", ".env file"):
             assert full[label] == value, label
+    # The app's settings only: a seller's tokens and store key are shown with the seller (status rows).
+    for seller_row in ("seller", "access token", "refresh token", "shop cipher", "API2Cart store key"):
+        assert seller_row in full and seller_row not in dict(brief.pairs()), seller_row
+    shown = str(table)
+    for secret in (ACCESS, REFRESH, STORE_KEY, APP_SECRET, str(Secret(ACCESS)), str(Secret(STORE_KEY))):
+        assert secret not in shown
 
 
 def test_shops_rows() -> None:

@@ -21,8 +21,11 @@ from tiktok_helpers.doctor import (
     run_checks,
     token_checks,
 )
+from tiktok_helpers.grants import Grant
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import Mode, Settings
+
+from .saved import seller_grant
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -32,14 +35,22 @@ LIVE_APP = (
 )
 
 
-def tokens(access_left: timedelta, refresh_left: timedelta) -> Settings:
-    return Settings(
-        mode=Mode.SANDBOX,
+SANDBOX = Settings(mode=Mode.SANDBOX)
+
+
+def tokens(access_left: timedelta, refresh_left: timedelta) -> Grant:
+    """A seller's grant whose tokens end ``access_left`` and ``refresh_left`` after NOW."""
+    return seller_grant(
         access_token=Secret("TTP_access_0000000000000001"),
         access_token_expires_at=NOW + access_left,
         refresh_token=Secret("TTP_refresh_000000000000001"),
         refresh_token_expires_at=NOW + refresh_left,
     )
+
+
+#: The checks of a seller's tokens name the seller.
+ACCESS = f"access token of {seller_grant().label}"
+REFRESH = f"refresh token of {seller_grant().label}"
 
 
 def by_name(checks: list[Check] | tuple[Check, ...]) -> dict[str, Check]:
@@ -55,32 +66,39 @@ def test_a_check_is_a_frozen_object_with_a_status() -> None:
 
 
 def test_an_expired_access_token_fails_with_a_fix_and_the_refresh_command() -> None:
-    checks = by_name(token_checks(tokens(-2 * timedelta(hours=1), 30 * DAY), NOW))
-    access = checks["access token"]
+    checks = by_name(token_checks(SANDBOX, tokens(-2 * timedelta(hours=1), 30 * DAY), NOW))
+    access = checks[ACCESS]
     assert access.status is FAIL
     assert access.detail.startswith("expired ") and "ago)" in access.detail
     assert access.fix == "refresh it (it lasts 7 days)" and access.command == "refresh"
     assert "`" not in access.fix  # neutral: a front end adds its own syntax
-    assert checks["refresh token"].status is PASS
+    assert checks[REFRESH].status is PASS
 
 
 def test_a_refresh_token_near_its_end_asks_to_authorize_again() -> None:
-    checks = by_name(token_checks(tokens(5 * DAY, timedelta(hours=5)), NOW))
-    refresh = checks["refresh token"]
+    checks = by_name(token_checks(SANDBOX, tokens(5 * DAY, timedelta(hours=5)), NOW))
+    refresh = checks[REFRESH]
     assert refresh.status is FAIL and "less than a day left" in refresh.detail
     assert refresh.fix == "before it ends, the seller must authorize the app again"
     assert refresh.command == "authorize"
     # Refreshing cannot help once the refresh token is failing: the access token's fix is authorize too.
-    assert checks["access token"].status is PASS
+    assert checks[ACCESS].status is PASS
 
-    ended = by_name(token_checks(tokens(-DAY, -DAY), NOW))
-    assert ended["access token"].command == "authorize"
-    assert ended["access token"].fix == "the seller must authorize the app again"
+    ended = by_name(token_checks(SANDBOX, tokens(-DAY, -DAY), NOW))
+    assert ended[ACCESS].command == "authorize"
+    assert ended[ACCESS].fix == "the seller must authorize the app again"
 
 
 def test_no_tokens_is_a_warning_that_says_authorize() -> None:
-    (check,) = token_checks(Settings(mode=Mode.SANDBOX), NOW)
+    (check,) = token_checks(SANDBOX, None, NOW)
     assert (check.name, check.status, check.command) == ("tokens", WARN, "authorize")
+
+
+def test_tokens_waiting_in_an_older_env_are_a_warning_that_says_import() -> None:
+    waiting = replace(SANDBOX, pending_import=("TIKTOK_REFRESH_TOKEN",), env_path=Path("/project/.env"))
+    (check,) = token_checks(waiting, None, NOW)
+    assert (check.name, check.status, check.command) == ("tokens", WARN, "sellers import-env")
+    assert ".env still holds a single seller's tokens" in check.detail
 
 
 def test_live_app_settings() -> None:

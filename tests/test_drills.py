@@ -126,8 +126,9 @@ def test_the_training_runbook_is_separate_and_in_sandbox_mode(tmp_path: Path) ->
 
 
 def test_drills_that_pass_by_themselves_are_transient_in_the_catalog() -> None:
-    """A rate limit and TikTok's internal error are "try again later" (reference §5), so the runbook
-    never tells anyone to re-authorize for them; none of the other TikTok answers passes by itself."""
+    """A rate limit and TikTok's internal error are "try again later" (Partner Center's "Common errors"
+    and "Get Authorized Shops" pages), so the runbook never tells anyone to re-authorize for them;
+    none of the other TikTok answers passes by itself."""
     for name, drill in drills.DRILLS.items():
         entry = CATALOG.get(drill.about.answer)
         if entry is not None and not entry.code.startswith(("api2cart.", "redirect.")):

@@ -2,8 +2,8 @@
 
 A helper process imports the package once and, for every round, forks a worker that loops
 ``save_settings`` on one ``.env``, alternating two complete sets of settings with big values (a long
-seller name full of quotes and backslashes) in a file that also holds ~0.5 MB of other lines, so every
-write takes a while. The test SIGKILLs the worker after a random short sleep and then checks the
+auth code and API key full of quotes and backslashes) in a file that also holds ~0.5 MB of other
+lines, so every write takes a while. The test SIGKILLs the worker after a random short sleep and then checks the
 file. Forking from a single-threaded helper keeps a round short (no interpreter start per round) and
 never forks pytest itself.
 
@@ -44,8 +44,8 @@ SEED = int(os.environ.get("TIKTOK_DURABILITY_SEED", "20261125"))
 #: file, ~15% writing and fsync), so a round sees zero to a few completed saves and kills land in every
 #: phase of a save, the write included.
 MAX_SLEEP = 0.05
-#: Size of each seller name.
-NAME_SIZE = 8_000
+#: Size of each big value (two per set; a token, code or key is at most 4,096 characters).
+BIG_SIZE = 4_000
 #: Other lines kept in the file: 100 comment lines of 5,000 characters.
 NOTES = "".join(f"# note {i:03d} " + "n" * 4990 + "\n" for i in range(100))
 
@@ -97,19 +97,17 @@ for line in sys.stdin:
 
 def settings_set(n: int) -> dict[str, str]:
     """A complete, valid set of settings; set 0 and set 1 differ in every value."""
-    unit = ['Jane\'s \\ Shop #1 = "ü" ', "Bob's Store \\\\ 'two' # ☕ "][n]
+    unit = ['Jane\'s\\Shop#1="ü"_', "Bob's_Store\\\\'two'#☕_"][n]
+    big = (unit * (BIG_SIZE // len(unit) + 1))[: BIG_SIZE - 1]  # no space inside, no quote at either end
     return {
         "TIKTOK_REGION": ["global", "us"][n],
         "TIKTOK_APP_TYPE": ["custom", "public"][n],
         "TIKTOK_APP_KEY": ["6abcd1234efgh", "7zyxw9876vuts"][n],
         "TIKTOK_APP_SECRET": [f"{'0123456789abcdef' * 2}01234567", f"{'fedcba9876543210' * 2}76543210"][n],
         "TIKTOK_SERVICE_ID": ["7312345678901234567", "7398765432109876543"][n],
-        "TIKTOK_ACCESS_TOKEN": f"TTP_access_{n}_" + "a" * 200,
-        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": f"2026-12-0{n + 1}T08:00:00+00:00",
-        "TIKTOK_REFRESH_TOKEN": f"TTP_refresh_{n}_" + "r" * 200,
-        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT": f"2027-0{n + 1}-01T08:00:00+00:00",
-        "TIKTOK_SELLER_NAME": (unit * (NAME_SIZE // len(unit) + 1))[:NAME_SIZE].strip(),
-        "API2CART_API_KEY": f"a2c-key-{n}-" + "k" * 40,
+        "TIKTOK_AUTH_CODE": big + "c",
+        "TIKTOK_AUTH_CODE_RECEIVED_AT": f"2026-12-0{n + 1}T08:00:00+00:00",
+        "API2CART_API_KEY": big + "k",
     }
 
 
@@ -242,7 +240,8 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
         assert mode_of(path) == 0o600
         if round_number % 10 == 0:  # the bytes are one known state; parse now and then (30 ms a time)
             loaded = load_settings(path, environ={})
-            assert loaded.seller_name == sets[state]["TIKTOK_SELLER_NAME"]
+            assert loaded.auth_code.reveal() == sets[state]["TIKTOK_AUTH_CODE"]
+            assert loaded.api2cart_api_key.reveal() == sets[state]["API2CART_API_KEY"]
             assert loaded.app_secret.reveal() == sets[state]["TIKTOK_APP_SECRET"]
 
         new_temp = temp_files(tmp_path) - seen_temp

@@ -2,7 +2,7 @@
 
 Each fault yields the right error, and ``.env`` is byte for byte what it was: a failed step never
 loses the tokens already saved, nor writes half of anything. Retries happen only where
-repeating is safe (see tiktok_helpers/http.py); the call counts below pin that down.
+repeating is safe (see tiktok_helpers/retry.py); the call counts below pin that down.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tiktok_helpers.errors import (
     ServiceError,
     ServiceUnreachable,
 )
+from tiktok_helpers.http import Transport
 from tiktok_helpers.openapi import OpenApiClient
 from tiktok_helpers.session import Session, open_session
 from tiktok_helpers.tokens import TokenClient
@@ -105,6 +106,7 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sess
         open_session(env, environ={}) as session,
     ):
         assert session.sandbox is None
+        session.import_legacy()  # the single-seller tokens above become the seller's grant
         yield session, env, router
 
 
@@ -206,8 +208,8 @@ def slow_server() -> Iterator[str]:
 
 def test_slow_reply_times_out_and_a_code_is_not_resent(slow_server: str) -> None:
     sleeps: list[float] = []
-    with TokenClient("6abcd1234efgh", "0123456789abcdef0123456789abcdef01234567", base_url=slow_server,
-                     timeout=0.3, sleep=sleeps.append) as client:  # fmt: skip
+    transport = Transport(slow_server, timeout=0.3, sleep=sleeps.append)
+    with TokenClient("6abcd1234efgh", "0123456789abcdef0123456789abcdef01234567", transport) as client:
         started = time.perf_counter()
         with pytest.raises(RequestTimeout):
             client.exchange("TTP_code_0000000000000001")
@@ -217,8 +219,9 @@ def test_slow_reply_times_out_and_a_code_is_not_resent(slow_server: str) -> None
 
 def test_slow_read_is_retried_with_backoff(slow_server: str) -> None:
     sleeps: list[float] = []
-    client = OpenApiClient("6abcd1234efgh", "0123456789abcdef0123456789abcdef01234567", "TTP_access_000000001",
-                           base_url=slow_server, timeout=0.3, sleep=sleeps.append)  # fmt: skip
+    transport = Transport(slow_server, timeout=0.3, sleep=sleeps.append)
+    secret = "0123456789abcdef0123456789abcdef01234567"
+    client = OpenApiClient("6abcd1234efgh", secret, "TTP_access_000000001", transport)
     with client, pytest.raises(RequestTimeout):
         client.get_authorized_shops()
     assert len(sleeps) == 2

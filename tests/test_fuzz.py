@@ -33,16 +33,19 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from tiktok_helpers.envfile import format_line
+from tiktok_helpers.envfile import format_line, update_env
 from tiktok_helpers.errors import (
     StateMismatch,
     TikTokHelperError,
     ValidationError,
 )
+from tiktok_helpers.grants import Grant, grants_path_for
+from tiktok_helpers.legacy import grant_from_values
 from tiktok_helpers.redirect import RedirectResult, parse_redirect
 from tiktok_helpers.secret import Secret
-from tiktok_helpers.settings import SETTINGS, clean_updates, load_settings, save_settings
+from tiktok_helpers.settings import PER_SELLER, SETTINGS, clean_updates, load_settings, save_settings
 from tiktok_helpers.signing import sign
+from tiktok_helpers.store import RunbookStore
 from tiktok_helpers.validation import (
     clean_app_key,
     clean_app_secret,
@@ -467,18 +470,27 @@ VALID_FIELDS: dict[str, st.SearchStrategy[str]] = {
     "TIKTOK_REDIRECT_URL": redirect_urls,
     "TIKTOK_AUTH_CODE": tokens,
     "TIKTOK_AUTH_CODE_RECEIVED_AT": aware_datetimes,
+    "TIKTOK_HTTP_TIMEOUT": st.floats(0.5, 300).map(repr),
+    "API2CART_API_KEY": tokens,
+    "TIKTOK_AUTH_BASE_URL": http_urls,
+}
+valid_updates = st.fixed_dictionaries({}, optional=VALID_FIELDS).filter(bool)
+
+#: A seller's values: not settings (a save refuses them), but the keys of a single-seller .env from
+#: before the grant database, which `sellers import-env` moves into that seller's grant.
+SELLER_FIELDS: dict[str, st.SearchStrategy[str]] = {
     "TIKTOK_ACCESS_TOKEN": tokens,
     "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": aware_datetimes,
     "TIKTOK_REFRESH_TOKEN": tokens,
     "TIKTOK_REFRESH_TOKEN_EXPIRES_AT": aware_datetimes,
     "TIKTOK_SELLER_NAME": seller_names,
     "TIKTOK_SHOP_CIPHER": tokens,
-    "TIKTOK_HTTP_TIMEOUT": st.floats(0.5, 300).map(repr),
-    "API2CART_API_KEY": tokens,
     "API2CART_STORE_KEY": tokens,
-    "TIKTOK_AUTH_BASE_URL": http_urls,
 }
-valid_updates = st.fixed_dictionaries({}, optional=VALID_FIELDS).filter(bool)
+#: A single seller's values as an older runbook kept them (always with a refresh token: a grant).
+legacy_seller_values = st.fixed_dictionaries(
+    {"TIKTOK_REFRESH_TOKEN": tokens}, optional={k: v for k, v in SELLER_FIELDS.items() if k != "TIKTOK_REFRESH_TOKEN"}
+)
 
 # Other lines a person (or another tool) keeps in .env. No line ends in whitespace-only content
 # right before a setting line (see test_a_blank_line_before_a_replaced_key_survives).
@@ -571,6 +583,65 @@ def test_save_then_load_returns_what_was_saved_and_keeps_other_lines(
             assert raw[key] == value
 
 
+def _in_grant(grant: Grant, name: str) -> str:
+    """The value a grant holds for a single-seller .env key, as text (expiries as Unix seconds: the
+    grant database keeps whole seconds)."""
+    if name.endswith("_EXPIRES_AT"):
+        moment = grant.access_token_expires_at if "ACCESS" in name else grant.refresh_token_expires_at
+        return str(int(moment.timestamp())) if moment else ""
+    values: dict[str, Secret | str] = {
+        "TIKTOK_ACCESS_TOKEN": grant.access_token,
+        "TIKTOK_REFRESH_TOKEN": grant.refresh_token,
+        "TIKTOK_SELLER_NAME": grant.seller_name,
+        "TIKTOK_SHOP_CIPHER": grant.shop_cipher,
+        "API2CART_STORE_KEY": grant.api2cart_store_key,
+    }
+    value = values[name]
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def _as_kept(name: str, value: str) -> str:
+    """What the grant should hold for a valid single-seller .env value."""
+    if name.endswith("_EXPIRES_AT"):
+        return str(int(datetime.fromisoformat(clean_datetime(value, name)).timestamp()))
+    if name == "TIKTOK_SELLER_NAME":
+        return clean_text(value, name)
+    return clean_token(value, name)
+
+
+@settings(BASE, max_examples=examples(40))
+@given(data=st.data(), seller=legacy_seller_values, updates=valid_updates)
+def test_a_sellers_values_are_refused_as_settings_and_imported_into_their_grant_as_they_were(
+    data: st.DataObject, seller: dict[str, str], updates: dict[str, str]
+) -> None:
+    existing = data.draw(env_file_text(seller), label="existing .env")
+    with env_folder() as folder:
+        path = folder / ".env"
+        path.write_text(existing, encoding="utf-8")
+        before = path.read_bytes()
+        with pytest.raises(ValidationError) as info:  # a seller's values are not settings
+            save_settings({**updates, **seller}, path)
+        assert set(seller) <= set(info.value.fields)
+        assert path.read_bytes() == before
+        update_env(path, seller)  # as a single-seller runbook from before the grant database wrote them
+        written = path.read_bytes()
+        store = RunbookStore(path, environ={})
+        try:
+            assert set(store.load().pending_import) == set(seller)  # left alone until asked for
+            assert path.read_bytes() == written
+            done = store.import_legacy()
+            again = store.import_legacy()
+        finally:
+            store.close()
+        assert done.grant is not None and done.added and not again.added
+        for name, value in seller.items():
+            assert _in_grant(done.grant, name) == _as_kept(name, value), name
+        assert set(done.removed) == set(seller)
+        assert not set(dotenv_values(path, interpolate=False)) & set(SELLER_FIELDS)
+        kept, was = _other_lines_of(path.read_bytes()), _other_lines_of(before)
+        assert kept == was or (not before.endswith(b"\n") and kept == [*was, b""])
+
+
 _INVALID: list[tuple[str, str]] = [
     ("TIKTOK_APP_KEY", "abc"),
     ("TIKTOK_APP_KEY", "1234567890123456"),
@@ -626,6 +697,30 @@ def test_crlf_lines_survive_byte_for_byte(tmp_path: Path) -> None:
 def test_a_seller_name_with_a_lone_surrogate_is_a_package_error(tmp_path: Path) -> None:
     with pytest.raises(TikTokHelperError):
         save_settings({"TIKTOK_SELLER_NAME": "Shop \ud83d"}, tmp_path / ".env")
+    with pytest.raises(TikTokHelperError):  # where a seller's name is read from an older .env now
+        grant_from_values({"TIKTOK_REFRESH_TOKEN": "TTP_refresh_000000000001", "TIKTOK_SELLER_NAME": "Shop \ud83d"})
+
+
+#: The malformed seller values an older .env can hold (one line; a blank value is no value).
+_INVALID_IN_ENV = [(n, v) for n, v in _INVALID if n in SELLER_FIELDS and v.strip() and "\n" not in v]
+
+
+@pytest.mark.parametrize(("name", "value"), _INVALID_IN_ENV)
+def test_a_malformed_seller_value_in_an_older_env_is_named_and_nothing_is_imported(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    path = tmp_path / ".env"
+    update_env(path, {"TIKTOK_REFRESH_TOKEN": "TTP_refresh_000000000001", name: value})
+    before = path.read_bytes()
+    store = RunbookStore(path, environ={})
+    try:
+        with pytest.raises(ValidationError) as info:
+            store.import_legacy()
+    finally:
+        store.close()
+    assert info.value.fields == (name,)
+    assert path.read_bytes() == before
+    assert not grants_path_for(path).exists()
 
 
 # --- envfile.format_line + python-dotenv ----------------------------------------------------------
@@ -747,3 +842,4 @@ def test_sign_ignores_sign_and_access_token(
 def test_generated_updates_use_real_setting_names() -> None:
     """The generated updates use real setting names (guards the strategy against renames)."""
     assert set(VALID_FIELDS) <= set(SETTINGS)
+    assert set(SELLER_FIELDS) == set(PER_SELLER) and not set(SELLER_FIELDS) & set(SETTINGS)

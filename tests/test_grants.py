@@ -112,44 +112,90 @@ def test_reading_an_empty_project_creates_no_file(tmp_path: Path) -> None:
     assert not store.path.exists()
 
 
-def test_a_single_seller_env_is_imported_once_and_nothing_is_lost(tmp_path: Path) -> None:
+_LEGACY = (
+    "# my shop\nTIKTOK_REGION=us\n"
+    "TIKTOK_ACCESS_TOKEN=TTP_old_access_0000000001\nTIKTOK_ACCESS_TOKEN_EXPIRES_AT=2030-01-01T00:00:00+00:00\n"
+    "TIKTOK_REFRESH_TOKEN=TTP_old_refresh_000000001\nTIKTOK_REFRESH_TOKEN_EXPIRES_AT=2031-01-01T00:00:00+00:00\n"
+    "TIKTOK_SELLER_NAME=Old Shop\nTIKTOK_SHOP_CIPHER=ROW_old\nAPI2CART_STORE_KEY=store_key_old_000001\n"
+)
+
+
+def test_a_single_seller_env_is_imported_only_on_request_once_and_nothing_is_lost(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text(
-        "# my shop\nTIKTOK_REGION=us\n"
-        "TIKTOK_ACCESS_TOKEN=TTP_old_access_0000000001\nTIKTOK_ACCESS_TOKEN_EXPIRES_AT=2030-01-01T00:00:00+00:00\n"
-        "TIKTOK_REFRESH_TOKEN=TTP_old_refresh_000000001\nTIKTOK_REFRESH_TOKEN_EXPIRES_AT=2031-01-01T00:00:00+00:00\n"
-        "TIKTOK_SELLER_NAME=Old Shop\nTIKTOK_SHOP_CIPHER=ROW_old\nAPI2CART_STORE_KEY=store_key_old_000001\n"
-    )
+    env.write_text(_LEGACY)
     store = RunbookStore(env, environ={})
     settings = store.load()
+    assert store.grants.all() == []  # loading writes nothing: the import is explicit
+    assert settings.pending_import[0] == "TIKTOK_ACCESS_TOKEN" and "API2CART_STORE_KEY" in settings.pending_import
+    assert read_env(env)["TIKTOK_REFRESH_TOKEN"] == "TTP_old_refresh_000000001"
+
+    done = store.import_legacy()
     [grant] = store.grants.all()
+    assert done.added and done.grant == grant and grant.imported and not grant.open_id
     assert grant.refresh_token.reveal() == "TTP_old_refresh_000000001"
     assert grant.access_token.reveal() == "TTP_old_access_0000000001"
     assert grant.refresh_token_expires_at == datetime(2031, 1, 1, tzinfo=timezone.utc)
     assert grant.seller_name == "Old Shop" and grant.shops[0].cipher == "ROW_old"
     assert grant.api2cart_store_key.reveal() == "store_key_old_000001"
+    assert (grant.mode, grant.app_key) == ("sandbox", "sbxappkey0001")  # the app and mode in use
     assert read_env(env) == {"TIKTOK_REGION": "us"}  # token lines left .env only after the commit
     assert env.read_text().startswith("# my shop\n")
-    assert settings.region.value == "us" and not settings.refresh_token
-    RunbookStore(env, environ={}).load()
+    assert not store.load().pending_import
+    again = store.import_legacy()
+    assert not again.added and again.grant is None and again.removed == ()
     assert store.grants.count() == 1  # not imported twice
 
     # TikTok's next reply names the seller: the imported grant gets its open_id, no second grant.
     named = store.save_tokens(tokens(5), grant_id=grant.id, refreshed=True)
-    assert named.id == grant.id and named.open_id == "7010736057180325637"
+    assert named.id == grant.id and named.open_id == "7010736057180325637" and not named.imported
     assert named.api2cart_store_key.reveal() == "store_key_old_000001"
+
+
+def test_an_import_that_is_interrupted_is_finished_by_running_it_again(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(_LEGACY)
+    store = RunbookStore(env, environ={})
+    settings = store.load()
+    from tiktok_helpers.legacy import grant_from_values
+
+    found = grant_from_values(read_env(env))
+    assert found is not None
+    store.grants.import_grant(found)  # committed, then the process died before .env was cleaned
+    done = store.import_legacy()
+    assert not done.added and done.grant is not None and len(done.removed) == 7
+    assert store.grants.count() == 1 and settings.pending_import
+
+
+def test_an_imported_seller_who_authorizes_again_keeps_store_key_and_shops(tmp_path: Path) -> None:
+    """The old runbook lost the imported row's store key: 1 grant, then 2, then 1 without it."""
+    env = tmp_path / ".env"
+    env.write_text(_LEGACY)
+    store = RunbookStore(env, environ={})
+    store.load()
+    store.import_legacy()
+    again = store.save_tokens(tokens(2, name="OLD SHOP"))  # the seller authorizes again
+    [grant] = store.grants.all()
+    assert grant.id == again.id and grant.open_id == "7010736057180325637"
+    assert grant.api2cart_store_key.reveal() == "store_key_old_000001"
+    assert grant.shops[0].cipher == "ROW_old"
+    assert grant.refresh_token.reveal() == "TTP_refresh_00000000000000000002"
 
 
 def test_an_imported_grant_that_turns_out_to_be_a_known_seller_is_merged(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text("TIKTOK_REFRESH_TOKEN=TTP_old_refresh_000000001\n")
+    env.write_text(_LEGACY.replace("Old Shop", "Another name"))
     store = RunbookStore(env, environ={})
     store.load()
-    known = store.save_tokens(tokens(1))
-    [imported] = [g for g in store.grants.all() if not g.open_id]
-    merged = store.save_tokens(tokens(2), grant_id=imported.id, refreshed=True)
+    [imported] = [store.import_legacy().grant]
+    assert imported is not None
+    known = store.save_tokens(tokens(1))  # a name that does not match: a second grant, for now
+    assert store.grants.count() == 2
+    merged = store.save_tokens(tokens(2), grant_id=imported.id, refreshed=True)  # the reply names the seller
     assert merged.id == known.id
-    assert store.grants.count() == 1
+    [grant] = store.grants.all()
+    assert grant.api2cart_store_key.reveal() == "store_key_old_000001"  # nothing of the imported row lost
+    assert grant.shops[0].cipher == "ROW_old"
+    assert grant.refresh_token.reveal() == "TTP_refresh_00000000000000000002"  # the newest pair kept
 
 
 # --- many processes ---------------------------------------------------------------------------------
@@ -230,3 +276,78 @@ def test_access_due_and_refresh_expired(store: GrantStore) -> None:
 def test_path_is_beside_the_env_file(tmp_path: Path) -> None:
     assert grants_path_for(tmp_path / ".env") == tmp_path / ".env.grants.db"
     assert grants_path_for(tmp_path / "shop-b.env") == tmp_path / "shop-b.env.grants.db"
+
+
+# --- the file: this project's, upgraded by numbered migrations, grants scoped to one app and mode ----
+
+
+def _version_one_file(path: Path, rows: list[tuple[str, str]]) -> None:
+    """A grant database as the runbook wrote it before grants recorded their app (schema 1)."""
+    from tiktok_helpers.grant_schema import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    for open_id, refresh in rows:
+        db.execute(
+            "INSERT INTO grants (open_id, access_token, refresh_token, authorized_at) VALUES (?, 'a', ?, 1)",
+            (open_id, refresh),
+        )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+
+
+def test_a_version_one_file_is_upgraded_and_each_grant_placed_in_its_mode(tmp_path: Path) -> None:
+    from tiktok_helpers.grants import APPLICATION_ID, GrantScope
+    from tiktok_helpers.samples import SANDBOX_APP_KEY, sandbox_token_tag
+
+    body = "TTP_" + "s" * 40
+    sandbox_token = body + sandbox_token_tag(body)  # what the embedded sandbox issues
+    path = tmp_path / ".env.grants.db"
+    _version_one_file(path, [("sandbox-seller", sandbox_token), ("live-seller", "TTP_live_refresh_0001")])
+
+    sandbox = GrantStore(path, scope=GrantScope("sandbox", SANDBOX_APP_KEY))
+    assert [g.open_id for g in sandbox.all()] == ["sandbox-seller"]
+    live = GrantStore(path, scope=GrantScope("live", "liveappkey01"))
+    assert [(g.open_id, g.app_key) for g in live.all()] == [("live-seller", "liveappkey01")]  # claimed once
+    other = GrantStore(path, scope=GrantScope("live", "anotherapp02"))
+    assert other.all() == [] and other.elsewhere() == {
+        GrantScope("live", "liveappkey01"): 1,
+        GrantScope("sandbox", SANDBOX_APP_KEY): 1,
+    }
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+
+
+def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    from tiktok_helpers.errors import SettingsError
+
+    path = tmp_path / ".env.grants.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (body TEXT)")
+    db.execute("INSERT INTO notes VALUES ('mine')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(SettingsError, match="is not this runbook's grant database"):
+        GrantStore(path).all()
+    assert path.read_bytes() == before
+
+
+def test_a_store_writes_and_sees_only_its_own_app_and_mode(tmp_path: Path) -> None:
+    from tiktok_helpers.grants import GrantScope
+
+    path = tmp_path / ".env.grants.db"
+    sandbox = GrantStore(path, scope=GrantScope("sandbox", "sbxappkey0001"), clock=Ticking())
+    live = GrantStore(path, scope=GrantScope("live", "liveappkey01"), clock=Ticking())
+    a = sandbox.save_tokens(tokens(1))
+    b = live.save_tokens(tokens(2))  # the same seller (open_id) authorizing the live app: its own grant
+    assert a.id != b.id and (a.mode, b.mode) == ("sandbox", "live")
+    assert sandbox.all() == [sandbox.get(a.id)] and live.all() == [live.get(b.id)]
+    with pytest.raises(MissingSettingError):
+        live.get(a.id)
+    with pytest.raises(MissingSettingError):
+        live.save_store_key(a.id, Secret("store_key_x_000000001"))
+    assert sandbox.get(a.id).api2cart_store_key.reveal() == ""

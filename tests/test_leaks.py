@@ -113,15 +113,16 @@ def test_logs_exceptions_and_reprs(tmp_path: Path, caplog: pytest.LogCaptureFixt
     texts: list[str] = []
     seen: set[str] = set()
     with open_session(tmp_path / ".env", environ={}) as session:
-        session.authorization_link()
-        result = session.parse_redirect(session.approve_in_sandbox())
+        authorization = session.begin_authorization()
+        result = authorization.parse(session.approve_in_sandbox(authorization))
         tokens = session.exchange(result)
-        texts += [repr(result), repr(tokens), repr(session.settings), str(session.settings)]
+        texts += [repr(authorization), repr(result), repr(tokens), repr(session.settings), str(session.settings)]
+        texts += [repr(session.seller), str(session.seller), repr(session.status()), repr(session.sellers())]
         texts += [repr(session.token_client()), repr(session.open_api()), repr(session.api2cart())]
         seen |= issued_secrets(tmp_path / ".env")
         session.authorized_shops()
         store_key = session.add_store()
-        texts.append(repr(session.list_stores()))
+        texts += [repr(session.list_stores()), repr(session.seller)]
         for attempt in (
             lambda: session.exchange(result),  # used code
             lambda: session.token_client().refresh(tokens.access_token),  # not a refresh token

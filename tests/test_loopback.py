@@ -18,7 +18,7 @@ import pytest
 
 from tiktok_helpers import catcher as catcher_module
 from tiktok_helpers.catcher import CatcherState, RedirectCatcher
-from tiktok_helpers.errors import ValidationError
+from tiktok_helpers.errors import CallbackPortBusy, ValidationError
 from tiktok_helpers.settings import clean_updates
 from tiktok_helpers.validation import clean_redirect_url, clean_url, is_loopback
 
@@ -229,20 +229,19 @@ def test_localhost_answers_on_ipv4_too() -> None:
 @needs_ipv6
 def test_a_program_on_ipv6_loopback_is_a_clear_error(squatter: Callable[[str, int], socket.socket]) -> None:
     port = squatter("::1", 0).getsockname()[1]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(CallbackPortBusy) as info:
         RedirectCatcher(f"http://localhost:{port}/callback", expected_state=STATE).start()
-    message = str(info.value)
-    assert f"another program is already listening on [::1]:{port}" in message
-    assert "choose another port in the redirect URL" in message and "paste" in message
+    assert (info.value.address, info.value.port, info.value.busy) == ("::1", port, True)
+    assert f"one is listening on [::1]:{port}" in str(info.value) and "paste" in str(info.value)
     with socket.socket() as again:  # the 127.0.0.1 half was let go
         again.bind(("127.0.0.1", port))
 
 
 def test_a_program_on_ipv4_loopback_is_a_clear_error(squatter: Callable[[str, int], socket.socket]) -> None:
     port = squatter("127.0.0.1", 0).getsockname()[1]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(CallbackPortBusy) as info:
         RedirectCatcher(f"http://localhost:{port}/callback").start()
-    assert f"already listening on 127.0.0.1:{port}" in str(info.value)
+    assert (info.value.address, info.value.port, info.value.busy) == ("127.0.0.1", port, True)
 
 
 @needs_ipv6

@@ -28,6 +28,7 @@ from tiktok_helpers.errors import (
     ServiceError,
     ServiceUnreachable,
 )
+from tiktok_helpers.http import Transport
 from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient, Shop
 from tiktok_helpers.regions import sandbox_endpoints
 from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
@@ -55,10 +56,10 @@ def _expected_sign(path: str, params: Mapping[str, str], secret: str, body: byte
     return hmac.new(secret.encode(), wrapped.encode(), hashlib.sha256).hexdigest()
 
 
-def _client(**kwargs: Any) -> OpenApiClient:
-    kwargs.setdefault("clock", lambda: NOW)
-    kwargs.setdefault("sleep", lambda seconds: None)
-    return OpenApiClient(APP_KEY, APP_SECRET, ACCESS_TOKEN, **kwargs)
+def _client(**transport: Any) -> OpenApiClient:
+    """A client of the mocked host; ``transport`` are :class:`Transport` fields besides the base URL."""
+    transport.setdefault("sleep", lambda seconds: None)
+    return OpenApiClient(APP_KEY, APP_SECRET, ACCESS_TOKEN, Transport(BASE, **transport), clock=lambda: NOW)
 
 
 def _reply(data: object = None, code: int = 0, message: str = "Success") -> httpx.Response:
@@ -99,7 +100,8 @@ def router() -> Iterator[respx.MockRouter]:
 # --- request shape and signature ----------------------------------------------------------------
 
 
-def test_path_constant_matches_reference() -> None:
+def test_path_constant_is_the_documented_get_authorized_shops_path() -> None:
+    """Partner Center's Get Authorized Shops page: ``GET /authorization/202309/shops``."""
     assert AUTHORIZED_SHOPS_PATH == SHOPS_PATH
 
 
@@ -267,13 +269,15 @@ def test_client_repr_is_masked() -> None:
 
 # --- errors on HTTP 401, 36009004's causes, 36009003 ---------------------------------------------
 
-#: The live reply to a wrong access token (reference section 5): HTTP 401, code and message in the body.
+#: TikTok's live message for a wrong access token (36009004, quoted from live replies in public client
+#: code). No public trace shows that reply's HTTP status; the tests below send it with HTTP 401.
 BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
 
 
 def test_http_401_json_body_is_read_as_the_api_error(router: respx.MockRouter) -> None:
-    """Reference section 5: a client must read the body whatever the status. HTTP 401 with a JSON
-    error body is the error the body names, not a generic HTTPStatusError."""
+    """TikTok's error replies carry code, message and request_id in the JSON body whatever the HTTP
+    status (Partner Center's common-errors page; live replies quoted in public client code). HTTP
+    401 with a JSON error body is the error the body names, not a generic HTTPStatusError."""
     body = {"code": 36009004, "message": BAD_TOKEN_HEADER, "request_id": REQUEST_ID}
     router.get(SHOPS_PATH).mock(return_value=httpx.Response(401, json=body))
     with _client() as client, pytest.raises(InvalidCredentials) as info:
@@ -315,8 +319,9 @@ def test_http_401_without_a_code_is_http_status_error(router: respx.MockRouter) 
     ],
 )
 def test_36009004_says_which_cause_its_message_names(router: respx.MockRouter, message: str, index: int) -> None:
-    """36009004 has several causes (reference section 5, in that order); the error shown names the
-    one TikTok's message names, with that cause's fix."""
+    """36009004 has several causes (Partner Center's common-errors page and live replies quoted in
+    public client code; in INVALID_CREDENTIALS_CAUSES's order); the error shown names the one
+    TikTok's message names, with that cause's fix."""
     router.get(SHOPS_PATH).mock(return_value=_reply(code=36009004, message=message))
     with _client() as client, pytest.raises(InvalidCredentials) as info:
         client.get_authorized_shops()
@@ -352,7 +357,7 @@ def test_garbage_token_against_the_sandbox_raises_invalid_credentials() -> None:
             SANDBOX_APP_KEY,
             SANDBOX_APP_SECRET,
             "TTP_garbage",
-            base_url=sandbox_endpoints(sandbox.base_url).open_api_base,
+            Transport(sandbox_endpoints(sandbox.base_url).open_api_base),
         ) as client,
         pytest.raises(InvalidCredentials) as info,
     ):

@@ -78,7 +78,8 @@ def test_refusal_carries_the_error_name_and_description() -> None:
 
 
 def test_documented_refusal_keeps_its_spelling_and_a_forged_one_is_a_state_mismatch() -> None:
-    """reference section 2: a refusal is code=null with error=auth_denied (access_denied also seen)."""
+    """TikTok Shop Partner Center docs, "Authorization overview" (202407): a refusal is code=null with
+    error=auth_denied (access_denied also appears in public code)."""
     with pytest.raises(AuthorizationDenied) as info:
         parse_redirect("https://x.example/cb?code=null&error=auth_denied&state=s-1", expected_state="s-1")
     assert info.value.error == "auth_denied" and "error=auth_denied" in str(info.value)

@@ -1,6 +1,5 @@
 """Sandbox API2Cart endpoints over real HTTP, checked against the simulated TikTok, with API2Cart's
-published return codes (API2Cart "Response Status Codes", via
-../shared/reference/tiktok-shop-authorization.md §6); and the refresh-token hand-over through the
+published return codes (API2Cart "Response Status Codes"); and the refresh-token hand-over through the
 Session and the command line."""
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tiktok_helpers.authlink import AuthorizationLink
+from tiktok_helpers.attempt import AuthorizationAttempt
 from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.cli import main
 from tiktok_helpers.errors import Api2CartError, MissingSettingError
@@ -76,7 +75,7 @@ def error(reply: httpx.Response, return_code: int) -> str:
     assert reply.status_code == 200
     body = reply.json()
     assert body["return_code"] == return_code, body
-    assert body["result"] is None  # every reply carries result (reference §6)
+    assert body["result"] is None  # every reply carries result (API2Cart "Response Status Codes")
     message: str = body["return_message"]
     assert message
     assert SANDBOX_APP_SECRET not in message
@@ -287,7 +286,7 @@ def test_update_refusals_change_nothing(sb: Sandbox[FakeClock], client: httpx.Cl
 # --- the hand-over through the Session and the command line ------------------------------------------
 
 
-def _nobody_pastes(link: AuthorizationLink) -> str:
+def _nobody_pastes(attempt: AuthorizationAttempt) -> str:
     raise AssertionError("the sandbox autopilot answers the consent page")
 
 

@@ -132,7 +132,8 @@ def test_no_state_means_no_state_param(sb: Sandbox[FakeClock], client: httpx.Cli
 
 
 def test_cancel_redirect(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    """Cancel sends TikTok's documented spelling, error=auth_denied (reference section 2), and the
+    """Cancel sends TikTok's documented spelling, error=auth_denied (Partner Center's "Authorization
+    overview", 202407), and the
     runbook's redirect parser reports it as AuthorizationDenied."""
     location = walk_consent(consent_link(sb.base_url, state="s9"), decision="cancel", client=client)
     assert location.startswith(SANDBOX_REDIRECT_URL + "?")
@@ -145,7 +146,8 @@ def test_cancel_redirect(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
 
 def test_given_state_is_stripped_in_the_link_and_echoed_as_sent(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     """A state given with spaces around it: the link carries it stripped, the sandbox echoes what it
-    got (TikTok echoes the state unchanged, reference section 2), and the redirect checks out."""
+    got (TikTok echoes the state unchanged: Partner Center's authorization docs), and the redirect
+    checks out."""
     built = build_authorization_link(
         service_id=SANDBOX_SERVICE_ID, state="  s-10 \n", endpoints=sandbox_endpoints(sb.base_url)
     )

@@ -20,9 +20,10 @@ from . import sandbox_calls
 START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
 DAY = 24 * 3600
-#: Open API codes the sandbox sends with HTTP 401, as live traces show (reference section 5).
+#: Open API codes the sandbox sends with HTTP 401: public live traces show it with 106001; for 36009004
+#: it is the sandbox's choice (live traces show HTTP 400 for an unknown app_key, nothing for the others).
 HTTP_401_CODES = {106001, 36009004}
-#: The live message for a wrong access token (reference section 5).
+#: The live message for a wrong access token (quoted in public client code).
 BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
 
 
@@ -302,7 +303,7 @@ def test_shops_bad_sign_is_http_401(sb: Sandbox[FakeClock], client: httpx.Client
 
 
 def test_shops_missing_sign_is_36009004(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
-    """No sign parameter at all: one of the causes of 36009004 (reference section 5)."""
+    """No sign parameter at all: one of the causes of 36009004 (Partner Center's "Common errors", live replies)."""
     reply = shops(sb, client, tokens(sb, client)["access_token"], signature="absent")
     assert_error(reply, 36009004)
     assert "sign" in reply["message"]
@@ -341,8 +342,9 @@ def test_shops_unknown_app_key(sb: Sandbox[FakeClock], client: httpx.Client) -> 
 def test_shops_garbage_or_missing_token_is_36009004_http_401(
     sb: Sandbox[FakeClock], client: httpx.Client, token: str | None
 ) -> None:
-    """A token the sandbox never issued: 36009004 with the live message and HTTP 401 (reference
-    section 5), not 105001. A missing header is answered the same way (the sandbox's choice)."""
+    """A token the sandbox never issued: 36009004 with the live message (quoted in public client code)
+    and HTTP 401 (the sandbox's choice: no public trace shows the status), not 105001. A missing
+    header is answered the same way (the sandbox's choice)."""
     reply = shops(sb, client, token)
     assert_error(reply, 36009004)
     assert reply["message"] == BAD_TOKEN_HEADER

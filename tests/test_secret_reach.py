@@ -22,11 +22,12 @@ import pytest
 
 from tiktok_helpers.api2cart import Api2CartClient
 from tiktok_helpers.errors import RequestTimeout, ServiceError, ServiceUnreachable, TikTokHelperError
-from tiktok_helpers.http import NO_RETRY, ServiceClient
+from tiktok_helpers.http import NO_RETRY, ServiceClient, Transport
 from tiktok_helpers.openapi import OpenApiClient
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.tokens import TokenClient
 
+BASE = "https://reach.example"  # the mock transport answers whatever the host
 APP_KEY = "6abcd1234efgh"
 APP_SECRET = "0123456789abcdef0123456789abcdef01234567"
 AUTH_CODE = "TTP_auth_code_reach_test_0000000000001"
@@ -88,15 +89,17 @@ class Call:
 
 
 def _tokens(transport: httpx.BaseTransport) -> TokenClient:
-    return TokenClient(APP_KEY, Secret(APP_SECRET), transport=transport, retry=NO_RETRY)
+    return TokenClient(APP_KEY, Secret(APP_SECRET), Transport(BASE, httpx_transport=transport, retry=NO_RETRY))
 
 
 def _open_api(transport: httpx.BaseTransport) -> OpenApiClient:
-    return OpenApiClient(APP_KEY, Secret(APP_SECRET), Secret(ACCESS_TOKEN), transport=transport, retry=NO_RETRY)
+    return OpenApiClient(
+        APP_KEY, Secret(APP_SECRET), Secret(ACCESS_TOKEN), Transport(BASE, httpx_transport=transport, retry=NO_RETRY)
+    )
 
 
 def _api2cart(transport: httpx.BaseTransport) -> Api2CartClient:
-    return Api2CartClient(Secret(API_KEY), transport=transport, retry=NO_RETRY)
+    return Api2CartClient(Secret(API_KEY), Transport(BASE, httpx_transport=transport, retry=NO_RETRY))
 
 
 CALLS = [
@@ -261,11 +264,15 @@ def test_a_value_http_cannot_carry_is_refused_without_the_value_in_the_chain(cal
 
     def run() -> None:
         if call.name == "token exchange":
-            TokenClient(APP_KEY, Secret(APP_SECRET), transport=Masked(), retry=NO_RETRY).exchange(
+            TokenClient(
+                APP_KEY, Secret(APP_SECRET), Transport(BASE, httpx_transport=Masked(), retry=NO_RETRY)
+            ).exchange(
                 Secret(AUTH_CODE + "…" + "x" * 70000)  # too long for a URL: httpx refuses to build it
             )
         else:
-            Api2CartClient(Secret(API_KEY + "…"), transport=Masked(), retry=NO_RETRY).list_stores()
+            Api2CartClient(
+                Secret(API_KEY + "…"), Transport(BASE, httpx_transport=Masked(), retry=NO_RETRY)
+            ).list_stores()
 
     with pytest.raises(TikTokHelperError) as caught:
         run()
@@ -284,7 +291,7 @@ def test_the_http_layer_builds_the_request_from_secrets() -> None:
     class Probe(ServiceClient):
         service = "probe"
 
-    with Probe("https://probe.example", transport=httpx.MockTransport(handler)) as probe:
+    with Probe(Transport("https://probe.example", httpx_transport=httpx.MockTransport(handler))) as probe:
         probe._send(
             "POST",
             "/p",

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from tiktok_helpers import samples
+from tiktok_helpers.envfile import update_env
 from tiktok_helpers.errors import MissingSettingError, ValidationError
 from tiktok_helpers.regions import AuthType, Region
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import (
+    PER_SELLER,
     SETTINGS,
     AppType,
     Mode,
@@ -20,6 +22,7 @@ from tiktok_helpers.settings import (
     load_settings,
     save_settings,
 )
+from tiktok_helpers.store import RunbookStore
 
 from .conftest import PROJECT_ROOT
 
@@ -113,8 +116,7 @@ def test_save_then_load_round_trips_every_kind_of_value(env_file: Path) -> None:
             "TIKTOK_APP_SECRET": Secret(SECRET),
             "TIKTOK_SERVICE_ID": SERVICE_ID,
             "TIKTOK_REDIRECT_URL": "https://example.com/callback?x=1&y=2",
-            "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": expires.isoformat(),
-            "TIKTOK_SELLER_NAME": "Jane's Shop # 1",
+            "TIKTOK_AUTH_CODE_RECEIVED_AT": expires.isoformat(),
             "TIKTOK_HTTP_TIMEOUT": "20",
             "TIKTOK_SELLER_AUTHORIZE_URL": "https://services.tiktokshops.us/open/authorize",
         },
@@ -124,11 +126,34 @@ def test_save_then_load_round_trips_every_kind_of_value(env_file: Path) -> None:
     assert (s.mode, s.region, s.app_type, s.auth_type) == (Mode.LIVE, Region.US, AppType.PUBLIC, AuthType.CREATOR)
     assert s.app_secret.reveal() == SECRET
     assert s.redirect_url == "https://example.com/callback?x=1&y=2"
-    assert s.access_token_expires_at == expires
-    assert s.seller_name == "Jane's Shop # 1"
+    assert s.auth_code_received_at == expires
     assert s.http_timeout == 20.0
     assert s.endpoints().seller_authorize == "https://services.tiktokshops.us/open/authorize"
     assert s.endpoints().partner_authorize == "https://partner.us.tiktokshop.com/open/authorize"
+
+
+def test_a_sellers_values_are_not_settings_and_round_trip_into_their_grant(env_file: Path) -> None:
+    expires = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+    seller = {
+        "TIKTOK_REFRESH_TOKEN": "TTP_refresh_token_value_0000000001",
+        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT": expires.isoformat(),
+        "TIKTOK_SELLER_NAME": "Jane's Shop # 1",
+    }
+    with pytest.raises(ValidationError) as info:
+        save_settings({"TIKTOK_REGION": "us", **seller}, env_file)
+    assert set(info.value.fields) == set(seller) and "per seller" in str(info.value)
+    assert not env_file.exists()  # nothing written, not even the valid setting
+    update_env(env_file, seller)  # as a single-seller runbook from before the grant database wrote them
+    store = RunbookStore(env_file, environ={})
+    try:
+        assert set(store.load().pending_import) == set(seller)
+        done = store.import_legacy()
+    finally:
+        store.close()
+    assert done.grant is not None and done.added
+    assert done.grant.access_token_expires_at == expires
+    assert done.grant.seller_name == "Jane's Shop # 1"
+    assert not any(name in env_file.read_text() for name in PER_SELLER)
 
 
 def test_validation_error_writes_nothing(env_file: Path) -> None:
@@ -187,12 +212,13 @@ def test_a_bad_value_already_in_the_file_is_reported_on_load(env_file: Path) -> 
 
 
 def test_settings_repr_masks_secrets(env_file: Path) -> None:
-    save_settings(
-        {"TIKTOK_APP_KEY": KEY, "TIKTOK_APP_SECRET": SECRET, "TIKTOK_REFRESH_TOKEN": "TTP_" + "r" * 30}, env_file
-    )
+    save_settings({"TIKTOK_APP_KEY": KEY, "TIKTOK_APP_SECRET": SECRET, "API2CART_API_KEY": "a2c_" + "k" * 30}, env_file)
+    with env_file.open("a") as f:  # a seller's token in an older .env is not a setting: not read into them
+        f.write("TIKTOK_REFRESH_TOKEN=TTP_" + "r" * 30 + "\n")
     shown = repr(load_settings(env_file, environ={}))
     assert SECRET not in shown
     assert "r" * 30 not in shown
+    assert "k" * 30 not in shown
     assert KEY in shown  # the App Key is not a secret
 
 
@@ -211,8 +237,9 @@ def test_require_names_every_missing_setting(env_file: Path) -> None:
     settings = load_settings(env_file, environ={})
     settings.require("TIKTOK_APP_KEY", "API2CART_API_KEY")
     with pytest.raises(MissingSettingError) as info:
-        settings.require("TIKTOK_REFRESH_TOKEN", "API2CART_STORE_KEY", "TIKTOK_APP_KEY")
-    assert "TIKTOK_REFRESH_TOKEN, API2CART_STORE_KEY" in str(info.value)
+        settings.require("TIKTOK_AUTH_CODE", "TIKTOK_SANDBOX_URL", "TIKTOK_APP_KEY")
+    assert "TIKTOK_AUTH_CODE, TIKTOK_SANDBOX_URL" in str(info.value)
+    assert "TIKTOK_APP_KEY" not in str(info.value)
 
 
 def test_default_env_path_finds_the_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,6 @@
-"""The 202309 signature, checked against TikTok's worked examples from the reference."""
+"""The 202309 signature, checked against public worked examples: TikTok Shop Partner Center's "Sign
+your API request" page (the Get Authorized Shops example) and EcomPHP/tiktokshop-php's
+tests/ClientTest.php (testPrepareSignature: /test-api, foo=bar)."""
 
 from __future__ import annotations
 

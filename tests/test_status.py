@@ -14,6 +14,8 @@ from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import Mode, Settings
 from tiktok_helpers.status import Hosts, NextStep, exchange_retry, load_status, next_step, status_of
 
+from .saved import seller_grant
+
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 
@@ -29,53 +31,66 @@ AUTHORIZED = {
     "refresh_token": Secret("TTP_refresh_000000000000001"),
     "refresh_token_expires_at": NOW + 300 * DAY,
 }
+CODE = {"auth_code": Secret("TTP_code_0000000000000001")}
 
 
 @pytest.mark.parametrize(
-    ("changes", "expected"),
+    ("changes", "seller", "expected"),
     [
-        ({}, NextStep("authorize the app", "authorize")),
+        ({}, None, NextStep("authorize the app", "authorize")),
         (
-            {"auth_code": Secret("TTP_code_0000000000000001"), "auth_code_received_at": NOW - timedelta(minutes=5)},
+            {**CODE, "auth_code_received_at": NOW - timedelta(minutes=5)},
+            None,
             NextStep("exchange the saved auth code", "exchange"),
         ),
         (
-            {"auth_code": Secret("TTP_code_0000000000000001"), "auth_code_received_at": NOW - timedelta(hours=1)},
+            {**CODE, "auth_code_received_at": NOW - timedelta(hours=1)},
+            None,
             NextStep("the saved auth code has expired: authorize the app again", "authorize"),
         ),
         (
+            {"pending_import": ("TIKTOK_REFRESH_TOKEN",)},
+            None,
+            NextStep("import the single seller's tokens that .env still holds", "sellers import-env"),
+        ),
+        (
+            {},
             {**AUTHORIZED, "refresh_token_expires_at": NOW - DAY},
             NextStep("the authorization has ended: authorize again", "authorize"),
         ),
-        ({**AUTHORIZED, "access_token_expires_at": NOW - DAY}, NextStep("refresh the access token", "refresh")),
-        ({**AUTHORIZED, "access_token": Secret("")}, NextStep("refresh the access token", "refresh")),
-        (AUTHORIZED, NextStep("add the store to API2Cart", "api2cart add")),
+        ({}, {**AUTHORIZED, "access_token_expires_at": NOW - DAY}, NextStep("refresh the access token", "refresh")),
+        ({}, {**AUTHORIZED, "access_token": Secret("")}, NextStep("refresh the access token", "refresh")),
+        ({}, AUTHORIZED, NextStep("add the store to API2Cart", "api2cart add")),
         (
+            {},
             {**AUTHORIZED, "api2cart_store_key": Secret("store_key_000000000000001")},
             NextStep("all set; refresh the access token at least every 7 days", "refresh"),
         ),
     ],
 )
-def test_next_step_for_each_situation(changes: dict[str, object], expected: NextStep) -> None:
-    assert next_step(settings(**changes), NOW) == expected
-    assert status_of(settings(**changes), NOW).next_step == expected
+def test_next_step_for_each_situation(
+    changes: dict[str, object], seller: dict[str, object] | None, expected: NextStep
+) -> None:
+    grant = seller_grant(**seller) if seller is not None else None
+    assert next_step(settings(**changes), grant, NOW) == expected
+    assert status_of(settings(**changes), grant, NOW).next_step == expected
 
 
 def test_the_waiting_code_expires_after_its_lifetime() -> None:
     received = NOW - timedelta(minutes=3)
-    status = status_of(settings(auth_code=Secret("TTP_code_0000000000000001"), auth_code_received_at=received), NOW)
+    status = status_of(settings(**CODE, auth_code_received_at=received), None, NOW)
     assert status.auth_code_expires_at == received + AUTH_CODE_LIFETIME
-    assert status_of(settings(auth_code_received_at=received), NOW).auth_code_expires_at is None  # no code
+    assert status_of(settings(auth_code_received_at=received), None, NOW).auth_code_expires_at is None  # no code
 
 
 def test_where_requests_go_in_each_mode() -> None:
-    idle = status_of(settings(), NOW)
+    idle = status_of(settings(), None, NOW)
     assert idle.hosts == Hosts()
     assert "in-process sandbox" in idle.where and str(Path("/project/.sandbox")) in idle.where
-    running = status_of(settings(sandbox_url="http://127.0.0.1:8770"), NOW)
+    running = status_of(settings(sandbox_url="http://127.0.0.1:8770"), None, NOW)
     assert running.hosts.token == "http://127.0.0.1:8770"
     assert running.where == "the sandbox at http://127.0.0.1:8770"
-    live = status_of(settings(mode=Mode.LIVE), NOW)
+    live = status_of(settings(mode=Mode.LIVE), None, NOW)
     assert live.hosts.token and live.hosts.token.startswith("https://")
     assert live.where.startswith("TikTok at https://")
     assert live.mode is Mode.LIVE and live.env_path == Path("/project/.env") and not live.sample_app

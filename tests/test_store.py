@@ -11,10 +11,11 @@ import pytest
 from tiktok_helpers import settings as settings_module
 from tiktok_helpers.envfile import read_env
 from tiktok_helpers.errors import ValidationError
+from tiktok_helpers.grants import GrantScope
 from tiktok_helpers.redirect import RedirectResult
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import load_settings
-from tiktok_helpers.store import EnvStore, RunbookStore
+from tiktok_helpers.store import EnvStore, RunbookStore, scope_of
 from tiktok_helpers.tokens import TokenSet
 
 TOKENS = TokenSet.from_data(
@@ -53,6 +54,8 @@ def test_tokens_go_to_the_grant_database_and_the_code_stays_in_env_until_forgott
     assert with_code.auth_code_received_at is not None
     grant = store.save_tokens(TOKENS)
     assert grant.refresh_token == TOKENS.refresh_token
+    assert (grant.mode, grant.app_key) == ("sandbox", "sbxappkey0001")  # the app and mode in use
+    assert store.grants.scope == scope_of(with_code) == GrantScope("sandbox", "sbxappkey0001")
     assert "TIKTOK_REFRESH_TOKEN" not in read_env(env)  # tokens are not in .env any more
     after = store.forget_code()
     assert not after.auth_code and after.auth_code_received_at is None

@@ -21,6 +21,7 @@ from tiktok_helpers.errors import (
     ServiceError,
     TokenError,
 )
+from tiktok_helpers.http import Transport
 from tiktok_helpers.regions import UserType
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.tokens import RECOMMENDED_SCOPES, TokenClient, TokenSet
@@ -69,10 +70,10 @@ def _error(code: int, message: str, status: int = 200) -> httpx.Response:
     return httpx.Response(status, json={"code": code, "message": message, "request_id": REQUEST_ID})
 
 
-def _client(**kwargs: Any) -> TokenClient:
-    kwargs.setdefault("clock", lambda: NOW)
-    kwargs.setdefault("sleep", lambda seconds: None)  # retries back off without waiting in tests
-    return TokenClient(APP_KEY, APP_SECRET, **kwargs)
+def _client(clock: Callable[[], float] = lambda: NOW, **transport: Any) -> TokenClient:
+    """A client of the mocked host; ``transport`` are :class:`Transport` fields besides the base URL."""
+    transport.setdefault("sleep", lambda seconds: None)  # retries back off without waiting in tests
+    return TokenClient(APP_KEY, APP_SECRET, Transport(BASE, **transport), clock=clock)
 
 
 def _assert_no_secrets(exc: ServiceError) -> None:
@@ -130,7 +131,9 @@ def test_refresh_sends_refresh_token_and_grant_type(router: respx.MockRouter) ->
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def test_reference_reply_becomes_token_set_with_absolute_expiries(router: respx.MockRouter) -> None:
+def test_the_guides_example_reply_becomes_token_set_with_absolute_expiries(router: respx.MockRouter) -> None:
+    """The success example of GET /api/v2/token/get in TikTok Shop Partner Center's authorization
+    guide (202309): both ``*_expire_in`` are absolute Unix timestamps."""
     router.get(GET_PATH).mock(return_value=_ok())
     with _client() as client:
         tokens = client.exchange(AUTH_CODE)
@@ -412,8 +415,18 @@ def test_owned_client_is_closed() -> None:
 
 
 def test_client_and_transport_together_are_refused() -> None:
-    with httpx.Client() as injected, pytest.raises(ValueError, match="either client or transport"):
-        TokenClient(APP_KEY, APP_SECRET, client=injected, transport=httpx.HTTPTransport())
+    with httpx.Client() as injected, pytest.raises(ValueError, match="either client or httpx_transport"):
+        Transport(BASE, client=injected, httpx_transport=httpx.HTTPTransport())
+
+
+def test_the_transport_must_be_a_transport_value() -> None:
+    with pytest.raises(TypeError, match=r"tiktok_helpers\.http\.Transport"):
+        TokenClient(APP_KEY, APP_SECRET, httpx.HTTPTransport())  # type: ignore[arg-type]
+
+
+def test_the_default_transport_is_the_global_token_host() -> None:
+    with TokenClient(APP_KEY, APP_SECRET) as client:
+        assert client.base_url == BASE
 
 
 def test_timeout_is_passed_to_the_request(router: respx.MockRouter) -> None:

@@ -67,10 +67,10 @@ def test_save_app_is_what_the_form_calls(session: Session) -> None:
 
 
 def test_code_panel_catches_and_keeps_the_code(session: Session) -> None:
-    link = session.authorization_link()
-    panel = CodePanel(session, link, timeout=20)
-    assert panel.catcher is not None
-    session.approve_in_sandbox(link, follow=True)
+    attempt = session.begin_authorization()
+    panel = CodePanel(session, attempt, timeout=20)
+    assert panel.catcher is not None and panel.attempt is attempt
+    session.approve_in_sandbox(attempt, follow=True)
     result = panel.result(timeout=5)
     assert panel.catcher.status().state is CatcherState.RECEIVED
     assert "received" in panel.status.value
@@ -79,23 +79,23 @@ def test_code_panel_catches_and_keeps_the_code(session: Session) -> None:
 
 
 def test_code_panel_paste_path(session: Session) -> None:
-    link = session.authorization_link()
-    panel = CodePanel(session, link, timeout=20)
-    location = session.approve_in_sandbox(link)
+    attempt = session.begin_authorization()
+    panel = CodePanel(session, attempt, timeout=20)
+    location = session.approve_in_sandbox(attempt)
     panel.paste.value = f" {location} "
     assert panel.use_pasted()
     assert panel.catcher is not None and panel.catcher.status().state is CatcherState.STOPPED
     result = panel.result()
-    assert result.state == link.state
+    assert result.state == attempt.state
     tokens = session.exchange()  # the kept code
     assert tokens.seller_name
     assert not session.settings.auth_code  # spent: removed from .env
 
 
 def test_code_panel_rejects_a_foreign_redirect(session: Session) -> None:
-    old = session.authorization_link()
+    old = session.begin_authorization()
     location = session.approve_in_sandbox(old)
-    panel = CodePanel(session, session.authorization_link(), timeout=20)
+    panel = CodePanel(session, session.begin_authorization(), timeout=20)
     panel.paste.value = location
     assert not panel.use_pasted()
     assert "State does not match" in panel.outcome.value
@@ -104,17 +104,21 @@ def test_code_panel_rejects_a_foreign_redirect(session: Session) -> None:
 
 
 def test_link_html_is_clickable_and_escaped(session: Session) -> None:
-    link = session.authorization_link(state="a<b>&c")
-    html_text = link_html(link).data
+    attempt = session.begin_authorization(state="a<b>&c")
+    html_text = link_html(attempt.link).data
     assert 'id="runbook-authorize-link"' in html_text
     assert "<b>" not in html_text
     assert "Copy link" in html_text
 
 
 def test_credentials_panel_masks_until_revealed(tmp_path: Path) -> None:
-    env = tmp_path / ".env"  # a single-seller .env from before the grant database: imported on open
+    env = tmp_path / ".env"  # a single-seller .env from before the grant database
     env.write_text("TIKTOK_MODE=sandbox\nTIKTOK_REFRESH_TOKEN=TTP_refresh_token_value_0000000001\n")
     with open_session(env, environ={}) as session:
+        assert session.seller is None and session.settings.pending_import == ("TIKTOK_REFRESH_TOKEN",)
+        assert credentials_panel(session).children[2].children[1].value == "(empty)"  # not read from .env
+        assert "TIKTOK_REFRESH_TOKEN" in env.read_text()  # left alone until the import is asked for
+        session.import_legacy()
         panel = credentials_panel(session)
     rows = panel.children
     refresh_text, reveal = rows[2].children[1], rows[2].children[2]

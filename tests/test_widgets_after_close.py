@@ -12,7 +12,8 @@ import pytest
 
 from tiktok_helpers.session import CallbackPortBusy, Session, open_session
 from tiktok_helpers.settings import load_settings
-from tiktok_helpers.widgets import AppForm, CodePanel, _run, api2cart_key_form
+from tiktok_helpers.widget_kit import run_action
+from tiktok_helpers.widgets import AppForm, CodePanel, api2cart_key_form
 
 from .test_widgets import KEY, SECRET
 
@@ -62,11 +63,11 @@ def test_app_form_saves_after_close(session: Session) -> None:
 
 
 def test_sandbox_steps_work_after_close(session: Session) -> None:
-    link = session.authorization_link()
-    before = session.approve_in_sandbox(link)
+    attempt = session.begin_authorization()
+    before = session.approve_in_sandbox(attempt)
     session.close()
     assert session.sandbox is not None and not session.sandbox.running
-    tokens = session.exchange(session.parse_redirect(before))  # the same state file: the code is known
+    tokens = session.exchange(session.read_redirect(before, attempt))  # the same state file: the code is known
     assert tokens.seller_name
     assert session.sandbox.running and not session.closed
     assert session.authorized_shops()
@@ -96,7 +97,7 @@ def test_a_non_package_error_is_shown_in_the_widget(session: Session) -> None:
     def boom() -> str:
         raise RuntimeError(f"the sandbox is not running (secret {SECRET} leaked)")
 
-    assert not _run(boom, out, secrets=[SECRET])
+    assert not run_action(boom, out, secrets=[SECRET])
     assert "Unexpected error: RuntimeError: the sandbox is not running" in out.value
     assert SECRET not in out.value
     assert "an earlier message" not in out.value
@@ -128,40 +129,40 @@ def squatted(tmp_path: Path, squatter: socket.socket) -> Iterator[Session]:
 def test_code_panel_reports_a_busy_port(squatted: Session, squatter: socket.socket) -> None:
     session = squatted
     port = squatter.getsockname()[1]
-    link = session.authorization_link()
-    panel = CodePanel(session, link, timeout=20)
-    assert panel.catcher is None
+    attempt = session.begin_authorization()
+    panel = CodePanel(session, attempt, timeout=20)
+    assert panel.catcher is None and panel.attempt is attempt
     status = panel.status.value
     assert f"port {port}" in status.lower()
     assert "taken by another program" in status
     assert "notebook 01" in status and "paste" in status
     assert "Invalid settings" not in status and "save again" not in status
     with pytest.raises(CallbackPortBusy):
-        session.start_catcher(link)
+        session.start_catcher(attempt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        location = session.approve_in_sandbox(link, follow=True)
+        location = session.approve_in_sandbox(attempt, follow=True)
     assert "code=" in location and f":{port}/" in location
     assert any("not followed" in str(c.message) for c in caught)
     assert _nothing_connected(squatter)  # the code was not handed to the other program
 
 
 def test_follow_goes_only_to_this_sessions_waiting_catcher(session: Session) -> None:
-    link = session.authorization_link()
-    panel = CodePanel(session, link, timeout=20)
+    attempt = session.begin_authorization()
+    panel = CodePanel(session, attempt, timeout=20)
     assert panel.catcher is not None
     panel.catcher.stop()  # no longer waiting: following would hand the code to whoever took the port
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        session.approve_in_sandbox(link, follow=True)
+        session.approve_in_sandbox(attempt, follow=True)
     assert any("not followed" in str(c.message) for c in caught)
     assert not session.settings.auth_code
 
 
 def test_listen_again_after_close_catches_an_approval_by_hand(session: Session) -> None:
-    link = session.authorization_link()
-    panel = CodePanel(session, link, timeout=30)
-    session.approve_in_sandbox(link, follow=True)  # Run All: the autopilot approved
+    attempt = session.begin_authorization()
+    panel = CodePanel(session, attempt, timeout=30)
+    session.approve_in_sandbox(attempt, follow=True)  # Run All: the autopilot approved
     assert panel.received
     session.close()  # the notebook's last cell
     assert panel.listen_again(), panel.outcome.value
@@ -169,9 +170,9 @@ def test_listen_again_after_close_catches_an_approval_by_hand(session: Session) 
     assert not panel.received and not session.closed
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # followed to this session's own, waiting catcher
-        session.approve_in_sandbox(link, follow=True)  # the person approves with the same link
+        session.approve_in_sandbox(attempt, follow=True)  # the person approves with the same link
     assert panel.received
-    assert panel.result(timeout=5).state == link.state
+    assert panel.result(timeout=5).state == attempt.state
     panel.listen_again()  # and once more, pressed twice: still one catcher, waiting
     assert not panel.received and panel.catcher is not None
     panel.catcher.stop()

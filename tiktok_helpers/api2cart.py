@@ -7,22 +7,22 @@ are in :mod:`tiktok_helpers.catalog`). The account key goes in the ``x-api-key``
 store's key in ``x-store-key``. A TikTok Shop store needs the App Key, App Secret and Refresh
 Token (no region field exists).
 
-Retries: a read (list, validate, platforms) is repeated with backoff on the codes the catalog
-marks transient (1, 7, 9, 10, 110: "try again later"), on top of the transport retries of
-:mod:`tiktok_helpers.http`. Adding a store (``account.cart.add``) and replacing its credentials
-(``account.config.update``) are not idempotent and are never repeated here.
+Retries: :mod:`tiktok_helpers.retry` decides them all, within one attempt budget per call. A read
+(list, validate, platforms: GET) is repeated with backoff on a timeout, a dropped connection,
+HTTP 429/5xx, or a ``return_code`` the catalog marks transient (1, 7, 9, 10, 110: "try again
+later"). Adding a store (``account.cart.add``) and replacing its credentials
+(``account.config.update``) are not safe to repeat: they are tried again only when the connection
+was never made, never once the request may have reached API2Cart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import httpx
-
 from .errors import Api2CartError, InvalidResponse, ServiceError
-from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
+from .http import Envelope, ServiceClient, Transport
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
 
@@ -73,22 +73,16 @@ def _names(items: object) -> tuple[str, ...]:
 
 
 class Api2CartClient(ServiceClient):
-    """Client for the API2Cart account calls the runbook needs."""
+    """Client for the API2Cart account calls the runbook needs.
+
+    ``transport`` defaults to API2Cart's API base (:data:`~tiktok_helpers.regions.DEFAULT_ENDPOINTS`).
+    """
 
     service = "API2Cart"
+    envelope = Envelope(Api2CartError, code_field="return_code", message_field="return_message")
 
-    def __init__(
-        self,
-        api_key: Secret | str,
-        *,
-        base_url: str = DEFAULT_ENDPOINTS[Region.GLOBAL].api2cart_base,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
+    def __init__(self, api_key: Secret | str, transport: Transport | None = None) -> None:
+        super().__init__(transport or Transport(DEFAULT_ENDPOINTS[Region.GLOBAL].api2cart_base))
         self.api_key = Secret(api_key)
 
     def __repr__(self) -> str:
@@ -112,30 +106,16 @@ class Api2CartClient(ServiceClient):
             headers["x-store-key"] = store_key
         if body is not None:
             headers["content-type"] = "application/json"
-        secrets = (*extra_secrets, store_key)
-        # GETs only read: they are repeated on a transient return_code. account.cart.add (POST) and
-        # account.config.update (PUT) are never repeated: they are not idempotent.
-        idempotent = method.upper() == "GET"
-        attempts = max(1, self.retry.attempts) if idempotent else 1
-        for attempt in range(1, attempts + 1):
-            reply = self._send(
-                method, path, headers=headers, json_body=body, extra_secrets=secrets, idempotent=idempotent
-            )
-            try:
-                checked = self._checked(
-                    reply,
-                    path,
-                    error_base=Api2CartError,
-                    code_field="return_code",
-                    message_field="return_message",
-                    extra_secrets=secrets,
-                )
-            except Api2CartError as exc:
-                if not exc.transient or attempt == attempts:
-                    raise
-                self._sleep(self.retry.delay(attempt - 1))
-                continue
-            break
+        # A GET only reads: safe to repeat. account.cart.add (POST) and account.config.update (PUT)
+        # are not: once they may have reached API2Cart they are never sent again.
+        checked = self._send(
+            method,
+            path,
+            headers=headers,
+            json_body=body,
+            extra_secrets=(*extra_secrets, store_key),
+            safe=method.upper() == "GET",
+        )
         result = checked.get("result")
         if result is None:
             return {}
@@ -176,9 +156,9 @@ class Api2CartClient(ServiceClient):
     ) -> Secret:
         """Add the TikTok Shop store (``account.cart.add``); return its store key.
 
-        Never repeated. A store whose credentials the account already has is refused with
-        ``return_code`` 8 ("store already exists"): give it new credentials with
-        :meth:`update_tiktok_store` instead.
+        Never sent again once it may have reached API2Cart. A store whose credentials the account
+        already has is refused with ``return_code`` 8 ("store already exists"): give it new
+        credentials with :meth:`update_tiktok_store` instead.
         """
         fields, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
         body: dict[str, Any] = {"cart_id": TIKTOK_CART_ID, **fields}
@@ -207,7 +187,8 @@ class Api2CartClient(ServiceClient):
     ) -> dict[str, Any]:
         """Give a TikTok Shop store already in API2Cart new credentials (``PUT account.config.update``
         with ``x-store-key``): the hand-over of a refresh token that rotated after a refresh made
-        elsewhere. Returns API2Cart's result object. Never repeated (not idempotent)."""
+        elsewhere. Returns API2Cart's result object. Never sent again once it may have
+        reached API2Cart (not safe to repeat)."""
         body, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
         return self._call(
             "PUT", "/account.config.update.json", body=body, store_key=Secret(store_key), extra_secrets=sent

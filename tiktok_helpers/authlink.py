@@ -69,7 +69,8 @@ def build_authorization_link(
     where = endpoints or endpoints_for(region)
     if state is not None:
         # Our choice for links we build: spaces around a given state are a paste accident, and
-        # TikTok echoes the state back unchanged (reference section 2), so strip them before it is
+        # TikTok echoes the state back unchanged (TikTok Shop Partner Center's authorization docs:
+        # authorization guide 202309, "Authorization overview" 202407), so strip them before it is
         # sent. (The only public hint found: a legacy-link sample quoted at help.useresponse.com,
         # "TikTok - Authentication & Database structure", says of its example link "trim the space".)
         state = state.strip()

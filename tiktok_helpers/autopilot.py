@@ -1,5 +1,9 @@
 """The sandbox autopilot: the scripted sample seller on the sandbox's consent page (needs httpx).
 
+Sandbox-only helpers live here, beside it: :func:`approve` presses the button and lets the
+"browser" follow the redirect only to a catcher of this runbook that is still waiting, and
+:func:`approval_message` says in a sentence what that did.
+
 :func:`walk_consent` does what a person does: open the authorization link, pick the account in
 "Log in as", press Authorize (or Cancel), and read where the browser is sent. It parses the real
 form of the page, so the HTML is exercised, and stops before following the final redirect. Any
@@ -13,14 +17,20 @@ consent page over HTTP like a browser would, and works only where that page is t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-__all__ = ["ConsentPageError", "walk_consent"]
+from .catcher import CatcherState, CatcherStatus, RedirectCatcher
+
+__all__ = ["NOT_FOLLOWED", "ConsentPageError", "approval_message", "approve", "walk_consent"]
+
+#: The start of the warning :func:`approve` gives when it does not follow a redirect.
+NOT_FOLLOWED = "Sandbox: the redirect was not followed"
 
 
 class ConsentPageError(RuntimeError):
@@ -161,3 +171,85 @@ def _location(response: httpx.Response) -> str:
     if not location:
         raise ConsentPageError(f"HTTP {response.status_code} redirect without a Location header")
     return urljoin(str(response.url), str(location))
+
+
+def _waiting_at(catcher: RedirectCatcher | None, location: str) -> bool:
+    """True when ``catcher`` is still waiting and ``location`` is its address."""
+    if catcher is None or catcher.status().state is not CatcherState.WAITING:
+        return False
+    try:
+        got, own = urlsplit(location), urlsplit(catcher.redirect_url)
+        return (got.scheme, got.hostname, got.port, got.path) == (own.scheme, own.hostname, own.port, own.path)
+    except ValueError:
+        return False
+
+
+def approve(
+    link: str,
+    *,
+    client: httpx.Client,
+    decision: Literal["authorize", "cancel"] = "authorize",
+    seller: str = "global",
+    follow: bool = False,
+    follow_to: RedirectCatcher | None = None,
+) -> str:
+    """Press ``decision`` on the sandbox's consent page for ``link`` as ``seller``; the redirect address.
+
+    With ``follow``, the address is also loaded as a browser would, but only when it is the address
+    of ``follow_to`` (this runbook's catcher) and that catcher is still waiting: the code is never
+    handed to another program listening there. Otherwise (no catcher, or not waiting there) nothing
+    is loaded and a warning (starting with :data:`NOT_FOLLOWED`) says so. Raises
+    :class:`ConsentPageError` or ``httpx.HTTPError`` when the page does not work.
+    """
+    location = walk_consent(link, decision=decision, seller=seller, client=client)
+    if not follow:
+        return location
+    if _waiting_at(follow_to, location):
+        client.get(location, timeout=10, follow_redirects=True)  # the browser loads the callback URL
+    else:
+        warnings.warn(
+            f"{NOT_FOLLOWED}: no catcher of this runbook is listening at its address (another program may "
+            "be), so the code was not sent there. Paste the address approve returned instead.",
+            stacklevel=2,
+        )
+    return location
+
+
+def approval_message(before: CatcherStatus | None, after: CatcherStatus | None, location: str) -> str:
+    """What pressing Authorize in the sandbox did, for a person: ``before`` and ``after`` are the
+    catcher's status around the press (None: no catcher was started), ``location`` the address the
+    consent page sent the browser to (only its scheme, host, port and path are shown: its query
+    holds the code)."""
+    pressed = "Sandbox: Authorize pressed on the consent page"
+    paste = (
+        "open the link above in your browser, press Authorize, paste the address the browser lands on "
+        "into the panel's Redirect URL field and press 'Use this address'; then run the next cell"
+    )
+    if before is None or after is None:
+        return (
+            f"{pressed}, but the redirect was not followed: no catcher of this runbook is listening (the "
+            f"panel above says why), so the code went nowhere. To go on, {paste}."
+        )
+    if before.state is not CatcherState.WAITING:
+        return (
+            f"{pressed}, but the redirect was not followed: the catcher was no longer waiting "
+            f"({before.message}), so the code went nowhere. Press 'Listen again' in the panel (or run its "
+            f"cell again) for a new catcher, then this cell; or {paste}."
+        )
+    if after.state is CatcherState.RECEIVED:
+        return f"{pressed}; the browser followed the redirect and the catcher received the code."
+    if after.state is CatcherState.WAITING:
+        try:
+            parts = urlsplit(location)
+            sent_to = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        except ValueError:
+            sent_to = "another address"
+        return (
+            f"{pressed}, but the code did not reach the catcher: the consent page sent the browser to "
+            f"{sent_to}, the catcher waits at {after.address}. Make the redirect URL saved in notebook 01 "
+            f"the catcher's, run this notebook again; or {paste}."
+        )
+    return (
+        f"{pressed}; the browser followed the redirect, and the catcher says: {after.message}. "
+        "Run the next cell to see the details."
+    )

@@ -35,30 +35,36 @@ Anything on this computer, and any web page open in its browser, can reach a loo
 The pasted redirect URL (:func:`tiktok_helpers.redirect.parse_redirect`) stays the fallback
 for a browser on another machine.
 
+This module decides what each request means and when the wait ends; the listening sockets are
+:mod:`tiktok_helpers.catcher_sockets`'s (a port it cannot listen on raises
+:class:`~tiktok_helpers.errors.CallbackPortBusy` with the address, the port and whether it is
+taken), and the HTTP reading and fixed pages :mod:`tiktok_helpers.catcher_http`'s.
+
 Modelled on google-auth-oauthlib's ``InstalledAppFlow.run_local_server``, made non-blocking.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hmac
 import ipaddress
 import re
 import selectors
 import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Final, NamedTuple
+from typing import Final
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from .catcher_http import Answer, CatcherHooks, handle_connection
+from .catcher_sockets import listen, listen_on_all
+from .catcher_sockets import shown as _shown
 from .errors import (
+    REDIRECT_URL_FIELD,
     AuthorizationDenied,
     AuthorizationError,
     FieldProblem,
@@ -76,54 +82,9 @@ __all__ = ["DONE_PAGE_GRACE", "CatcherState", "CatcherStatus", "RedirectCatcher"
 #: "you can close this tab" page it was redirected to; it closes as soon as that page is served.
 DONE_PAGE_GRACE: Final = 0.5
 
-_ANY_PORT_ATTEMPTS: Final = 32  # tries to find one port free on both 127.0.0.1 and ::1
+#: Opens one listening socket: looked up at each start, so a test can replace ``catcher._listen``.
+_listen: Callable[[str, int], socket.socket] = listen
 _HOST_HEADER: Final = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.\-]+)(?::([0-9]{1,5}))?")
-_NO_ADDRESS: Final = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, getattr(errno, "EPROTONOSUPPORT", -1)})
-
-_PAGE: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:Helvetica,Arial,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1f2328}}
-h1{{font-size:1.4rem}} .box{{border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;background:{tint}}}</style>
-</head><body><div class="box"><h1 id="catcher-title">{title}</h1>
-<p id="catcher-message">{message}</p></div></body></html>
-"""
-# Every page is one of these fixed texts: nothing the request carried is ever put in a page.
-_PAGES: Final = {
-    "received": (
-        "Authorization received",
-        "The runbook has the code. You can close this tab and return to the notebook.",
-        "#e8f5e9",
-    ),
-    "denied": (
-        "Authorization refused",
-        "TikTok reported that the authorization was cancelled or refused. Return to the notebook for what to do next.",
-        "#fff4e5",
-    ),
-    "mismatch": (
-        "This redirect was ignored",
-        "It does not answer the authorization link the runbook is waiting for (the state differs). "
-        "Open the link shown in the notebook again.",
-        "#fff4e5",
-    ),
-    "nostate": (
-        "This redirect was ignored",
-        "It carries no state, so it cannot be matched to the authorization link the runbook is waiting for. "
-        "If you refused the app, stop the wait in the notebook or paste this tab's address there.",
-        "#fff4e5",
-    ),
-    "nocode": (
-        "Nothing to do here",
-        "This address only receives TikTok's redirect after you approve the app.",
-        "#f6f8fa",
-    ),
-    "wronghost": (
-        "Wrong address",
-        "This listener only answers requests addressed to this computer (127.0.0.1, localhost or [::1]).",
-        "#f6f8fa",
-    ),
-    "notfound": ("Not found", "Nothing is served at this address.", "#f6f8fa"),
-}
 
 
 class CatcherState(str, Enum):
@@ -145,115 +106,6 @@ class CatcherStatus:
     @property
     def done(self) -> bool:
         return self.state is not CatcherState.WAITING
-
-
-class _Answer(NamedTuple):
-    page: str
-    status: int
-    location: str | None = None  # a 303's target: a fixed path of this listener, never the request's
-    last: bool = False  # the "done" page after the 303: once it is sent, the listener may close
-
-
-class _Context(socketserver.BaseServer):
-    """What a connection's handler sees as its ``server``: the catcher it reports to."""
-
-    def __init__(self, catcher: RedirectCatcher) -> None:
-        super().__init__(("", 0), _Handler)
-        self.catcher = catcher
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Context
-    protocol_version = "HTTP/1.0"
-    server_version = "RunbookRedirectCatcher"
-    sys_version = ""
-    timeout = 5  # seconds a connection may stay silent before it is dropped
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own error page repeats the request line; send a fixed page instead."""
-        self.close_connection = True
-        self._send(_Answer("notfound", code if code in (400, 404, 405, 414, 431, 501) else 400))
-
-    def parse_request(self) -> bool:
-        self.server.catcher._busy(self.connection)  # a request arrived: let it be answered
-        return super().parse_request()
-
-    def do_GET(self) -> None:
-        try:
-            answer = self.server.catcher._handle(self.path, self.headers.get_all("Host") or [])
-        except ValueError:  # a malformed request target (e.g. a broken IPv6 literal)
-            answer = _Answer("notfound", 404)
-        self._send(answer)
-        if answer.last:
-            self.wfile.flush()
-            self.server.catcher._done_page_sent()
-
-    def do_HEAD(self) -> None:
-        self._send(_Answer("notfound", 405), body=False)
-
-    def do_POST(self) -> None:
-        self._send(_Answer("notfound", 405))
-
-    def _send(self, answer: _Answer, *, body: bool = True) -> None:
-        title, message, tint = _PAGES[answer.page]
-        data = _PAGE.format(title=title, message=message, tint=tint).encode("utf-8")
-        reason = self.responses.get(answer.status, ("Error",))[0]
-        self.close_connection = True  # never kept alive: see "One catcher, its own connections"
-        head = (
-            f"HTTP/1.0 {answer.status} {reason}\r\n"
-            + (f"Location: {answer.location}\r\n" if answer.location else "")
-            + "Content-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(data)}\r\n"
-            "Cache-Control: no-store\r\n"
-            "Referrer-Policy: no-referrer\r\n"
-            "X-Content-Type-Options: nosniff\r\n"
-            "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode("ascii")
-        self.wfile.write(head + data if body else head)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return  # the request line carries the code: never log it
-
-
-def _shown(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
-
-
-def _listen(address: str, port: int) -> socket.socket:
-    """A non-blocking listening socket on exactly ``address:port`` (no dual-stack, no port sharing)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
-        if exclusive is not None:  # Windows: SO_REUSEADDR there would let another program take the port
-            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
-        else:  # POSIX: only lets the port be reused while old connections linger in TIME_WAIT
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((address, port))
-        sock.listen(64)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _bind_problem(address: str, port: int, exc: OSError) -> ValidationError:
-    where = f"{_shown(address)}:{port}" if port else _shown(address)
-    paste = "or paste the address the browser lands on after Authorize instead"
-    if exc.errno == errno.EADDRINUSE:
-        message = (
-            f"another program is already listening on {where} (port {port}): close that program, choose "
-            f"another port in the redirect URL (and register the new URL in Partner Center), {paste}"
-        )
-    elif exc.errno in _NO_ADDRESS:
-        message = f"cannot listen on {where}: this computer has no such address ({exc.strerror}); {paste}"
-    else:
-        message = f"cannot listen on port {port} on {_shown(address)} ({exc.strerror}); choose another port, {paste}"
-    return ValidationError([FieldProblem("Redirect URL", message)])
 
 
 class RedirectCatcher:
@@ -283,7 +135,7 @@ class RedirectCatcher:
             raise ValidationError(
                 [
                     FieldProblem(
-                        "Redirect URL",
+                        REDIRECT_URL_FIELD,
                         "the catcher only listens on this computer (http://127.0.0.1:<port>/<path>); for any other "
                         "redirect URL, paste the address from the browser instead",
                     )
@@ -314,6 +166,7 @@ class RedirectCatcher:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._hooks = CatcherHooks(arrived=self._busy, answer=self._handle, done_page_sent=self._done_page_sent)
 
     # --- public -----------------------------------------------------------------------------
 
@@ -393,41 +246,9 @@ class RedirectCatcher:
     # --- listening ----------------------------------------------------------------------------
 
     def _bind(self) -> tuple[list[socket.socket], tuple[str, ...]]:
-        """Listen on every address of the redirect URL's host, on one port; or explain why not."""
-        first, *others = self._binds
-        for _attempt in range(_ANY_PORT_ATTEMPTS if self._port == 0 and others else 1):
-            try:
-                primary = _listen(first, self._port)
-            except OSError as exc:
-                raise _bind_problem(first, self._port, exc) from None
-            port = primary.getsockname()[1]
-            listeners, bound = [primary], [first]
-            try:
-                for address in others:
-                    try:
-                        listeners.append(_listen(address, port))
-                        bound.append(address)
-                    except OSError as exc:
-                        if exc.errno in _NO_ADDRESS:  # no IPv6 here: nobody can listen on ::1 either
-                            continue
-                        raise
-            except OSError as exc:
-                for sock in listeners:
-                    sock.close()
-                if self._port == 0 and exc.errno == errno.EADDRINUSE:
-                    continue  # free on 127.0.0.1 but not on ::1: pick another port
-                raise _bind_problem(address, port, exc) from None
-            return listeners, tuple(bound)
-        raise ValidationError(
-            [
-                FieldProblem(
-                    "Redirect URL",
-                    f"found no port free on both {' and '.join(map(_shown, self._binds))} in "
-                    f"{_ANY_PORT_ATTEMPTS} tries; give a free port in the redirect URL, or paste the address "
-                    "the browser lands on after Authorize instead",
-                )
-            ]
-        )
+        """Listen on every address of the redirect URL's host, on one port; or raise
+        :class:`CallbackPortBusy` saying which address and port, and whether the port is taken."""
+        return listen_on_all(self._binds, self._port, _listen)
 
     def _wake(self) -> None:
         """Wake the listener thread from its selector (a byte on the wake-up socket)."""
@@ -514,7 +335,7 @@ class RedirectCatcher:
         try:
             with contextlib.suppress(Exception):  # a client that went away mid-answer: nothing to do
                 conn.setblocking(True)
-                _Handler(conn, address, _Context(self))
+                handle_connection(conn, address, self._hooks)
         finally:
             self._busy(conn)
             with contextlib.suppress(OSError):
@@ -548,43 +369,43 @@ class RedirectCatcher:
         port = match.group(2)
         return port == str(self._port) if port is not None else self._port == 80
 
-    def _handle(self, target: str, hosts: list[str]) -> _Answer:
+    def _handle(self, target: str, hosts: list[str]) -> Answer:
         if not self._host_ok(hosts):
             self._count_ignored()
-            return _Answer("wronghost", 421)
+            return Answer("wronghost", 421)
         if not target.startswith("/") or target.startswith("//"):  # absolute or authority forms
             self._count_ignored()
-            return _Answer("notfound", 404)
+            return Answer("notfound", 404)
         parts = urlsplit(target)
         with self._lock:
             state = self._state
         if parts.path == self._done_path and state in (CatcherState.RECEIVED, CatcherState.DENIED):
-            return _Answer("received" if state is CatcherState.RECEIVED else "denied", 200, last=True)
+            return Answer("received" if state is CatcherState.RECEIVED else "denied", 200, last=True)
         if parts.path != self._path:
             self._count_ignored()
-            return _Answer("notfound", 404)
+            return Answer("notfound", 404)
         if state in (CatcherState.RECEIVED, CatcherState.DENIED):  # the browser again: same clean page
-            return _Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)
+            return Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)
         if state is not CatcherState.WAITING:
-            return _Answer("nocode", 400)
+            return Answer("nocode", 400)
         query = parse_qs(parts.query, keep_blank_values=True)
         if self.expected_state is not None and "state" not in query and ("code" in query or "error" in query):
             # Without the state nothing ends the wait: any page can load /callback?error=access_denied.
             self._count_ignored()
-            return _Answer("nostate", 400)
+            return Answer("nostate", 400)
         try:
             result = parse_redirect(f"http://catcher{target}", self.expected_state)
         except AuthorizationDenied as exc:
             if not self._expected(query):  # checked here too: a refusal ends the wait only with the state
                 self._count_ignored()
-                return _Answer("mismatch", 400)
+                return Answer("mismatch", 400)
             return self._finish(error=exc)
         except StateMismatch:
             self._count_ignored()
-            return _Answer("mismatch", 400)
+            return Answer("mismatch", 400)
         except (MissingAuthCode, AuthorizationError):
             self._count_ignored()
-            return _Answer("nocode", 400)
+            return Answer("nocode", 400)
         return self._finish(result=result)
 
     def _expected(self, query: dict[str, list[str]]) -> bool:
@@ -600,7 +421,7 @@ class RedirectCatcher:
         with self._lock:
             self._ignored += 1
 
-    def _finish(self, *, result: RedirectResult | None = None, error: AuthorizationError | None = None) -> _Answer:
+    def _finish(self, *, result: RedirectResult | None = None, error: AuthorizationError | None = None) -> Answer:
         """Take the first code (or refusal) and send the browser on to the clean "done" page."""
         with self._lock:
             if self._state is CatcherState.WAITING:
@@ -610,5 +431,5 @@ class RedirectCatcher:
         self._done.set()
         self._wake()
         if state not in (CatcherState.RECEIVED, CatcherState.DENIED):
-            return _Answer("nocode", 400)
-        return _Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)
+            return Answer("nocode", 400)
+        return Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)

@@ -3,7 +3,8 @@
 Two panels share the sellers' axis: the access token (refresh before it ends; it lasts 7 days) and
 the authorization itself (the refresh token: the seller must authorize again before it ends).
 TikTok sends webhook 7, UPCOMING_AUTHORIZATION_EXPIRATION, 30 days before an authorization ends
-(reference section 4): that line is marked as the re-authorization deadline to act on.
+(TikTok Shop Partner Center docs, "Webhooks overview" and the topic page "7 Upcoming authorization
+expiration"): that line is marked as the re-authorization deadline to act on.
 
 matplotlib is imported only when a chart is drawn, so importing the package stays light.
 """
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib is heavy and only needed to draw
 
     from .grants import Grant
 
@@ -54,7 +55,7 @@ class Chart:
 
 def expiry_chart(grants: Sequence[Grant], now: datetime | None = None) -> Chart:
     """Each seller's days left: access token (left panel), authorization (right panel)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # deferred: matplotlib is heavy and only needed to draw
 
     now = now or datetime.now(timezone.utc)
     names = [g.label for g in grants] or ["(no sellers yet)"]

@@ -15,27 +15,23 @@ Secrets are masked unless a builder is given ``reveal=True`` (the command line's
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from datetime import datetime, timezone
+from typing import Any
 
+from .api2cart import Api2CartStore
 from .catalog import catalog_table
+from .doctor import FAIL, WARN, Check, DoctorReport
+from .grants import Grant
+from .openapi import Shop
+from .results import RefreshSummary
 from .secret import Secret, mask
+from .settings import Settings
+from .status import Status, status_of
 from .table import Table, make_table
+from .text import expiry, local_time, relative, span, terminal_safe, when
 from .tokens import RECOMMENDED_SCOPES, TokenSet
-
-if TYPE_CHECKING:
-    from .api2cart import Api2CartStore
-    from .catcher import CatcherStatus
-    from .doctor import Check, DoctorReport
-    from .grants import Grant
-    from .openapi import Shop
-    from .results import RefreshSummary
-    from .settings import Settings
-    from .status import Status
 
 __all__ = [
     "Records",
@@ -52,7 +48,6 @@ __all__ = [
     "local_time",
     "refresh_rows",
     "relative",
-    "sandbox_approval_message",
     "scopes_summary",
     "scopes_table",
     "seller_rows",
@@ -73,69 +68,7 @@ __all__ = [
 ]
 
 
-# --- text from elsewhere --------------------------------------------------------------------------
-
-#: Characters a terminal acts on instead of showing: C0 controls but tab and newline, DEL, C1
-#: controls (ESC-less CSI), and the bidirectional overrides that reorder what is shown.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` with every character a terminal would act on (escape sequences, bell, carriage
-    return, bidirectional overrides) shown as a visible escape instead: a seller name or a service
-    message from elsewhere can no longer move the cursor, recolour or rewrite what is on screen."""
-    return _UNSAFE.sub(
-        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
-    )
-
-
-# --- times and values -----------------------------------------------------------------------------
-
-
-def relative(moment: datetime | None, now: datetime | None = None) -> str:
-    """'in 7 days', '3 hours ago', 'in 29 minutes' — coarse on purpose."""
-    if moment is None:
-        return "unknown"
-    delta = moment - (now or datetime.now(timezone.utc))
-    past = delta < timedelta(0)
-    seconds = abs(delta.total_seconds())
-    for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size * 0.98:  # "in 7 days", not "in 6 days" a second after issue
-            count = max(1, round(seconds / size))
-            text = f"{count} {unit}{'s' if count != 1 else ''}"
-            break
-    else:
-        text = "less than a minute"
-    return f"{text} ago" if past else f"in {text}"
-
-
-def local_time(moment: datetime | None) -> str:
-    if moment is None:
-        return "unknown"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
-
-
-def span(delta: timedelta) -> str:
-    """An exact duration in its largest whole unit: '30 minutes', '7 days', '1 day'."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
-
-
-def when(moment: datetime | None, now: datetime | None = None) -> str:
-    """A moment in local time and relative to now: '2026-12-02 10:28 UTC (in 7 days)'."""
-    return f"{local_time(moment)} ({relative(moment, now)})"
-
-
-def expiry(moment: datetime | None, now: datetime | None = None) -> str:
-    """'expires 2026-12-02 10:28 UTC (in 7 days)', 'expired … (2 hours ago)' or 'expiry unknown'."""
-    if moment is None:
-        return "expiry unknown"
-    verb = "expired" if moment <= (now or datetime.now(timezone.utc)) else "expires"
-    return f"{verb} {when(moment, now)}"
+# --- values ---------------------------------------------------------------------------------------
 
 
 def shown(value: Secret | None, *, reveal: bool = False) -> str | None:
@@ -216,8 +149,10 @@ class Records:
 
 
 def status_rows(status: Status, *, reveal: bool = False, prog: str | None = None, brief: bool = False) -> Rows:
-    """What is configured and where it stands. ``brief``: the settings only, as notebooks show them."""
-    s, now = status.settings, status.now
+    """What is configured and where the seller worked on stands. ``brief``: the app's settings only,
+    as notebooks show them (a seller's tokens are in their grant, not in the settings)."""
+    s, now, g = status.settings, status.now, status.seller
+    none = Secret("")
 
     def secret(label: str, key: str, value: Secret, empty: str) -> Row:
         text = shown(value, reveal=reveal)
@@ -242,34 +177,54 @@ def status_rows(status: Status, *, reveal: bool = False, prog: str | None = None
         "app_secret": secret("App Secret", "app_secret", s.app_secret, "(not set)"),
         "service_id": Row("service_id", s.service_id or "(not set)", "service_id", s.service_id or None),
         "redirect_url": Row("redirect URL", s.redirect_url or "(not set)", "redirect_url", s.redirect_url or None),
-        "seller_name": Row("seller", s.seller_name or "(not authorized yet)", "seller_name", s.seller_name or None),
-        "access_token": token("access token", "access_token", s.access_token, s.access_token_expires_at, "(none yet)"),
+        "seller_name": Row("seller", g.label if g else "(not authorized yet)", "seller_name", g.label if g else None),
+        "access_token": token(
+            "access token",
+            "access_token",
+            g.access_token if g else none,
+            g.access_token_expires_at if g else None,
+            "(none yet)",
+        ),
         "refresh_token": token(
-            "refresh token", "refresh_token", s.refresh_token, s.refresh_token_expires_at, "(none yet)"
+            "refresh token",
+            "refresh_token",
+            g.refresh_token if g else none,
+            g.refresh_token_expires_at if g else None,
+            "(none yet)",
         ),
         "auth_code": token("auth code waiting", "auth_code", s.auth_code, status.auth_code_expires_at, "(none)"),
-        "shop_cipher": Row("shop cipher", s.shop_cipher or "(none yet)", "shop_cipher", s.shop_cipher or None),
+        "shop_cipher": Row(
+            "shop cipher",
+            g.shop_cipher if g and g.shop_cipher else "(none yet)",
+            "shop_cipher",
+            g.shop_cipher if g and g.shop_cipher else None,
+        ),
         "api2cart_api_key": secret("API2Cart API key", "api2cart_api_key", s.api2cart_api_key, "(not set)"),
-        "api2cart_store_key": secret("API2Cart store key", "api2cart_store_key", s.api2cart_store_key, "(none yet)"),
+        "api2cart_store_key": secret(
+            "API2Cart store key", "api2cart_store_key", g.api2cart_store_key if g else none, "(none yet)"
+        ),
+        "pending_import": Row(
+            "waiting for import" if s.pending_import else None,
+            ", ".join(s.pending_import) + " in .env: run `sellers import-env`" if s.pending_import else "",
+            "pending_import",
+            list(s.pending_import),
+        ),
         "next_step": Row(None, key="next_step", value=how(step.text, step.command, prog)),
         "next_command": Row(None, key="next_command", value=step.command),
         "env_name": Row(".env file", s.env_path.name),
     }
     if brief:
-        names = "mode region app_type auth_type app_key app_secret service_id redirect_url access_token refresh_token"
-        names += " api2cart_api_key api2cart_store_key env_name"
+        names = "mode region app_type auth_type app_key app_secret service_id redirect_url api2cart_api_key env_name"
     else:
         names = "env_file mode sample_app where hosts region app_type auth_type app_key app_secret service_id"
         names += " redirect_url seller_name access_token refresh_token auth_code shop_cipher api2cart_api_key"
-        names += " api2cart_store_key next_step next_command"
+        names += " api2cart_store_key pending_import next_step next_command"
     return Rows(tuple(rows[name] for name in names.split()))
 
 
 def settings_table(settings: Settings, now: datetime | None = None) -> Table:
-    """What is configured, with secrets masked (the brief form of :func:`status_rows`)."""
-    from .status import status_of
-
-    return status_rows(status_of(settings, now), brief=True).table(("setting", "value"))
+    """The app's settings, with secrets masked (the brief form of :func:`status_rows`)."""
+    return status_rows(status_of(settings, None, now), brief=True).table(("setting", "value"))
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -460,7 +415,6 @@ def stores_table(stores: Sequence[Api2CartStore]) -> Table:
 
 def check_rows(checks: Iterable[Check], *, prog: str | None = None) -> Records:
     """Each check: status, name, what was found, and (for a failure or a warning) what to do."""
-    from .doctor import FAIL, WARN
 
     def item(c: Check) -> Rows:
         fix = how(c.fix, c.command, prog) if c.fix else ""
@@ -525,46 +479,4 @@ def curl_command(base_url: str, app_key: str, app_secret: Secret, code: Secret) 
     return (
         f"curl --location '{base_url.rstrip('/')}/api/v2/token/get?app_key={app_key}"
         f"&app_secret={mask(app_secret.reveal())}&auth_code={mask(code.reveal())}&grant_type=authorized_code'"
-    )
-
-
-def sandbox_approval_message(before: CatcherStatus | None, after: CatcherStatus | None, location: str) -> str:
-    """What pressing Authorize in the sandbox did, for a person: ``before`` and ``after`` are the
-    session's catcher's status around the press (None: no catcher was started), ``location`` the
-    address the consent page sent the browser to (only its scheme, host, port and path are shown:
-    its query holds the code)."""
-    from .catcher import CatcherState
-
-    pressed = "Sandbox: Authorize pressed on the consent page"
-    paste = (
-        "open the link above in your browser, press Authorize, paste the address the browser lands on "
-        "into the panel's Redirect URL field and press 'Use this address'; then run the next cell"
-    )
-    if before is None or after is None:
-        return (
-            f"{pressed}, but the redirect was not followed: no catcher of this runbook is listening (the "
-            f"panel above says why), so the code went nowhere. To go on, {paste}."
-        )
-    if before.state is not CatcherState.WAITING:
-        return (
-            f"{pressed}, but the redirect was not followed: the catcher was no longer waiting "
-            f"({before.message}), so the code went nowhere. Press 'Listen again' in the panel (or run its "
-            f"cell again) for a new catcher, then this cell; or {paste}."
-        )
-    if after.state is CatcherState.RECEIVED:
-        return f"{pressed}; the browser followed the redirect and the catcher received the code."
-    if after.state is CatcherState.WAITING:
-        try:
-            parts = urlsplit(location)
-            sent_to = f"{parts.scheme}://{parts.netloc}{parts.path}"
-        except ValueError:
-            sent_to = "another address"
-        return (
-            f"{pressed}, but the code did not reach the catcher: the consent page sent the browser to "
-            f"{sent_to}, the catcher waits at {after.address}. Make the redirect URL saved in notebook 01 "
-            f"the catcher's, run this notebook again; or {paste}."
-        )
-    return (
-        f"{pressed}; the browser followed the redirect, and the catcher says: {after.message}. "
-        "Run the next cell to see the details."
     )

@@ -7,7 +7,7 @@ and returns a :class:`DoctorReport` of :class:`Check` objects, one per concern:
   app settings   live mode: App Key, App Secret, service_id, redirect URL are set
   hosts          the token host, the Open API host and API2Cart answer (any HTTP status counts)
   clock          this computer's clock against the token host's ``Date`` header
-  tokens         neither token has expired or has less than a day left
+  tokens         the seller's tokens: neither has expired or has less than a day left
 
 Each check's ``fix`` is a sentence for a person, with no command-line syntax; ``command`` names the
 runbook command that does it (``"authorize"``, ``"refresh"``, ``"sandbox"``), for a front end to
@@ -21,18 +21,21 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
+
+import httpx
 
 from .errors import TikTokHelperError, ValidationError
+from .grants import Grant
 from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN, SIGNED_TIMESTAMP_MAX_AGE, SIGNED_TIMESTAMP_MAX_AHEAD
 from .secret import Secret
-
-if TYPE_CHECKING:
-    import httpx
-
-    from .settings import Mode, Settings
+from .session import open_session
+from .settings import Mode, Settings, default_env_path
+from .store import load_with_seller
+from .text import expiry, span
 
 __all__ = [
     "CLOCK_FAIL_AHEAD",
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 #: TikTok accepts a signed request's timestamp from 5 minutes behind its own time to 30 seconds
-#: ahead of it (protocol.SIGNED_TIMESTAMP_*, reference §5): outside that, 36009004. The window is
+#: ahead of it (protocol.SIGNED_TIMESTAMP_*, from Partner Center docs): outside that, 36009004. The window is
 #: asymmetric, so the check is too. Half of each side is still fine; beyond it, a warning.
 CLOCK_FAIL_BEHIND: Final = SIGNED_TIMESTAMP_MAX_AGE.total_seconds()
 CLOCK_FAIL_AHEAD: Final = SIGNED_TIMESTAMP_MAX_AHEAD.total_seconds()
@@ -124,7 +127,6 @@ class Probe(NamedTuple):
 
 def probe(http: httpx.Client, url: str, timeout: float) -> Probe:
     """GET ``url`` once (no redirects followed); ``local`` is this computer's time mid-request."""
-    import httpx
 
     before = time.time()
     try:
@@ -145,8 +147,6 @@ _CLOCK_FIX: Final = (
 
 def clock_check(token_probe: Probe) -> Check:
     """This computer's clock against the token host's ``Date`` header."""
-    from email.utils import parsedate_to_datetime
-
     if token_probe.status_code is None:
         return Check("clock", SKIP, "the token host did not answer, so there is no clock to compare with")
     try:
@@ -187,12 +187,10 @@ _Fix = tuple[str, "str | None"]
 def _expiry_check(
     name: str, value: Secret, expires: datetime | None, now: datetime, expired: _Fix, soon: _Fix
 ) -> Check:
-    from .display import expiry
-
     if not value:
         return Check(name, WARN, "none yet", *expired)
     if expires is None:
-        return Check(name, WARN, "its expiry is not recorded in .env", *expired)
+        return Check(name, WARN, "its expiry is not recorded in the seller's grant", *expired)
     if expires <= now:
         return Check(name, FAIL, expiry(expires, now), *expired)
     if expires - now < EXPIRY_MARGIN:
@@ -200,22 +198,35 @@ def _expiry_check(
     return Check(name, PASS, expiry(expires, now))
 
 
-def token_checks(s: Settings, now: datetime | None = None) -> list[Check]:
-    """The access and refresh tokens: present, and more than a day left on each."""
-    from .display import span
-
+def token_checks(s: Settings, grant: Grant | None, now: datetime | None = None) -> list[Check]:
+    """The seller's access and refresh tokens: present, and more than a day left on each."""
     now = now or datetime.now(timezone.utc)
-    if not s.access_token and not s.refresh_token:
+    if grant is None:
+        if s.pending_import:
+            return [
+                Check(
+                    "tokens",
+                    WARN,
+                    f"{s.env_path.name} still holds a single seller's tokens from an older runbook",
+                    "import them into the grant database",
+                    "sellers import-env",
+                )
+            ]
         return [Check("tokens", WARN, "no tokens yet (not authorized)", "authorize the app", "authorize")]
     again: _Fix = ("the seller must authorize the app again", "authorize")
     before_end: _Fix = ("before it ends, the seller must authorize the app again", "authorize")
-    refresh_check = _expiry_check("refresh token", s.refresh_token, s.refresh_token_expires_at, now, again, before_end)
+    name = f" of {grant.label}"
+    refresh_check = _expiry_check(
+        "refresh token" + name, grant.refresh_token, grant.refresh_token_expires_at, now, again, before_end
+    )
     refresh: _Fix = (
         again
-        if refresh_check.status is FAIL or not s.refresh_token
+        if refresh_check.status is FAIL or not grant.refresh_token
         else (f"refresh it (it lasts {span(ACCESS_TOKEN_LIFETIME)})", "refresh")
     )
-    access_check = _expiry_check("access token", s.access_token, s.access_token_expires_at, now, refresh, refresh)
+    access_check = _expiry_check(
+        "access token" + name, grant.access_token, grant.access_token_expires_at, now, refresh, refresh
+    )
     return [access_check, refresh_check]
 
 
@@ -260,8 +271,6 @@ _HOSTS: Final = (
 
 def network_checks(s: Settings, environ: Mapping[str, str] | None = None, scenario: str | None = None) -> list[Check]:
     """Each host answers (in sandbox mode: the sandbox), then the clock against the token host's."""
-    from .session import open_session
-
     try:
         session = open_session(s.env_path, environ=environ, scenario=scenario)
     except (OSError, ValueError, TikTokHelperError) as exc:
@@ -314,24 +323,26 @@ def network_checks(s: Settings, environ: Mapping[str, str] | None = None, scenar
 
 def settings_checks(
     env_path: Path, environ: Mapping[str, str] | None = None, seller: str | None = None
-) -> tuple[Settings | None, Check]:
-    """Load the settings (for ``seller``, default the most recently authorized): them (or None) and
-    the check that says whether they are valid."""
-    from .store import load_for_seller
-
+) -> tuple[Settings | None, Grant | None, Check]:
+    """Load the settings and ``seller``'s grant (default: the most recently authorized): them (or
+    None) and the check that says whether they are valid."""
     try:
-        settings = load_for_seller(env_path, environ, seller)
+        settings, grant = load_with_seller(env_path, environ, seller)
     except ValidationError as exc:
-        return None, Check(
-            "settings",
-            FAIL,
-            f"{env_path}: " + "; ".join(str(p) for p in exc.problems),
-            f"correct {', '.join(dict.fromkeys(exc.fields))} in {env_path} (or in the environment, which wins over "
-            ".env); .env.example explains each setting",
+        return (
+            None,
+            None,
+            Check(
+                "settings",
+                FAIL,
+                f"{env_path}: " + "; ".join(str(p) for p in exc.problems),
+                f"correct {', '.join(dict.fromkeys(exc.fields))} in {env_path} (or in the environment, which wins over "
+                ".env); .env.example explains each setting",
+            ),
         )
     except TikTokHelperError as exc:
-        return None, Check("settings", FAIL, str(exc), exc.fix)
-    return settings, Check("settings", PASS, f"{env_path}: valid, {settings.mode.value} mode")
+        return None, None, Check("settings", FAIL, str(exc), exc.fix)
+    return settings, grant, Check("settings", PASS, f"{env_path}: valid, {settings.mode.value} mode")
 
 
 def run_checks(
@@ -345,16 +356,14 @@ def run_checks(
     """Run every check for the settings file ``env_path`` (default: the usual ``.env`` lookup) with
     ``environ`` as the environment (default: this process's). Makes one GET to each host. In sandbox
     mode ``scenario`` is a training scenario for the sandbox the checks start (``clock-ahead``)."""
-    from .settings import default_env_path
-
     path = Path(env_path) if env_path is not None else default_env_path()
     environ = os.environ if environ is None else environ
-    settings, first = settings_checks(path, environ, seller)
+    settings, grant, first = settings_checks(path, environ, seller)
     checks = [first]
     if settings is None:
         checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]
     else:
         checks.append(app_check(settings))
         checks += network_checks(settings, environ, scenario)
-        checks += token_checks(settings, now)
+        checks += token_checks(settings, grant, now)
     return DoctorReport(tuple(checks), path, settings.mode if settings else None)

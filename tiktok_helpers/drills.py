@@ -13,25 +13,29 @@ says and runs the step again, which now works. :class:`Scorecard` counts the ans
 Drills run in a throwaway training runbook (:func:`open_training_session`): its own ``.env``,
 grant database and sandbox state in a temporary folder, in sandbox mode whatever the real
 ``.env`` says, so a drill never touches an integrator's sellers.
+
+The drills and their plans (the steps that prepare each, the step it breaks, the steps of its fix)
+are data: ``drills.json`` beside this module, read at import; the steps a plan names are the
+functions in ``_STEPS``.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from .catalog import CATALOG, lookup
 from .errors import TikTokHelperError
 from .sandbox.scenarios import SCENARIOS, Scenario
-
-if TYPE_CHECKING:
-    from .session import Session
+from .session import Session, open_session
 
 __all__ = [
     "DRILLS",
@@ -80,9 +84,9 @@ class Drill:
 
 def _authorize(session: Session) -> str:
     """Authorize as a person pasting the address the browser landed on: link, Authorize, exchange."""
-    link = session.authorization_link()
-    address = session.approve_in_sandbox(link)
-    tokens = session.exchange_pasted(address)
+    attempt = session.begin_authorization()
+    address = session.approve_in_sandbox(attempt)
+    tokens = session.exchange_pasted(address, attempt=attempt)
     until = f"{tokens.access_token_expires_at:%Y-%m-%d %H:%M}"
     return f"Tokens received for {tokens.seller_name}; the access token lasts until {until} UTC."
 
@@ -112,43 +116,20 @@ def _update_store(session: Session) -> str:
     return f"Pushed the seller's current refresh token to store {session.update_store()} (account.config.update)."
 
 
-def _ensure_grant(session: Session) -> str:
-    """A seller whose tokens work: authorize a new one (each drill starts from a fresh grant)."""
-    return _authorize(session)
-
-
-def _with_store(session: Session) -> str:
-    _authorize(session)
-    return _add_store(session)
-
-
-def _with_refreshed_store(session: Session) -> str:
-    _with_store(session)
-    return _refresh(session)
-
-
-def _nothing(session: Session) -> str:
-    return ""
-
-
 def _switch_off(session: Session) -> None:
     assert session.sandbox is not None
     session.sandbox.scenario = None
 
 
+def _scenario_off(session: Session) -> str:
+    """A lasting scenario's fix happens outside the sandbox: switching the scenario off stands for it."""
+    _switch_off(session)
+    return ""
+
+
 def _then(*steps: Step) -> Step:
     def run(session: Session) -> str:
         return " ".join(s for s in (step(session) for step in steps) if s)
-
-    return run
-
-
-def _fix_outside(then: Step) -> Step:
-    """A lasting scenario's fix happens outside the sandbox: switching the scenario off stands for it."""
-
-    def run(session: Session) -> str:
-        _switch_off(session)
-        return then(session)
 
     return run
 
@@ -166,6 +147,22 @@ def _find_existing_store(session: Session) -> str:
     )
 
 
+#: The steps a drill's plan names in ``drills.json``.
+_STEPS: Final[dict[str, Step]] = {
+    "authorize": _authorize,
+    "refresh": _refresh,
+    "shops": _shops,
+    "add-store": _add_store,
+    "validate": _validate,
+    "update-store": _update_store,
+    "find-existing-store": _find_existing_store,
+    "scenario-off": _scenario_off,
+}
+_DRILL_KEYS: Final = frozenset(
+    {"scenario", "title", "step", "teaches", "decoys", "prepare", "attempt", "fix", "fix_note"}
+)
+
+
 @dataclass(frozen=True)
 class _Plan:
     prepare: Step
@@ -175,208 +172,52 @@ class _Plan:
     fix_note: str
 
 
-_PLANS: Final[dict[str, _Plan]] = {
-    "code-used-twice": _Plan(_nothing, _authorize, _authorize, "Authorize again and exchange the new code once."),
-    "code-expired": _Plan(_nothing, _authorize, _authorize, "Authorize again and exchange the new code at once."),
-    "seller-cancels": _Plan(
-        _nothing, _authorize, _authorize, "Ask the seller to open the link again and press Authorize."
-    ),
-    "stale-redirect": _Plan(
-        _nothing, _authorize, _authorize, "Open the link just built (one tab), approve, use that redirect."
-    ),
-    "refresh-token-expired": _Plan(
-        _ensure_grant, _refresh, _then(_authorize, _refresh), "The seller authorizes again; the new grant refreshes."
-    ),
-    "refresh-token-replaced": _Plan(
-        _ensure_grant,
-        _refresh,
-        _then(_authorize, _refresh),
-        "The latest refresh token is with the other copy; here the seller authorizes again.",
-    ),
-    "scope-not-granted": _Plan(
-        _ensure_grant,
-        _shops,
-        _then(_authorize, _shops),
-        "Add the API package in Partner Center (the sandbox app has it), then the seller authorizes again.",
-    ),
-    "seller-deauthorized": _Plan(
-        _ensure_grant, _shops, _then(_authorize, _shops), "The seller authorizes the app again."
-    ),
-    "access-token-expired": _Plan(
-        _ensure_grant, _shops, _then(_refresh, _shops), "Refresh the access token, then call again."
-    ),
-    "clock-ahead": _Plan(
-        _ensure_grant,
-        _shops,
-        _fix_outside(_shops),
-        "Set this computer's clock right (network time); in the sandbox: switch the scenario off.",
-    ),
-    "bad-signature": _Plan(
-        _ensure_grant,
-        _shops,
-        _fix_outside(_shops),
-        "Copy the App Secret again from Partner Center and save it; in the sandbox: switch the scenario off.",
-    ),
-    "rate-limited": _Plan(_ensure_grant, _shops, _shops, "Wait a moment and call again."),
-    "tiktok-internal-error": _Plan(_ensure_grant, _shops, _shops, "Try again a little later."),
-    "api2cart-wrong-key": _Plan(
-        _ensure_grant,
-        _add_store,
-        _fix_outside(_add_store),
-        "Copy the API key from API2Cart's admin panel and save it; in the sandbox: switch the scenario off.",
-    ),
-    "api2cart-credentials-refused": _Plan(
-        _ensure_grant,
-        _add_store,
-        _then(_authorize, _add_store),
-        "The seller authorizes again; add the store with the new refresh token.",
-    ),
-    "api2cart-store-exists": _Plan(
-        _ensure_grant, _add_store, _find_existing_store, "Find the store already in the account and use it."
-    ),
-    "api2cart-stale-refresh-token": _Plan(
-        _with_refreshed_store,
-        _validate,
-        _then(_update_store, _validate),
-        "Push the seller's current refresh token to API2Cart (account.config.update).",
-    ),
-    "api2cart-store-deleted": _Plan(
-        _with_store, _validate, _then(_add_store, _validate), "Add the store again, then validate it."
-    ),
-}
+def _text(item: dict[str, Any], key: str) -> str:
+    value = item[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"drills.json: drill {item.get('scenario')!r}: {key!r} must be a non-empty string")
+    return value
 
+
+def _names(item: dict[str, Any], key: str) -> list[str]:
+    value = item[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"drills.json: drill {item.get('scenario')!r}: {key!r} must be a list of names")
+    return value
+
+
+def _steps(item: dict[str, Any], *names: str) -> Step:
+    unknown = [name for name in names if name not in _STEPS]
+    if unknown:
+        raise ValueError(f"drills.json: drill {item['scenario']!r}: unknown step(s) {unknown}")
+    return _then(*(_STEPS[name] for name in names))
+
+
+def _load() -> tuple[dict[str, Drill], dict[str, _Plan]]:
+    """Read ``drills.json`` (beside this module): the drills in teaching order, and their plans."""
+    data = json.loads(resources.files("tiktok_helpers").joinpath("drills.json").read_text(encoding="utf-8"))
+    drills: dict[str, Drill] = {}
+    plans: dict[str, _Plan] = {}
+    for item in data["drills"]:
+        if set(item) != _DRILL_KEYS:
+            raise ValueError(f"drills.json: drill {item.get('scenario')!r}: keys must be {sorted(_DRILL_KEYS)}")
+        name, title, step, teaches, attempt, fix_note = (
+            _text(item, key) for key in ("scenario", "title", "step", "teaches", "attempt", "fix_note")
+        )
+        decoys = _names(item, "decoys")
+        if len(decoys) != 2:
+            raise ValueError(f"drills.json: drill {name!r}: 'decoys' must name two catalog codes")
+        drills[name] = Drill(name, title, step, teaches, (decoys[0], decoys[1]))
+        plans[name] = _Plan(
+            _steps(item, *_names(item, "prepare")), _steps(item, attempt), _steps(item, *_names(item, "fix")), fix_note
+        )
+    return drills, plans
+
+
+_DATA: Final = _load()
 #: The drills in teaching order (the scenarios' order): authorization, tokens, Open API, API2Cart.
-DRILLS: Final[dict[str, Drill]] = {
-    d.scenario: d
-    for d in (
-        Drill(
-            "code-used-twice",
-            "A code used twice",
-            "exchange the code (notebook 03)",
-            "a code works once: a second exchange fails with 36004004",
-            ("36004005", "36004003"),
-        ),
-        Drill(
-            "code-expired",
-            "A code that waited too long",
-            "exchange the code (notebook 03)",
-            "codes live 30 minutes: exchange at once, or authorize again",
-            ("36004001", "redirect.timeout"),
-        ),
-        Drill(
-            "seller-cancels",
-            "The seller pressed Cancel",
-            "authorize (notebook 02)",
-            "a refusal comes back as error=auth_denied, with no code",
-            ("redirect.state_mismatch", "36004004"),
-        ),
-        Drill(
-            "stale-redirect",
-            "A redirect from an older link",
-            "authorize (notebook 02)",
-            "the state ties a redirect to the link just built: an old tab's redirect is refused",
-            ("redirect.denied", "36004004"),
-        ),
-        Drill(
-            "refresh-token-expired",
-            "The authorization has ended",
-            "refresh (notebook 05)",
-            "36004001: only the seller can renew an ended authorization",
-            ("36004005", "105002"),
-        ),
-        Drill(
-            "refresh-token-replaced",
-            "A refresh token someone else used",
-            "refresh (notebook 05)",
-            "36004005: keep one copy of the credentials, always save the returned refresh token",
-            ("36004001", "105001"),
-        ),
-        Drill(
-            "scope-not-granted",
-            "A scope the seller never granted",
-            "Get Authorized Shops (notebook 03)",
-            "105005: add the API package, then the seller must authorize again",
-            ("105001", "106001"),
-        ),
-        Drill(
-            "seller-deauthorized",
-            "The seller removed the app",
-            "Get Authorized Shops (notebook 03)",
-            "105001 after a refresh does not help: the seller must authorize again",
-            ("105002", "36009004"),
-        ),
-        Drill(
-            "access-token-expired",
-            "An access token older than 7 days",
-            "Get Authorized Shops (notebook 03)",
-            "105002: refresh, do not re-authorize",
-            ("105001", "36004001"),
-        ),
-        Drill(
-            "clock-ahead",
-            "This computer's clock is ahead",
-            "Get Authorized Shops (notebook 03)",
-            "36009004 has several causes: read the message; a timestamp means the clock",
-            ("106001", "105002"),
-        ),
-        Drill(
-            "bad-signature",
-            "A signature TikTok does not accept",
-            "Get Authorized Shops (notebook 03)",
-            "106001: the App Secret (or the signed bytes) differ",
-            ("36009004", "105001"),
-        ),
-        Drill(
-            "rate-limited",
-            "Too many calls",
-            "Get Authorized Shops (notebook 03)",
-            "36009002 passes by itself: wait and retry, never re-authorize",
-            ("105001", "36009003"),
-        ),
-        Drill(
-            "tiktok-internal-error",
-            "TikTok fails for a moment",
-            "Get Authorized Shops (notebook 03)",
-            "36009003 is TikTok's side: retry later, keep the request_id",
-            ("106001", "36009002"),
-        ),
-        Drill(
-            "api2cart-wrong-key",
-            "The wrong API2Cart key",
-            "add the store to API2Cart (notebook 04)",
-            "return_code 2 is about the API2Cart key, not TikTok's credentials",
-            ("api2cart.100", "api2cart.101"),
-        ),
-        Drill(
-            "api2cart-credentials-refused",
-            "API2Cart cannot use TikTok's credentials",
-            "add the store to API2Cart (notebook 04)",
-            "return_code 100 carries TikTok's refusal: authorize again, add with the new token",
-            ("api2cart.2", "api2cart.8"),
-        ),
-        Drill(
-            "api2cart-store-exists",
-            "The store is already in API2Cart",
-            "add the store to API2Cart (notebook 04)",
-            "return_code 8: list the stores and use the one there",
-            ("api2cart.101", "api2cart.100"),
-        ),
-        Drill(
-            "api2cart-stale-refresh-token",
-            "API2Cart holds an old refresh token",
-            "validate the store in API2Cart (notebook 05)",
-            "a refresh here rotates the token API2Cart holds: push it with account.config.update",
-            ("api2cart.101", "api2cart.2"),
-        ),
-        Drill(
-            "api2cart-store-deleted",
-            "The store was deleted in API2Cart",
-            "validate the store in API2Cart (notebook 05)",
-            "return_code 101: the store key is unknown; list, or add the store again",
-            ("api2cart.100", "api2cart.8"),
-        ),
-    )
-}
+DRILLS: Final[dict[str, Drill]] = _DATA[0]
+_PLANS: Final[dict[str, _Plan]] = _DATA[1]
 
 
 # --------------------------------------------------------------------------- running a drill
@@ -551,8 +392,6 @@ def open_training_session(folder: Path | str | None = None) -> Session:
     """A session on a throwaway runbook in ``folder`` (default: a new temporary folder, removed when
     Python exits): its own ``.env`` (sandbox mode, the shell's variables ignored), grant database and
     sandbox state."""
-    from .session import open_session
-
     if folder is None:
         where = Path(tempfile.mkdtemp(prefix="runbook-drills-"))
         atexit.register(shutil.rmtree, where, ignore_errors=True)  # throwaway: gone when Python exits

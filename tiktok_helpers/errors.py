@@ -42,15 +42,15 @@ app secret, auth code or token: API replies are scrubbed of the secrets that wer
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .catalog import CatalogEntry, Cause, api2cart_key, cause_of, lookup
 from .secret import Secret, mask
 
 __all__ = [
+    "REDIRECT_URL_FIELD",
     "AccessTokenExpired",
     "AccessTokenInvalid",
     "Api2CartError",
@@ -69,6 +69,7 @@ __all__ = [
     "IpNotAllowed",
     "MissingAuthCode",
     "MissingSettingError",
+    "NoSellerYet",
     "OpenApiError",
     "OpenApiInternalError",
     "RateLimited",
@@ -83,6 +84,7 @@ __all__ = [
     "StateMismatch",
     "TikTokHelperError",
     "TokenError",
+    "TokensInEnvironment",
     "ValidationError",
     "scrub",
 ]
@@ -95,6 +97,11 @@ def scrub(text: str, secrets: Iterable[Secret | str | None]) -> str:
         if value and len(value) >= 4 and value in text:
             text = text.replace(value, mask(value))
     return text
+
+
+#: The field a problem with the app's redirect URL carries (the Partner Center form's label), as a
+#: value callers compare with, never a phrase to search for.
+REDIRECT_URL_FIELD: Final = "Redirect URL"
 
 
 class TikTokHelperError(Exception):
@@ -186,15 +193,18 @@ class CallbackPortBusy(ValidationError):
     """The catcher cannot listen on the redirect URL's port (another program holds it, or the
     address does not exist here). Nothing was saved: this is not a settings form problem.
 
-    A :class:`ValidationError` (field ``Redirect URL``) so callers that catch that keep working;
-    its title and fix are the catalog's (``redirect.port_busy``): a port taken, and the three ways
-    on. ``port`` is the port, ``busy`` is True when another program listens on it, ``reason`` (also
-    :attr:`cause`) is what the catcher met.
+    Raised by the catcher itself. A :class:`ValidationError` (field ``Redirect URL``) so callers
+    that catch that keep working; its title and fix are the catalog's (``redirect.port_busy``): a
+    port taken, and the three ways on. The values: ``address`` is the loopback address that could
+    not be listened on (``127.0.0.1``, ``::1``; empty when not known), ``port`` its port, ``busy``
+    True when another program listens on it; ``reason`` (also :attr:`cause`) is what the catcher
+    met, in words for the person (never matched by code).
     """
 
     catalog_code = "redirect.port_busy"
 
-    def __init__(self, problem: FieldProblem, port: int, *, busy: bool) -> None:
+    def __init__(self, problem: FieldProblem, port: int, *, busy: bool, address: str = "") -> None:
+        self.address = address
         self.port = port
         self.busy = busy
         self.reason = problem.message
@@ -204,10 +214,18 @@ class CallbackPortBusy(ValidationError):
     def cause(self) -> str:
         return self.reason
 
+    @property
+    def where(self) -> str:
+        """``address:port`` as a URL writes it (IPv6 in brackets); empty when the address is not known."""
+        if not self.address:
+            return ""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
     def _compose(self) -> str:
-        taken = re.search(r"already listening on (\S+) \(port", self.reason)
-        if taken:
-            what = f"port {self.port} is taken by another program (one is listening on {taken.group(1)})"
+        if self.busy:
+            holder = f" (one is listening on {self.where})" if self.where else ""
+            what = f"port {self.port} is taken by another program{holder}"
         else:
             what = self.reason.strip().rstrip(".")
         return f"{self.title}: {what}. What to do: {self.fix}"
@@ -215,6 +233,18 @@ class CallbackPortBusy(ValidationError):
 
 class MissingSettingError(TikTokHelperError):
     catalog_code = "settings.missing"
+
+
+class NoSellerYet(MissingSettingError):
+    """A step needs a seller's grant and none of this app and mode exists."""
+
+    catalog_code = "grants.no_seller"
+
+
+class TokensInEnvironment(SettingsError):
+    """A seller's token is set in the process environment: refused, never saved."""
+
+    catalog_code = "settings.tokens_in_environment"
 
 
 class AuthorizationError(TikTokHelperError):
@@ -348,7 +378,7 @@ class InvalidSignature(OpenApiError):
 
 
 class InvalidCredentials(OpenApiError):
-    """36009004, which has several causes (reference section 5). ``reason`` is the one TikTok's
+    """36009004, which has several causes (TikTok's "Common errors", live replies). ``reason`` is the one TikTok's
     ``message`` names (None when it names none the catalog knows); ``cause``, ``fix`` and the
     text of the exception are then that cause's, so the error shown says which."""
 

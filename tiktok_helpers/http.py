@@ -1,9 +1,11 @@
-"""The one place HTTP happens: a client base class and JSON request handling.
+"""The one place HTTP happens: how a client reaches its service, when an attempt is repeated, and
+JSON request handling.
 
-Every service client takes a ``base_url`` (so it can be pointed at the sandbox), a ``timeout``,
-and optionally an ``httpx.Client`` or ``httpx.BaseTransport`` to use (tests inject respx or a
-transport). A client builds at most one ``httpx.Client`` and reuses it for every call: building
-one costs about 20 ms, a request on a warm keep-alive connection a fraction of that.
+Every service client takes one :class:`Transport` value: the ``base_url`` (so it can be pointed at
+the sandbox), an ``httpx.Client`` to share or an ``httpx.BaseTransport`` to build its own on
+(tests inject respx or a mock transport), the ``timeout``, the :class:`RetryPolicy` and how to wait
+between attempts. A client builds at most one ``httpx.Client`` and reuses it for every call:
+building one costs about 20 ms, a request on a warm keep-alive connection a fraction of that.
 
 Failures become this package's errors with the service named and the URL shown without its
 query string, because TikTok's token endpoints carry the app secret and codes in the query. They
@@ -15,14 +17,9 @@ values of a JSON body) and are revealed only inside the expression that hands th
 httpx: no frame of the package holds one in plain text, for tools that record locals
 (``%xmode Verbose``, ``pytest --showlocals``, error reporters).
 
-Retries (:class:`RetryPolicy`), with exponential backoff, only where repeating is safe:
-
-* a connection that could not be made (``ConnectError``, ``ConnectTimeout``): nothing was sent,
-  so any request may be retried, even a token exchange;
-* a read timeout, a dropped connection, HTTP 429/502/503/504: only requests marked idempotent
-  (reads: Get Authorized Shops, API2Cart list/validate/platforms). Never the token exchange (a
-  code works once: if the first attempt reached TikTok, a second can only fail), never a refresh
-  (TikTok may already have replaced the refresh token), never adding an API2Cart store.
+Retries: one loop (:meth:`ServiceClient._send`), one decision
+(:meth:`~tiktok_helpers.retry.RetryPolicy.should_retry`) and one attempt budget per call, whatever
+the causes: see :mod:`tiktok_helpers.retry`. A read is ``safe=True``; nothing else is.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 import re
 import ssl
 import time
@@ -56,16 +52,20 @@ from .errors import (
     scrub,
 )
 from .regions import DEFAULT_TIMEOUT
+from .retry import DEFAULT_RETRY, NO_RETRY, RETRY_STATUSES, Outcome, RetryPolicy
 from .secret import Secret
 
 __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "NO_RETRY",
+    "RETRY_STATUSES",
     "USER_AGENT",
-    "JsonReply",
+    "Envelope",
+    "Outcome",
     "RetryPolicy",
     "ServiceClient",
+    "Transport",
     "new_http_client",
     "safe_url",
     "shared_ssl_context",
@@ -138,31 +138,43 @@ def _reason(exc: BaseException, secrets: Iterable[Secret | str | None]) -> str:
 
 _C = TypeVar("_C", bound="ServiceClient")
 
-#: HTTP statuses that say "try again later" without the request having done anything.
-RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How many attempts in all, and the backoff between them: ``backoff * 2**n``, capped, ±20 %."""
-
-    attempts: int = 3
-    backoff: float = 0.5
-    max_backoff: float = 4.0
-
-    def delay(self, retry_number: int, retry_after: str | None = None) -> float:
-        if retry_after and retry_after.strip().isdigit():
-            return min(float(retry_after.strip()), self.max_backoff)
-        base = min(self.backoff * 2.0**retry_number, self.max_backoff)
-        return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
-
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)  # looked up at call time, so tests can patch time.sleep
 
 
-DEFAULT_RETRY: Final = RetryPolicy()
-NO_RETRY: Final = RetryPolicy(attempts=1)
+@dataclass(frozen=True)
+class Transport:
+    """How a service client reaches its service: one value, the same for every client.
+
+    ``base_url``: the service's base address (the live host, the sandbox's, a mock's).
+    ``client``: an ``httpx.Client`` to share; its owner closes it. Without one, the service client
+    builds its own (on ``httpx_transport`` if given: respx, ``httpx.MockTransport``) and closes it.
+    ``timeout``: seconds for each attempt, whatever the shared client's own default.
+    ``retry``: the attempt budget and backoff. ``sleep``: how to wait between attempts (tests pass
+    a recorder; the default is :func:`time.sleep`, looked up at call time).
+    """
+
+    base_url: str
+    client: httpx.Client | None = None
+    httpx_transport: httpx.BaseTransport | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retry: RetryPolicy = DEFAULT_RETRY
+    sleep: Callable[[float], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.client is not None and self.httpx_transport is not None:
+            raise ValueError("give either client or httpx_transport, not both")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How a service reports an error in its JSON body: a non-zero ``code_field``, explained by
+    ``message_field``, raised as the subclass of ``error`` that handles the code."""
+
+    error: type[ApiError] = ApiError
+    code_field: str = "code"
+    message_field: str = "message"
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,39 +194,35 @@ def new_http_client(
     return httpx.Client(timeout=timeout, transport=transport, verify=verify, headers={"user-agent": USER_AGENT})
 
 
-class JsonReply:
-    """A decoded JSON object reply with its HTTP status."""
-
-    __slots__ = ("body", "status_code")
-
-    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
-        self.status_code = status_code
-        self.body = body
+def _tries(number: int) -> str:
+    return f"; {number} attempts" if number > 1 else ""
 
 
 class ServiceClient:
-    """Base of the service clients: one reusable ``httpx.Client`` and error translation."""
+    """Base of the service clients: one reusable ``httpx.Client``, the attempts, error translation."""
 
     service: ClassVar[str] = "service"
+    #: How this service reports errors in its replies' bodies.
+    envelope: ClassVar[Envelope] = Envelope()
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        if client is not None and transport is not None:
-            raise ValueError("give either client or transport, not both")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.retry = retry
-        self._sleep = sleep or _sleep
-        self._owns_client = client is None
-        self._client = client or new_http_client(timeout=timeout, transport=transport)
+    def __init__(self, transport: Transport) -> None:
+        if not isinstance(transport, Transport):
+            raise TypeError(f"transport must be a tiktok_helpers.http.Transport, not {type(transport).__name__}")
+        self.transport = transport
+        self.base_url = transport.base_url.rstrip("/")
+        self._sleep = transport.sleep or _sleep
+        self._owns_client = transport.client is None
+        self._client = transport.client or new_http_client(
+            timeout=transport.timeout, transport=transport.httpx_transport
+        )
+
+    @property
+    def timeout(self) -> float:
+        return self.transport.timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self.transport.retry
 
     @property
     def client(self) -> httpx.Client:
@@ -258,9 +266,14 @@ class ServiceClient:
         content: bytes | None = None,
         json_body: Mapping[str, Any] | None = None,
         extra_secrets: Iterable[Secret | str | None] = (),
-        idempotent: bool = False,
-    ) -> JsonReply:
-        """Send one request (retried where :class:`RetryPolicy` allows) and decode its JSON object.
+        safe: bool = False,
+    ) -> dict[str, Any]:
+        """Send one request and return its reply's JSON object once its code says success.
+
+        Attempts are repeated only as :meth:`RetryPolicy.should_retry` decides (``safe``: the
+        request is a read), within the one budget of :attr:`Transport.retry`. The body's code
+        decides success whatever the HTTP status (:class:`Envelope`); the status decides only when
+        the body carries no code.
 
         Secrets stay :class:`Secret` in ``params``, ``headers`` and ``json_body`` (a JSON object,
         serialized here; use it instead of ``content`` when the body carries a secret): they are
@@ -271,78 +284,101 @@ class ServiceClient:
         secret or the code in the query).
         """
         url = f"{self.base_url}{path}"
-        shown = safe_url(url)
         secrets = (*self._secrets(), *extra_secrets)
-        attempts = max(1, self.retry.attempts)
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            failure: TikTokHelperError | None = None
-            try:
-                response = self._client.request(
-                    method,
-                    url,
-                    params=_revealed(params),
-                    headers=_revealed(headers),
-                    content=content if json_body is None else _json_bytes(json_body),
-                    timeout=self.timeout,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was sent: safe to try again whatever the request.
-                if not last:
-                    self._sleep(self.retry.delay(attempt - 1))
-                    continue
-                tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-                if isinstance(exc, httpx.TimeoutException):
-                    failure = RequestTimeout(
-                        f"could not connect to {self.service} at {shown} within {self.timeout:g} s ({tries})",
-                        service=self.service,
-                        url=shown,
-                    )
-                else:
-                    failure = ServiceUnreachable(
-                        f"could not reach {self.service} at {shown} ({_reason(exc, secrets)}; {tries})",
-                        service=self.service,
-                        url=shown,
-                    )
-            except httpx.TimeoutException:
-                if idempotent and not last:
-                    self._sleep(self.retry.delay(attempt - 1))
-                    continue
+        number = 0
+        while True:
+            number += 1
+            outcome, body = self._attempt(
+                number, method, url, secrets, params=params, headers=headers, content=content, json_body=json_body
+            )
+            if not self.retry.should_retry(outcome, safe=safe):
+                break
+            self._sleep(self.retry.delay(number - 1, outcome.retry_after))
+        if outcome.error is not None:
+            raise outcome.error  # outside any except clause: httpx's error is not its __context__
+        return body
+
+    def _attempt(
+        self,
+        number: int,
+        method: str,
+        url: str,
+        secrets: Iterable[Secret | str | None],
+        *,
+        params: httpx.QueryParams | Mapping[str, str | Secret] | None,
+        headers: Mapping[str, str | Secret] | None,
+        content: bytes | None,
+        json_body: Mapping[str, Any] | None,
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """One attempt: what it met (for the retry decision) and, on success, the reply's body."""
+        shown = safe_url(url)
+        sent = True
+        failure: TikTokHelperError | None = None
+        try:
+            response = self._client.request(
+                method,
+                url,
+                params=_revealed(params),
+                headers=_revealed(headers),
+                content=content if json_body is None else _json_bytes(json_body),
+                timeout=self.timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            sent = False  # the connection was never made: nothing reached the service
+            if isinstance(exc, httpx.TimeoutException):
                 failure = RequestTimeout(
-                    f"no answer from {self.service} at {shown} within {self.timeout:g} s",
+                    f"could not connect to {self.service} at {shown} within {self.timeout:g} s{_tries(number)}",
                     service=self.service,
                     url=shown,
                 )
-            except (UnicodeEncodeError, httpx.InvalidURL):
-                # Raised while building the request: nothing was sent.
-                failure = ValidationError(
-                    [
-                        FieldProblem(
-                            f"request to {self.service}",
-                            "a value to send has characters HTTP cannot carry (for example a masked '…' value, "
-                            "or a letter outside ASCII); nothing was sent. Paste the value again from its source",
-                        )
-                    ]
-                )
-            except httpx.DecodingError:
-                failure = InvalidResponse(
-                    f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
-                )
-            except httpx.TransportError as exc:
-                if idempotent and not last:
-                    self._sleep(self.retry.delay(attempt - 1))
-                    continue
+            else:
                 failure = ServiceUnreachable(
-                    f"could not reach {self.service} at {shown} ({_reason(exc, secrets)})",
+                    f"could not reach {self.service} at {shown} ({_reason(exc, secrets)}{_tries(number)})",
                     service=self.service,
                     url=shown,
                 )
-            if failure is not None:
-                raise failure  # outside the except clauses: httpx's error is not its __context__
-            if idempotent and not last and response.status_code in RETRY_STATUSES:
-                self._sleep(self.retry.delay(attempt - 1, response.headers.get("retry-after")))
-                continue
-            break
+        except httpx.TimeoutException:
+            failure = RequestTimeout(
+                f"no answer from {self.service} at {shown} within {self.timeout:g} s{_tries(number)}",
+                service=self.service,
+                url=shown,
+            )
+        except (UnicodeEncodeError, httpx.InvalidURL):
+            sent = False  # raised while building the request
+            failure = ValidationError(
+                [
+                    FieldProblem(
+                        f"request to {self.service}",
+                        "a value to send has characters HTTP cannot carry (for example a masked '…' value, "
+                        "or a letter outside ASCII); nothing was sent. Paste the value again from its source",
+                    )
+                ]
+            )
+        except httpx.DecodingError:
+            failure = InvalidResponse(
+                f"{self.service} at {shown} sent a body that could not be decoded", service=self.service, url=shown
+            )
+        except httpx.TransportError as exc:
+            failure = ServiceUnreachable(
+                f"could not reach {self.service} at {shown} ({_reason(exc, secrets)}{_tries(number)})",
+                service=self.service,
+                url=shown,
+            )
+        if failure is not None:
+            return Outcome(number, sent, error=failure), {}
+        status, retry_after = response.status_code, response.headers.get("retry-after")
+        try:
+            body, error = self._checked(response, shown, secrets), None
+        except (HTTPStatusError, InvalidResponse, ApiError) as exc:
+            body, error = {}, exc
+        return Outcome(number, True, status, error, retry_after), body
+
+    def _checked(self, response: httpx.Response, shown: str, secrets: Iterable[Secret | str | None]) -> dict[str, Any]:
+        """The reply's JSON object when its code (:attr:`envelope`) is 0; the matching error otherwise.
+
+        The HTTP status only decides when the body carries no code at all: these services report
+        errors in the body, usually with HTTP 200.
+        """
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -357,45 +393,27 @@ class ServiceClient:
                 service=self.service,
                 url=shown,
             )
-        return JsonReply(response.status_code, body)
-
-    def _checked(
-        self,
-        reply: JsonReply,
-        path: str,
-        *,
-        error_base: type[ApiError],
-        code_field: str = "code",
-        message_field: str = "message",
-        extra_secrets: Iterable[Secret | str | None] = (),
-    ) -> dict[str, Any]:
-        """Return the body when its ``code_field`` is 0; raise the matching error otherwise.
-
-        The HTTP status only decides when the body carries no code at all: these services report
-        errors in the body, usually with HTTP 200.
-        """
-        body = reply.body
-        shown = safe_url(f"{self.base_url}{path}")
-        code = body.get(code_field)
+        envelope = self.envelope
+        code = body.get(envelope.code_field)
         if isinstance(code, str) and code.lstrip("-").isdigit():
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
-            if reply.status_code >= 400:
-                raise HTTPStatusError(reply.status_code, service=self.service, url=shown)
+            if response.status_code >= 400:
+                raise HTTPStatusError(response.status_code, service=self.service, url=shown)
             raise InvalidResponse(
-                f"the reply from {self.service} at {shown} has no numeric {code_field!r} field",
+                f"the reply from {self.service} at {shown} has no numeric {envelope.code_field!r} field",
                 service=self.service,
                 url=shown,
             )
         if code == 0:
             return body
-        message = scrub(str(body.get(message_field) or ""), [*self._secrets(), *extra_secrets])
-        cls = error_class_for(error_base, code)
+        message = scrub(str(body.get(envelope.message_field) or ""), secrets)
+        cls = error_class_for(envelope.error, code)
         raise cls(
             code,
             message,
             str(body.get("request_id") or ""),
             service=self.service,
             url=shown,
-            http_status=reply.status_code,
+            http_status=response.status_code,
         )

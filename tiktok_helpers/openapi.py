@@ -6,14 +6,18 @@ to 30 seconds ahead of its clock) and ``sign`` in the query, and the access toke
 path, every query pair (values that are not strings serialized as httpx sends them, lists as
 repeated keys: :mod:`~tiktok_helpers.signing`) and the body.
 
-Errors are read from the JSON body whatever the HTTP status (live TikTok sends 106001 and
-36009004 with HTTP 401, reference section 5), so they arrive as the right
-:class:`~tiktok_helpers.errors.OpenApiError` with TikTok's ``message``: 36009004 has several
-causes, and the message says which (:class:`~tiktok_helpers.errors.InvalidCredentials`).
+Errors are read from the JSON body whatever the HTTP status (live replies quoted in public
+client code send 106001 with HTTP 401 and 36009004 for an unknown app_key with HTTP 400; TikTok
+Shop Partner Center's rate-limits and common-errors pages pair 36009002 with HTTP 429), so they
+arrive as the right :class:`~tiktok_helpers.errors.OpenApiError` with TikTok's ``message``:
+36009004 has several causes, and the message says which
+(:class:`~tiktok_helpers.errors.InvalidCredentials`).
 
 Get Authorized Shops (``GET /authorization/202309/shops``) is the proof that a token works: it
 needs no shop cipher and returns the shops, each with the cipher every shop-level call needs.
-It is read-only, so retrying it is safe; nothing here retries on its own.
+A GET only reads, so it is safe to repeat: :mod:`tiktok_helpers.http` tries it again on a timeout,
+a dropped connection, HTTP 429/5xx or a code the catalog marks transient (36009002, 36009003),
+within one attempt budget; any other method only when the connection was never made.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any, Final
 import httpx
 
 from .errors import InvalidResponse, OpenApiError
-from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
+from .http import Envelope, ServiceClient, Transport
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
 from .signing import QueryValue, query_pairs, sign, wire_path
@@ -68,25 +72,25 @@ class Shop:
 
 
 class OpenApiClient(ServiceClient):
-    """Client for signed Open API calls on behalf of one authorized seller."""
+    """Client for signed Open API calls on behalf of one authorized seller.
+
+    ``transport`` defaults to the Open API's one production host
+    (:data:`~tiktok_helpers.regions.DEFAULT_ENDPOINTS`).
+    """
 
     service = "TikTok Open API"
+    envelope = Envelope(OpenApiError)
 
     def __init__(
         self,
         app_key: str,
         app_secret: Secret | str,
         access_token: Secret | str,
+        transport: Transport | None = None,
         *,
-        base_url: str = DEFAULT_ENDPOINTS[Region.GLOBAL].open_api_base,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
+        super().__init__(transport or Transport(DEFAULT_ENDPOINTS[Region.GLOBAL].open_api_base))
         self.app_key = app_key
         self.app_secret = Secret(app_secret)
         self.access_token = Secret(access_token)
@@ -117,22 +121,23 @@ class OpenApiClient(ServiceClient):
         """Send a signed request and return the reply's ``data`` object.
 
         An error reply raises the :class:`~tiktok_helpers.errors.OpenApiError` subclass for its
-        ``code``, with TikTok's ``message`` kept, whatever the HTTP status: live TikTok answers
-        106001 and 36009004 with HTTP 401 and a JSON body (reference section 5), and the body is
-        read first (:meth:`ServiceClient._checked`); only a reply without a code becomes
-        :class:`~tiktok_helpers.errors.HTTPStatusError`.
+        ``code``, with TikTok's ``message`` kept, whatever the HTTP status: TikTok's error replies
+        carry ``code``, ``message`` and ``request_id`` in a JSON body also with HTTP 401, 400 or 429
+        (live replies quoted in public client code; Partner Center's common-errors page), and the
+        body is read first (:meth:`ServiceClient._checked`); only a reply without a code becomes
+        :class:`~tiktok_helpers.errors.HTTPStatusError`. A GET is safe to repeat
+        (:meth:`~tiktok_helpers.retry.RetryPolicy.should_retry`).
         """
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
         path = wire_path(path)  # sign the path exactly as httpx will send it
-        reply = self._send(
+        checked = self._send(
             method,
             path,
             params=self.signed_params(path, query, content),
             headers={"x-tts-access-token": self.access_token, "content-type": "application/json"},
             content=content or None,
-            idempotent=method.upper() == "GET",
+            safe=method.upper() == "GET",
         )
-        checked = self._checked(reply, path, error_base=OpenApiError)
         data = checked.get("data")
         if data is None:
             return {}

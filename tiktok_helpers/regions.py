@@ -1,9 +1,11 @@
 """Regions, authorization types and the hosts of every service.
 
-Defaults follow the source document and the reference facts. Every URL can be overridden from
-settings, because TikTok's own pages disagree (the US seller link host is written both as
-``services.us.tiktokshop.com`` and ``services.tiktokshops.us``); the best value is always the
-link Partner Center's "Copy authorization link" button gives.
+Defaults follow the source document the runbook follows, TikTok Shop Partner Center's docs
+(authorization guide 202309, "Authorization overview" 202407, "Sign your API request") and
+API2Cart's documentation (its TikTok Shop connection guide and OpenAPI description). Every URL can
+be overridden from settings, because TikTok's own pages disagree (the US seller link host is
+written both as ``services.us.tiktokshop.com`` and ``services.tiktokshops.us``); the best value is
+always the link Partner Center's "Copy authorization link" button gives.
 """
 
 from __future__ import annotations

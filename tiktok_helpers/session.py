@@ -1,31 +1,33 @@
-"""The runbook's working session: settings turned into clients, in sandbox or live mode.
+"""The runbook's working session: the flow, one method per step, in sandbox or live mode.
 
-``open_session()`` loads the settings; in sandbox mode (and unless ``TIKTOK_SANDBOX_URL`` points
-at a sandbox already running) it starts the embedded sandbox in this process, with its state kept
-in ``.sandbox/state.db`` beside ``.env`` so that every notebook (each its own kernel) sees the
+``open_session()`` loads the app's settings; in sandbox mode (and unless ``TIKTOK_SANDBOX_URL``
+points at a sandbox already running) it starts the embedded sandbox in this process, with its state
+kept in ``.sandbox/state.db`` beside ``.env`` so that every notebook (each its own kernel) sees the
 same simulated TikTok and API2Cart. All clients share one ``httpx.Client``.
 
-Each step of the runbook is one method here, so notebooks, widgets and the command line call
-exactly the same code, and tests can too.
+The session owns the flow and nothing else: settings are the app's (:class:`Settings`), a seller's
+tokens are only in that seller's :class:`Grant` (:attr:`Session.seller`), persistence is the
+store's (:mod:`.store`), an authorization attempt is held by its caller
+(:class:`~tiktok_helpers.attempt.AuthorizationAttempt`), bulk refresh is :mod:`.bulk`, and the
+sandbox's scripted seller is :mod:`.autopilot`. Notebooks, widgets, the command line, the
+benchmarks and the tests all call these methods; nobody re-assembles the flow.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
+from . import bulk
 from .api2cart import Api2CartClient, Api2CartStore
-from .authlink import AuthorizationLink, build_authorization_link
-from .display import sandbox_approval_message
+from .attempt import Authorizing, Progress
+from .catcher import RedirectCatcher
 from .errors import (
     CallbackPortBusy,
     FieldProblem,
@@ -37,48 +39,28 @@ from .errors import (
     ValidationError,
 )
 from .grants import Grant
-from .http import new_http_client
+from .http import Transport, new_http_client
 from .openapi import OpenApiClient, Shop
-from .redirect import RedirectResult, parse_redirect
+from .redirect import RedirectResult
 from .regions import AuthType, Endpoints, Region
-from .results import AuthorizeEvent, AuthorizeResult, AuthorizeStep, RefreshOutcome, RefreshStatus, RefreshSummary
+from .results import AuthorizeEvent, AuthorizeStep, RefreshOutcome, RefreshSummary
+from .sandbox import Sandbox
+from .sandbox.database import StateFileError
 from .secret import Secret
-from .settings import Mode, Settings, clean_updates, default_env_path
-from .status import Status, exchange_retry, status_of
-from .store import GRANT_SETTINGS, RunbookStore, sandbox_state_path, with_grant
+from .settings import PER_SELLER, Mode, Settings, clean_app_form, default_env_path
+from .status import Status, describe, exchange_retry, no_seller_error, status_of
+from .store import LegacyImport, RunbookStore, sandbox_state_path
 from .tokens import TokenClient, TokenSet
-
-if TYPE_CHECKING:
-    from .catcher import CatcherStatus, RedirectCatcher
-    from .sandbox import Sandbox
 
 __all__ = ["CallbackPortBusy", "Session", "open_session"]
 
 
-#: Setting names as the Partner Center form labels them.
-_FORM_LABELS: Final = {
-    "TIKTOK_REGION": "Region",
-    "TIKTOK_APP_TYPE": "App type",
-    "TIKTOK_REDIRECT_URL": "Redirect URL",
-    "TIKTOK_AUTH_TYPE": "Authorization type",
-    "TIKTOK_APP_KEY": "App Key",
-    "TIKTOK_APP_SECRET": "App Secret",
-    "TIKTOK_SERVICE_ID": "service_id",
-}
-
-Progress = Callable[[AuthorizeEvent], None]
-
-
-def _ignore(event: AuthorizeEvent) -> None:
-    """The default progress callback: nobody is listening."""
-
-
-class Session:
+class Session(Authorizing):
     """One runbook session. Use as a context manager, or call :meth:`close`.
 
-    The session owns the flow: each step of the runbook is one method, and :meth:`authorize` runs
-    the whole authorization (link, catch or paste, exchange, verify). What a step receives is kept
-    in memory (:attr:`settings`, :attr:`last_tokens`) and persisted once through :attr:`store`.
+    :attr:`settings` are the app's settings (pointing at the running sandbox in sandbox mode);
+    :attr:`seller` is the grant the one-seller steps work on. What a token step receives is kept in
+    :attr:`last_tokens` and committed to the seller's grant through :attr:`store` at once.
     """
 
     def __init__(
@@ -91,60 +73,58 @@ class Session:
         scenario: str | None = None,
     ) -> None:
         self._closed = False
-        self._revive_lock = threading.RLock()
-        #: The catcher this session started last (the only listener ``approve_in_sandbox`` follows to).
+        self._lock = threading.RLock()
+        #: The catcher this session started last (the only listener the autopilot follows to).
         self._catcher: RedirectCatcher | None = None
         self.store = store
         settings = store.load()
-        #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
-        self.seller: Grant | None = store.grants.find(seller) if seller else store.grants.newest()
-        self._app = settings
         self._owns_http = http is None
         self._tls = settings.mode is Mode.LIVE
-        self._http = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
+        #: The shared HTTP client (replaced by :meth:`reopen` after :meth:`close`).
+        self.http: httpx.Client = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
         self.sandbox: Sandbox[Any] | None = None
         #: The last tokens received, kept even if saving them failed.
         self.last_tokens: TokenSet | None = None
-        self.last_link: AuthorizationLink | None = None
-        if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
-            from .sandbox import Sandbox
-            from .sandbox.database import StateFileError
-
-            state_path = sandbox_state or sandbox_state_path(settings.env_path)
-            try:  # the sandbox creates its folder itself (0700) and says clearly when it cannot
-                self.sandbox = Sandbox(
-                    redirect_url=settings.redirect_url, state_path=state_path, scenario=scenario
-                ).start()
-            except StateFileError as exc:
-                self._close_quietly()
-                raise SettingsError(str(exc)) from None
-        if scenario is not None and self.sandbox is None:
-            self._close_quietly()
-            where = (
-                f"the sandbox at {settings.sandbox_url} serves its own: start it with `sandbox --scenario {scenario}`"
-                if settings.mode is Mode.SANDBOX
-                else "training scenarios exist only in sandbox mode (empty TIKTOK_APP_KEY in a training copy)"
-            )
-            raise SettingsError(f"cannot serve scenario {scenario!r} here: {where}")
-        self.settings = settings
-        self._adopt(settings)
+        try:
+            #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
+            self.seller: Grant | None = store.grants.find(seller) if seller is not None else store.grants.newest()
+            if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
+                state_path = sandbox_state or sandbox_state_path(settings.env_path)
+                # the sandbox creates its folder itself (0700) and says clearly when it cannot
+                self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path, scenario=scenario)
+                self.sandbox.start()
+            if scenario is not None and self.sandbox is None:
+                where = (
+                    f"the sandbox at {settings.sandbox_url} serves its own: start it with "
+                    f"`sandbox --scenario {scenario}`"
+                    if settings.mode is Mode.SANDBOX
+                    else "training scenarios exist only in sandbox mode (empty TIKTOK_APP_KEY in a training copy)"
+                )
+                raise SettingsError(f"cannot serve scenario {scenario!r} here: {where}")
+        except StateFileError as exc:
+            self._release()
+            raise SettingsError(str(exc)) from None
+        except BaseException:
+            self._release()
+            raise
+        #: The app's settings, pointing at the running sandbox in sandbox mode.
+        self.settings: Settings = self._point(settings)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def _close_quietly(self) -> None:
-        """Release what the constructor opened before it failed."""
+    def _release(self) -> None:
         if self._owns_http:
-            self._http.close()
+            self.http.close()
         self.store.close()
 
     def close(self) -> None:
         """Stop the catcher and the embedded sandbox, close the HTTP client and the grant database.
 
-        Idempotent. The session stays usable: the next step (or widget) that needs them brings them
-        back (:meth:`reopen`): a new HTTP client, the sandbox restarted on the same state file, so it
-        sees the same data. ``with open_session(...)`` still releases everything on exit.
+        Idempotent. Every step brings them back when it needs them (:meth:`reopen`): a new HTTP
+        client, the sandbox restarted on the same state file. ``with open_session(...)`` releases
+        everything on exit.
         """
-        with self._revive_lock:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
@@ -153,9 +133,7 @@ class Session:
                 catcher.stop()
             if self.sandbox is not None:
                 self.sandbox.stop()
-            if self._owns_http:
-                self._http.close()
-            self.store.close()
+            self._release()
 
     @property
     def closed(self) -> bool:
@@ -164,40 +142,20 @@ class Session:
 
     def reopen(self) -> Session:
         """Bring a closed session back (no-op when open): a new HTTP client, and the embedded sandbox
-        restarted on the same state file. Steps call it themselves; returns self."""
-        with self._revive_lock:
+        restarted on the same state file. Every step calls it first; returns self."""
+        with self._lock:
             if not self._closed:
                 return self
             if self._owns_http:
-                self._http = new_http_client(timeout=self._app.http_timeout, tls=self._tls)
+                self.http = new_http_client(timeout=self.settings.http_timeout, tls=self._tls)
             if self.sandbox is not None:
-                from .sandbox.database import StateFileError
-
                 try:
                     self.sandbox.start()
                 except (OSError, StateFileError) as exc:
                     raise SettingsError(f"the sandbox could not be started again: {exc}") from None
+                self.settings = self._point(self.settings)
             self._closed = False
-            self._adopt(self._app)
         return self
-
-    @property
-    def http(self) -> httpx.Client:
-        """The shared HTTP client (a new one after :meth:`close`)."""
-        if self._closed:
-            self.reopen()
-        return self._http
-
-    @property
-    def settings(self) -> Settings:
-        """The selected seller's settings (pointing at the running sandbox, restarted if closed)."""
-        if self._closed:
-            self.reopen()
-        return self._settings
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        self._settings = value
 
     def __enter__(self) -> Session:
         return self
@@ -207,31 +165,34 @@ class Session:
     ) -> None:
         self.close()
 
-    def _adopt(self, fresh: Settings) -> Settings:
-        """Make ``fresh`` the app's settings (the selected seller's grant applied), keeping the sandbox."""
-        if self._closed:
-            self._app = fresh
-            self.reopen()  # adopts self._app with the sandbox running again
-            return self._settings
-        self._app = fresh
-        fresh = with_grant(fresh, self.seller)
-        if self.sandbox is not None:
-            fresh = fresh.with_sandbox(self.sandbox.base_url)
-        if fresh.mode is Mode.LIVE and self._owns_http and not self._tls:
+    def _point(self, settings: Settings) -> Settings:
+        """``settings`` pointed at the running sandbox; in live mode, a client that verifies TLS."""
+        if self.sandbox is not None and self.sandbox.running:
+            settings = settings.with_sandbox(self.sandbox.base_url)
+        if settings.mode is Mode.LIVE and self._owns_http and not self._tls:
             # Saved credentials switched the mode to live: the sandbox's client has no CA bundle.
-            self._http.close()
+            self.http.close()
             self._tls = True
-            self._http = new_http_client(timeout=fresh.http_timeout, tls=True)
-        self.settings = fresh
-        return fresh
+            self.http = new_http_client(timeout=settings.http_timeout, tls=True)
+        return settings
+
+    def _adopt(self, fresh: Settings) -> Settings:
+        """Make ``fresh`` the app's settings. When the app or mode changed, the seller is the newest
+        grant of the new one: a grant is never used with another app or mode."""
+        before = (self.settings.mode, self.settings.app_key)
+        self.settings = self._point(fresh)
+        if (fresh.mode, fresh.app_key) != before:
+            self.seller = self.store.grants.newest()
+        return self.settings
 
     def reload(self) -> Settings:
         """Read ``.env`` and the selected seller's grant again, for when they were changed outside
-        this session (another notebook, an editor). What this session saves it already knows: no
-        reload is needed after a step."""
+        this session (another notebook, an editor)."""
+        self.reopen()
+        fresh = self._adopt(self.store.load())
         if self.seller is not None:
             self.seller = self.store.grants.get(self.seller.id)
-        return self._adopt(self.store.load())
+        return fresh
 
     # --- sellers ----------------------------------------------------------------------------------
 
@@ -241,36 +202,49 @@ class Session:
         return self.store.grants.path
 
     def sellers(self) -> list[Grant]:
-        """Every authorized seller's grant, the most recently authorized first."""
+        """Every authorized seller's grant of this app and mode, the most recently authorized first."""
         return self.store.grants.all()
 
     def select_seller(self, wanted: str | Grant) -> Grant:
         """Work on this seller (open_id, seller name or row id) in the one-seller steps."""
-        grant = wanted if isinstance(wanted, Grant) else self.store.grants.find(wanted)
-        self._use(grant)
+        self.seller = wanted if isinstance(wanted, Grant) else self.store.grants.find(wanted)
+        return self.seller
+
+    def _grant(self, seller: str | Grant | None) -> Grant:
+        """The grant a step works on, as stored now."""
+        if isinstance(seller, Grant):
+            return self.store.grants.get(seller.id)
+        if seller is not None:
+            return self.store.grants.find(seller)
+        if self.seller is None:
+            raise no_seller_error(self.settings)
+        return self.store.grants.get(self.seller.id)
+
+    def _keep(self, grant: Grant) -> Grant:
+        """A step saved ``grant``: when it is the selected seller's, the selection follows it."""
+        if self.seller is None or self.seller.id == grant.id:
+            self.seller = grant
         return grant
 
-    def _use(self, grant: Grant) -> None:
-        self.seller = grant
-        self._adopt(self._app)
+    def import_legacy(self) -> LegacyImport:
+        """Import a single-seller ``.env``'s tokens as a grant of this app and mode (once; again is a
+        no-op). The imported seller becomes the selected one."""
+        done = self.store.import_legacy()
+        self.settings = self._point(self.store.load())
+        if done.grant is not None:
+            self.seller = done.grant
+        return done
 
     def status(self) -> Status:
         """Where the selected seller stands and what to do next (reads and sends nothing)."""
-        return status_of(self.settings)
+        return status_of(self.settings, self.seller)
 
     def save(self, updates: Mapping[str, str | Secret | None]) -> Settings:
         """Validate and save the app's settings (``None`` removes one); nothing is saved if any is
         wrong. A seller's tokens are not settings: the steps that receive them save them."""
-        per_seller = [name for name in updates if name in GRANT_SETTINGS]
+        per_seller = [name for name in updates if name in PER_SELLER]
         if per_seller:
-            raise ValidationError(
-                [
-                    FieldProblem(
-                        name, "is kept per seller in the grant database: authorize, refresh or add the store to save it"
-                    )
-                    for name in per_seller
-                ]
-            )
+            raise ValidationError([FieldProblem(name, PER_SELLER[name]) for name in per_seller])
         return self._adopt(self.store.save(updates))
 
     def save_app(
@@ -286,37 +260,22 @@ class Session:
     ) -> Settings:
         """The Partner Center form: check every field (all problems reported at once, by the names
         on the form) and save them together, or save nothing."""
-        updates: dict[str, str | Secret | None] = {
-            "TIKTOK_REGION": str(getattr(region, "value", region)),
-            "TIKTOK_APP_TYPE": app_type,
-            "TIKTOK_REDIRECT_URL": redirect_url,
-            "TIKTOK_APP_KEY": app_key,
-            "TIKTOK_APP_SECRET": app_secret,
-            "TIKTOK_SERVICE_ID": service_id,
-        }
-        if auth_type is not None:
-            updates["TIKTOK_AUTH_TYPE"] = str(getattr(auth_type, "value", auth_type))
-        try:
-            cleaned = clean_updates(updates)
-        except ValidationError as exc:
-            labelled = (FieldProblem(_FORM_LABELS.get(p.field, p.field), p.message) for p in exc.problems)
-            raise ValidationError(list(dict.fromkeys(labelled))) from None
+        cleaned = clean_app_form(
+            region=region,
+            app_type=app_type,
+            app_key=app_key,
+            app_secret=app_secret,
+            service_id=service_id,
+            redirect_url=redirect_url,
+            auth_type=auth_type,
+        )
         return self._adopt(self.store.save_cleaned(cleaned))
 
     # --- where and who ------------------------------------------------------------------------
 
     def describe(self) -> str:
         """One line a person can read: the mode and where requests go."""
-        s = self.settings
-        if s.mode is Mode.SANDBOX:
-            where = f"the embedded sandbox at {s.sandbox_url}" if s.sandbox_url else "the sandbox (not started)"
-            app = "the sandbox's sample app" if s.using_sample_app else f"App Key {s.app_key}"
-            return f"Mode: sandbox. Requests go to {where}, as {app}. Settings file: {s.env_path.name}."
-        ends = s.endpoints()
-        return (
-            f"Mode: live ({s.region.value}). Tokens from {ends.token_base}, Open API at {ends.open_api_base}, "
-            f"API2Cart at {ends.api2cart_base}. Settings file: {s.env_path.name}."
-        )
+        return describe(self.settings)
 
     @property
     def is_sandbox(self) -> bool:
@@ -330,292 +289,35 @@ class Session:
     def endpoints(self) -> Endpoints:
         return self.settings.endpoints()
 
+    def _transport(self, base_url: str) -> Transport:
+        """How a client reaches ``base_url``: this session's shared HTTP client and timeout."""
+        return Transport(base_url, client=self.reopen().http, timeout=self.settings.http_timeout)
+
     def token_client(self) -> TokenClient:
-        s = self.settings
+        s = self.reopen().settings
         s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
-        return TokenClient(
-            s.app_key, s.app_secret, base_url=self.endpoints.token_base, client=self.http, timeout=s.http_timeout
-        )
+        return TokenClient(s.app_key, s.app_secret, self._transport(self.endpoints.token_base))
 
     def open_api(self, access_token: Secret | str | None = None) -> OpenApiClient:
-        s = self.settings
-        token = Secret(access_token) if access_token is not None else s.access_token
+        s = self.reopen().settings
+        token = Secret(access_token) if access_token is not None else self._grant(None).access_token
         if not token:
             raise MissingSettingError("no access token yet: exchange an auth code first (notebook 03)")
-        return OpenApiClient(
-            s.app_key,
-            s.app_secret,
-            token,
-            base_url=self.endpoints.open_api_base,
-            client=self.http,
-            timeout=s.http_timeout,
-        )
+        return OpenApiClient(s.app_key, s.app_secret, token, self._transport(self.endpoints.open_api_base))
 
     def api2cart(self) -> Api2CartClient:
-        s = self.settings
+        s = self.reopen().settings
         s.require("API2CART_API_KEY")
-        return Api2CartClient(
-            s.api2cart_api_key, base_url=self.endpoints.api2cart_base, client=self.http, timeout=s.http_timeout
-        )
-
-    # --- step: authorize ------------------------------------------------------------------------
-
-    def authorize(
-        self,
-        *,
-        auth_type: AuthType | str | None = None,
-        pasted: str | None = None,
-        prompt: Callable[[AuthorizationLink], str] | None = None,
-        sandbox_decision: Literal["authorize", "cancel"] | None = None,
-        sandbox_seller: str | None = None,
-        wait: float = 300.0,
-        on_progress: Progress | None = None,
-    ) -> AuthorizeResult:
-        """The whole authorization: link -> the redirect back -> save the code -> exchange -> verify.
-
-        How the redirect comes back:
-
-        * default: a catcher listens on the app's loopback redirect URL (the link's ``state`` is
-          checked) for up to ``wait`` seconds while a person approves in a browser;
-        * ``prompt``: no catcher; ``prompt(link)`` returns what the person pasted (state checked);
-        * ``pasted``: an address (or code) already in hand; no link is built, so its state cannot
-          be checked;
-        * ``sandbox_decision``: sandbox only, the autopilot presses Authorize or Cancel on the consent
-          page (through the catcher, or in place of the person when ``prompt`` is given), logged in
-          as ``sandbox_seller`` (a sample seller's key or name; default: the one of the region).
-
-        The code is saved before the exchange, so a failed exchange can be retried with
-        :meth:`exchange` within the code's 30 minutes. Progress goes to ``on_progress``. Returns
-        the link, the redirect, the tokens (saved) and the authorized shops.
-        """
-        emit = on_progress or _ignore
-        if sandbox_decision is not None and not self.is_sandbox:
-            raise ValidationError(
-                [
-                    FieldProblem(
-                        "sandbox approval",
-                        "only exists in sandbox mode: in live mode the seller presses Authorize in a browser",
-                    )
-                ]
-            )
-        if sandbox_seller is not None and sandbox_decision is None:
-            raise ValidationError([FieldProblem("sandbox seller", "only goes with a sandbox approval")])
-        if pasted is not None and sandbox_decision is not None:
-            raise ValidationError(
-                [FieldProblem("sandbox approval", "cannot answer an address that was pasted: give one or the other")]
-            )
-        link: AuthorizationLink | None = None
-        if pasted is not None:
-            redirect = self._read_pasted(pasted, emit)
-        else:
-            link = self.authorization_link(auth_type)
-            if prompt is not None:
-                emit(AuthorizeEvent(AuthorizeStep.LINK, "Open the link and approve.", link=link))
-                text = (
-                    self._autopilot(link, sandbox_decision, sandbox_seller, follow=False, emit=emit)
-                    if sandbox_decision
-                    else prompt(link)
-                )
-                redirect = parse_redirect(text, link.state)  # this link's state, whatever was built since
-            else:
-                redirect = self._catch(
-                    link, wait=wait, sandbox_decision=sandbox_decision, sandbox_seller=sandbox_seller, emit=emit
-                )
-        emit(AuthorizeEvent(AuthorizeStep.CAUGHT, "The redirect came back with a code."))
-        self.save_code(redirect)
-        emit(AuthorizeEvent(AuthorizeStep.CODE_SAVED, f"The code is saved in {self.settings.env_path.name}."))
-        tokens = self._exchange_saved(emit)
-        emit(AuthorizeEvent(AuthorizeStep.EXCHANGED, f"Tokens received and saved to {self.settings.env_path.name}."))
-        shops = self.authorized_shops()
-        emit(AuthorizeEvent(AuthorizeStep.VERIFIED, f"The access token works: {len(shops)} shop(s) authorized."))
-        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path, self.grants_path)
-
-    def _catch(
-        self,
-        link: AuthorizationLink,
-        *,
-        wait: float,
-        sandbox_decision: Literal["authorize", "cancel"] | None,
-        sandbox_seller: str | None,
-        emit: Progress,
-    ) -> RedirectResult:
-        def report(status: CatcherStatus) -> None:
-            emit(AuthorizeEvent(AuthorizeStep.WAITING, status.message, catcher=status))
-
-        try:
-            catcher = self.start_catcher(link, timeout=wait, on_progress=report)
-        except ValidationError:
-            emit(
-                AuthorizeEvent(
-                    AuthorizeStep.NOTE,
-                    "Without the catcher, the address the browser lands on after Authorize can be pasted instead.",
-                )
-            )
-            raise
-        with catcher:
-            emit(
-                AuthorizeEvent(
-                    AuthorizeStep.LINK, "Open the link and approve.", link=link, listening=catcher.redirect_url
-                )
-            )
-            report(catcher.status())
-            if sandbox_decision is not None:
-                self._autopilot(link, sandbox_decision, sandbox_seller, follow=True, emit=emit)
-            return catcher.wait()
-
-    def _autopilot(
-        self,
-        link: AuthorizationLink,
-        decision: Literal["authorize", "cancel"],
-        seller: str | None,
-        *,
-        follow: bool,
-        emit: Progress,
-    ) -> str:
-        button = "Authorize" if decision == "authorize" else "Cancel"
-        who = f"sample seller {seller!r}" if seller else "the sample seller"
-        emit(AuthorizeEvent(AuthorizeStep.NOTE, f"Sandbox: pressing {button} on the consent page as {who}."))
-        return self.approve_in_sandbox(link, decision=decision, seller=seller, follow=follow)
-
-    def authorization_link(
-        self, auth_type: AuthType | str | None = None, state: str | None = None
-    ) -> AuthorizationLink:
-        """Build (and remember) the authorization link for the configured region and type."""
-        s = self.settings
-        link = build_authorization_link(
-            auth_type or s.auth_type,
-            region=s.region,
-            service_id=s.service_id,
-            app_key=s.app_key,
-            state=state,
-            endpoints=self.endpoints,
-        )
-        self.last_link = link
-        return link
-
-    def start_catcher(
-        self,
-        link: AuthorizationLink | None = None,
-        *,
-        timeout: float = 300.0,
-        on_progress: Callable[[CatcherStatus], None] | None = None,
-    ) -> RedirectCatcher:
-        """Listen for the redirect on the configured loopback redirect URL, checking the link's state.
-
-        When the port cannot be listened on (another program holds it), raises
-        :class:`CallbackPortBusy` naming the port and the ways on; nothing is sent anywhere.
-        The catcher is remembered: :meth:`approve_in_sandbox` follows only to it.
-        """
-        from .catcher import RedirectCatcher  # http.server: only needed here
-
-        link = link or self.last_link
-        redirect_url = self.settings.redirect_url
-        catcher = RedirectCatcher(  # a redirect URL it cannot listen on at all: a settings problem
-            redirect_url,
-            expected_state=link.state if link else None,
-            timeout=timeout,
-            on_progress=on_progress,
-        )
-        try:
-            catcher.start()
-        except ValidationError as exc:
-            problem = exc.problems[0] if exc.problems else FieldProblem("Redirect URL", str(exc))
-            try:
-                port = urlsplit(redirect_url.strip()).port or catcher.port
-            except ValueError:
-                port = catcher.port
-            raise CallbackPortBusy(problem, port, busy="already listening" in problem.message) from None
-        previous, self._catcher = self._catcher, catcher
-        if previous is not None and previous is not catcher:
-            previous.stop()  # one catcher per session: the old one would hold its port for nothing
-        if self.sandbox is not None:
-            self.sandbox.set_redirect_url(catcher.redirect_url)
-        return catcher
-
-    def _own_catcher_for(self, location: str) -> RedirectCatcher | None:
-        """The catcher this session started, if it is still waiting and ``location`` is its address."""
-        from .catcher import CatcherState
-
-        catcher = self._catcher
-        if catcher is None or catcher.status().state is not CatcherState.WAITING:
-            return None
-        try:
-            got, own = urlsplit(location), urlsplit(catcher.redirect_url)
-            same = (got.scheme, got.hostname, got.port, got.path) == (own.scheme, own.hostname, own.port, own.path)
-        except ValueError:
-            return None
-        return catcher if same else None
-
-    def approve_in_sandbox(
-        self,
-        link: AuthorizationLink | str | None = None,
-        *,
-        decision: Literal["authorize", "cancel"] = "authorize",
-        seller: str | None = None,
-        follow: bool = False,
-    ) -> str:
-        """Sandbox only: press Authorize (or Cancel) on the consent page as the sample seller would.
-
-        Returns the redirect address the browser would be sent to; with ``follow`` the address is
-        also loaded, as a browser would, so a running catcher receives it, but only when it is the
-        address of a catcher this session started and that is still waiting: the code is never
-        handed to another program listening there. Otherwise nothing is loaded, a warning says so,
-        and the address is returned (paste it). Live mode refuses: there a person approves in a
-        real browser.
-        """
-        if self.sandbox is None and self.mode is not Mode.SANDBOX:
-            raise TikTokHelperError("approving on someone's behalf only exists in sandbox mode")
-        import httpx
-
-        from .autopilot import ConsentPageError, walk_consent
-
-        target = link or self.last_link
-        if target is None:
-            target = self.authorization_link()
-        seller = seller or ("us" if self.settings.region is Region.US else "global")
-        try:
-            location = walk_consent(str(target), decision=decision, seller=seller, client=self.http)
-            if follow:
-                if self._own_catcher_for(location) is not None:
-                    # What the browser does next: load the callback URL, where this session's catcher listens.
-                    self.http.get(location, timeout=10, follow_redirects=True)
-                else:
-                    warnings.warn(
-                        "Sandbox: the redirect was not followed: no catcher of this runbook is listening at "
-                        "its address (another program may be), so the code was not sent there. Paste the "
-                        "address approve_in_sandbox returned instead.",
-                        stacklevel=2,
-                    )
-        except (ConsentPageError, httpx.HTTPError) as exc:
-            raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
-        return location
-
-    def approve_in_sandbox_and_report(self, link: AuthorizationLink | str | None = None) -> str:
-        """Sandbox only: press Authorize as the sample seller and let the browser follow the redirect
-        (:meth:`approve_in_sandbox` with ``follow``), then say in a sentence what happened: the
-        catcher received the code, or why the code did not reach it and what to do
-        (:func:`sandbox_approval_message`). The code itself is never in the sentence. Raises as
-        :meth:`approve_in_sandbox` does (live mode, a consent page that did not work)."""
-        catcher = self._catcher
-        before = catcher.status() if catcher is not None else None
-        with warnings.catch_warnings():  # the sentence returned says it, with what to do
-            warnings.filterwarnings("ignore", message="Sandbox: the redirect was not followed")
-            location = self.approve_in_sandbox(link, follow=True)
-        after = catcher.status() if catcher is not None else None
-        return sandbox_approval_message(before, after, location)
-
-    def parse_redirect(self, text: str) -> RedirectResult:
-        """Parse a pasted redirect URL (or bare code), checking the state of the last link built."""
-        return parse_redirect(text, self.last_link.state if self.last_link else None)
+        return Api2CartClient(s.api2cart_api_key, self._transport(self.endpoints.api2cart_base))
 
     def save_code(self, result: RedirectResult) -> None:
         """Save a caught auth code (mode 0600) for the exchange step, with when it arrived."""
-        self._adopt(self.store.save_code(result))
+        self.settings = self._point(self.store.save_code(result))
 
     # --- step: tokens ---------------------------------------------------------------------------
 
     def _received(
-        self, tokens: TokenSet, *, save: bool, code_spent: bool = False, refreshed_grant: Grant | None = None
+        self, tokens: TokenSet, *, save: bool, code_spent: bool = False, refreshed: Grant | None = None
     ) -> TokenSet:
         """Keep a token reply in memory at once, then commit it to its seller's grant before anything
         else is done with it (the code it spent is forgotten only after that)."""
@@ -623,19 +325,19 @@ class Session:
         if save:
             try:
                 grant = self.store.save_tokens(
-                    tokens,
-                    grant_id=refreshed_grant.id if refreshed_grant else None,
-                    refreshed=refreshed_grant is not None,
+                    tokens, grant_id=refreshed.id if refreshed else None, refreshed=refreshed is not None
                 )
             except TikTokHelperError as exc:
                 raise SettingsError(
                     f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
                     "session.last_tokens: fix the problem and call session.save_tokens()"
                 ) from None
-            if refreshed_grant is None or self.seller is None or self.seller.id == refreshed_grant.id:
-                self._use(grant)  # a new authorization, or the selected seller's own refresh
+            if refreshed is None:
+                self.seller = grant  # a new authorization: that seller is the one worked on now
+            else:
+                self._keep(grant)
             if code_spent:
-                self._adopt(self.store.forget_code())
+                self.settings = self._point(self.store.forget_code())
         return tokens
 
     def save_tokens(self, tokens: TokenSet | None = None) -> None:
@@ -657,43 +359,15 @@ class Session:
         A code works once: after the exchange, successful or refused as invalid, the saved code is
         removed.
         """
-        if code is None:
-            value = self.pending_code()
-        else:
-            value = code.code if isinstance(code, RedirectResult) else Secret(code)
+        value = self.pending_code() if code is None else code.code if isinstance(code, RedirectResult) else Secret(code)
         spent = bool(self.settings.auth_code) and self.settings.auth_code == value
         try:
             tokens = self.token_client().exchange(value)
         except InvalidAuthCode:
             if spent and save:
-                self._adopt(self.store.forget_code())
+                self.settings = self._point(self.store.forget_code())
             raise
         return self._received(tokens, save=save, code_spent=spent)
-
-    def exchange_pasted(self, pasted: str | None = None, *, on_progress: Progress | None = None) -> TokenSet:
-        """The exchange step as a person does it: the address the browser landed on (or just the code)
-        is saved first, then exchanged; with nothing pasted, the code the authorize step saved.
-
-        The pasted address's state is checked against the last link this session built; with no
-        link built here there is nothing to compare it with, and a note says so. When the exchange
-        fails for a reason other than the code itself, a note says how to retry.
-        """
-        emit = on_progress or _ignore
-        if pasted is not None:
-            self.save_code(self._read_pasted(pasted, emit))
-        return self._exchange_saved(emit)
-
-    def _read_pasted(self, text: str, emit: Progress) -> RedirectResult:
-        expected = self.last_link.state if self.last_link else None
-        redirect = parse_redirect(text, expected)
-        if expected is None and redirect.state:
-            emit(
-                AuthorizeEvent(
-                    AuthorizeStep.NOTE,
-                    "The pasted address's state is not checked: no link was built here to compare it with.",
-                )
-            )
-        return redirect
 
     def _exchange_saved(self, emit: Progress) -> TokenSet:
         try:
@@ -705,11 +379,11 @@ class Session:
             raise
 
     def refresh(self, seller: str | Grant | None = None, *, save: bool = True) -> TokenSet:
-        """Refresh a seller's access token (default: the selected seller) with their refresh token;
-        the new pair is committed the moment it arrives."""
+        """Refresh a seller's access token (default: the selected seller) with the refresh token their
+        grant holds now; the new pair is committed the moment it arrives."""
         grant = self._grant(seller)
         tokens = self.token_client().refresh(grant.refresh_token)
-        return self._received(tokens, save=save, refreshed_grant=grant)
+        return self._received(tokens, save=save, refreshed=grant)
 
     def refresh_all(
         self,
@@ -718,110 +392,69 @@ class Session:
         due_within: timedelta | None = None,
         on_progress: Callable[[RefreshOutcome, int, int], None] | None = None,
     ) -> RefreshSummary:
-        """Refresh every seller's access token, ``concurrency`` at a time on one shared HTTP client.
-
-        One seller's failure never stops the others; each new pair is committed the moment it
-        arrives. With ``due_within``, a seller whose access token lasts longer than that is skipped
-        (nothing is sent); a seller whose authorization has ended is skipped too (only the seller
-        can authorize again). ``on_progress(outcome, done, total)`` is called as each one lands,
-        from the worker threads.
-        """
-        if concurrency < 1:
-            raise ValidationError([FieldProblem("concurrency", "must be 1 or more")])
-        grants = self.store.grants.all()
-        now = datetime.now(timezone.utc)
+        """Refresh every seller's access token, ``concurrency`` at a time on one shared HTTP client
+        (:func:`bulk.refresh_all`: one failure never stops the others, each pair committed on arrival)."""
         client = self.token_client()
-        total = len(grants)
-        done = 0
-        lock = threading.Lock()
 
-        def finish(outcome: RefreshOutcome) -> RefreshOutcome:
-            nonlocal done
-            with lock:
-                done += 1
-                count = done
-            if on_progress is not None:
-                on_progress(outcome, count, total)
-            return outcome
+        def commit(tokens: TokenSet, grant: Grant) -> Grant:
+            return self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)
 
-        def one(grant: Grant) -> RefreshOutcome:
-            if grant.refresh_expired(now):
-                return finish(
-                    RefreshOutcome(
-                        grant,
-                        RefreshStatus.SKIPPED,
-                        reason="the authorization has ended: the seller must authorize again",
-                    )
-                )
-            if due_within is not None and not grant.access_due(now, due_within):
-                return finish(RefreshOutcome(grant, RefreshStatus.SKIPPED, reason="not due yet"))
-            try:
-                tokens = client.refresh(grant.refresh_token)
-            except TikTokHelperError as exc:
-                return finish(RefreshOutcome(grant, RefreshStatus.FAILED, error=exc))
-            try:
-                saved = self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)  # committed now
-            except TikTokHelperError as exc:
-                return finish(RefreshOutcome(grant, RefreshStatus.FAILED, error=exc))
-            return finish(RefreshOutcome(grant, RefreshStatus.REFRESHED, grant=saved))
-
-        if concurrency == 1 or total <= 1:
-            outcomes = [one(g) for g in grants]
-        else:
-            with ThreadPoolExecutor(max_workers=min(concurrency, total), thread_name_prefix="refresh") as pool:
-                outcomes = list(pool.map(one, grants))
-        for outcome in outcomes:
+        summary = bulk.refresh_all(
+            self.store.grants.all(),
+            client.refresh,
+            commit,
+            concurrency=concurrency,
+            due_within=due_within,
+            on_progress=on_progress,
+        )
+        for outcome in summary.refreshed:
             if outcome.grant is not None and self.seller is not None and outcome.grant.id == self.seller.id:
-                self._use(outcome.grant)
-        return RefreshSummary(tuple(outcomes))
-
-    def _grant(self, seller: str | Grant | None) -> Grant:
-        if isinstance(seller, Grant):
-            return seller
-        if seller is not None:
-            return self.store.grants.find(seller)
-        if self.seller is None:
-            raise MissingSettingError("no seller has authorized the app yet: authorize first (notebook 02)")
-        return self.seller
+                self.seller = outcome.grant
+        return summary
 
     def authorized_shops(self, access_token: Secret | str | None = None, *, save_cipher: bool = True) -> list[Shop]:
-        """Prove the access token works: the shops it may act on, with their ciphers."""
+        """Prove the selected seller's access token (or ``access_token``) works: the shops it may act
+        on, with their ciphers, saved on the seller's grant."""
         shops = self.open_api(access_token).get_authorized_shops()
         if save_cipher and access_token is None and self.seller is not None:
-            self._use(self.store.save_shops(self.seller, shops))  # the token works: verified now
+            self._keep(self.store.save_shops(self.seller, shops))  # the token works: verified now
         return shops
 
     # --- step: API2Cart ---------------------------------------------------------------------------
 
-    def add_store(self, *, custom_label: str | None = None, store_url: str | None = None, save: bool = True) -> Secret:
-        """Add the TikTok Shop store to API2Cart with the saved credentials; save its store key."""
-        s = self.settings
-        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET", "TIKTOK_REFRESH_TOKEN")
-        store_key = self.api2cart().add_tiktok_store(
-            app_key=s.app_key,
-            app_secret=s.app_secret,
-            refresh_token=s.refresh_token,
-            store_url=store_url,
-            custom_label=custom_label,
-        )
-        if save and self.seller is not None:
-            self._use(self.store.save_store_key(self.seller, store_key))
-        return store_key
-
-    def update_store(self, seller: str | Grant | None = None) -> Secret:
-        """Give API2Cart the seller's current refresh token (``account.config.update``) for the store
-        key saved on their grant (default: the selected seller); returns that store key.
-
-        Needed after a refresh made here: the refresh token API2Cart holds may have been rotated
-        away (API2Cart then answers 100). The grant is read again first, so a refresh saved by
-        another notebook or command is the one pushed. Never repeated automatically; nothing is
-        saved locally.
-        """
-        grant = self.store.grants.get(self._grant(seller).id)
+    def _with_store(self, seller: str | Grant | None) -> Grant:
+        grant = self._grant(seller)
         if not grant.api2cart_store_key:
             raise MissingSettingError(
                 f"{grant.label} has no store in API2Cart yet: add it first (notebook 04, or `api2cart add`)"
             )
+        return grant
+
+    def add_store(self, *, custom_label: str | None = None, store_url: str | None = None, save: bool = True) -> Secret:
+        """Add the selected seller's TikTok Shop store to API2Cart with the app's credentials and the
+        refresh token the seller's grant holds now; save the store key on the grant."""
+        s = self.reopen().settings
+        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
+        grant = self._grant(None)
+        store_key = self.api2cart().add_tiktok_store(
+            app_key=s.app_key,
+            app_secret=s.app_secret,
+            refresh_token=grant.refresh_token,
+            store_url=store_url,
+            custom_label=custom_label,
+        )
+        if save:
+            self._keep(self.store.save_store_key(grant, store_key))
+        return store_key
+
+    def update_store(self, seller: str | Grant | None = None) -> Secret:
+        """Give API2Cart the refresh token the seller's grant holds now (``account.config.update``) for
+        the store key saved on it (default: the selected seller); returns that store key.
+
+        Needed after a refresh made here, since TikTok does not document whether a refresh retires
+        the refresh token API2Cart holds. Never repeated automatically; nothing is saved locally.
+        """
+        grant = self._with_store(seller)
         s = self.settings
         s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
         self.api2cart().update_tiktok_store(
@@ -835,14 +468,7 @@ class Session:
     def validate_store(self, store_key: Secret | str | None = None) -> Secret:
         """Ask API2Cart whether a store's credentials work (``cart.validate``): the given store key,
         else the one saved on the selected seller's grant; returns the store key checked."""
-        if store_key is None:
-            grant = self.store.grants.get(self._grant(None).id)
-            if not grant.api2cart_store_key:
-                raise MissingSettingError(
-                    f"{grant.label} has no store in API2Cart yet: add it first (notebook 04, or `api2cart add`)"
-                )
-            store_key = grant.api2cart_store_key
-        key = Secret(store_key)
+        key = Secret(store_key) if store_key is not None else self._with_store(None).api2cart_store_key
         self.api2cart().validate_store(key)
         return key
 

@@ -23,7 +23,7 @@ from typing import Final
 
 from . import samples
 from .envfile import read_env, update_env
-from .errors import FieldProblem, MissingSettingError, ValidationError
+from .errors import REDIRECT_URL_FIELD, FieldProblem, MissingSettingError, ValidationError
 from .regions import DEFAULT_TIMEOUT, ENDPOINT_SETTINGS, AuthType, Endpoints, Region, endpoints_for, sandbox_endpoints
 from .secret import Secret
 from .validation import (
@@ -33,7 +33,6 @@ from .validation import (
     clean_datetime,
     clean_redirect_url,
     clean_service_id,
-    clean_text,
     clean_timeout,
     clean_token,
     clean_url,
@@ -41,12 +40,15 @@ from .validation import (
 )
 
 __all__ = [
+    "APP_FORM_LABELS",
+    "PER_SELLER",
     "SETTINGS",
     "AppType",
     "Mode",
     "SettingSpec",
     "Settings",
     "check_env_path",
+    "clean_app_form",
     "clean_updates",
     "clean_values",
     "default_env_path",
@@ -105,45 +107,12 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
         "when the auth code arrived, ISO 8601",
         partial(clean_datetime, field="TIKTOK_AUTH_CODE_RECEIVED_AT"),
     ),
-    SettingSpec("TIKTOK_ACCESS_TOKEN", "access token", partial(clean_token, field="TIKTOK_ACCESS_TOKEN"), secret=True),
-    SettingSpec(
-        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT",
-        "access token expiry, ISO 8601",
-        partial(clean_datetime, field="TIKTOK_ACCESS_TOKEN_EXPIRES_AT"),
-    ),
-    SettingSpec(
-        "TIKTOK_REFRESH_TOKEN",
-        "refresh token",
-        partial(clean_token, field="TIKTOK_REFRESH_TOKEN"),
-        secret=True,
-    ),
-    SettingSpec(
-        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT",
-        "refresh token expiry, ISO 8601",
-        partial(clean_datetime, field="TIKTOK_REFRESH_TOKEN_EXPIRES_AT"),
-    ),
-    SettingSpec(
-        "TIKTOK_SELLER_NAME",
-        "seller name from the token reply",
-        partial(clean_text, field="TIKTOK_SELLER_NAME"),
-    ),
-    SettingSpec(
-        "TIKTOK_SHOP_CIPHER",
-        "cipher of the first authorized shop",
-        partial(clean_token, field="TIKTOK_SHOP_CIPHER"),
-    ),
     SettingSpec("TIKTOK_HTTP_TIMEOUT", "seconds before a request gives up (default 15)", clean_timeout),
     SettingSpec("TIKTOK_SANDBOX_URL", "use an already running sandbox at this URL", _url("TIKTOK_SANDBOX_URL")),
     SettingSpec(
         "API2CART_API_KEY",
         "API2Cart account API key",
         partial(clean_token, field="API2CART_API_KEY"),
-        secret=True,
-    ),
-    SettingSpec(
-        "API2CART_STORE_KEY",
-        "store key API2Cart gave the TikTok store",
-        partial(clean_token, field="API2CART_STORE_KEY"),
         secret=True,
     ),
     *(
@@ -156,6 +125,23 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
 SETTINGS: Final[Mapping[str, SettingSpec]] = {spec.name: spec for spec in _SPECS}
 
 ENV_FILE_VARIABLE: Final = "TIKTOK_ENV_FILE"
+
+#: A seller's values, which are not settings: each lives in that seller's grant (grants.py). The
+#: names are those of a single-seller ``.env`` from before the grant database (legacy.py imports
+#: them once, on request); a save or the environment giving one is refused with this reason.
+PER_SELLER: Final[Mapping[str, str]] = dict.fromkeys(
+    (
+        "TIKTOK_ACCESS_TOKEN",
+        "TIKTOK_ACCESS_TOKEN_EXPIRES_AT",
+        "TIKTOK_REFRESH_TOKEN",
+        "TIKTOK_REFRESH_TOKEN_EXPIRES_AT",
+        "TIKTOK_SELLER_NAME",
+        "TIKTOK_SHOP_CIPHER",
+        "API2CART_STORE_KEY",
+    ),
+    "is kept per seller in the grant database beside .env, not in settings: authorize, refresh or add the "
+    "store to save it",
+)
 
 
 def default_env_path(start: Path | None = None) -> Path:
@@ -222,20 +208,16 @@ class Settings:
     redirect_url: str = ""
     auth_code: Secret = field(default_factory=lambda: Secret(""))
     auth_code_received_at: datetime | None = None
-    access_token: Secret = field(default_factory=lambda: Secret(""))
-    access_token_expires_at: datetime | None = None
-    refresh_token: Secret = field(default_factory=lambda: Secret(""))
-    refresh_token_expires_at: datetime | None = None
-    seller_name: str = ""
-    shop_cipher: str = ""
     http_timeout: float = DEFAULT_TIMEOUT
     sandbox_url: str = ""
     api2cart_api_key: Secret = field(default_factory=lambda: Secret(""))
-    api2cart_store_key: Secret = field(default_factory=lambda: Secret(""))
     overrides: Mapping[str, str] = field(default_factory=dict)
     env_path: Path = Path(".env")
     #: True when credentials are the sandbox's sample app rather than configured ones.
     using_sample_app: bool = False
+    #: Keys of a single-seller ``.env`` from before the grant database, still waiting for
+    #: ``sellers import-env`` (:mod:`tiktok_helpers.legacy`).
+    pending_import: tuple[str, ...] = ()
 
     @property
     def is_sandbox(self) -> bool:
@@ -321,16 +303,9 @@ def resolve_settings(cleaned: Mapping[str, str], env_path: Path) -> Settings:
         redirect_url=get("TIKTOK_REDIRECT_URL", ""),
         auth_code=Secret(get("TIKTOK_AUTH_CODE", "")),
         auth_code_received_at=_parse_time(get("TIKTOK_AUTH_CODE_RECEIVED_AT", "")),
-        access_token=Secret(get("TIKTOK_ACCESS_TOKEN", "")),
-        access_token_expires_at=_parse_time(get("TIKTOK_ACCESS_TOKEN_EXPIRES_AT", "")),
-        refresh_token=Secret(get("TIKTOK_REFRESH_TOKEN", "")),
-        refresh_token_expires_at=_parse_time(get("TIKTOK_REFRESH_TOKEN_EXPIRES_AT", "")),
-        seller_name=get("TIKTOK_SELLER_NAME", ""),
-        shop_cipher=get("TIKTOK_SHOP_CIPHER", ""),
         http_timeout=float(get("TIKTOK_HTTP_TIMEOUT", DEFAULT_TIMEOUT)),
         sandbox_url=get("TIKTOK_SANDBOX_URL", "").rstrip("/"),
         api2cart_api_key=Secret(get("API2CART_API_KEY", "")),
-        api2cart_store_key=Secret(get("API2CART_STORE_KEY", "")),
         overrides={name: values[name] for name in ENDPOINT_SETTINGS if name in values},
         env_path=env_path,
         using_sample_app=sample,
@@ -354,7 +329,8 @@ def clean_updates(updates: Mapping[str, str | Secret | None]) -> dict[str, str |
     for name, value in updates.items():
         spec = SETTINGS.get(name)
         if spec is None:
-            problems.append(FieldProblem(name, "is not a setting this runbook knows; see .env.example"))
+            known = "is not a setting this runbook knows; see .env.example"
+            problems.append(FieldProblem(name, PER_SELLER.get(name, known)))
             continue
         if value is None:
             cleaned[name] = None
@@ -383,3 +359,44 @@ def save_settings(updates: Mapping[str, str | Secret | None], env_path: Path | s
     cleaned = clean_updates(updates)
     update_env(path, cleaned)
     return {k: v for k, v in cleaned.items() if v is not None}
+
+
+#: Setting names as the Partner Center form (notebook 01) labels them.
+APP_FORM_LABELS: Final[Mapping[str, str]] = {
+    "TIKTOK_REGION": "Region",
+    "TIKTOK_APP_TYPE": "App type",
+    "TIKTOK_REDIRECT_URL": REDIRECT_URL_FIELD,
+    "TIKTOK_AUTH_TYPE": "Authorization type",
+    "TIKTOK_APP_KEY": "App Key",
+    "TIKTOK_APP_SECRET": "App Secret",
+    "TIKTOK_SERVICE_ID": "service_id",
+}
+
+
+def clean_app_form(
+    *,
+    region: Region | str,
+    app_type: str,
+    app_key: str,
+    app_secret: Secret | str,
+    service_id: str,
+    redirect_url: str,
+    auth_type: AuthType | str | None = None,
+) -> dict[str, str | None]:
+    """The Partner Center form checked as a whole: the cleaned updates, or one
+    :class:`ValidationError` naming every problem by the form's labels."""
+    updates: dict[str, str | Secret | None] = {
+        "TIKTOK_REGION": str(getattr(region, "value", region)),
+        "TIKTOK_APP_TYPE": app_type,
+        "TIKTOK_REDIRECT_URL": redirect_url,
+        "TIKTOK_APP_KEY": app_key,
+        "TIKTOK_APP_SECRET": app_secret,
+        "TIKTOK_SERVICE_ID": service_id,
+    }
+    if auth_type is not None:
+        updates["TIKTOK_AUTH_TYPE"] = str(getattr(auth_type, "value", auth_type))
+    try:
+        return clean_updates(updates)
+    except ValidationError as exc:
+        labelled = (FieldProblem(APP_FORM_LABELS.get(p.field, p.field), p.message) for p in exc.problems)
+        raise ValidationError(list(dict.fromkeys(labelled))) from None

@@ -14,10 +14,10 @@ must the path and every query value.
 
 Values that are not strings (the choice, made here once)
 --------------------------------------------------------
-TikTok's query values are strings (reference section 5), but a caller may hold a ``bool``, a
-number, ``None`` or a list (TikTok has array parameters such as ``ids``). Each is SERIALIZED
-exactly as the HTTP client sends it -- httpx's rule (``httpx._utils.primitive_value_to_str`` and
-``httpx.QueryParams``), which :class:`~tiktok_helpers.openapi.OpenApiClient` uses to send:
+TikTok's query values are strings (TikTok Shop Partner Center's API docs), but a caller may hold a
+``bool``, a number, ``None`` or a list (TikTok has array parameters such as ``ids``). Each is
+SERIALIZED exactly as the HTTP client sends it -- httpx's rule (``httpx._utils.primitive_value_to_str``
+and ``httpx.QueryParams``), which :class:`~tiktok_helpers.openapi.OpenApiClient` uses to send:
 
 * ``True`` / ``False`` -> ``"true"`` / ``"false"``; ``None`` -> ``""``; an ``int`` or ``float``
   -> ``str(value)``;

@@ -13,15 +13,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import InvalidAuthCode
+from .errors import InvalidAuthCode, MissingSettingError, NoSellerYet
+from .grants import Grant
+from .legacy import IMPORT_COMMAND
 from .protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
+from .settings import Mode, Settings, default_env_path
+from .store import load_with_seller, sandbox_state_path
+from .text import span
 
-if TYPE_CHECKING:
-    from .settings import Mode, Settings
-
-__all__ = ["Hosts", "NextStep", "Status", "exchange_retry", "load_status", "next_step", "status_of"]
+__all__ = [
+    "Hosts",
+    "NextStep",
+    "Status",
+    "describe",
+    "exchange_retry",
+    "load_status",
+    "next_step",
+    "no_seller_error",
+    "status_of",
+]
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,11 @@ class Hosts:
 
 @dataclass(frozen=True)
 class Status:
-    """The settings in use and what follows from them at ``now``."""
+    """The settings in use, the seller worked on (None before any authorized), and what follows
+    from them at ``now``."""
 
     settings: Settings
+    seller: Grant | None
     now: datetime
     #: Where requests go, as a person reads it.
     where: str
@@ -78,23 +91,23 @@ def auth_code_expiry(s: Settings) -> datetime | None:
     return s.auth_code_received_at + AUTH_CODE_LIFETIME
 
 
-def next_step(s: Settings, now: datetime | None = None) -> NextStep:
-    """The one thing to do next, in the order of the runbook."""
+def next_step(s: Settings, grant: Grant | None, now: datetime | None = None) -> NextStep:
+    """The one thing to do next for the seller of ``grant``, in the order of the runbook."""
     now = now or datetime.now(timezone.utc)
-    if not s.refresh_token:
-        if s.auth_code and _expired(auth_code_expiry(s), now):
+    if grant is None and s.auth_code:
+        if _expired(auth_code_expiry(s), now):
             return NextStep("the saved auth code has expired: authorize the app again", "authorize")
-        if s.auth_code:
-            return NextStep("exchange the saved auth code", "exchange")
+        return NextStep("exchange the saved auth code", "exchange")
+    if grant is None:
+        if s.pending_import:
+            return NextStep("import the single seller's tokens that .env still holds", IMPORT_COMMAND)
         return NextStep("authorize the app", "authorize")
-    if _expired(s.refresh_token_expires_at, now):
+    if grant.refresh_expired(now):
         return NextStep("the authorization has ended: authorize again", "authorize")
-    if not s.access_token or _expired(s.access_token_expires_at, now):
+    if not grant.access_token or grant.access_due(now):
         return NextStep("refresh the access token", "refresh")
-    if not s.api2cart_store_key:
+    if not grant.api2cart_store_key:
         return NextStep("add the store to API2Cart", "api2cart add")
-    from .display import span
-
     return NextStep(f"all set; refresh the access token at least every {span(ACCESS_TOKEN_LIFETIME)}", "refresh")
 
 
@@ -103,8 +116,6 @@ def exchange_retry(s: Settings, error: BaseException) -> NextStep | None:
     (TikTok did not refuse the code itself). None otherwise."""
     if isinstance(error, InvalidAuthCode) or not s.auth_code:
         return None
-    from .display import span
-
     return NextStep(
         f"The auth code stays saved in {s.env_path.name}: once the problem is fixed, exchange it (no argument "
         f"needed) within {span(AUTH_CODE_LIFETIME)} of approving",
@@ -114,8 +125,6 @@ def exchange_retry(s: Settings, error: BaseException) -> NextStep | None:
 
 def _where(s: Settings) -> tuple[str, Hosts]:
     if s.is_sandbox and not s.sandbox_url:
-        from .store import sandbox_state_path
-
         folder = sandbox_state_path(s.env_path).parent
         return f"an in-process sandbox started by each command (state in {folder})", Hosts()
     ends = s.endpoints()
@@ -125,11 +134,36 @@ def _where(s: Settings) -> tuple[str, Hosts]:
     return f"TikTok at {ends.token_base} and {ends.open_api_base}, API2Cart at {ends.api2cart_base}", hosts
 
 
-def status_of(settings: Settings, now: datetime | None = None) -> Status:
-    """Where ``settings`` stand at ``now`` (default: this moment). Reads and sends nothing."""
+def status_of(settings: Settings, seller: Grant | None, now: datetime | None = None) -> Status:
+    """Where ``settings`` and the seller of ``seller`` stand at ``now`` (default: this moment).
+    Reads and sends nothing."""
     now = now or datetime.now(timezone.utc)
     where, hosts = _where(settings)
-    return Status(settings, now, where, hosts, auth_code_expiry(settings), next_step(settings, now))
+    step = next_step(settings, seller, now)
+    return Status(settings, seller, now, where, hosts, auth_code_expiry(settings), step)
+
+
+def describe(s: Settings) -> str:
+    """One line a person can read: the mode and where requests go."""
+    if s.mode is Mode.SANDBOX:
+        where = f"the embedded sandbox at {s.sandbox_url}" if s.sandbox_url else "the sandbox (not started)"
+        app = "the sandbox's sample app" if s.using_sample_app else f"App Key {s.app_key}"
+        return f"Mode: sandbox. Requests go to {where}, as {app}. Settings file: {s.env_path.name}."
+    ends = s.endpoints()
+    return (
+        f"Mode: live ({s.region.value}). Tokens from {ends.token_base}, Open API at {ends.open_api_base}, "
+        f"API2Cart at {ends.api2cart_base}. Settings file: {s.env_path.name}."
+    )
+
+
+def no_seller_error(s: Settings) -> MissingSettingError:
+    """What a one-seller step says when no seller of this app and mode has authorized yet."""
+    if s.pending_import:
+        return MissingSettingError(
+            f"{s.env_path.name} still holds a single seller's tokens from an older runbook: import them with "
+            f"`python -m tiktok_helpers {IMPORT_COMMAND}` (or session.import_legacy()), or authorize again"
+        )
+    return NoSellerYet(f"no seller of this app in {s.mode.value} mode has authorized it yet")
 
 
 def load_status(
@@ -141,8 +175,6 @@ def load_status(
 ) -> Status:
     """Read ``.env``, the environment (which wins) and a seller's grant (default: the most recently
     authorized) and return their :class:`Status`."""
-    from .settings import default_env_path
-    from .store import load_for_seller
-
     path = Path(env_path) if env_path is not None else default_env_path()
-    return status_of(load_for_seller(path, environ, seller), now)
+    settings, grant = load_with_seller(path, environ, seller)
+    return status_of(settings, grant, now)

@@ -7,40 +7,45 @@ to its :class:`RunbookStore` once, in the step's own terms (``save_code``, ``sav
 * The app's settings and a code waiting for its exchange: ``.env`` (:class:`EnvStore`;
   python-dotenv format, mode 0600, every other line kept, see :mod:`tiktok_helpers.envfile`).
 * Every seller's grant (tokens, shops, API2Cart store key): the SQLite database beside it
-  (:class:`~tiktok_helpers.grants.GrantStore`). A single-seller ``.env`` from before is imported as
-  the first grant on first use, and its token lines leave ``.env`` only after the grant is committed.
+  (:class:`~tiktok_helpers.grants.GrantStore`), opened for the app and mode in use, so only that
+  app's grants in that mode are seen or written. A single-seller ``.env`` from before is imported
+  only on request (:meth:`RunbookStore.import_legacy`; :mod:`tiktok_helpers.legacy`).
 
 Every value is validated once, on the way in: the store remembers the cleaned values it loaded,
 applies each save's cleaned updates to them, and answers the new :class:`Settings` without reading
 and validating the whole file again. Values given in the process environment win over ``.env``, as
-when loading, so a save never changes what such a value resolves to.
+when loading, so a save never changes what such a value resolves to; nothing given only in the
+environment is ever written, and a seller's tokens in the environment are refused.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .envfile import read_env, update_env
-from .grants import Grant, GrantStore, grants_path_for
+from .grants import Grant, GrantScope, GrantStore, grants_path_for
+from .legacy import LEGACY_KEYS, grant_from_values, legacy_keys_in, refuse_environment
 from .openapi import Shop
 from .redirect import RedirectResult
-from .regions import UserType
 from .secret import Secret
 from .settings import Settings, clean_updates, clean_values, environment_values, resolve_settings
 from .tokens import TokenSet
 
 __all__ = [
-    "GRANT_SETTINGS",
     "SANDBOX_DIR",
     "EnvStore",
+    "LegacyImport",
     "RunbookStore",
-    "load_for_seller",
+    "SellerList",
+    "import_legacy",
+    "load_with_seller",
     "sandbox_state_path",
+    "scope_of",
     "sellers_of",
-    "with_grant",
 ]
 
 #: The folder beside ``.env`` where the embedded sandbox keeps its state.
@@ -55,59 +60,19 @@ def sandbox_state_path(env_path: Path) -> Path:
 Updates = Mapping[str, "str | Secret | None"]
 
 
-#: The ``.env`` settings of a single-seller project from before the grant database: imported into it.
-GRANT_SETTINGS = (
-    "TIKTOK_ACCESS_TOKEN",
-    "TIKTOK_ACCESS_TOKEN_EXPIRES_AT",
-    "TIKTOK_REFRESH_TOKEN",
-    "TIKTOK_REFRESH_TOKEN_EXPIRES_AT",
-    "TIKTOK_SELLER_NAME",
-    "TIKTOK_SHOP_CIPHER",
-    "API2CART_STORE_KEY",
-)
+def scope_of(settings: Settings) -> GrantScope:
+    """The app and mode whose grants these settings work with."""
+    return GrantScope(settings.mode.value, settings.app_key)
 
 
-def with_grant(settings: Settings, grant: Grant | None) -> Settings:
-    """The settings as they apply to one seller: that grant's tokens, shop cipher and store key."""
-    if grant is None:
-        return replace(
-            settings,
-            access_token=Secret(""),
-            access_token_expires_at=None,
-            refresh_token=Secret(""),
-            refresh_token_expires_at=None,
-            seller_name="",
-            shop_cipher="",
-            api2cart_store_key=Secret(""),
-        )
-    return replace(
-        settings,
-        access_token=grant.access_token,
-        access_token_expires_at=grant.access_token_expires_at,
-        refresh_token=grant.refresh_token,
-        refresh_token_expires_at=grant.refresh_token_expires_at,
-        seller_name=grant.seller_name,
-        shop_cipher=grant.shops[0].cipher if grant.shops else "",
-        api2cart_store_key=grant.api2cart_store_key,
-    )
+@dataclass(frozen=True)
+class LegacyImport:
+    """What ``sellers import-env`` did: the seller's grant (None when ``.env`` held no refresh token),
+    whether it was added now (False: it was already there), and the keys removed from ``.env``."""
 
-
-def _grant_from_settings(s: Settings) -> Grant:
-    """A single-seller ``.env``'s tokens as a grant (the open_id is not known until TikTok says)."""
-    shops = (Shop(id="", name="", region="", seller_type="", cipher=s.shop_cipher, code=""),) if s.shop_cipher else ()
-    return Grant(
-        id=0,
-        open_id="",
-        seller_name=s.seller_name,
-        base_region="",
-        user_type=UserType.UNKNOWN,
-        access_token=s.access_token,
-        access_token_expires_at=s.access_token_expires_at,
-        refresh_token=s.refresh_token,
-        refresh_token_expires_at=s.refresh_token_expires_at,
-        shops=shops,
-        api2cart_store_key=s.api2cart_store_key,
-    )
+    grant: Grant | None
+    added: bool
+    removed: tuple[str, ...]
 
 
 #: The keys of a code waiting to be exchanged.
@@ -115,20 +80,28 @@ _CODE_KEYS = ("TIKTOK_AUTH_CODE", "TIKTOK_AUTH_CODE_RECEIVED_AT")
 
 
 class EnvStore:
-    """The runbook's settings and the seller's tokens, in one ``.env`` file."""
+    """The runbook's settings and a code waiting for its exchange, in one ``.env`` file."""
 
     def __init__(self, path: Path | str, environ: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self._environ = environ
         self._values: dict[str, str] = {}
         self._pinned: frozenset[str] = frozenset()
+        self._pending: tuple[str, ...] = ()
 
     def load(self) -> Settings:
         """Read and validate ``.env`` and the environment; the resolved settings."""
-        from_env = environment_values(self._environ)
-        self._values = clean_values({**read_env(self.path), **from_env})
+        environ = os.environ if self._environ is None else self._environ
+        refuse_environment(environ)
+        from_env = environment_values(environ)
+        in_file = read_env(self.path)
+        self._values = clean_values({**in_file, **from_env})
         self._pinned = frozenset(name for name, value in from_env.items() if value.strip())
-        return resolve_settings(self._values, self.path)
+        self._pending = legacy_keys_in(in_file)
+        return self._resolve()
+
+    def _resolve(self) -> Settings:
+        return replace(resolve_settings(self._values, self.path), pending_import=self._pending)
 
     def save(self, updates: Updates) -> Settings:
         """Validate ``updates`` (``None`` removes a key) and write them; nothing is written if any is
@@ -145,7 +118,7 @@ class EnvStore:
                 self._values.pop(name, None)
             else:
                 self._values[name] = value
-        return resolve_settings(self._values, self.path)
+        return self._resolve()
 
     # --- the steps' own terms ----------------------------------------------------------------------
 
@@ -171,13 +144,14 @@ class RunbookStore:
         return self.env.path
 
     def load(self) -> Settings:
-        """The app's settings (no seller applied), after importing a single-seller ``.env``'s grant."""
-        settings = self.env.load()
-        if settings.refresh_token:
-            self.grants.import_grant(_grant_from_settings(settings))  # committed before .env changes
-            in_file = [name for name in GRANT_SETTINGS if name in read_env(self.env.path)]
-            if in_file:
-                settings = self.env.save(dict.fromkeys(in_file))
+        """The app's settings; the grant database is scoped to their app and mode."""
+        return self._scoped(self.env.load())
+
+    def _scoped(self, settings: Settings) -> Settings:
+        scope = scope_of(settings)
+        if self.grants.scope != scope:
+            self.grants.close()
+            self.grants.scope = scope  # the next read opens it for this app and mode
         return settings
 
     def close(self) -> None:
@@ -186,10 +160,10 @@ class RunbookStore:
     # --- the steps' own terms ------------------------------------------------------------------------
 
     def save(self, updates: Updates) -> Settings:
-        return self.env.save(updates)
+        return self._scoped(self.env.save(updates))
 
     def save_cleaned(self, cleaned: Mapping[str, str | None]) -> Settings:
-        return self.env.save_cleaned(cleaned)
+        return self._scoped(self.env.save_cleaned(cleaned))
 
     def save_code(self, result: RedirectResult, received_at: datetime | None = None) -> Settings:
         return self.env.save_code(result, received_at)
@@ -207,25 +181,64 @@ class RunbookStore:
     def save_store_key(self, grant: Grant, store_key: Secret) -> Grant:
         return self.grants.save_store_key(grant.id, store_key)
 
+    def import_legacy(self) -> LegacyImport:
+        """Import a single-seller ``.env``'s grant into this app and mode, then remove its lines from
+        ``.env`` (only after the grant is committed). Running it again adds nothing."""
+        values = read_env(self.env.path)
+        grant = grant_from_values(values)  # every malformed key named before anything is written
+        added = False
+        if grant is not None:
+            grant, added = self.grants.import_grant(grant)
+        removed = tuple(name for name in LEGACY_KEYS if name in values)
+        if removed:
+            update_env(self.env.path, dict.fromkeys(removed))
+            self.env.load()
+        return LegacyImport(grant, added, removed)
 
-def load_for_seller(
-    env_path: Path | str, environ: Mapping[str, str] | None = None, seller: str | None = None
-) -> Settings:
-    """The settings as they apply to one seller (default: the most recently authorized), for a front
-    end that needs no session (``status``, ``doctor``)."""
+
+def _open(env_path: Path | str, environ: Mapping[str, str] | None) -> tuple[RunbookStore, Settings]:
     store = RunbookStore(env_path, environ)
     try:
-        settings = store.load()
-        return with_grant(settings, store.grants.find(seller) if seller else store.grants.newest())
+        return store, store.load()
+    except BaseException:
+        store.close()
+        raise
+
+
+def load_with_seller(
+    env_path: Path | str, environ: Mapping[str, str] | None = None, seller: str | None = None
+) -> tuple[Settings, Grant | None]:
+    """The app's settings and one seller's grant (default: the most recently authorized), for a front
+    end that needs no session (``status``, ``doctor``)."""
+    store, settings = _open(env_path, environ)
+    try:
+        return settings, (store.grants.find(seller) if seller is not None else store.grants.newest())
     finally:
         store.close()
 
 
-def sellers_of(env_path: Path | str, environ: Mapping[str, str] | None = None) -> list[Grant]:
-    """Every seller's grant, the most recently authorized first (a single-seller ``.env`` imported)."""
-    store = RunbookStore(env_path, environ)
+@dataclass(frozen=True)
+class SellerList:
+    """The sellers of the app and mode in use, and how many grants belong to other apps or modes."""
+
+    settings: Settings
+    grants: list[Grant]
+    elsewhere: dict[GrantScope, int]
+
+
+def sellers_of(env_path: Path | str, environ: Mapping[str, str] | None = None) -> SellerList:
+    """Every seller's grant of the app and mode in use, the most recently authorized first."""
+    store, settings = _open(env_path, environ)
     try:
-        store.load()
-        return store.grants.all()
+        return SellerList(settings, store.grants.all(), store.grants.elsewhere())
+    finally:
+        store.close()
+
+
+def import_legacy(env_path: Path | str, environ: Mapping[str, str] | None = None) -> tuple[Settings, LegacyImport]:
+    """``sellers import-env``: a single-seller ``.env``'s grant imported into the app and mode in use."""
+    store, settings = _open(env_path, environ)
+    try:
+        return settings, store.import_legacy()
     finally:
         store.close()

@@ -5,8 +5,9 @@ TikTok answers errors with HTTP 200 and a non-zero ``code`` in the body: success
 not durations. Whether refresh rotates the refresh token is not documented, so the caller must
 always store the refresh token of the latest reply (:meth:`tiktok_helpers.store.EnvStore.save_tokens`).
 
-Neither call is retried here: a code works once, and a refresh that reached TikTok but whose
-reply was lost may already have replaced the refresh token.
+Neither call is safe to repeat once it may have reached TikTok (a code works once, and a refresh
+whose reply was lost may already have replaced the refresh token): only a connection that was
+never made is tried again (:meth:`tiktok_helpers.retry.RetryPolicy.should_retry`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
 
-import httpx
-
 from .errors import InvalidResponse, TokenError
-from .http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, ServiceClient
+from .http import Envelope, ServiceClient, Transport
 from .regions import DEFAULT_ENDPOINTS, Region, UserType
 from .secret import Secret
 
@@ -102,24 +101,23 @@ class TokenSet:
 
 
 class TokenClient(ServiceClient):
-    """Client for TikTok's token endpoints. Reuse one instance for every call."""
+    """Client for TikTok's token endpoints. Reuse one instance for every call.
+
+    ``transport`` defaults to the global token host (:data:`~tiktok_helpers.regions.DEFAULT_ENDPOINTS`).
+    """
 
     service = "TikTok authorization service"
+    envelope = Envelope(TokenError)
 
     def __init__(
         self,
         app_key: str,
         app_secret: Secret | str,
+        transport: Transport | None = None,
         *,
-        base_url: str = DEFAULT_ENDPOINTS[Region.GLOBAL].token_base,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(base_url, client=client, transport=transport, timeout=timeout, retry=retry, sleep=sleep)
+        super().__init__(transport or Transport(DEFAULT_ENDPOINTS[Region.GLOBAL].token_base))
         self.app_key = app_key
         self.app_secret = Secret(app_secret)
         self._clock = clock
@@ -145,8 +143,7 @@ class TokenClient(ServiceClient):
 
     def _call(self, path: str, params: Mapping[str, str | Secret], sent: Secret) -> TokenSet:
         query = {"app_key": self.app_key, "app_secret": self.app_secret, **params}
-        reply = self._send("GET", path, params=query, extra_secrets=(sent,))
-        body = self._checked(reply, path, error_base=TokenError, extra_secrets=(sent,))
+        body = self._send("GET", path, params=query, extra_secrets=(sent,))  # never safe to repeat once sent
         with self._reading(path):
             data = body.get("data")
             if not isinstance(data, dict):

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from .errors import FieldProblem, ValidationError
+from .errors import REDIRECT_URL_FIELD, FieldProblem, ValidationError
 
 __all__ = [
     "clean_app_key",
@@ -282,7 +282,7 @@ def is_loopback(host: str) -> bool:
     return ip == _LOOPBACK_V6 and ip.scope_id is None
 
 
-def clean_redirect_url(raw: object, field: str = "Redirect URL") -> str:
+def clean_redirect_url(raw: object, field: str = REDIRECT_URL_FIELD) -> str:
     """The callback URL registered for the app: https anywhere, or http on this computer only.
 
     Port 0 is allowed only in an http redirect URL on this computer, where it tells the catcher

@@ -11,22 +11,24 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ipywidgets as w
-from IPython.display import HTML
+from IPython.display import HTML, display
 
+from .attempt import AuthorizationAttempt
 from .authlink import AuthorizationLink
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 from .display import local_time, relative, span
 from .drills import DrillRun, Scorecard, Verdict, judge
-from .errors import CallbackPortBusy, MissingAuthCode, TikTokHelperError, scrub
+from .errors import CallbackPortBusy, MissingAuthCode, TikTokHelperError
 from .protocol import AUTH_CODE_LIFETIME
 from .redirect import RedirectResult
 from .secret import Secret
 from .session import Session
+from .widget_kit import Panel, bundle, copy_button, error_message, outcome_html, run_action, session_secrets
 
 __all__ = [
     "AppForm",
@@ -47,107 +49,6 @@ _WIDE = w.Layout(width="34em")
 #: Buttons as wide as their label: ipywidgets' default fixed width cuts "Validate and save".
 _FIT = w.Layout(width="auto", min_width="fit-content")
 _LABEL = {"description_width": "9em"}
-
-
-def _bundle(widget: w.Widget, text: str, **kwargs: Any) -> dict[str, Any] | None:
-    """The widget's display data, with a plain-text form a reader can follow where widgets do not
-    render (a saved notebook on a code host, a terminal)."""
-    bundle: object = widget._repr_mimebundle_(**kwargs)
-    if not isinstance(bundle, dict):
-        return None
-    bundle["text/plain"] = text
-    return bundle
-
-
-class Panel:
-    """A widget with a readable text fallback: shows the widget where it can, the text elsewhere."""
-
-    def __init__(self, widget: w.Widget, text: str) -> None:
-        self.widget = widget
-        self.text = text
-
-    @property
-    def children(self) -> tuple[w.Widget, ...]:
-        return tuple(getattr(self.widget, "children", ()))
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        return _bundle(self.widget, self.text, **kwargs)
-
-
-def outcome_html(ok: bool, message: str) -> str:
-    """A green or red message box (escaped)."""
-    colour, icon = ("#1a7f37", "✔") if ok else ("#cf222e", "✘")
-    return f'<div style="color:{colour};max-width:48em"><b>{icon}</b> {html.escape(message)}</div>'
-
-
-def _session_secrets(session: Session | None) -> list[Secret | str | None]:
-    """Every secret the session holds (to mask them in a message that did not come from the package)."""
-    if session is None:
-        return []
-    try:
-        s = session._settings  # as held: reading .settings could restart a closed sandbox here
-    except AttributeError:
-        return []
-    names = ("app_secret", "access_token", "refresh_token", "auth_code", "api2cart_api_key", "api2cart_store_key")
-    return [getattr(s, name, None) for name in names]
-
-
-def error_message(exc: BaseException, secrets: Iterable[Secret | str | None] = ()) -> str:
-    """What a widget shows for a failure: a package error's own message (title, detail, fix), or
-    ``Unexpected error: <type>: <message>`` with every secret given masked."""
-    if isinstance(exc, TikTokHelperError):
-        return str(exc)
-    text = scrub(str(exc), list(secrets))
-    return f"Unexpected error: {type(exc).__name__}: {text}" if text else f"Unexpected error: {type(exc).__name__}"
-
-
-def _run(
-    action: Callable[[], str],
-    out: w.HTML,
-    *,
-    session: Session | None = None,
-    secrets: Iterable[Secret | str | None] = (),
-) -> bool:
-    """Run a button's action and show what happened in ``out``, replacing what the last action
-    showed: its message, or any failure (package errors carry their fix; anything else is shown as
-    an unexpected error, secrets masked), never only in the log console."""
-    out.value = ""  # the outcome always describes this action, never an earlier one
-    try:
-        out.value = outcome_html(True, action())
-        return True
-    except Exception as exc:  # any failure of a widget callback must reach its own output
-        if not isinstance(exc, TikTokHelperError):
-            logger.debug("widget action failed", exc_info=True)
-        out.value = outcome_html(False, error_message(exc, [*secrets, *_session_secrets(session)]))
-        return False
-
-
-# Copies the value shown in the same row. When the row shows a masked secret, it presses Reveal,
-# waits for the real value to arrive from the kernel, copies it, and masks it again: a secret
-# reaches the browser only when the person asks for it, never sits in widget state otherwise.
-_COPY_JS = (
-    "(async (b) => {"
-    "const row = b.closest('.widget-hbox'); const input = row.querySelector('input');"
-    "const reveal = row.querySelector('.widget-toggle-button');"
-    "let masked = input.value.includes('\u2026') || input.value.includes('\u2022');"
-    "if (masked && reveal) { const before = input.value; reveal.click();"
-    "for (let i = 0; i < 60 && input.value === before; i++) await new Promise(r => setTimeout(r, 50)); }"
-    "await navigator.clipboard.writeText(input.value);"
-    "if (masked && reveal) reveal.click();"
-    "b.textContent = 'Copied';"
-    "})(this)"
-)
-
-
-def _copy_button(label: str = "Copy") -> w.HTML:
-    """A button that copies the value shown in its row (revealing a masked one just for the copy)."""
-    return w.HTML(
-        f'<button class="runbook-copy" type="button" onclick="{html.escape(_COPY_JS, quote=True)}">'
-        f"{html.escape(label)}</button>"
-    )
-
-
-# --- 01: the Partner Center form ------------------------------------------------------------------
 
 
 class AppForm:
@@ -214,7 +115,7 @@ class AppForm:
                 f"service_id {s.service_id}, region {s.region.value}, {s.app_type.value} app."
             )
 
-        ok = _run(action, self.outcome, session=self.session, secrets=[self.app_secret.value])
+        ok = run_action(action, self.outcome, session=self.session, secrets=[self.app_secret.value])
         if not ok and self.app_secret.value:
             # A refused secret must not stay in the widget: "Save widget state" would write it into
             # the notebook file. The person pastes it again after fixing what the message names.
@@ -223,7 +124,7 @@ class AppForm:
         return ok
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        return _bundle(
+        return bundle(
             self.widget,
             "[form: Region, App type, App Key, App Secret (password), service_id, Redirect URL, "
             "and a 'Validate and save' button; run the notebook to use it]",
@@ -249,9 +150,10 @@ def link_html(link: AuthorizationLink) -> HTML:
 class CodePanel:
     """Catcher status (waiting with time left, received, timed out) and the paste-the-URL fallback."""
 
-    def __init__(self, session: Session, link: AuthorizationLink, *, timeout: float = 600.0) -> None:
+    def __init__(self, session: Session, attempt: AuthorizationAttempt, *, timeout: float = 600.0) -> None:
         self.session = session
-        self.link = link
+        #: The authorization attempt this panel catches (or takes the pasted address) for.
+        self.attempt = attempt
         self._pasted: RedirectResult | None = None
         self._lock = threading.Lock()
         self.status = w.HTML(value=outcome_html(True, "starting the catcher ..."))
@@ -278,10 +180,10 @@ class CodePanel:
 
     def _start(self) -> bool:
         try:
-            self.catcher = self.session.start_catcher(self.link, timeout=self._timeout, on_progress=self._progress)
+            self.catcher = self.session.start_catcher(self.attempt, timeout=self._timeout, on_progress=self._progress)
             return True
         except Exception as exc:  # shown here, before the link is used
-            message = error_message(exc, _session_secrets(self.session))
+            message = error_message(exc, session_secrets(self.session))
             if not isinstance(exc, CallbackPortBusy):  # that one already says to paste
                 message += " Paste the redirect address below instead."
             self.status.value = outcome_html(False, f"No catcher: {message}")
@@ -302,7 +204,7 @@ class CodePanel:
                 raise TikTokHelperError("the catcher could not start again (see above)")
             return "Listening again: open the link above and press Authorize."
 
-        return _run(action, self.outcome, session=self.session)
+        return run_action(action, self.outcome, session=self.session)
 
     def _progress(self, status: CatcherStatus) -> None:
         ok = status.state.value in ("waiting", "received")
@@ -312,7 +214,7 @@ class CodePanel:
         """What the button does: parse the pasted address (state checked) and keep the code."""
 
         def action() -> str:
-            result = self.session.parse_redirect(self.paste.value)
+            result = self.attempt.parse(self.paste.value)
             with self._lock:
                 self._pasted = result
             if self.catcher is not None:
@@ -320,7 +222,7 @@ class CodePanel:
             self.paste.value = ""
             return f"Got the code {result.code} from the pasted address."
 
-        return _run(action, self.outcome, session=self.session, secrets=[self.paste.value])
+        return run_action(action, self.outcome, session=self.session, secrets=[self.paste.value])
 
     @property
     def received(self) -> bool:
@@ -346,7 +248,7 @@ class CodePanel:
         return result
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        return _bundle(
+        return bundle(
             self.widget,
             "[catcher status (waiting with time left / received / timed out), a field to paste the "
             "redirect address with a 'Use this address' button, and 'Listen again'; run the notebook to use them]",
@@ -370,12 +272,13 @@ def credentials_panel(session: Session) -> Panel:
 
     A secret's real value is sent to the browser only while Reveal is pressed (Copy presses it for
     a moment), so it is not in the widget state otherwise."""
-    s = session.settings
+    s, grant = session.settings, session.seller
+    refresh_token = grant.refresh_token if grant is not None else Secret("")
     rows: list[Any] = []
     for label, value in (
         ("App Key", Secret(s.app_key)),
         ("App Secret", s.app_secret),
-        ("Refresh Token", s.refresh_token),
+        ("Refresh Token", refresh_token),
     ):
         shown = w.Text(value=value.masked if label != "App Key" else value.reveal(), disabled=True, layout=_WIDE)
         reveal = w.ToggleButton(description="Reveal", icon="eye", value=False, disabled=label == "App Key")
@@ -385,9 +288,9 @@ def credentials_panel(session: Session) -> Panel:
                 shown.value = value.reveal() if change["new"] else value.masked
 
         reveal.observe(flip, names="value")
-        rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, _copy_button()]))
+        rows.append(w.HBox([w.Label(label, layout=w.Layout(width="8em")), shown, reveal, copy_button()]))
     text = "\n".join(f"{label:14} {value}" for label, value in (
-        ("App Key", s.app_key), ("App Secret", s.app_secret), ("Refresh Token", s.refresh_token)
+        ("App Key", s.app_key), ("App Secret", s.app_secret), ("Refresh Token", refresh_token)
     ))  # fmt: skip
     return Panel(w.VBox(rows), f"{text}\n[Reveal and Copy buttons: run the notebook to use them]")
 
@@ -411,7 +314,7 @@ def api2cart_key_form(session: Session) -> Panel:
             saved = session.save({"API2CART_API_KEY": key.value})
             return f"Saved the API2Cart API key {saved.api2cart_api_key}."
 
-        ok = _run(action, out, session=session, secrets=[key.value])
+        ok = run_action(action, out, session=session, secrets=[key.value])
         if key.value:
             key.value = ""  # saved or refused, the secret leaves the widget (widget state is savable)
             if not ok:
@@ -447,7 +350,7 @@ def seller_picker(session: Session) -> Panel:
             grant = session.select_seller(str(change["new"]))
             return f"Working on {grant.label}."
 
-        _run(action, out, session=session)
+        run_action(action, out, session=session)
 
     picker.observe(chosen, names="value")
     text = "\n".join(f"- {label}" for label, _ in options) or "(no seller has authorized yet)"
@@ -457,8 +360,6 @@ def seller_picker(session: Session) -> Panel:
 def refresh_all_progress(session: Session, *, concurrency: int = 8, due_within: timedelta | None = None) -> Any:
     """Refresh every seller with a progress bar that fills as each new pair lands (and is saved);
     returns the :class:`~tiktok_helpers.results.RefreshSummary`."""
-    from IPython.display import display
-
     total = len(session.sellers())
     bar = w.IntProgress(value=0, min=0, max=max(total, 1), description="Refreshing", layout=_WIDE, style=_LABEL)
     label = w.HTML(f"0 of {total}")
@@ -546,7 +447,7 @@ class DrillQuiz:
             f"<b>What fixes it?</b><ol style='list-style:none;padding-left:1em'>{items(self.fixes, 'ABC')}</ol></div>"
         )
         box = w.VBox([question, self.cause_buttons, self.fix_buttons, self.check_button, self.out])
-        return _bundle(
+        return bundle(
             box,
             self.text() + "\n[choose with the buttons, then 'Check my answer'; run the notebook to use them]",
             **kwargs,

@@ -1,9 +1,10 @@
 """The services' documented replies, each with its public source, as the contract tests use them.
 
-Every example comes from ``../shared/reference/tiktok-shop-authorization.md`` (compiled from TikTok
-Shop Partner Center's docv2 pages and API2Cart's published documentation); the section is named
-with each. A test feeds each example to the runbook's client (does it read what the service
-sends?) and drives the sandbox into the same situation (does it send what the service sends?).
+Each example names its public source: TikTok Shop Partner Center's docs (authorization guide
+202309, "Authorization overview" 202407, "Get Authorized Shops" 202309, "Common errors"), live
+replies quoted in public client code, or API2Cart's "Response Status Codes". A test feeds each
+example to the runbook's client (does it read what the service sends?) and drives the sandbox into
+the same situation (does it send what the service sends?).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Reply:
 
 TOKEN_SUCCESS = Reply(
     "token reply",
-    "reference §3 (TikTok authorization guide 202309: GET /api/v2/token/get, success)",
+    "TikTok Shop Partner Center docs, authorization guide (202309): GET /api/v2/token/get, success",
     200,
     {
         "code": 0,
@@ -47,17 +48,20 @@ TOKEN_SUCCESS = Reply(
     exact=("code", "message"),
 )
 
-# Token errors: HTTP 200, a non-zero code, a message, a request_id, no data (reference §3).
+# Token errors: HTTP 200, a non-zero code, a message, a request_id, no data (TikTok Shop Partner
+# Center's authorization docs, and live replies quoted in public client code).
 INVALID_AUTH_CODE = Reply(
     "invalid auth code",
-    "reference §3: 36004004 'invalid auth code' (wrong, used or expired code), HTTP 200",
+    "TikTok Shop Partner Center docs, 'Common errors': 36004004 'Invalid auth code.' (a wrong, used or expired "
+    "code; live replies say 'invalid auth code'), HTTP 200",
     200,
     {"code": 36004004, "message": "invalid auth code", "request_id": "202211250000000000000000000000000A"},
     exact=("code",),
 )
 UNKNOWN_REFRESH_TOKEN = Reply(
     "unknown refresh token",
-    "reference §3: 36004005 'can not find related auth record', HTTP 200",
+    "TikTok token/refresh: 36004005 'can not find related auth record' (live replies quoted in public client "
+    "code), HTTP 200",
     200,
     {
         "code": 36004005,
@@ -69,7 +73,8 @@ UNKNOWN_REFRESH_TOKEN = Reply(
 
 SHOPS_SUCCESS = Reply(
     "Get Authorized Shops",
-    "reference §5 (get-authorized-shops 202309: data.shops[] with id, name, region, seller_type, cipher, code)",
+    "TikTok Shop Partner Center docs, 'Get Authorized Shops' (202309): data.shops[] with id, name, region, "
+    "seller_type, cipher, code",
     200,
     {
         "code": 0,
@@ -92,15 +97,16 @@ SHOPS_SUCCESS = Reply(
 )
 BAD_SIGN = Reply(
     "invalid sign",
-    "reference §5: live traces show HTTP 401 with body code 106001 (bad sign)",
+    "public live traces: HTTP 401 with body code 106001 (bad sign)",
     401,
     {"code": 106001, "message": "Invalid credentials.", "request_id": "202211250000000000000000000000000D"},
     exact=("code",),
 )
 BAD_ACCESS_TOKEN = Reply(
     "invalid access token header",
-    "reference §5: live reply to a wrong access token, HTTP 401, 36009004 "
-    "\"The 'x-tts-access-token' header is invalid\"",
+    "live reply to a wrong access token quoted in public client code: 36009004 "
+    "\"The 'x-tts-access-token' header is invalid\"; no public trace shows its HTTP status: 401 is the sandbox's "
+    "choice",
     401,
     {
         "code": 36009004,
@@ -110,7 +116,8 @@ BAD_ACCESS_TOKEN = Reply(
     exact=("code", "message"),
 )
 
-#: The redirect back after a refusal (reference §2: code=null and error=auth_denied).
+#: The redirect back after a refusal (TikTok Shop Partner Center docs, "Authorization overview" 202407:
+#: code=null and error=auth_denied).
 REFUSAL_QUERY = {"code": "null", "error": "auth_denied"}
 #: The redirect back after approval: documented code and state, observed app_key, locale, shop_region.
 APPROVAL_KEYS = {"code", "state"}
@@ -120,7 +127,7 @@ APPROVAL_OBSERVED_KEYS = {"app_key", "locale", "shop_region"}
 def api2cart(name: str, return_code: int, result: Any, message: str = "") -> Reply:
     return Reply(
         name,
-        "reference §6 (API2Cart: every reply is HTTP 200 with return_code, return_message, result)",
+        "API2Cart 'Response Status Codes': every reply is HTTP 200 with return_code, return_message, result",
         200,
         {"return_code": return_code, "return_message": message, "result": result},
         exact=("return_code",),

@@ -16,6 +16,7 @@ from tiktok_helpers.errors import (
     InvalidSignature,
     RefreshTokenNotFound,
 )
+from tiktok_helpers.http import Transport
 from tiktok_helpers.openapi import OpenApiClient
 from tiktok_helpers.redirect import parse_redirect
 from tiktok_helpers.tokens import TokenClient
@@ -34,7 +35,7 @@ def served(reply: doc.Reply) -> httpx.Response:
 @respx.mock
 def test_the_token_reply_is_read_with_absolute_expiries() -> None:
     respx.get(f"{TOKEN_BASE}/api/v2/token/get").mock(return_value=served(doc.TOKEN_SUCCESS))
-    tokens = TokenClient("app_key_x", "app_secret_value_x", base_url=TOKEN_BASE).exchange("TTP_code")
+    tokens = TokenClient("app_key_x", "app_secret_value_x", Transport(TOKEN_BASE)).exchange("TTP_code")
     data = doc.TOKEN_SUCCESS.body["data"]
     assert tokens.access_token.reveal() == data["access_token"]
     assert int(tokens.access_token_expires_at.timestamp()) == data["access_token_expire_in"]  # absolute
@@ -59,7 +60,7 @@ def test_the_token_reply_is_read_with_absolute_expiries() -> None:
 def test_token_errors_in_http_200_are_errors(reply: doc.Reply, error: type[Exception], call: str) -> None:
     path = "get" if call == "exchange" else "refresh"
     respx.get(f"{TOKEN_BASE}/api/v2/token/{path}").mock(return_value=served(reply))
-    client = TokenClient("app_key_x", "app_secret_value_x", base_url=TOKEN_BASE)
+    client = TokenClient("app_key_x", "app_secret_value_x", Transport(TOKEN_BASE))
     with pytest.raises(error) as info:
         getattr(client, call)("TTP_value_x")
     assert info.value.code == reply.body["code"]  # type: ignore[attr-defined]
@@ -69,7 +70,7 @@ def test_token_errors_in_http_200_are_errors(reply: doc.Reply, error: type[Excep
 def test_the_shops_reply_is_read() -> None:
     respx.get(f"{OPEN_API_BASE}/authorization/202309/shops").mock(return_value=served(doc.SHOPS_SUCCESS))
     [shop] = OpenApiClient(
-        "app_key_x", "app_secret_value_x", "TTP_token", base_url=OPEN_API_BASE
+        "app_key_x", "app_secret_value_x", "TTP_token", Transport(OPEN_API_BASE)
     ).get_authorized_shops()
     assert shop.__dict__ == doc.SHOPS_SUCCESS.body["data"]["shops"][0]
 
@@ -80,7 +81,7 @@ def test_the_shops_reply_is_read() -> None:
 @respx.mock
 def test_open_api_errors_are_read_from_the_body_whatever_the_status(reply: doc.Reply, error: type[Exception]) -> None:
     respx.get(f"{OPEN_API_BASE}/authorization/202309/shops").mock(return_value=served(reply))
-    client = OpenApiClient("app_key_x", "app_secret_value_x", "TTP_token", base_url=OPEN_API_BASE)
+    client = OpenApiClient("app_key_x", "app_secret_value_x", "TTP_token", Transport(OPEN_API_BASE))
     with pytest.raises(error) as info:
         client.get_authorized_shops()
     assert info.value.code == reply.body["code"]  # type: ignore[attr-defined]
@@ -100,7 +101,7 @@ def test_the_redirects_are_read() -> None:
 def test_api2cart_replies_are_read() -> None:
     respx.post(f"{API2CART_BASE}/account.cart.add.json").mock(return_value=served(doc.CART_ADD))
     respx.get(f"{API2CART_BASE}/account.cart.list.json").mock(return_value=served(doc.CART_LIST))
-    client = Api2CartClient("api_key_value_x", base_url=API2CART_BASE)
+    client = Api2CartClient("api_key_value_x", Transport(API2CART_BASE))
     key = client.add_tiktok_store(app_key="k", app_secret="app_secret_value_x", refresh_token="TTP_refresh")
     assert key.reveal() == doc.CART_ADD.body["result"]["store_key"]
     [store] = client.list_stores()
@@ -116,7 +117,7 @@ def test_api2cart_replies_are_read() -> None:
 @respx.mock
 def test_api2cart_errors_in_http_200_are_errors_with_their_code(reply: doc.Reply) -> None:
     respx.post(f"{API2CART_BASE}/account.cart.add.json").mock(return_value=served(reply))
-    client = Api2CartClient("api_key_value_x", base_url=API2CART_BASE)
+    client = Api2CartClient("api_key_value_x", Transport(API2CART_BASE))
     with pytest.raises(Api2CartError) as info:
         client.add_tiktok_store(app_key="k", app_secret="app_secret_value_x", refresh_token="TTP_refresh")
     assert info.value.code == reply.body["return_code"]

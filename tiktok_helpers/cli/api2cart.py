@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..display import store_rows
 from .common import SubParsers, add_command, session
-from .main import CommandFailed
+from .exits import CommandFailed
 from .output import Output
 
 __all__ = ["register", "run_add", "run_list", "run_update", "run_validate"]
 
 
 def run_add(args: argparse.Namespace, out: Output) -> int:
-    from ..display import store_rows
-
     with session(args, out) as opened:
         store_key = opened.add_store(custom_label=args.label, store_url=args.store_url)
         stores = opened.list_stores()
@@ -65,8 +64,6 @@ def run_validate(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_list(args: argparse.Namespace, out: Output) -> int:
-    from ..display import store_rows
-
     with session(args, out) as opened:
         stores = opened.list_stores()
     records = store_rows(stores, reveal=out.show_secrets)

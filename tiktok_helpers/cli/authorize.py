@@ -4,17 +4,19 @@ progress (the link, the catcher's time left, notes) and its result."""
 from __future__ import annotations
 
 import argparse
+import webbrowser
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from ..errors import MissingAuthCode, ValidationError
+from ..authlink import AuthorizationLink
+from ..display import shop_rows, span
+from ..errors import REDIRECT_URL_FIELD, MissingAuthCode, ValidationError
+from ..protocol import AUTH_CODE_LIFETIME
+from ..redirect import check_pasted
+from ..results import AuthorizeEvent, AuthorizeStep
 from .common import SubParsers, add_command, positive_seconds, read_line, read_pasted, session, warn_argument
-from .main import UsageError
+from .exits import UsageError
 from .output import CatcherProgress, Output
-
-if TYPE_CHECKING:
-    from ..authlink import AuthorizationLink
-    from ..results import AuthorizeEvent
 
 __all__ = ["register", "run"]
 
@@ -44,11 +46,8 @@ def _show_link(
     if listening:
         lines.append(f"The redirect back is caught on {listening} (its state is checked).")
     out.info("\n".join(lines))
-    if args.open:
-        import webbrowser
-
-        if not webbrowser.open(link.url):
-            out.note("Could not open a browser here: open the link above yourself.")
+    if args.open and not webbrowser.open(link.url):
+        out.note("Could not open a browser here: open the link above yourself.")
 
 
 def _prompt(out: Output) -> str:
@@ -65,8 +64,6 @@ def _prompt(out: Output) -> str:
 def _pasted(args: argparse.Namespace, out: Output) -> str | None:
     """The --paste text (``-``: read from stdin, hidden on a terminal), checked before anything is
     started or written; the argument form works but warns (``ps`` and the shell history see it)."""
-    from ..redirect import check_pasted
-
     if args.paste is None:
         return None
     if args.paste == "-":
@@ -84,10 +81,6 @@ def _pasted(args: argparse.Namespace, out: Output) -> str | None:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from ..display import shop_rows
-    from ..results import AuthorizeStep
-    from ..status import status_of
-
     _check_options(args)
     pasted = _pasted(args, out)
     decision: Literal["authorize", "cancel"] | None = None
@@ -121,12 +114,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 on_progress=on_progress,
             )
         except ValidationError as exc:
-            if catching and "Redirect URL" in exc.fields:
+            if catching and REDIRECT_URL_FIELD in exc.fields:
                 out.note(f"Tip: `{out.command('authorize --no-catch')}` lets you paste the address instead.")
             raise
         finally:
             progress.close()
-        step = status_of(opened.settings).next_step
+        step = opened.status().next_step
     data, tokens_text = out.tokens(result.tokens)
     shops = shop_rows(result.shops)
     seller = result.tokens.seller_name
@@ -156,9 +149,6 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
-    from ..display import span
-    from ..protocol import AUTH_CODE_LIFETIME
-
     p = add_command(
         commands,
         "authorize",

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-from .output import Output
-
-if TYPE_CHECKING:
-    from ..session import Session
+from ..errors import ValidationError
+from ..sandbox.command import scenario_name
+from ..session import Session, open_session
+from ..settings import check_env_path, default_env_path
+from .exits import UsageError
+from .output import Output, isatty
 
 __all__ = [
     "Handler",
@@ -71,14 +74,6 @@ def non_negative_days(text: str) -> float:
     if not math.isfinite(value) or value < 0 or value > 36500:
         raise argparse.ArgumentTypeError(f"must be a number of days from 0 to 36500, not {text!r}")
     return value
-
-
-def scenario_name(text: str) -> str:
-    """The sandbox command's own check of a scenario's name, imported only when one is given (the
-    sandbox package is not loaded for every command)."""
-    from ..sandbox.command import scenario_name as check
-
-    return check(text)
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -157,10 +152,6 @@ def env_path(args: argparse.Namespace) -> Path:
     """The settings file of this run (--env-file, else the usual lookup), refused with exit 2 when it
     is a folder or its folder does not exist: every command reads it through here, before anything
     is started or written."""
-    from ..errors import ValidationError
-    from ..settings import check_env_path, default_env_path
-    from .main import UsageError
-
     path = Path(args.env_file) if args.env_file is not None else default_env_path()
     try:
         return check_env_path(path)
@@ -181,8 +172,6 @@ def environ(args: argparse.Namespace) -> dict[str, str]:
 @contextmanager
 def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
     """A session for one command (in sandbox mode: with its in-process sandbox)."""
-    from ..session import open_session
-
     scenario = getattr(args, "scenario", None)
     with open_session(env_path(args), environ=environ(args), seller=args.seller, scenario=scenario) as opened:
         out.note(opened.describe())
@@ -195,8 +184,6 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
 
 def refuse_scenario(args: argparse.Namespace, command: str) -> None:
     """``--scenario`` on a command that starts no sandbox: refused (exit 2) rather than ignored."""
-    from .main import UsageError
-
     if getattr(args, "scenario", None) is not None:
         raise UsageError(
             f"--scenario does nothing for `{command}`: it reads what is saved and calls no service. Give it to "
@@ -210,8 +197,6 @@ def read_line() -> str:
 
 
 def stdin_is_terminal() -> bool:
-    from .output import isatty
-
     return isatty(sys.stdin)
 
 
@@ -220,8 +205,6 @@ def read_pasted(out: Output, prompt: str) -> str:
     like a password (no echo, so the code is not left on the screen), with ``prompt`` on stderr."""
     if not stdin_is_terminal():
         return read_line()
-    import getpass
-
     try:
         return getpass.getpass(prompt, stream=out.stderr)
     except EOFError:  # Ctrl-D: nothing pasted

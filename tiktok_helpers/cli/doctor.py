@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..display import doctor_json, doctor_text
+from ..doctor import CLOCK_FAIL_AHEAD, CLOCK_FAIL_BEHIND, run_checks
 from .common import SubParsers, add_command, env_path, environ
 from .output import Output
 
@@ -12,17 +14,12 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from ..display import doctor_json, doctor_text
-    from ..doctor import run_checks
-
     report = run_checks(env_path(args), environ(args), seller=args.seller, scenario=getattr(args, "scenario", None))
     out.result(doctor_json(report, prog=out.prog), doctor_text(report, prog=out.prog))
     return 0 if report.ok else 1
 
 
 def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
-    from ..doctor import CLOCK_FAIL_AHEAD, CLOCK_FAIL_BEHIND
-
     add_command(
         commands,
         "doctor",

@@ -38,7 +38,9 @@ from ..errors import (
     TikTokHelperError,
     ValidationError,
 )
+from . import api2cart, authorize, doctor, sandbox, sellers, status, tokens
 from .common import Formatter, Handler, add_global_options
+from .exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from .output import Output, isatty
 
 __all__ = [
@@ -54,25 +56,8 @@ __all__ = [
     "main",
 ]
 
-EXIT_OK: Final = 0
-EXIT_FAILURE: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
-
 #: Errors that mean "the input or the usage is wrong" (exit 2); every other error of the package is 1.
 USAGE_ERRORS: Final = (ValidationError, EnvFileError, MissingSettingError, InvalidRedirect, MissingAuthCode)
-
-
-class UsageError(Exception):
-    """Bad usage argparse cannot see (conflicting options, a flag outside its mode): exit 2."""
-
-
-class CommandFailed(Exception):
-    """A command's own check failed (not an error of the package's catalog): exit 1."""
-
-    def __init__(self, code: str, title: str, fix: str) -> None:
-        self.code, self.title, self.fix = code, title, fix
-        super().__init__(fix)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -147,8 +132,6 @@ failed doctor check); 2 bad usage or bad input (invalid settings or pasted text,
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the whole command line: each command group adds its own block."""
-    from . import api2cart, authorize, doctor, sandbox, sellers, status, tokens
-
     prog = prog or _default_prog()
     common = argparse.ArgumentParser(add_help=False)
     add_global_options(common, suppress=True)

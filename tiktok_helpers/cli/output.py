@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from ..display import terminal_safe
+from ..catcher import CatcherState, CatcherStatus
+from ..display import how, scopes_summary, shown, terminal_safe, token_rows
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..catcher import CatcherStatus
     from ..secret import Secret
     from ..tokens import TokenSet
 
@@ -47,8 +47,6 @@ class Output:
 
     def secret(self, value: Secret | None) -> str | None:
         """A secret as this run may show it: masked, or revealed with --show-secrets (None if empty)."""
-        from ..display import shown
-
         return shown(value, reveal=self.show_secrets)
 
     # Everything printed goes through display.terminal_safe: text from TikTok or API2Cart (a seller
@@ -78,14 +76,10 @@ class Output:
 
     def how(self, text: str, command: str | None) -> str:
         """A fix or next step with its command: 'refresh the access token: `prog refresh`'."""
-        from ..display import how
-
         return how(text, command, self.prog)
 
     def tokens(self, tokens: TokenSet, now: datetime | None = None) -> tuple[dict[str, Any], str]:
         """A token reply as JSON and as text (tokens masked unless --show-secrets)."""
-        from ..display import scopes_summary, token_rows
-
         rows = token_rows(tokens, reveal=self.show_secrets, now=now)
         return rows.as_json(), "\n".join([rows.text(), *scopes_summary(tokens)])
 
@@ -122,8 +116,6 @@ class CatcherProgress:
             self._armed = True
 
     def __call__(self, status: CatcherStatus) -> None:
-        from ..catcher import CatcherState
-
         with self._lock:
             if not self._armed or self._finished:
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..sandbox.command import add_arguments, serve
 from .common import SubParsers, add_command
 from .output import Output
 
@@ -12,8 +13,6 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from ..sandbox.command import serve
-
     return serve(args)
 
 
@@ -35,6 +34,4 @@ they start their own, sharing state through .sandbox/state.db beside .env.""",
         ["--port 0", "--port 8770 --state .sandbox/state.db --auto-approve global"],
         run,
     )
-    from ..sandbox.command import add_arguments
-
     add_arguments(p)

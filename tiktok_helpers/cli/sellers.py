@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from datetime import timedelta
 
+from ..display import seller_rows, shown
+from ..grants import GrantScope, expiring
+from ..legacy import IMPORT_COMMAND
+from ..store import import_legacy, sellers_of
 from .common import SubParsers, add_command, env_path, environ, non_negative_days, refuse_scenario
 from .output import Output
 
 __all__ = ["register", "run"]
 
 
+def _elsewhere(scopes: dict[GrantScope, int]) -> str:
+    """Where the other grants are, and how to see them."""
+    parts = [f"{n} of {scope.describe()}" for scope, n in scopes.items()]
+    total = sum(scopes.values())
+    return (
+        f"{total} more grant{'s' if total != 1 else ''} in this folder belong{'s' if total == 1 else ''} to "
+        f"another app or mode ({'; '.join(parts)}): they are never used here. To see them, set TIKTOK_MODE "
+        "(and the App Key) in .env to that app's."
+    )
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
-    from datetime import timedelta
-
-    from ..display import seller_rows
-    from ..grants import expiring
-    from ..store import sellers_of
-
     refuse_scenario(args, "sellers")
-    grants = sellers_of(env_path(args), environ(args))
+    if args.action == "import-env":
+        return _import(args, out)
+    listed = sellers_of(env_path(args), environ(args))
+    grants = listed.grants
     if args.expiring is not None:
         grants = expiring(grants, timedelta(days=args.expiring))
     rows = seller_rows(grants, reveal=out.show_secrets)
@@ -29,7 +42,43 @@ def run(args: argparse.Namespace, out: Output) -> int:
         text = f"No seller's token ends within {args.expiring:g} days."
     else:
         text = f"No seller has authorized the app yet: `{out.command('authorize')}`."
-    out.result({"ok": True, "sellers": rows.as_json()}, text)
+    notes = []
+    if listed.elsewhere:
+        notes.append(_elsewhere(listed.elsewhere))
+    if listed.settings.pending_import:
+        notes.append(
+            f"{listed.settings.env_path.name} still holds a single seller's tokens from an older runbook: "
+            f"`{out.command(IMPORT_COMMAND)}` imports them."
+        )
+    elsewhere = [{"mode": scope.mode, "app_key": scope.app_key, "grants": n} for scope, n in listed.elsewhere.items()]
+    data = {"ok": True, "sellers": rows.as_json(), "other_apps_or_modes": elsewhere}
+    data["pending_import"] = list(listed.settings.pending_import)
+    out.result(data, "\n\n".join([text, *notes]))
+    return 0
+
+
+def _import(args: argparse.Namespace, out: Output) -> int:
+    settings, done = import_legacy(env_path(args), environ(args))
+    where = f"{settings.mode.value} mode, App Key {settings.app_key}"
+    if done.grant is None and not done.removed:
+        text = f"Nothing to import: {settings.env_path.name} holds no single seller's tokens."
+    elif done.grant is None:
+        text = f"Removed {', '.join(done.removed)} from {settings.env_path.name} (no refresh token to import)."
+    else:
+        how = "imported as" if done.added else "already in the grant database as"
+        text = (
+            f"{done.grant.label}: {how} seller #{done.grant.id} ({where}), refresh token "
+            f"{shown(done.grant.refresh_token, reveal=out.show_secrets)}; "
+            f"{len(done.removed)} line(s) removed from {settings.env_path.name}. TikTok's next token reply for this "
+            "seller names them (open_id)."
+        )
+    data = {
+        "ok": True,
+        "imported": done.added,
+        "seller": done.grant.id if done.grant else None,
+        "removed": list(done.removed),
+    }
+    out.result(data, text)
     return 0
 
 
@@ -44,11 +93,23 @@ when the access token ends (refresh before), when the refresh token ends (the se
 authorize again before), the API2Cart store key and when the token was last proven to work.
 Reads the files only: no request is made.
 
+Only the grants of the app and mode in use are listed (a grant records both); a note says when
+the folder holds grants of another app or mode.
+
 When to use it: to see who needs attention; --expiring DAYS shows only the sellers whose access
-or refresh token ends within DAYS. Pick one for another command with --seller NAME_OR_OPEN_ID.""",
-        ["", "--expiring 2", "--json"],
+or refresh token ends within DAYS. Pick one for another command with --seller NAME_OR_OPEN_ID.
+`sellers import-env` imports the single seller's tokens of an older runbook's .env into the grant
+database once (then removes those lines from .env); running it again changes nothing.""",
+        ["", "--expiring 2", "--json", "import-env"],
         run,
         parents=parents,
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "import-env"),
+        default="list",
+        help="list (default) the sellers, or import-env: import an older single-seller .env's tokens",
     )
     p.add_argument(
         "--expiring",

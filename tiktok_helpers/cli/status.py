@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from ..display import status_rows
+from ..status import load_status
 from .common import SubParsers, add_command, env_path, environ, refuse_scenario
 from .output import Output
 
@@ -12,9 +14,6 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from ..display import status_rows
-    from ..status import load_status
-
     refuse_scenario(args, "status")
     status = load_status(env_path(args), environ(args), seller=args.seller)
     rows = status_rows(status, reveal=out.show_secrets, prog=out.prog)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from datetime import timedelta
+from typing import Final
 
+from ..display import refresh_rows, shop_rows, span
+from ..protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
+from ..redirect import check_pasted
+from ..results import AuthorizeEvent, AuthorizeStep
+from ..status import NextStep
 from .common import (
     SubParsers,
     add_command,
@@ -16,18 +23,13 @@ from .common import (
     stdin_is_terminal,
     warn_argument,
 )
-from .main import UsageError
+from .exits import EXIT_FAILURE, UsageError
 from .output import Output, ProgressBar
-
-if TYPE_CHECKING:
-    from ..results import AuthorizeEvent
 
 __all__ = ["register", "run_exchange", "run_refresh", "run_shops"]
 
 
 def _note(out: Output) -> Callable[[AuthorizeEvent], None]:
-    from ..results import AuthorizeStep
-
     def show(event: AuthorizeEvent) -> None:
         if event.step is AuthorizeStep.NOTE:
             out.note(out.how(event.message, event.command))
@@ -43,9 +45,6 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
     """Where the code comes from: ``-`` (stdin, hidden on a terminal), the argument (works, with a
     warning: ``ps`` and the shell history see it), or nothing: the code saved in .env, else, on a
     terminal, a hidden prompt. Pasted text is checked before anything is started or written."""
-    from ..redirect import check_pasted
-    from ..status import status_of
-
     text: str | None = args.code_or_url
     if text == "-":
         text = read_pasted(out, _ASK)
@@ -64,7 +63,7 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
         tokens = opened.exchange_pasted(text, on_progress=_note(out))
         env_path = opened.settings.env_path
         grants_path = opened.grants_path
-        step = status_of(opened.settings).next_step
+        step = opened.status().next_step
     data, lines = out.tokens(tokens)
     out.result(
         {"ok": True, **data, "env_file": str(env_path)},
@@ -85,10 +84,6 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
         return _refresh_all(args, out)
     if args.concurrency is not None or args.due_within is not None:
         raise UsageError("--concurrency and --due-within go with --all")
-    import shlex
-
-    from ..status import NextStep
-
     with session(args, out) as opened:
         tokens = opened.refresh()
         seller = opened.seller.label if opened.seller else "the seller"
@@ -112,11 +107,6 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
 
 
 def _refresh_all(args: argparse.Namespace, out: Output) -> int:
-    from datetime import timedelta
-
-    from ..display import refresh_rows
-    from .main import EXIT_FAILURE
-
     due = timedelta(days=args.due_within) if args.due_within is not None else None
     bar = ProgressBar(out.stderr, "refreshing")
     with session(args, out) as opened:
@@ -142,8 +132,6 @@ def _refresh_all(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_shops(args: argparse.Namespace, out: Output) -> int:
-    from ..display import shop_rows
-
     with session(args, out) as opened:
         shops = shop_rows(opened.authorized_shops())
     out.result(
@@ -156,9 +144,6 @@ def run_shops(args: argparse.Namespace, out: Output) -> int:
 
 
 def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:
-    from ..display import span
-    from ..protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
-
     p = add_command(
         commands,
         "exchange",

@@ -5,8 +5,8 @@ their credentials.
 TikTok (:class:`~.tiktok.SimulatedTikTok`) in process. The HTTP layer (:mod:`.api2cart_routes`)
 renders what it returns or raises (:class:`~.model.Api2CartErrorReply`).
 
-Documented (API2Cart's published "Response Status Codes" and calls, via
-``../shared/reference/tiktok-shop-authorization.md`` §6)
+Documented (API2Cart's published "Response Status Codes", its OpenAPI description and its guide
+"how to connect TikTok Shop to API2Cart")
 -------------------------------------------------------------------------------------------
 * Every reply is HTTP 200 with ``return_code``, ``return_message`` and ``result`` (``null`` on
   an error). The codes the sandbox answers, with their published meanings: ``0`` success; ``2``

@@ -2,26 +2,24 @@
 
 The API key comes from the ``x-api-key`` header or the ``api_key`` query parameter, a store's
 key from ``x-store-key`` (or the ``store_key`` query parameter). Every answer is HTTP 200
-``{"return_code", "return_message", "result"}`` (reference §6); an error has a non-zero
-``return_code`` and ``"result": null``. A body that is not JSON reaches the rules as ``None``
-(they answer 109 after checking the API key).
+``{"return_code", "return_message", "result"}`` (API2Cart's published list "Response Status
+Codes"); an error has a non-zero ``return_code`` and ``"result": null``. A body that is not JSON
+reaches the rules as ``None`` (they answer 109 after checking the API key).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from .model import Api2CartErrorReply
-
-if TYPE_CHECKING:
-    from .handler import Request, Routes, SandboxRequestHandler
+from .routing import Replier, Request, Routes
 
 __all__ = ["API2CART_ROUTES"]
 
 
-def _api2cart_reply(handler: SandboxRequestHandler, call: Callable[[str | None], Any], request: Request) -> None:
+def _api2cart_reply(handler: Replier, call: Callable[[str | None], Any], request: Request) -> None:
     api_key = request.headers.get("x-api-key") or request.query.get("api_key")
     try:
         result = call(api_key)
@@ -46,26 +44,26 @@ def _store_key(request: Request) -> str | None:
     return request.headers.get("x-store-key") or request.query.get("store_key")
 
 
-def cart_add(handler: SandboxRequestHandler, request: Request) -> None:
+def cart_add(handler: Replier, request: Request) -> None:
     body = _body(request)
     _api2cart_reply(handler, lambda key: handler.server.state.api2cart_add(key, body), request)
 
 
-def config_update(handler: SandboxRequestHandler, request: Request) -> None:
+def config_update(handler: Replier, request: Request) -> None:
     body, store_key = _body(request), _store_key(request)
     _api2cart_reply(handler, lambda key: handler.server.state.api2cart_update(key, store_key, body), request)
 
 
-def cart_list(handler: SandboxRequestHandler, request: Request) -> None:
+def cart_list(handler: Replier, request: Request) -> None:
     _api2cart_reply(handler, handler.server.state.api2cart_list, request)
 
 
-def cart_validate(handler: SandboxRequestHandler, request: Request) -> None:
+def cart_validate(handler: Replier, request: Request) -> None:
     store_key = _store_key(request)
     _api2cart_reply(handler, lambda key: handler.server.state.api2cart_validate(key, store_key), request)
 
 
-def supported_platforms(handler: SandboxRequestHandler, request: Request) -> None:
+def supported_platforms(handler: Replier, request: Request) -> None:
     _api2cart_reply(handler, handler.server.state.api2cart_supported_platforms, request)
 
 

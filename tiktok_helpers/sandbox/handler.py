@@ -4,7 +4,8 @@ Standard library only: :class:`http.server.ThreadingHTTPServer` with HTTP/1.1 ke
 response (status line, headers and body) goes out in ONE ``write`` on a TCP_NODELAY socket, so a
 client reusing a connection never waits on a delayed ACK. The routes themselves are in
 :mod:`.tiktok_routes` (consent pages, token endpoints, the Open API call) and
-:mod:`.api2cart_routes`.
+:mod:`.api2cart_routes`; they answer through :class:`~.routing.Replier`, which the request
+handler is, so they never import this module (:mod:`.routing` holds what both sides share).
 
 HTTP-level sandbox choices
 --------------------------
@@ -44,16 +45,15 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from email.message import Message
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from .api2cart_routes import API2CART_ROUTES
 from .pages import error_page, redirect_page
+from .routing import QueryString, Request, Routes
 from .state import SandboxState
 from .tiktok_routes import TIKTOK_ROUTES
 
@@ -92,49 +92,6 @@ def _strip_query(text: str) -> str:
     """Cut everything from the first ``?``: query strings carry secrets, codes and tokens."""
     head, question, _ = text.partition("?")
     return head + (" [query removed]" if question else "")
-
-
-class QueryString(Mapping[str, str]):
-    """A request's query: a mapping to the FIRST value of each name, and :meth:`multi_items` with
-    every ``(name, value)`` pair in the order sent (what :func:`tiktok_helpers.signing.sign` signs)."""
-
-    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
-        self._pairs = tuple(pairs)
-        self._first: dict[str, str] = {}
-        for key, value in self._pairs:
-            self._first.setdefault(key, value)
-
-    def __getitem__(self, key: str) -> str:
-        return self._first[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._first)
-
-    def __len__(self) -> int:
-        return len(self._first)
-
-    def multi_items(self) -> list[tuple[str, str]]:
-        return list(self._pairs)
-
-    def __repr__(self) -> str:
-        return f"QueryString({sorted(self._first)!r})"  # names only: values carry secrets
-
-
-@dataclass(frozen=True)
-class Request:
-    """A parsed request: path (as received, percent-encoded), query, body and headers."""
-
-    path: str
-    query: QueryString
-    body: bytes
-    headers: Message
-
-
-#: Path -> (which service answers there, for the 405 reply; HTTP method -> handler).
-Routes = dict[
-    str,
-    tuple[Literal["page", "tiktok", "api2cart"], dict[str, Callable[["SandboxRequestHandler", Request], None]]],
-]
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):

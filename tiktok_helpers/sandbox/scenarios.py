@@ -19,9 +19,10 @@ Two kinds:
   the scenario is switched off, which stands for the fix (set the clock right, copy the secret or
   key again).
 
-Left out because the reference does not say what the real service answers: a wrong App Secret at
-the token endpoints ("The wrong-app-secret code is not documented", reference section 3), and an
-IP not on the allowlist (36009033: no message or status is documented).
+Left out because what the real service answers is not (fully) public: a wrong App Secret at the
+token endpoints (TikTok Shop Partner Center's authorization docs, authorization guide 202309 and
+"Authorization overview" 202407, document no code for it), and an IP not on the allowlist
+(36009033: "Common errors" gives its message but no HTTP status).
 
 ``Sandbox(scenario="code-expired")``, ``Sandbox.scenario = "..."`` (None switches off),
 ``python -m tiktok_helpers sandbox --scenario NAME``; ``--scenarios`` lists them.
@@ -56,13 +57,15 @@ __all__ = [
 Step = Literal["consent", "exchange", "refresh", "shops", "api2cart-add", "api2cart-validate"]
 
 #: How far this computer's clock runs ahead of TikTok's in ``clock-ahead``: more than the 30 seconds
-#: a signed timestamp may be ahead (reference section 5), and plainly visible in ``doctor``.
+#: a signed timestamp may be ahead (TikTok Shop Partner Center docs, "Common errors"), and plainly
+#: visible in ``doctor``.
 CLOCK_AHEAD_SECONDS: Final = 120
 #: How old the code is when it is exchanged in ``code-expired``: past the 30-minute lifetime.
 CODE_AGE_SECONDS: Final = 31 * 60
 #: 36009002's message in TikTok Shop's API reference error tables (public copies of the page
-#: "Create Product", POST /product/202309/products, table "Error Code"). The HTTP status that goes
-#: with it is not documented: the sandbox keeps HTTP 200, as for every Open API error but two.
+#: "Create Product", POST /product/202309/products, table "Error Code"). TikTok documents HTTP 429
+#: with it (Partner Center "Rate limits" and "Common errors"); the sandbox still answers HTTP 200, as
+#: for every Open API error but two: a known difference from the live service.
 RATE_LIMIT_MESSAGE: Final = "Too many requests. You've made too many requests in a short period of time."
 #: 36009003's message in the same public tables.
 INTERNAL_ERROR_MESSAGE: Final = (
@@ -124,7 +127,8 @@ _ALL: Final[tuple[Scenario, ...]] = (
     ),
     Scenario(
         "refresh-token-replaced",
-        "another copy of the credentials refreshed first, so the saved refresh token is no longer known",
+        "another copy of the credentials refreshed first; the sandbox's refresh replaces the refresh token, so the "
+        "saved one is no longer known (TikTok does not document whether its refresh does)",
         "refresh",
         "36004005",
         how="refresh",
@@ -204,7 +208,8 @@ _ALL: Final[tuple[Scenario, ...]] = (
     ),
     Scenario(
         "api2cart-stale-refresh-token",
-        "a refresh after the store was added rotated the refresh token API2Cart holds",
+        "a refresh after the store was added replaced the refresh token API2Cart holds (the sandbox's refresh does; "
+        "TikTok does not document whether its refresh does)",
         "api2cart-validate",
         "api2cart.100",
         how="api2cart add, refresh, then api2cart validate",

@@ -16,21 +16,24 @@ Documented TikTok behaviour that is simulated
 * Unknown refresh token: ``36004005 can not find related auth record``; expired refresh token:
   ``36004001 rt has expired``.
 * The refusal redirect (Cancel) carries ``error=auth_denied`` and ``code=null`` (the spelling of
-  TikTok's 202407 authorization overview, reference section 2), and the ``state`` it was given.
+  TikTok Shop Partner Center's "Authorization overview", 202407), and the ``state`` it was given.
 * Signed Open API calls: the signature is recomputed with :func:`tiktok_helpers.signing.sign`
   over the path as received, EVERY query pair as received (a repeated key counts each time) and
   the body (app secret, lowercase hex; an uppercase signature is rejected) -> ``106001``;
   timestamp outside [server time - 300 s, server time + 30 s] -> ``36009004``; a wrong or
   garbage access token -> ``36009004`` "The 'x-tts-access-token' header is invalid" (the live
-  message, reference section 5); expired token -> ``105002``; missing scope -> ``105005``.
-* HTTP status of Open API errors: ``106001`` and ``36009004`` go out with HTTP 401 (reference
-  section 5: the live traces show 401 for these two codes; the sandbox sends 401 for every cause
-  of them). Every other Open API error stays HTTP 200, because nothing public says otherwise.
-  The token endpoints answer every error with HTTP 200 (reference section 3).
+  message, quoted in public client code); expired token -> ``105002``; missing scope -> ``105005``.
+* HTTP status of Open API errors: ``106001`` and ``36009004`` go out with HTTP 401. Public live
+  traces show 401 with ``106001`` (bad sign); for ``36009004`` they show HTTP 400 for an unknown
+  ``app_key`` and no status for a bad access token or a timestamp outside the window, so 401 for
+  every cause of ``36009004`` is the sandbox's choice. Every other Open API error stays HTTP 200,
+  also ``36009002``, for which TikTok documents HTTP 429 (a known difference, see
+  :data:`.scenarios.RATE_LIMIT_MESSAGE`). The token endpoints answer every error with HTTP 200
+  (TikTok Shop Partner Center's authorization docs, and live replies quoted in public code).
 
-Training scenarios (:mod:`.scenarios`) change the world before these rules answer (a code's
-age, a grant's expiry or scopes, the seller's decision); 36009002 and 36009003 carry the
-messages of TikTok's public error tables, with HTTP 200 (their status is not documented).
+Training scenarios (:mod:`.scenarios`) change the world before these rules answer (a code's age,
+a grant's expiry or scopes, the seller's decision); 36009002 and 36009003 carry the messages of
+TikTok's public error tables, with HTTP 200 (36009002's documented status is 429, see above).
 
 Sandbox choices where TikTok documents nothing
 ----------------------------------------------
@@ -44,7 +47,7 @@ Sandbox choices where TikTok documents nothing
   (``refresh_token_expire_in`` does not move); a new access token lives 7 days, but never past
   that end.
 * Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials); a call with
-  no ``sign`` parameter at all -> ``36009004`` (a cause reference section 5 lists), a wrong or
+  no ``sign`` parameter at all -> ``36009004`` (a cause "Common errors" and live replies give), a wrong or
   empty one -> ``106001``. The messages of these are the sandbox's own wording.
 * A missing ``x-tts-access-token`` header answers like a garbage one (``36009004``, the live
   message): nothing public says what a missing header gets.
@@ -110,9 +113,10 @@ SHOPS_PATH: Final = "/authorization/202309/shops"
 SHOPS_SCOPE: Final = "seller.authorization.info"
 #: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
 _URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
-#: The live message for a wrong or garbage access token (reference section 5).
+#: The live message for a wrong or garbage access token (quoted in public client code).
 BAD_TOKEN_HEADER: Final = "The 'x-tts-access-token' header is invalid"
-#: Open API codes sent with HTTP 401 (reference section 5); every other Open API error is HTTP 200.
+#: Open API codes sent with HTTP 401 (live traces: 106001; for 36009004 the sandbox's choice, see the
+#: module's docstring); every other Open API error is HTTP 200.
 OPEN_API_401: Final = frozenset({106001, 36009004})
 
 

@@ -5,9 +5,10 @@ and renders the answer: consent pages as HTML (:mod:`.pages`), API calls as TikT
 
 * TikTok endpoints answer errors as ``{"code", "message", "request_id"}`` with the HTTP status
   the rule gives (:class:`~.model.TikTokErrorReply`'s ``status``): the token endpoints always
-  HTTP 200, like the live service (reference section 3); the signed Open API call
-  (``/authorization/202309/shops``) HTTP 401 for ``106001`` and ``36009004``, as live traces show
-  (reference section 5), and HTTP 200 for its other errors (see :mod:`.tiktok`).
+  HTTP 200, like the live service (TikTok Shop Partner Center docs on token get and refresh); the
+  signed Open API call (``/authorization/202309/shops``) HTTP 401 for ``106001`` (a bad sign: HTTP
+  401 in live replies quoted in public client code) and for ``36009004`` (the sandbox's reading,
+  see :mod:`.tiktok`), and HTTP 200 for its other errors.
 * A consent link the sandbox cannot serve, or a form it cannot accept, answers an HTML error page
   (HTTP 400); with ``auto_approve`` set, a good consent link redirects at once.
 """
@@ -15,15 +16,13 @@ and renders the answer: consent pages as HTML (:mod:`.pages`), API calls as TikT
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from .model import AuthKind, ConsentPageRefusal, TikTokErrorReply
 from .pages import DECISION_PATH, consent_page, error_page
+from .routing import Replier, Request, Routes
 from .tiktok import SHOPS_PATH
-
-if TYPE_CHECKING:
-    from .handler import Request, Routes, SandboxRequestHandler
 
 __all__ = ["TIKTOK_ROUTES"]
 
@@ -31,7 +30,7 @@ _AUTH_KINDS: Final[dict[str, AuthKind]] = {"seller": "seller", "partner": "partn
 
 
 # ---------------------------------------------------------------------- consent pages
-def _consent(handler: SandboxRequestHandler, kind: AuthKind, request: Request) -> None:
+def _consent(handler: Replier, kind: AuthKind, request: Request) -> None:
     state = handler.server.state
     try:
         consent = state.consent_request(kind, request.query)
@@ -45,19 +44,19 @@ def _consent(handler: SandboxRequestHandler, kind: AuthKind, request: Request) -
     handler.send_html(200, consent_page(consent, state.sellers.values()))
 
 
-def consent_seller(handler: SandboxRequestHandler, request: Request) -> None:
+def consent_seller(handler: Replier, request: Request) -> None:
     _consent(handler, "seller", request)
 
 
-def consent_partner(handler: SandboxRequestHandler, request: Request) -> None:
+def consent_partner(handler: Replier, request: Request) -> None:
     _consent(handler, "partner", request)
 
 
-def consent_creator(handler: SandboxRequestHandler, request: Request) -> None:
+def consent_creator(handler: Replier, request: Request) -> None:
     _consent(handler, "creator", request)
 
 
-def consent_decision(handler: SandboxRequestHandler, request: Request) -> None:
+def consent_decision(handler: Replier, request: Request) -> None:
     state = handler.server.state
     form: dict[str, str] = {}
     for key, value in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
@@ -75,7 +74,7 @@ def consent_decision(handler: SandboxRequestHandler, request: Request) -> None:
 
 
 # ---------------------------------------------------------------------- TikTok APIs
-def _tiktok_reply(handler: SandboxRequestHandler, call: Callable[[], Any], success_message: str) -> None:
+def _tiktok_reply(handler: Replier, call: Callable[[], Any], success_message: str) -> None:
     request_id = handler.server.state.new_request_id()
     try:
         data = call()
@@ -85,15 +84,15 @@ def _tiktok_reply(handler: SandboxRequestHandler, call: Callable[[], Any], succe
     handler.send_json(200, {"code": 0, "message": success_message, "request_id": request_id, "data": data})
 
 
-def token_get(handler: SandboxRequestHandler, request: Request) -> None:
+def token_get(handler: Replier, request: Request) -> None:
     _tiktok_reply(handler, lambda: handler.server.state.token_get(request.query), "success")
 
 
-def token_refresh(handler: SandboxRequestHandler, request: Request) -> None:
+def token_refresh(handler: Replier, request: Request) -> None:
     _tiktok_reply(handler, lambda: handler.server.state.token_refresh(request.query), "success")
 
 
-def shops(handler: SandboxRequestHandler, request: Request) -> None:
+def shops(handler: Replier, request: Request) -> None:
     def call() -> dict[str, Any]:
         shops = handler.server.state.authorized_shops(
             request.path,
