@@ -2,7 +2,9 @@
 """Set up and run the TikTok Shop -> API2Cart runbook. Needs only Python 3.10+.
 
     python3 runbook.py              start JupyterLab on the first notebook
-    python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks)
+    python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks, browser)
+    python3 runbook.py test --quick the edit loop: no browser, no multi-process durability, fewer
+                                    generated examples
     python3 runbook.py regenerate   re-run the notebooks in sandbox mode and store their outputs
     python3 runbook.py docs         build the notebooks (stored outputs) as a static site in site/
 
@@ -18,12 +20,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".runbook-installed"
+PYCACHE = VENV / "pycache"
 FIRST_NOTEBOOK = "notebooks/00-start-here.ipynb"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
@@ -70,20 +74,45 @@ def browser_note() -> None:
         say("browser tests: SKIPPED - no chromium on this machine (Debian/Ubuntu: sudo apt install chromium)")
 
 
+#: Across the cores; a group (the notebooks, the browser tests) stays in one worker, in order.
+PARALLEL = ["-n", "auto", "--dist", "loadgroup", "--no-loadscope-reorder"]
+QUICK = ["-m", "not browser and not durability"]
+
+
+def pytest_arguments(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """pytest's arguments and extra environment for ``test [--quick] [pytest arguments]``."""
+    quick = "--quick" in args
+    rest = [a for a in args if a != "--quick"]
+    chosen = any(a in ("-n", "--numprocesses", "-p") or a.startswith(("-n", "--numprocesses=")) for a in rest)
+    extra = [] if chosen else PARALLEL
+    if quick:
+        return [*extra, *QUICK, *rest], {"RUNBOOK_TEST_TIER": "quick"}
+    return [*extra, *rest], {}
+
+
 def run_tests(python: Path, args: list[str]) -> int:
-    browser_note()
+    pytest_args, tier = pytest_arguments(args)
+    if not tier:
+        browser_note()
+    else:
+        say("quick tier: no browser, no multi-process durability, fewer generated examples")
     steps = [
         ("lint (ruff)", [str(python), "-m", "ruff", "check", "."]),
         ("types (mypy)", [str(python), "-m", "mypy"]),
-        ("tests (pytest)", [str(python), "-m", "pytest", *args]),
+        ("tests (pytest)", [str(python), "-m", "pytest", *pytest_args]),
     ]
+    started = time.monotonic()
+    env = {**os.environ, **tier, "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+    # Bytecode is kept (in .venv, out of the tree): without it every worker, kernel and subprocess
+    # compiles the package and pytest rewrites every test module again (seconds each).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for title, command in steps:
         say(title)
-        code = subprocess.run(command, cwd=ROOT).returncode
+        code = subprocess.run(command, cwd=ROOT, env=env).returncode
         if code != 0:
             say(f"FAILED: {title} (exit {code})")
             return code
-    say("all checks passed")
+    say(f"all checks passed in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -60,6 +60,7 @@ import httpx
 
 from tiktok_helpers import samples
 from tiktok_helpers.authlink import AuthorizationLink
+from tiktok_helpers.catcher import RedirectCatcher
 from tiktok_helpers.http import USER_AGENT, Transport, new_http_client
 from tiktok_helpers.openapi import AUTHORIZED_SHOPS_PATH, OpenApiClient
 from tiktok_helpers.results import AuthorizeEvent, AuthorizeStep, RefreshSummary
@@ -85,6 +86,9 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("grants.ratio_10000_vs_10", "<=", 1.50, "sandbox refresh with 10,000 grants / with 10 grants (state file)"),
     ("refresh_all.speedup", ">=", 10.0, "refresh --all, 50 ms latency: sequential / concurrency 16"),
     ("refresh_all.c16_per_s", ">=", 150.0, "refresh --all, 50 ms latency, concurrency 16: refreshes per second"),
+    ("stops.catcher_stop_ms", "<", 100.0, "catcher stop() with the listener asleep (a 0.2 s poll would give ~190 ms)"),
+    ("stops.sandbox_stop_ms", "<", 10.0, "sandbox stop() with a kept-alive connection open (a 50 ms poll: ~25 ms)"),
+    ("stops.catcher_done_ms", "<", 100.0, "catcher wait() after the clean page is served (the grace is 500 ms)"),
 ]
 
 
@@ -894,7 +898,42 @@ def sdk_version() -> str | None:
     return getattr(sdk, "__version__", None) if sdk is not None else None
 
 
-SECTIONS: Final = ("refresh", "shops", "flow", "imports", "notebooks", "nbval", "grants", "refresh-all")
+def bench_stops(report: Report, reps: Repeats) -> None:
+    """How fast the loopback listeners stop and hand back: the figures the tests assert only as events
+    (a loaded machine would blur them there)."""
+    section = "stops (catcher and sandbox)"
+    catcher_stop: list[float] = []
+    for _ in range(20):
+        catcher = RedirectCatcher("http://127.0.0.1:0/callback", timeout=30).start()
+        time.sleep(0.02)  # the listener thread asleep in its selector
+        started = time.perf_counter()
+        catcher.stop()
+        catcher_stop.append((time.perf_counter() - started) * 1000.0)
+    sandbox_stop: list[float] = []
+    for _ in range(10):
+        sandbox = Sandbox(port=0).start()
+        with httpx.Client(timeout=5) as client:  # a kept-alive connection, still open at stop()
+            client.get(f"{sandbox.base_url}/api/v2/token/get")
+            time.sleep(0.01)
+            started = time.perf_counter()
+            sandbox.stop()
+            sandbox_stop.append((time.perf_counter() - started) * 1000.0)
+    done: list[float] = []
+    for _ in range(10):
+        with RedirectCatcher("http://127.0.0.1:0/callback", expected_state="s" * 20, timeout=30) as catcher:
+            started = time.perf_counter()
+            httpx.get(f"http://127.0.0.1:{catcher.port}/callback?code=TTP_x&state={'s' * 20}", follow_redirects=True)
+            catcher.wait(5)
+            done.append((time.perf_counter() - started) * 1000.0)
+    for key, label, figures in (
+        ("catcher_stop_ms", "RedirectCatcher.stop(), listener asleep", catcher_stop),
+        ("sandbox_stop_ms", "Sandbox.stop(), a kept-alive connection open", sandbox_stop),
+        ("catcher_done_ms", "redirect -> clean page -> wait() returns (two round trips)", done),
+    ):
+        report.figures[f"stops.{key}"] = report.add(Row(section, label, figures)).median
+
+
+SECTIONS: Final = ("refresh", "shops", "flow", "imports", "notebooks", "nbval", "grants", "refresh-all", "stops")
 
 
 def _sections(text: str) -> frozenset[str]:
@@ -942,6 +981,7 @@ def main(argv: list[str] | None = None) -> int:
             f"refresh --all ({reps.sellers:,} sellers, 50 ms latency)",
             lambda: bench_refresh_all(report, reps),
         ),
+        ("stops", "catcher and sandbox stops", lambda: bench_stops(report, reps)),
     ]
     if args.only is not None:
         steps = [step for step in steps if step[0] in args.only]

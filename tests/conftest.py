@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tiktok_helpers.settings import SETTINGS
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TIKTOK_*/API2CART_* variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name in SETTINGS or name == "TIKTOK_ENV_FILE":
+        if name.startswith(("TIKTOK_", "API2CART_")):
             monkeypatch.delenv(name, raising=False)
 
 

@@ -104,6 +104,7 @@ def _read_lines(stream: IO[str], queue: Queue[str]) -> None:
 def sandbox_cli(*args: str, cwd: Path) -> Iterator[RunningCli]:
     """Start the sandbox CLI on an ephemeral port, wait for its banner, and stop it (SIGTERM) on
     exit. The caller asserts ``process.returncode`` after the block: a clean stop gives 0."""
+    # A subprocess: what is tested is the standalone sandbox server process and its stop on SIGTERM.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
         [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0", *args],

@@ -1,17 +1,22 @@
 """The runbook in a real browser: JupyterLab driven by Playwright through Debian's Chromium.
 
-Starts JupyterLab on loopback with a temporary workspace (a copy of the notebooks, its own .env,
-settings, runtime and workspace folders), then does what a person does: fills the form in 01,
-opens the authorization link in 02 in a new tab, presses Authorize on the sandbox's consent page,
-sees the catcher receive the code, runs the exchange in 03 and sees masked tokens and the shops.
-Also a refusal (Cancel) and the pasted-URL path. And what a person does after Run -> Run All Cells,
-whose last cell, ``session.close()``, stops the sandbox and the catcher (in a JupyterLab of its own,
-so no other test's state is in it): in 01 the form still saves and the settings cell runs again; in
-02 the panel's cell run again listens anew, the link built before the close still opens the consent
-page, and Authorize pressed by hand reaches the catcher; in 04 Reveal, Copy and the API2Cart key
-form's Save still work, each showing its own result and no error. Screenshots of every step go to
-``$TMPDIR/tiktok-runbook-browser/<test name>/`` (or ``$RUNBOOK_SCREENSHOTS/<test name>/``); the
-folder is printed, and shown by pytest when a test fails. Skipped, with the reason, when Chromium or Playwright is
+One JupyterLab and one Chromium serve every test of the run (tests/browser_support.py); each test
+has a fresh browser context and a folder of its own under the server's root (a copy of the
+notebooks with their outputs cleared, its own .env, and so its own sandbox state, grants and
+kernels), so no test sees another's sellers or codes. Then it does what a person does: fills the
+form in 01, opens the authorization link in 02 in a new tab, presses Authorize on the sandbox's
+consent page, sees the catcher receive the code, runs the exchange in 03 and sees masked tokens and
+the shops, reveals and copies a value in 04 and sees the store listed. Also a refusal (Cancel) and
+the pasted-URL path. And what a person does after Run -> Run All Cells, whose last cell,
+``session.close()``, stops the sandbox and the catcher: in 01 the form still saves and the settings
+cell runs again; in 02 the link built before the close still opens the consent page after *Listen
+again*, and Authorize pressed by hand reaches the catcher; in 04 Reveal, Copy and the API2Cart key
+form's Save still work, each showing its own result and no error.
+
+Every wait is for an event (a cell's new execution count, a text in a cell's output, the kernel
+idle in the status bar), never a fixed time. A failure says which notebook and cell and what was
+expected and shown, on one screen; the screenshots of every step are in a folder of this run, printed
+and shown by pytest when a test fails. Skipped, with the reason, when Chromium or Playwright is
 missing; ``.ci/run`` installs both.
 """
 
@@ -19,417 +24,450 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import NoReturn
 
-import httpx
 import pytest
 
 from tiktok_helpers import samples
 
-from .conftest import PROJECT_ROOT
+# The *_fixture names are fixtures, used by name: one Chromium and one JupyterLab per run, a browser
+# context and a folder per test.
+from .browser_support import (  # noqa: F401
+    BROWSER_MARKS,
+    Shots,
+    Workspace,
+    browser_context_fixture,
+    chromium_fixture,
+    jupyter_lab_fixture,
+    screenshots_root_fixture,
+    shots_fixture,
+    workspace_fixture,
+)
 from .saved import saved_values
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-try:
-    from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
+with contextlib.suppress(ImportError):  # without Playwright every test here is skipped (BROWSER_MARKS)
+    from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None  # type: ignore[assignment]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="browser test skipped: no chromium on this machine (apt install chromium)"
-    ),
-    pytest.mark.skipif(sync_playwright is None, reason="browser test skipped: playwright is not installed"),
-]
+pytestmark = BROWSER_MARKS
 
-# Outside the repository: the test leaves no state in the repo. Override with RUNBOOK_SCREENSHOTS.
-ARTIFACTS = Path(os.environ.get("RUNBOOK_SCREENSHOTS") or Path(tempfile.gettempdir()) / "tiktok-runbook-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-]  # fmt: skip
 # A token or code in full (masked ones read TTP_…a1b2). Shop ciphers are identifiers, not secrets.
 SECRETS_IN_PAGE = re.compile(r"(?<![A-Za-z])TTP_(?!sbx\w*cipher)[A-Za-z0-9_\-]{6,}")
+#: How long a step may take before the test fails: generous (a loaded machine), never waited out
+#: when the step is done (every wait below returns on the event).
+STEP_TIMEOUT_MS = 60_000
+EVENT_TIMEOUT_MS = 20_000
+
+#: The notebook on screen (JupyterLab keeps the others open in hidden tabs).
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: The status bar's kernel item once the kernel is connected and idle. (The notebook's execution
+#: indicator says "idle" already while the status bar still reads "No Kernel | Initializing".)
+KERNEL_IDLE = re.compile(r"\(ipykernel\) \| Idle$")
+STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+
+#: Per cell of the notebook on screen: code cell or not, its prompt ("12", "*" or null), the text of
+#: its outputs and of its error outputs.
+_CELLS_JS = """(selector) => {
+  const panel = document.querySelector(selector);
+  if (!panel) return [];
+  return [...panel.querySelectorAll('.jp-Cell')].map((cell) => {
+    const prompt = cell.querySelector('.jp-InputPrompt');
+    const match = /\\[(\\d+|\\*)\\]/.exec(prompt ? prompt.textContent : '');
+    const area = cell.querySelector('.jp-OutputArea');
+    return {
+      code: cell.classList.contains('jp-CodeCell'),
+      prompt: match ? match[1] : null,
+      output: area ? area.innerText : '',
+      errors: [...cell.querySelectorAll(STDERR)].map((e) => e.innerText),
+    };
+  });
+}""".replace("STDERR", json.dumps(STDERR))
+#: True once every target cell shows an execution count above ``floor`` and none is running, or once
+#: a target that ran shows a traceback and nothing runs any more (the rest will not run).
+_RAN_JS = """([selector, targets, floor]) => {
+  const cells = (CELLS)(selector);
+  const ran = (i) => cells[i] && /^\\d+$/.test(cells[i].prompt || '') && Number(cells[i].prompt) > floor;
+  if (cells.some((c) => c.prompt === '*')) return false;
+  return targets.every(ran) || targets.some((i) => ran(i) && cells[i].errors.some((e) => e.includes('Traceback')));
+}""".replace("CELLS", _CELLS_JS)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def excerpt(text: str, limit: int = 600) -> str:
+    """``text`` short enough for a failure message: its lines without runs of blank ones, and only
+    its start and end when it is long."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}\n  [… {len(text) - limit} characters …]\n{text[-limit // 2 :]}"
 
 
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    runtime: Path
-    env_file: Path
+def last_lines(text: str, count: int = 12) -> str:
+    """The end of a traceback: where it was raised and the error's message."""
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(([f"  [… {len(lines) - count} lines …]"] if len(lines) > count else []) + lines[-count:])
 
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+def fail(message: str) -> NoReturn:
+    """A failure that says what differed, with no traceback through the whole test."""
+    __tracebackhide__ = True
+    raise pytest.fail.Exception(message, pytrace=False) from None
+
+
+def shows(text: str, expected: str | re.Pattern[str], where: str) -> None:
+    """``text`` (what ``where`` shows) contains ``expected``; else a failure naming both."""
+    __tracebackhide__ = True
+    found = expected.search(text) if isinstance(expected, re.Pattern) else expected in text
+    if not found:
+        wanted = f"text matching {expected.pattern!r}" if isinstance(expected, re.Pattern) else repr(expected)
+        fail(f"{where} should show {wanted}; it shows:\n{excerpt(text)}")
+
+
+def hides(text: str, unwanted: str, where: str, meaning: str) -> None:
+    __tracebackhide__ = True
+    if unwanted in text:
+        at = text.index(unwanted)
+        fail(f"{where}: {meaning}: …{text[max(0, at - 80) : at + len(unwanted) + 80]}…")
 
 
 @contextlib.contextmanager
-def jupyterlab(base: Path) -> Iterator[Lab]:
-    """JupyterLab on loopback with everything of its own in ``base``: a copy of the notebooks, a
-    sandbox-mode .env (and so its own sandbox state and grants beside it), settings, runtime and
-    workspaces. Stopped on exit, with no process left behind."""
-    root, runtime, settings, workspaces = (base / n for n in ("work", "runtime", "settings", "workspaces"))
-    shutil.copytree(PROJECT_ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for folder in (runtime, settings, workspaces):
-        folder.mkdir()
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-    tracker.parent.mkdir(parents=True)
-    tracker.write_text(json.dumps({"windowingMode": "none"}))  # every cell in the DOM, for locators
-    env_file = base / ".env"
-    env_file.write_text("TIKTOK_MODE=sandbox\nTIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n")
-    token, port = secrets.token_hex(16), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "API2CART_"))}
-    env.update(
-        TIKTOK_ENV_FILE=str(env_file),
-        JUPYTER_RUNTIME_DIR=str(runtime),
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(workspaces),
-        IPYTHONDIR=str(base / "ipython"),
-    )
-    log = (base / "jupyter.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/status?token={token}", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail(f"JupyterLab did not start: {(base / 'jupyter.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+def explained(what: str) -> Iterator[None]:
+    """Playwright's failed expectation or timeout as one short message: what was being done, then
+    Playwright's own first lines (expected and received), without its call log."""
+    __tracebackhide__ = True
     try:
-        yield Lab(url, token, root, runtime, env_file)
-    finally:
-        with pytest.MonkeyPatch.context():
-            try:
-                httpx.post(f"{url}/api/shutdown?token={token}", timeout=10)
-                server.wait(timeout=20)
-            except (httpx.TransportError, subprocess.TimeoutExpired):
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
-        log.close()
-        leftovers = _processes_mentioning(str(base))
-        assert not leftovers, f"processes left behind: {leftovers}"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One JupyterLab the module's tests share (kernels and saved values carry over between them)."""
-    with jupyterlab(tmp_path_factory.mktemp("jupyterlab")) as running:
-        yield running
-
-
-@pytest.fixture
-def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A JupyterLab of its own, for a test that must not depend on what the others did before it."""
-    with jupyterlab(tmp_path_factory.mktemp("jupyterlab-fresh")) as running:
-        yield running
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{proc.name}: {cmdline[:200]}")
-    return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert sync_playwright is not None and CHROMIUM is not None
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-class Shots:
-    """Numbered screenshots in a folder named after the test."""
-
-    def __init__(self, name: str) -> None:
-        self.folder = ARTIFACTS / name
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.count = 0
-        print(f"screenshots: {self.folder}")
-
-    def __call__(self, page: Page, step: str) -> None:
-        self.count += 1
-        page.screenshot(path=str(self.folder / f"{self.count:02d}-{step}.png"), full_page=False)
-
-
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Shots:
-    return Shots(request.node.name)
+        yield
+    except (AssertionError, PlaywrightTimeout) as error:
+        said = str(error).split("Call log:")[0].strip()
+        fail(f"{what}: {excerpt(said, 600)}")
 
 
 # --- driving JupyterLab -----------------------------------------------------------------------------
 
 
-#: The status bar's kernel item once the kernel is connected and idle. (The notebook's execution
-#: indicator says "idle" already while the status bar still reads "No Kernel | Initializing".)
-KERNEL_IDLE = re.compile(r"\(ipykernel\) \| Idle$")
+@dataclass
+class Notebook:
+    """The notebook on screen, in a test's workspace: its cells by what their source contains."""
+
+    page: Page
+    workspace: Workspace
+    name: str
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        cells = json.loads(self.workspace.notebook(self.name).read_text())["cells"]
+        self.sources = ["".join(item["source"]) for item in cells]
+
+    @property
+    def panel(self) -> Locator:
+        return self.page.locator(CURRENT)
+
+    def index(self, text: str) -> int:
+        """Index of the first cell whose source contains ``text``."""
+        for index, source in enumerate(self.sources):
+            if text in source:
+                return index
+        raise AssertionError(f"no cell of {self.name} contains {text!r}")
+
+    def where(self, index: int, text: str = "") -> str:
+        """The notebook, the cell, and its line with ``text`` (else its first line)."""
+        lines = [line.strip() for line in self.sources[index].splitlines() if line.strip()]
+        line = next((line for line in lines if text and text in line), lines[0] if lines else "")
+        return f"{self.name}, cell {index} `{line[:70]}`"
+
+    def cell(self, text: str) -> Locator:
+        return self.panel.locator(".jp-Cell").nth(self.index(text))
+
+    def output(self, text: str) -> Locator:
+        """The output area of the first cell whose source contains ``text``."""
+        return self.cell(text).locator(".jp-OutputArea")
+
+    def cells(self) -> list[dict[str, object]]:
+        return list(self.page.evaluate(_CELLS_JS, CURRENT))
+
+    def output_of(self, text: str) -> str:
+        """What the cell shows now (its outputs' text)."""
+        return str(self.cells()[self.index(text)]["output"])
+
+    def sees(self, text: str, *expected: str | re.Pattern[str], timeout: float = EVENT_TIMEOUT_MS) -> str:
+        """Wait until the output of the cell whose source contains ``text`` shows each of
+        ``expected``; return that output. A failure names the cell and what it showed instead."""
+        __tracebackhide__ = True
+        area = self.output(text)
+        for wanted in expected:
+            with contextlib.suppress(AssertionError):  # reported by shows(), with the cell and its output
+                expect(area).to_contain_text(wanted, timeout=timeout, use_inner_text=True)
+            shows(self.output_of(text), wanted, self.where(self.index(text), text))
+        return self.output_of(text)
+
+    def select(self, text: str) -> None:
+        self.cell(text).locator(".jp-InputPrompt").click()
+        self.page.keyboard.press("Escape")  # command mode
+
+    # running cells: each waits until the cells it ran show a new execution count
+
+    def _run(self, trigger: Callable[[], None], first: int, last: int, allow_error: bool = False) -> None:
+        """``trigger`` runs cells ``first`` to ``last``; wait until each code cell among them shows an
+        execution count higher than any shown before (counts only grow in a kernel, and the copies
+        start with none), or until one of them failed and nothing runs any more."""
+        __tracebackhide__ = True
+        before = self.cells()
+        if len(before) != len(self.sources):
+            fail(f"{self.name}: the page shows {len(before)} cells, the notebook has {len(self.sources)}")
+        targets = [i for i in range(first, last + 1) if before[i]["code"]]
+        floor = max((int(str(c["prompt"])) for c in before if str(c["prompt"]).isdigit()), default=0)
+        trigger()
+        with contextlib.suppress(PlaywrightTimeout):  # reported below, with the cells that did not run
+            self.page.wait_for_function(_RAN_JS, arg=[CURRENT, targets, floor], timeout=STEP_TIMEOUT_MS, polling=100)
+        after = self.cells()
+        for i in targets:
+            errors = [e for e in after[i]["errors"] if "Traceback" in e]  # type: ignore[attr-defined]
+            if errors and not allow_error:
+                fail(f"{self.where(i)} failed:\n{last_lines(errors[-1])}")
+        pending = [f"  {self.where(i)}: [{after[i]['prompt'] or ' '}]" for i in targets if not _ran(after[i], floor)]
+        if pending:
+            fail(f"cells that did not run within {STEP_TIMEOUT_MS // 1000} s:\n" + "\n".join(pending))
+
+    def _menu_run(self, item: str) -> None:
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+    def _shift_enter(self, times: int) -> None:
+        for _ in range(times):
+            self.page.keyboard.press("Shift+Enter")
+
+    def run_all(self) -> None:
+        """Run -> Run All Cells."""
+        self._run(lambda: self._menu_run("Run All Cells"), 0, len(self.sources) - 1)
+
+    def run_until(self, text: str) -> None:
+        """Shift+Enter from the first cell through the cell whose source contains ``text``."""
+        self.panel.locator(".jp-Cell").first.locator(".jp-InputPrompt").click()
+        self.page.keyboard.press("Escape")  # command mode
+        last = self.index(text)
+        self._run(lambda: self._shift_enter(last + 1), 0, last)
+
+    def run_from(self, text: str) -> None:
+        """Select the cell whose source contains ``text``; Run -> Run Selected Cell and All Below."""
+        self.select(text)
+        self._run(lambda: self._menu_run("Run Selected Cell and All Below"), self.index(text), len(self.sources) - 1)
+
+    def run_cell(self, text: str, allow_error: bool = False) -> None:
+        """Select the cell whose source contains ``text`` and press Shift+Enter."""
+        self.select(text)
+        index = self.index(text)
+        self._run(lambda: self._shift_enter(1), index, index, allow_error=allow_error)
+
+    def assert_no_error(self) -> None:
+        """No cell shows an error (JupyterLab renders tracebacks and stderr alike)."""
+        __tracebackhide__ = True
+        for i, cell in enumerate(self.cells()):
+            for shown in cell["errors"]:  # type: ignore[attr-defined]
+                if "Traceback" in shown or "Error" in shown:
+                    fail(f"{self.where(i)} shows an error:\n{last_lines(shown)}")
+
+    def assert_no_unmasked_token(self) -> None:
+        __tracebackhide__ = True
+        for i, cell in enumerate(self.cells()):
+            found = SECRETS_IN_PAGE.search(str(cell["output"]))
+            if found:
+                fail(f"{self.where(i)} shows a token in full: {found.group(0)[:10]}…")
 
 
-def open_notebook(page: Page, lab: Lab, name: str) -> None:
-    """Open ``name`` and wait until its kernel is connected and idle: a Run before that is lost."""
-    page.goto(lab.notebook_url(name))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1, timeout=60_000)
+def _ran(cell: dict[str, object], floor: int) -> bool:
+    prompt = str(cell["prompt"])
+    return prompt.isdigit() and int(prompt) > floor
 
 
-def wait_idle(page: Page, timeout: float = 60) -> None:
-    """Until no cell shows [*] (queued or running). Waits briefly for work to start first."""
-    busy = page.locator(".jp-InputPrompt", has_text="[*]")
-    with contextlib.suppress(PlaywrightTimeout):
-        busy.first.wait_for(state="attached", timeout=3000)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if busy.count() == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("cells still running")
+def open_notebook(page: Page, workspace: Workspace, name: str) -> Notebook:
+    """Open ``name`` (the first by its address, the next ones by a double click in the file browser,
+    as a person does) and wait until its kernel is connected and idle: a Run before that is lost."""
+    workspace.kernel_started(name)
+    with explained(f"opening {name}"):
+        if page.url == "about:blank":
+            page.goto(workspace.notebook_url(name))
+        else:
+            item = page.locator(".jp-DirListing-item", has=page.get_by_text(name, exact=True))
+            item.dblclick()
+        tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+        expect(tab).to_have_text(name, timeout=STEP_TIMEOUT_MS)
+        expect(page.locator(CURRENT).locator(".jp-Cell").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        idle = page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)
+        expect(idle).to_have_count(1, timeout=STEP_TIMEOUT_MS)
+    return Notebook(page, workspace, name)
 
 
-def cell(page: Page, text: str) -> Locator:
-    return page.locator(".jp-Notebook .jp-Cell", has=page.locator(".jp-InputArea-editor", has_text=text)).first
-
-
-def cell_index(lab: Lab, name: str, text: str) -> int:
-    """Index of the first cell of notebook ``name`` whose source contains ``text``."""
-    cells = json.loads((lab.root / name).read_text())["cells"]
-    for index, item in enumerate(cells):
-        if text in "".join(item["source"]):
-            return index
-    raise AssertionError(f"no cell of {name} contains {text!r}")
-
-
-def run_cells_until(page: Page, lab: Lab, name: str, text: str) -> None:
-    """Run from the first cell through the cell whose source contains ``text`` (Shift+Enter)."""
-    page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")  # command mode
-    for _ in range(cell_index(lab, name, text) + 1):
-        page.keyboard.press("Shift+Enter")
-    wait_idle(page)
-
-
-def run_rest(page: Page) -> None:
-    """Run the selected cell and every cell below it."""
-    page.keyboard.press("Escape")
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run Selected Cell and All Below").click()
-    wait_idle(page)
-
-
-def select_cell(page: Page, text: str) -> None:
-    target = cell(page, text)
-    target.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")
-
-
-def output_text(page: Page) -> str:
-    return page.locator(".jp-Notebook").inner_text()
-
-
-def start_authorize(page: Page, lab: Lab, shots: Shots | None = None) -> Page:
-    """In 02: run through the catcher, wait for it, click the link; return the consent tab."""
-    open_notebook(page, lab, "02-authorize.ipynb")
-    run_cells_until(page, lab, "02-authorize.ipynb", "CodePanel(session, attempt")
-    page.wait_for_selector("text=waiting for the browser")
+def start_authorize(page: Page, workspace: Workspace, shots: Shots | None = None) -> tuple[Notebook, Page]:
+    """In 02: run through the catcher, wait for it, click the link; the notebook and the consent tab."""
+    notebook = open_notebook(page, workspace, "02-authorize.ipynb")
+    notebook.run_until("CodePanel(session, attempt")
+    notebook.sees("CodePanel(session, attempt", "waiting for the browser")
     if shots is not None:
         shots(page, "02-link-and-catcher")
     with page.context.expect_page() as new_tab:
-        page.locator("#runbook-authorize-link").click()
-    return new_tab.value
+        notebook.panel.locator("#runbook-authorize-link").click()
+    return notebook, new_tab.value
+
+
+def wait_for_text(page: Page, text: str, what: str) -> None:
+    """Until ``text`` is on ``page`` (the consent page, the catcher's page)."""
+    __tracebackhide__ = True
+    with contextlib.suppress(AssertionError):  # reported by shows(), with what the page shows
+        expect(page.locator("body")).to_contain_text(text, timeout=EVENT_TIMEOUT_MS)
+    shows(page.locator("body").inner_text(), text, what)
+
+
+def env_value(workspace: Workspace, key: str) -> str:
+    """A value the runbook saved (``.env``, or the newest seller's grant under its old ``.env`` name)."""
+    value = saved_values(workspace.env_file).get(key)
+    assert value, f"{key} was not saved (in {workspace.env_file} or the grants beside it)"
+    return value
+
+
+def settings_file(workspace: Workspace) -> str:
+    return workspace.env_file.read_text()
+
+
+def reveal_and_copy_the_refresh_token(notebook: Notebook, shots: Shots, first_shot: str) -> None:
+    """04's Refresh Token row: masked; Reveal shows the saved token and hides it again; Copy, pressed
+    while masked, reveals for a moment, copies the token to the clipboard and masks it again."""
+    page = notebook.page
+    refresh_token = env_value(notebook.workspace, "TIKTOK_REFRESH_TOKEN")
+    row = notebook.panel.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
+    row.scroll_into_view_if_needed()
+    shown = row.locator("input").first
+    masked = re.compile(r"^TTP_…[\w-]{4}$")  # tokens are URL-safe base64: "-" and "_" too
+    with explained("04, Refresh Token row: masked at first"):
+        expect(shown).to_have_value(masked, timeout=EVENT_TIMEOUT_MS)
+    shots(page, first_shot)
+    row.get_by_role("button", name="Reveal").click()
+    with explained("04, Refresh Token row: Reveal shows the saved refresh token"):
+        expect(shown).to_have_value(refresh_token, timeout=EVENT_TIMEOUT_MS)
+    shots(page, "04-revealed")
+    row.get_by_role("button", name="Reveal").click()
+    with explained("04, Refresh Token row: Reveal again masks it"):
+        expect(shown).to_have_value(masked, timeout=EVENT_TIMEOUT_MS)
+    row.locator("button.runbook-copy").click()
+    with explained("04, Refresh Token row: Copy says Copied"):
+        expect(row.locator("button.runbook-copy")).to_have_text("Copied", timeout=EVENT_TIMEOUT_MS)
+    copied = page.evaluate("navigator.clipboard.readText()") == refresh_token
+    assert copied, "04, Refresh Token row: Copy did not put the saved refresh token on the clipboard"
+    with explained("04, Refresh Token row: masked again after Copy"):
+        expect(shown).to_have_value(masked, timeout=EVENT_TIMEOUT_MS)
 
 
 # --- the tests ------------------------------------------------------------------------------------
 
 
-def run_all(page: Page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    wait_idle(page)
+@pytest.fixture
+def page(workspace: Workspace, browser_context: BrowserContext) -> Page:
+    """A tab of this test's own browser context (closed before the workspace's kernels stop)."""
+    browser_context.set_default_timeout(STEP_TIMEOUT_MS)  # this tab's and the consent tabs' actions
+    return browser_context.new_page()
 
 
-def env_value(lab: Lab, key: str) -> str:
-    """A value the runbook saved (``.env``, or the newest seller's grant under its old ``.env`` name)."""
-    value = saved_values(lab.env_file).get(key)
-    assert value, f"{key} was not saved"
-    return value
+NOTEBOOKS = ("00-start-here.ipynb", "01-partner-center-and-app.ipynb", "02-authorize.ipynb", "03-tokens.ipynb",
+             "04-api2cart.ipynb")  # fmt: skip
 
 
-def reveal_and_copy_the_refresh_token(page: Page, lab: Lab, shots: Shots, first_shot: str) -> None:
-    """04's Refresh Token row: masked; Reveal shows the saved token and hides it again; Copy, pressed
-    while masked, reveals for a moment, copies the token to the clipboard and masks it again."""
-    refresh_token = env_value(lab, "TIKTOK_REFRESH_TOKEN")
-    row = page.locator(".widget-hbox", has=page.locator(".widget-label", has_text="Refresh Token")).first
-    row.scroll_into_view_if_needed()
-    shown = row.locator("input").first
-    masked = re.compile(r"^TTP_…[\w-]{4}$")  # tokens are URL-safe base64: "-" and "_" too
-    expect(shown).to_have_value(masked)
-    shots(page, first_shot)
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown).to_have_value(refresh_token)
-    shots(page, "04-revealed")
-    row.get_by_role("button", name="Reveal").click()
-    expect(shown).to_have_value(masked)
-    row.locator("button.runbook-copy").click()
-    expect(row.locator("button.runbook-copy")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == refresh_token
-    expect(shown).to_have_value(masked)
-
-
-def test_the_runbook_in_order(lab: Lab, browser: Browser, shots: Shots) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
+def test_the_runbook_in_order(page: Page, workspace: Workspace, shots: Shots) -> None:
+    workspace.start_kernels(*NOTEBOOKS)
 
     # 00: start here
-    open_notebook(page, lab, "00-start-here.ipynb")
-    run_all(page)
-    assert "Mode: sandbox" in output_text(page)
+    notebook = open_notebook(page, workspace, "00-start-here.ipynb")
+    notebook.run_all()
+    notebook.sees("session = open_session()", "Mode: sandbox")
     shots(page, "00-start-here")
 
     # 01: the form
-    open_notebook(page, lab, "01-partner-center-and-app.ipynb")
-    run_cells_until(page, lab, "01-partner-center-and-app.ipynb", "AppForm(session)")
-    form = page.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
+    notebook = open_notebook(page, workspace, "01-partner-center-and-app.ipynb")
+    notebook.run_until("AppForm(session)")
+    form = notebook.panel.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
     for label in ("Validate and save",):  # not cut ("Validate and s…") at JupyterLab's default width
         button = form.get_by_role("button", name=label)
-        assert button.evaluate("b => b.scrollWidth <= b.clientWidth"), f"the {label!r} button's label is cut"
+        assert button.evaluate("b => b.scrollWidth <= b.clientWidth"), f"01: the {label!r} button's label is cut"
     form.scroll_into_view_if_needed()
     key = form.locator(".widget-text", has_text="App Key").locator("input")
     key.fill(samples.SANDBOX_APP_SECRET)  # the secret pasted into the key field: refused, nothing saved
     form.locator("input[type=password]").fill(samples.SANDBOX_APP_SECRET)
     form.get_by_role("button", name="Validate and save").click()
-    page.wait_for_selector("text=looks like the App Secret")
+    notebook.sees("AppForm(session)", "looks like the App Secret")
     shots(page, "01-form-error")
     key.fill(f"  {samples.SANDBOX_APP_KEY} ")
     form.get_by_role("button", name="United States").click()
     form.get_by_role("button", name="Validate and save").click()
-    page.wait_for_selector("text=Saved to .env")
+    notebook.sees("AppForm(session)", "Saved to .env")
     shots(page, "01-form-saved")
-    assert form.locator("input[type=password]").input_value() == ""
-    assert samples.SANDBOX_APP_SECRET not in form.inner_text()
-    saved = lab.env_file.read_text()
-    assert f"TIKTOK_APP_KEY={samples.SANDBOX_APP_KEY}" in saved
-    assert "TIKTOK_REGION=us" in saved
+    assert form.locator("input[type=password]").input_value() == "", "01: the App Secret field is not cleared"
+    hides(form.inner_text(), samples.SANDBOX_APP_SECRET, "01, the form", "the App Secret is shown")
+    shows(settings_file(workspace), f"TIKTOK_APP_KEY={samples.SANDBOX_APP_KEY}", "the saved .env")
+    shows(settings_file(workspace), "TIKTOK_REGION=us", "the saved .env")
 
     # 02: the link in a new tab, Authorize, the catcher receives the code
-    consent = start_authorize(page, lab, shots)
-    consent.wait_for_selector("#authorize")
-    assert "Sandbox" in consent.locator("body").inner_text()
-    assert "Sandbox US Store" in consent.locator("body").inner_text()
+    notebook, consent = start_authorize(page, workspace, shots)
+    with explained("the consent page"):
+        consent.locator("#authorize").wait_for(timeout=EVENT_TIMEOUT_MS)
+    shows(consent.locator("body").inner_text(), "Sandbox", "the consent page")
+    shows(consent.locator("body").inner_text(), "Sandbox US Store", "the consent page")
     consent.select_option("select[name=seller]", "us")  # log in with the US seller account
     shots(consent, "02-consent-page")
     consent.locator("#authorize").click()
-    consent.wait_for_selector("text=You can close this tab")
+    wait_for_text(consent, "You can close this tab", "the catcher's page after Authorize")
     shots(consent, "02-catcher-page")
     consent.close()
     page.bring_to_front()
-    page.wait_for_selector("text=received the code")
+    notebook.sees("CodePanel(session, attempt", "received the code")
     shots(page, "02-received")
-    select_cell(page, "if panel.received")
-    run_rest(page)
-    text = output_text(page)
-    assert "A code has already arrived" in text
-    assert "shop region: US" in text
-    assert "code:        TTP_…" in text
+    notebook.run_from("if panel.received")
+    notebook.sees("if panel.received", "A code has already arrived")
+    notebook.sees("result = panel.result(", "shop region: US", "code:        TTP_…")
     shots(page, "02-code-kept")
 
     # 03: exchange, masked tokens, shops
-    open_notebook(page, lab, "03-tokens.ipynb")
-    select_cell(page, "from tiktok_helpers.session import open_session")
-    run_rest(page)
-    text = output_text(page)
-    page.locator(".jp-Cell", has_text="tokens_table(tokens)").last.scroll_into_view_if_needed()
+    notebook = open_notebook(page, workspace, "03-tokens.ipynb")
+    notebook.run_from("from tiktok_helpers.session import open_session")
+    notebook.cell("tokens_table(tokens)").scroll_into_view_if_needed()
     shots(page, "03-tokens")
-    assert "Received tokens for Sandbox US Store" in text
-    assert "TTP_…" in text
-    assert re.search(r"Sandbox US Store\s+\S+\s+US\s+LOCAL", text), "the US shop with its cipher"
-    assert not SECRETS_IN_PAGE.search(text), "an unmasked token is on the page"
-    page.locator(".jp-Cell", has_text="shops_table(shops)").last.scroll_into_view_if_needed()
+    notebook.sees("tokens = session.exchange(code)", "Received tokens for Sandbox US Store")
+    notebook.sees("tokens_table(tokens)", "TTP_…")
+    notebook.sees("shops_table(shops)", re.compile(r"Sandbox US Store\s+\S+\s+US\s+LOCAL"))  # the shop, its cipher
+    notebook.assert_no_unmasked_token()
+    notebook.cell("shops_table(shops)").scroll_into_view_if_needed()
     shots(page, "03-shops")
-    assert "Invalid auth code" in text  # the same code twice is refused with the catalog's fix
+    notebook.sees("the same code, a second time", "Invalid auth code")  # refused with the catalog's fix
 
     # 04: the three values (masked, Reveal, Copy), then the store through the API
-    open_notebook(page, lab, "04-api2cart.ipynb")
-    run_all(page)
-    reveal_and_copy_the_refresh_token(page, lab, shots, "04-masked")
-    text = output_text(page)
-    assert "Store added; store key …" in text
-    assert re.search(r"TikTok Shop \(runbook\)\s+TikTokShop", text), "the store in the list"
-    assert not SECRETS_IN_PAGE.search(text)
-    page.locator(".jp-Cell", has_text="stores_table(stores)").last.scroll_into_view_if_needed()
+    notebook = open_notebook(page, workspace, "04-api2cart.ipynb")
+    notebook.run_all()
+    reveal_and_copy_the_refresh_token(notebook, shots, "04-masked")
+    notebook.sees("session.add_store(", "Store added; store key …")
+    notebook.sees("stores_table(stores)", re.compile(r"TikTok Shop \(runbook\)\s+TikTokShop"))  # the store listed
+    notebook.assert_no_unmasked_token()
+    notebook.cell("stores_table(stores)").scroll_into_view_if_needed()
     shots(page, "04-store-listed")
-    context.close()
 
 
-def test_cancel_on_the_consent_page_is_reported(lab: Lab, browser: Browser, shots: Shots) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    consent = start_authorize(page, lab)
-    consent.wait_for_selector("#cancel")
+def test_cancel_on_the_consent_page_is_reported(page: Page, workspace: Workspace, shots: Shots) -> None:
+    workspace.start_kernels("02-authorize.ipynb")
+    notebook, consent = start_authorize(page, workspace)
     consent.locator("#cancel").click()
-    consent.wait_for_selector("text=Authorization refused")
+    wait_for_text(consent, "Authorization refused", "the page after Cancel")
     shots(consent, "cancelled")
     consent.close()
     page.bring_to_front()
-    page.wait_for_selector("text=the authorization was refused")
-    select_cell(page, "result = panel.result(")
-    page.keyboard.press("Shift+Enter")
-    wait_idle(page)
-    page.wait_for_selector("text=AuthorizationDenied")
+    notebook.sees("CodePanel(session, attempt", "the authorization was refused")
+    notebook.run_cell("result = panel.result(", allow_error=True)
+    notebook.sees("result = panel.result(", "AuthorizationDenied")
     shots(page, "refusal-in-notebook")
-    assert "Open the authorization link again and press Authorize" in output_text(page)
-    context.close()
+    notebook.sees("result = panel.result(", "Open the authorization link again and press Authorize")
 
 
-def test_pasted_redirect_url(lab: Lab, browser: Browser, shots: Shots) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    consent = start_authorize(page, lab)
+def test_pasted_redirect_url(page: Page, workspace: Workspace, shots: Shots) -> None:
+    workspace.start_kernels("02-authorize.ipynb")
+    notebook, consent = start_authorize(page, workspace)
     # The browser is "on another machine": the consent page's redirect never reaches this
     # computer's catcher. Intercept the decision, keep where it sends the browser, and show a page.
     kept: list[str] = []
@@ -440,53 +478,35 @@ def test_pasted_redirect_url(lab: Lab, browser: Browser, shots: Shots) -> None:
         route.fulfill(status=200, body="elsewhere")
 
     consent.route(re.compile(r".*/open/authorize/decision.*"), elsewhere)
-    consent.wait_for_selector("#authorize")
     consent.locator("#authorize").click()
-    consent.wait_for_selector("text=elsewhere")
+    wait_for_text(consent, "elsewhere", "the page the decision redirects to")
+    assert len(kept) == 1, f"the consent page's decision was sent {len(kept)} times"
     [address] = kept
-    assert "code=" in address
+    shows(address, "code=", "the address Authorize redirected to")
     shots(consent, "redirect-elsewhere")
     consent.close()
     page.bring_to_front()
-    page.locator(".widget-text", has_text="Redirect URL").locator("input").fill(address)
-    page.get_by_role("button", name="Use this address").click()
-    page.wait_for_selector("text=from the pasted address")
+    panel = notebook.output("CodePanel(session, attempt")
+    panel.locator(".widget-text", has_text="Redirect URL").locator("input").fill(address)
+    panel.get_by_role("button", name="Use this address").click()
+    notebook.sees("CodePanel(session, attempt", "from the pasted address")
     shots(page, "pasted")
-    assert address not in output_text(page)  # the code is not echoed
-    select_cell(page, "if panel.received")
-    run_rest(page)
-    assert "state:       matches the link" in output_text(page)
+    hides(notebook.panel.inner_text(), address, "02-authorize.ipynb", "the pasted address (and its code) is echoed")
+    notebook.run_from("if panel.received")
+    notebook.sees("result = panel.result(", "state:       matches the link")
     shots(page, "pasted-code-kept")
-    context.close()
 
 
-STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-
-
-def assert_no_traceback(page: Page) -> None:
-    """No cell of the open notebook shows an error (JupyterLab renders tracebacks as stderr)."""
-    for shown in page.locator(STDERR).all_inner_texts():
-        assert "Traceback" not in shown and "Error" not in shown, f"an error in the notebook: {shown[:600]}"
-
-
-def cell_output(page: Page, text: str) -> Locator:
-    """The output area of the first cell whose source contains ``text``."""
-    return cell(page, text).locator(".jp-OutputArea")
-
-
-def test_after_run_all_a_person_can_still_click(fresh_lab: Lab, browser: Browser, shots: Shots) -> None:
+def test_after_run_all_a_person_can_still_click(page: Page, workspace: Workspace, shots: Shots) -> None:
     """Run -> Run All Cells ends each notebook with session.close(), which stops the sandbox and the
     catcher; the buttons a person presses afterwards must still work (the session reopens itself)."""
-    lab = fresh_lab  # its own .env, sandbox state and kernels: what other tests did is not here
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
+    workspace.start_kernels(*NOTEBOOKS[1:])
 
     # 01: Run All, then the form saves, and the settings cell runs again with what was saved
-    open_notebook(page, lab, "01-partner-center-and-app.ipynb")
-    run_all(page)
-    assert_no_traceback(page)
-    form = page.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
+    notebook = open_notebook(page, workspace, "01-partner-center-and-app.ipynb")
+    notebook.run_all()
+    notebook.assert_no_error()
+    form = notebook.panel.locator(".widget-vbox", has=page.get_by_role("button", name="Validate and save")).first
     form.scroll_into_view_if_needed()
     shots(page, "01-after-run-all")
     form.locator(".widget-text", has_text="App Key").locator("input").fill(samples.SANDBOX_APP_KEY)
@@ -494,74 +514,75 @@ def test_after_run_all_a_person_can_still_click(fresh_lab: Lab, browser: Browser
     form.get_by_role("button", name="United States").click()
     form.get_by_role("button", name="Validate and save").click()
     outcome = form.locator(".widget-html").last
-    expect(outcome).to_contain_text("Saved to .env", timeout=20_000)
+    with explained("01 after Run All: Validate and save"):
+        expect(outcome).to_contain_text("Saved to .env", timeout=EVENT_TIMEOUT_MS)
     shots(page, "01-saved-after-run-all")
-    assert "✘" not in outcome.inner_text() and "rror" not in outcome.inner_text()
-    assert "TIKTOK_REGION=us" in lab.env_file.read_text()
-    select_cell(page, "settings_table(session.settings)")
-    page.keyboard.press("Shift+Enter")
-    settings = cell_output(page, "settings_table(session.settings)")
-    expect(settings).to_contain_text("us — United States")  # the region just saved, not Run All's
-    shown = settings.inner_text()
-    assert "Traceback" not in shown and "Error" not in shown
-    assert_no_traceback(page)
+    said = outcome.inner_text()
+    assert "✘" not in said and "rror" not in said, f"01 after Run All: the form says {excerpt(said, 300)!r}"
+    shows(settings_file(workspace), "TIKTOK_REGION=us", "the saved .env")
+    notebook.run_cell("settings_table(session.settings)")
+    settings = notebook.sees("settings_table(session.settings)", "us — United States")  # just saved, not Run All's
+    where = notebook.where(notebook.index("settings_table(session.settings)"), "settings_table")
+    hides(settings, "Traceback", where, "an error")
+    hides(settings, "Error", where, "an error")
+    notebook.assert_no_error()
     shots(page, "01-settings-again")
 
     # 02: Run All (the sandbox approves for you), then approve by hand. session.close() stopped the
     # catcher and the sandbox (the link leads to "refused to connect"), so, as the notebook says, a
     # person presses "Listen again": the session reopens, the sandbox comes back on its port, and the
     # link built before the close opens the consent page again.
-    open_notebook(page, lab, "02-authorize.ipynb")
-    run_all(page)
-    assert_no_traceback(page)
-    assert "the catcher received the code" in output_text(page)
-    assert "state:       matches the link" in output_text(page)
+    notebook = open_notebook(page, workspace, "02-authorize.ipynb")
+    notebook.run_all()
+    notebook.assert_no_error()
+    notebook.sees("if panel.received", "the catcher received the code")
+    notebook.sees("result = panel.result(", "state:       matches the link")
     shots(page, "02-after-run-all")
-    panel = cell_output(page, "CodePanel(session, attempt")
+    panel = notebook.output("CodePanel(session, attempt")
     panel.get_by_role("button", name="Listen again").click()
-    expect(panel).to_contain_text("Listening again: open the link above", timeout=20_000)
-    expect(panel).to_contain_text("waiting for the browser", timeout=20_000)
+    notebook.sees("CodePanel(session, attempt", "Listening again: open the link above", "waiting for the browser")
     with page.context.expect_page() as new_tab:
-        page.locator("#runbook-authorize-link").click()
+        notebook.panel.locator("#runbook-authorize-link").click()
     consent = new_tab.value
-    consent.wait_for_selector("#authorize")
     consent.select_option("select[name=seller]", "us")
     consent.locator("#authorize").click()
-    consent.wait_for_selector("text=You can close this tab")
+    wait_for_text(consent, "You can close this tab", "the catcher's page after Authorize by hand")
     shots(consent, "02-catcher-page")
     consent.close()
     page.bring_to_front()
-    expect(panel).to_contain_text("received the code", timeout=20_000)
+    notebook.sees("CodePanel(session, attempt", "received the code")
     shots(page, "02-received-by-hand")
-    select_cell(page, "result = panel.result(")
-    page.keyboard.press("Shift+Enter")  # the code caught by hand is kept for the exchange
-    expect(cell_output(page, "result = panel.result(")).to_contain_text("shop region: US")
-    assert_no_traceback(page)
+    notebook.run_cell("result = panel.result(")  # the code caught by hand is kept for the exchange
+    notebook.sees("result = panel.result(", "shop region: US")
+    notebook.assert_no_error()
 
     # 03: Run All exchanges the code caught by hand (04 needs its tokens)
-    open_notebook(page, lab, "03-tokens.ipynb")
-    run_all(page)
-    assert_no_traceback(page)
-    assert "Received tokens for Sandbox US Store" in output_text(page)
+    notebook = open_notebook(page, workspace, "03-tokens.ipynb")
+    notebook.run_all()
+    notebook.assert_no_error()
+    notebook.sees("tokens = session.exchange(code)", "Received tokens for Sandbox US Store")
 
     # 04: Run All, then Reveal, Copy, and the API2Cart key form's Save
-    open_notebook(page, lab, "04-api2cart.ipynb")
-    run_all(page)
-    assert_no_traceback(page)
-    reveal_and_copy_the_refresh_token(page, lab, shots, "04-after-run-all")
+    notebook = open_notebook(page, workspace, "04-api2cart.ipynb")
+    notebook.run_all()
+    notebook.assert_no_error()
+    reveal_and_copy_the_refresh_token(notebook, shots, "04-after-run-all")
     save = re.compile(r"^\s*Save\s*$")  # by its text: its role name has the icon's glyph too
-    key_form = page.locator(".widget-vbox", has=page.locator("button.widget-button", has_text=save)).last
+    key_form = notebook.panel.locator(".widget-vbox", has=page.locator("button.widget-button", has_text=save)).last
     key_form.scroll_into_view_if_needed()
-    said = key_form.locator(".widget-html").last
+    said_by = key_form.locator(".widget-html").last
     key_form.locator("button.widget-button", has_text=save).click()  # nothing typed: keeps the key
-    expect(said).to_contain_text("Keeping the saved key", timeout=20_000)
+    with explained("04 after Run All: Save with nothing typed"):
+        expect(said_by).to_contain_text("Keeping the saved key", timeout=EVENT_TIMEOUT_MS)
     key_form.locator("input[type=password]").fill(samples.SANDBOX_API2CART_KEY)
     key_form.locator("button.widget-button", has_text=save).click()
-    expect(said).to_contain_text("Saved the API2Cart API key", timeout=20_000)
-    assert "Keeping" not in said.inner_text() and "✘" not in said.inner_text()  # this action's message only
-    assert "rror" not in said.inner_text()
-    assert f"API2CART_API_KEY={samples.SANDBOX_API2CART_KEY}" in lab.env_file.read_text()
-    assert samples.SANDBOX_API2CART_KEY not in output_text(page)  # masked in the message, field cleared
-    assert_no_traceback(page)
+    with explained("04 after Run All: Save with the key typed"):
+        expect(said_by).to_contain_text("Saved the API2Cart API key", timeout=EVENT_TIMEOUT_MS)
+    said = said_by.inner_text()
+    assert "Keeping" not in said and "✘" not in said, f"04: not this action's message only: {excerpt(said, 300)!r}"
+    assert "rror" not in said, f"04: the key form says {excerpt(said, 300)!r}"
+    shows(settings_file(workspace), f"API2CART_API_KEY={samples.SANDBOX_API2CART_KEY}", "the saved .env")
+    page_text = notebook.panel.inner_text()
+    hides(page_text, samples.SANDBOX_API2CART_KEY, "04", "the API2Cart key is shown (not masked, field not cleared)")
+    notebook.assert_no_error()
     shots(page, "04-key-saved")
-    context.close()

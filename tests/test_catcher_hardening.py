@@ -12,7 +12,6 @@ import contextlib
 import ipaddress
 import random
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -630,20 +629,18 @@ def test_wait_does_not_linger_for_a_client_that_does_not_follow() -> None:
         assert time.monotonic() - started < DONE_PAGE_GRACE + 0.5
 
 
-def test_wait_returns_as_soon_as_the_clean_page_is_served() -> None:
-    took: list[float] = []
-    for _ in range(5):
-        with RedirectCatcher("http://127.0.0.1:0/callback", expected_state=STATE, timeout=30) as c:
+def test_wait_returns_as_soon_as_the_clean_page_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A browser's follow ends the grace at once, not DONE_PAGE_GRACE later. With the grace made long
+    # (60 s) the difference is an event, not a figure a loaded machine could blur: wait() returns
+    # long before the grace would end. How fast it is belongs to benchmarks/.
+    monkeypatch.setattr(catcher_module, "DONE_PAGE_GRACE", 60.0)
+    for _ in range(3):
+        with RedirectCatcher("http://127.0.0.1:0/callback", expected_state=STATE, timeout=120) as c:
             started = time.perf_counter()
             reply = httpx.get(f"http://127.0.0.1:{c.port}{VALID}", follow_redirects=True, timeout=5)
             assert reply.url.path == "/callback/done"
-            c.wait(5)
-            took.append(time.perf_counter() - started)
-    # A browser's follow ends the grace at once, not DONE_PAGE_GRACE later. The figure includes two
-    # HTTP round trips, so on a loaded machine one run may be slow: the median says "at once", and
-    # no run may reach the grace it is meant to skip.
-    assert statistics.median(took) < 0.1, took
-    assert max(took) < DONE_PAGE_GRACE, took
+            c.wait(30)
+            assert time.perf_counter() - started < 30, "wait() sat out the grace after the clean page was served"
 
 
 # --- stopping -------------------------------------------------------------------------------------
@@ -661,7 +658,9 @@ def test_stop_returns_at_once_and_releases_the_port(url: str) -> None:
         assert c.status().state is CatcherState.STOPPED
         with socket.socket() as again:  # a plain bind, without SO_REUSEADDR
             again.bind(("127.0.0.1", c.port))
-    assert max(took) < 0.1, took  # measured: well under 1 ms (it was 190 ms, a 0.2 s poll)
+    # How fast is a figure for benchmarks/ (stops.catcher_stop_ms: well under 1 ms; it was 190 ms, a
+    # 0.2 s poll); here only that stop() returns, never waiting out the catcher's 30 s timeout.
+    assert max(took) < 5, took
 
 
 # --- deadline and port ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Clear errors instead of tracebacks, and inputs that do not lie: the command line in subprocesses.
+"""Clear errors instead of tracebacks, and inputs that do not lie: the command line, in process
+(``tests/cli_in_process.py``), and in a subprocess where a real terminal is the point.
 
 Each bad input exits 2 with ONE line on stderr (never a traceback) and writes nothing: not ``.env``,
 not its lock, not ``.sandbox/``, not a folder. Covered: control characters in a pasted code or
@@ -32,6 +33,7 @@ from tiktok_helpers.settings import check_env_path
 from tiktok_helpers.store import EnvStore
 from tiktok_helpers.validation import TOKEN_MAX_LENGTH, clean_text, clean_token, strip_pasted
 
+from .cli_in_process import Completed, run_cli
 from .saved import saved_values
 from .test_cli import LOOPBACK_ANY_PORT, cli_command, cli_environment, sandbox_location
 
@@ -52,29 +54,18 @@ def run(
     stdin: str = "",
     cwd: Path,
     environ: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """The command line with ``--env-file env_file`` (None: the usual lookup, no option given)."""
-    command = cli_command(Path(env_file), *args) if env_file is not None else [
-        sys.executable, "-m", "tiktok_helpers", *args
-    ]  # fmt: skip
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        input=stdin,
-        timeout=60,
-        cwd=cwd,
-        env=environ or cli_environment(),
-    )
+) -> Completed:
+    """The command line (in process) with ``--env-file env_file`` (None: the usual lookup, no option
+    given), run in ``cwd`` with only ``environ`` as its environment."""
+    return run_cli(*args, env_file=env_file, stdin=stdin, cwd=cwd, environ=environ)
 
 
-def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+def assert_refused(result: Completed, *fragments: str) -> str:
     """Exit 2, one line on stderr (no traceback) holding every fragment; that line."""
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    result.expect(2)
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr[-2000:]
+    assert len(lines) == 1, result.explain()
     for fragment in fragments:
         assert fragment in lines[0], lines[0][:2000]
     return lines[0]
@@ -231,8 +222,7 @@ def test_a_settings_file_in_a_missing_folder_is_refused_and_no_folder_is_created
 
 
 def test_tiktok_env_file_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
-    environ = {**cli_environment(), "TIKTOK_ENV_FILE": str(tmp_path / "typo" / ".env")}
-    result = run(None, "status", cwd=tmp_path, environ=environ)
+    result = run(None, "status", cwd=tmp_path, environ={"TIKTOK_ENV_FILE": str(tmp_path / "typo" / ".env")})
     assert_refused(result, str(tmp_path / "typo"), "does not exist")
     assert not (tmp_path / "typo").exists()
 
@@ -259,8 +249,7 @@ def _warnings(stderr: str) -> list[str]:
 
 def test_exchange_with_the_code_as_an_argument_works_and_warns_once(env_file: Path) -> None:
     location = sandbox_location(env_file)
-    result = run(env_file, "exchange", location, cwd=env_file.parent)
-    assert result.returncode == 0, result.stderr
+    result = run(env_file, "exchange", location, cwd=env_file.parent).expect(0)
     [warning] = _warnings(result.stderr)
     assert "ps" in warning and "shell history" in warning
     assert "exchange -" in warning and "no argument" in warning
@@ -269,20 +258,18 @@ def test_exchange_with_the_code_as_an_argument_works_and_warns_once(env_file: Pa
 
 
 def test_exchange_from_stdin_does_not_warn(env_file: Path) -> None:
-    result = run(env_file, "exchange", "-", stdin=sandbox_location(env_file) + "\n", cwd=env_file.parent)
-    assert result.returncode == 0, result.stderr
+    result = run(env_file, "exchange", "-", stdin=sandbox_location(env_file) + "\n", cwd=env_file.parent).expect(0)
     assert "Exchanged the code for tokens" in result.stdout
     assert _warnings(result.stderr) == []
 
 
 def test_authorize_paste_reads_stdin_and_warns_for_the_argument(env_file: Path) -> None:
     piped = run(env_file, "authorize", "--paste", "-", stdin=sandbox_location(env_file) + "\n", cwd=env_file.parent)
-    assert piped.returncode == 0, piped.stderr
+    piped.expect(0)
     assert "Authorized by Sandbox UK Store" in piped.stdout
     assert _warnings(piped.stderr) == []
 
-    given = run(env_file, "authorize", "--paste", sandbox_location(env_file), cwd=env_file.parent)
-    assert given.returncode == 0, given.stderr
+    given = run(env_file, "authorize", "--paste", sandbox_location(env_file), cwd=env_file.parent).expect(0)
     [warning] = _warnings(given.stderr)
     assert "authorize --paste -" in warning
 
@@ -297,6 +284,7 @@ def _on_a_terminal(env_file: Path, *args: str, typed: str | None, wait_for: str)
     """Run with stdin on a pseudo-terminal (and no controlling terminal, so getpass reads stdin). Types
     ``typed`` once ``wait_for`` shows on stderr. Returns the exit code, what the terminal showed
     (its echo), stdout and stderr."""
+    # A subprocess: what is tested is the hidden prompt on a real terminal (getpass turns its echo off).
     import pty
 
     master, slave = pty.openpty()
@@ -348,6 +336,7 @@ def _on_a_terminal(env_file: Path, *args: str, typed: str | None, wait_for: str)
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_exchange_without_an_argument_asks_on_a_terminal_with_hidden_input(env_file: Path) -> None:
+    # A subprocess (_on_a_terminal): what is tested is the hidden prompt on a real terminal.
     location = sandbox_location(env_file)
     code_value = parse_qs(urlsplit(location).query)["code"][0]
     rc, screen, out, err = _on_a_terminal(env_file, "exchange", typed=location, wait_for="(hidden)")
@@ -361,6 +350,7 @@ def test_exchange_without_an_argument_asks_on_a_terminal_with_hidden_input(env_f
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_exchange_without_an_argument_uses_the_saved_code_without_asking(env_file: Path) -> None:
+    # A subprocess (_on_a_terminal): what is tested is a real terminal as stdin, where a prompt could come.
     code_value = parse_qs(urlsplit(sandbox_location(env_file)).query)["code"][0]
     env_file.write_text(LOOPBACK_ANY_PORT + f"TIKTOK_AUTH_CODE={code_value}\n")
     rc, _screen, out, err = _on_a_terminal(env_file, "exchange", typed=None, wait_for="")

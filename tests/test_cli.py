@@ -1,4 +1,6 @@
-"""The command line (``python -m tiktok_helpers``), run in subprocesses against the sandbox.
+"""The command line (``python -m tiktok_helpers``), run against the sandbox: in process through
+``tests/cli_in_process.py``, and in subprocesses only where the process itself is tested (the
+entry points, a real terminal, the sandbox server stopped by a signal).
 
 Every command runs with ``--env-file`` in a temporary folder and an environment without any
 TIKTOK_*/API2CART_* variable, so each test has its own .env and .sandbox/ state. Every output is
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import select
+import shlex
 import subprocess
 import sys
 import time
@@ -43,6 +46,7 @@ from tiktok_helpers.errors import (
 )
 from tiktok_helpers.session import open_session
 
+from .cli_in_process import Completed, run_cli
 from .conftest import PROJECT_ROOT
 from .saved import saved_secrets, saved_values, set_expiries
 
@@ -50,6 +54,8 @@ LOOPBACK_ANY_PORT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
 
 
 def cli_environment() -> dict[str, str]:
+    """The environment of a command line run as a subprocess: the process's own without any
+    TIKTOK_*/API2CART_* variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "API2CART_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
     env["PYTHONIOENCODING"] = "utf-8"
@@ -61,33 +67,23 @@ def cli_command(env_file: Path, *args: str) -> list[str]:
 
 
 class Cli:
-    """Runs the command line on one .env and remembers every output and every secret seen in .env."""
+    """Runs the command line (in process) on one .env and remembers every output and every secret
+    seen in .env."""
 
     def __init__(self, env_file: Path) -> None:
         self.env_file = env_file
-        self.outputs: list[str] = []
+        self.outputs: list[tuple[str, str]] = []  # (the command, one of its outputs)
         self.secrets: set[str] = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}
 
     def remember_secrets(self) -> None:
         self.secrets |= saved_secrets(self.env_file)
 
-    def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> Completed:
         self.remember_secrets()
-        result = subprocess.run(
-            cli_command(self.env_file, *args),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            input=stdin if stdin is not None else "",
-            timeout=60,
-            cwd=self.env_file.parent,
-            env=cli_environment(),
-        )
-        self.outputs += [result.stdout, result.stderr]
+        result = run_cli(*args, env_file=self.env_file, stdin=stdin or "", cwd=self.env_file.parent)
+        self.outputs += [(result.command, result.stdout), (result.command, result.stderr)]
         self.remember_secrets()
-        if code is not None:
-            assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
-        return result
+        return result if code is None else result.expect(code)
 
     def json(self, *args: str, code: int = 0, stdin: str | None = None) -> Any:
         data = json.loads(self(*args, "--json", code=code, stdin=stdin).stdout)
@@ -96,9 +92,9 @@ class Cli:
 
     def assert_no_secret_shown(self) -> None:
         self.remember_secrets()
-        for output in self.outputs:
-            for secret in self.secrets:
-                assert secret not in output
+        for command, output in self.outputs:
+            shown = sorted(secret[:8] + "…" for secret in self.secrets if secret in output)
+            assert not shown, f"`{command}` showed secrets in full: {shown}"
 
 
 @pytest.fixture
@@ -291,6 +287,7 @@ def test_show_secrets_is_refused_when_stdout_is_not_a_terminal(cli: Cli) -> None
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_on_a_terminal_secrets_can_be_shown_and_progress_updates_in_place(cli: Cli) -> None:
+    # A subprocess: what is tested is a real terminal (a pty) as the process's stdout and stderr.
     import pty
 
     master, slave = pty.openpty()
@@ -407,6 +404,7 @@ def test_clock_check_thresholds() -> None:
 
 
 def test_sandbox_command_serves_and_prints_its_url(tmp_path: Path) -> None:
+    # A subprocess: what is tested is the sandbox server process and its clean stop on SIGTERM.
     process = subprocess.Popen(
         [sys.executable, "-m", "tiktok_helpers", "sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -443,16 +441,7 @@ def test_sandbox_command_serves_and_prints_its_url(tmp_path: Path) -> None:
     ],
 )
 def test_every_command_has_help_with_an_example(command: tuple[str, ...], tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tiktok_helpers", *command, "--help"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=tmp_path,
-        env=cli_environment(),
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_cli(*command, "--help", cwd=tmp_path, code=0)
     assert "example:\n  python -m tiktok_helpers " + " ".join(command) in result.stdout
     if command == ("sandbox",):
         from tiktok_helpers.sandbox.command import build_parser
@@ -460,6 +449,44 @@ def test_every_command_has_help_with_an_example(command: tuple[str, ...], tmp_pa
         for action in build_parser()._actions:
             for option in action.option_strings:
                 assert option in result.stdout  # the same options as python -m tiktok_helpers.sandbox
+
+
+def run_process(command: list[str], *args: str, cwd: Path, code: int, **env: str) -> subprocess.CompletedProcess[str]:
+    """``command ARGS`` as a process of its own (an environment without TIKTOK_*/API2CART_*, plus ``env``)."""
+    done = subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        input="",
+        cwd=cwd,
+        env={**cli_environment(), **env},
+        timeout=60,
+    )
+    assert done.returncode == code, (shlex.join(args), done.returncode, done.stderr[-2000:])
+    return done
+
+
+def test_python_dash_m_runs_on_the_process_streams_and_environment(tmp_path: Path) -> None:
+    # A subprocess: what is tested is `python -m tiktok_helpers` itself, on the process's own argv,
+    # streams (a pipe is not a terminal) and environment.
+    command = [sys.executable, "-m", "tiktok_helpers"]
+    helped = run_process(command, "--help", cwd=tmp_path, code=0)
+    assert "example:\n  python -m tiktok_helpers authorize --open" in helped.stdout
+    chosen = str(tmp_path / "chosen.env")
+    status = json.loads(run_process(command, "status", "--json", cwd=tmp_path, code=0, TIKTOK_ENV_FILE=chosen).stdout)
+    assert status["env_file"] == chosen
+    refused = run_process(command, "status", "--show-secrets", cwd=tmp_path, code=2)
+    assert "only works when the output is a terminal" in refused.stderr and refused.stdout == ""
+
+
+def test_the_console_script_is_the_same_command_line(tmp_path: Path) -> None:
+    # A subprocess: what is tested is the installed `tiktok-runbook` script and the name it goes by.
+    script = Path(sys.executable).with_name("tiktok-runbook")
+    if not script.is_file():
+        pytest.skip("the package is not installed here (pip install -e .): no tiktok-runbook script")
+    shown = run_process([str(script)], "--help", cwd=tmp_path, code=0).stdout
+    assert "usage: tiktok-runbook " in shown and "example:\n  tiktok-runbook authorize --open" in shown
 
 
 def test_exit_code_mapping() -> None:

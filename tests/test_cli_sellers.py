@@ -1,5 +1,6 @@
-"""Many sellers at the command line: `sellers`, `--seller`, `refresh --all`, in subprocesses
-against the sandbox, as an integrator connects one client's shop after another."""
+"""Many sellers at the command line: `sellers`, `--seller`, `refresh --all`, run in process
+(``tests/cli_in_process.py``) against the sandbox, as an integrator connects one client's shop after
+another."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ start and fake secrets in the environment), then checks it two ways:
   src resolves to a file in the site; no ``.ipynb`` or ``.md`` link is left; widgets show their text
   form and no widget view leaks; the illustrations are there; nothing secret-looking; and the build
   refuses a missing or unreadable notebook, a broken link, or an output folder it did not make;
-- in Chromium through Playwright (``browser`` mark, skipped without chromium like test_browser.py):
+- in Chromium through Playwright (``browser`` mark and xdist group, the run's one Chromium, skipped
+  without chromium like test_browser.py):
   the site served over loopback, every page loads with no failed request, error status or console
   error and no request outside the site, every ``<img>`` has a natural width, every internal link
   lands on a page that exists, and the next links walk the notebooks in order.
@@ -16,6 +17,7 @@ start and fake secrets in the environment), then checks it two ways:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import re
@@ -36,14 +38,12 @@ from jupyter_client.manager import AsyncKernelManager, KernelManager
 from scripts.build_docs import GENERATOR, WIDGET_VIEW, BuildResult, DocsError, build_site, main
 from tiktok_helpers.samples import SANDBOX_PUBLIC_VALUES
 
+from .browser_support import BROWSER_MARKS, chromium_fixture  # noqa: F401 - the run's one Chromium, a fixture
 from .conftest import PROJECT_ROOT
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
 from .test_notebooks import SECRET_PATTERNS
 
-try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None  # type: ignore[assignment]
+with contextlib.suppress(ImportError):  # without Playwright the browser tests are skipped (BROWSER_MARKS)
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 IMAGES = sorted((PROJECT_ROOT / "notebooks" / "images").glob("*.svg"))
@@ -54,17 +54,10 @@ SANDBOX_VALUE = re.compile(r"(ROW|TTP)_sbx\w*cipher\w*|[0-9]+|[0-9A-F]{34}")
 # The pages show code cells too: notebook 01 pastes a made-up 40-character App Key to show a validation message.
 PLACEHOLDER = re.compile(r"(0123456789abcdef)+[0-9a-f]{0,15}")
 
-BROWSER_MARKS = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="browser test skipped: no chromium on this machine (apt install chromium)"
-    ),
-    pytest.mark.skipif(sync_playwright is None, reason="browser test skipped: playwright is not installed"),
-]
-
 
 def needs_browser(test: Any) -> Any:
-    """The marks of test_browser.py, on one test (the other tests of this module need no browser)."""
+    """The marks of test_browser.py (``browser``, its xdist group, skipped without Chromium or
+    Playwright), on one test: the other tests of this module need no browser."""
     for mark in BROWSER_MARKS:
         test = mark(test)
     return test
@@ -326,17 +319,6 @@ def served(built: BuildResult) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    assert sync_playwright is not None and CHROMIUM is not None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def watched_page(browser: Browser, base: str, problems: list[str]) -> Page:

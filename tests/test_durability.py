@@ -194,6 +194,7 @@ def temp_files(folder: Path) -> set[Path]:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork and POSIX signals")
+@pytest.mark.durability
 def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
     tmp_path: Path, helper_factory: list[Helper]
 ) -> None:
@@ -270,6 +271,7 @@ def test_a_killed_save_leaves_either_the_old_or_the_new_complete_file(
     assert stale == set(), "the save after the kills removes every temp file they left"
 
 
+@pytest.mark.durability
 def test_a_later_save_removes_the_temp_files_of_killed_saves(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     save_settings(settings_set(0), path)

@@ -8,11 +8,8 @@ refuses the file instead, naming the line and (at most) its key, never its value
 from __future__ import annotations
 
 import io
-import os
 import re
 import stat
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -30,7 +27,8 @@ from tiktok_helpers.errors import EnvFileError, SettingsError
 from tiktok_helpers.settings import load_settings, save_settings
 from tiktok_helpers.store import EnvStore
 
-from .conftest import PROJECT_ROOT
+from .cli_in_process import run_cli
+from .tiers import examples
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 REDIRECT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
@@ -143,21 +141,9 @@ def test_update_env_leaves_the_file_byte_for_byte(env_file: Path, text: str) -> 
 def test_the_cli_authorize_stops_before_the_code_is_spent(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     before = write(env, REDIRECT + "TIKTOK_APP_TYPE='custom\n")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "API2CART_"))}
-    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), clean.get("PYTHONPATH", "")]))
-    clean["PYTHONIOENCODING"] = "utf-8"
     for extra in ((), ("--json",)):
-        result = subprocess.run(
-            [sys.executable, "-m", "tiktok_helpers", "--env-file", str(env), "authorize", "--sandbox-approve", *extra],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            input="",
-            timeout=60,
-            cwd=tmp_path,
-            env=clean,
-        )
-        assert result.returncode == 2, (result.stdout, result.stderr)
+        result = run_cli("authorize", "--sandbox-approve", *extra, env_file=env, cwd=tmp_path)
+        assert result.returncode == 2, result
         assert "line 2 of" in result.stderr
         assert "TIKTOK_APP_TYPE=..." in result.stderr
         assert "Fix or delete line 2 of .env; nothing was read or written" in result.stderr
@@ -211,7 +197,7 @@ def test_update_keeps_a_bom_and_crlf(env_file: Path) -> None:
 _ALPHABET = st.sampled_from(["A", "B", "export ", "=", " ", "'", '"', "#", "\\", "\n", "\r\n", "x", "1"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pieces=st.lists(_ALPHABET, max_size=30))
 def test_any_text_is_either_read_as_python_dotenv_reads_it_or_refused_at_its_first_bad_line(
     tmp_path: Path, pieces: list[str]

@@ -127,6 +127,7 @@ def hold_lock(path: Path, processes: list[subprocess.Popen[str]]) -> subprocess.
 # --- many processes at once ----------------------------------------------------------------------
 
 
+@pytest.mark.durability
 def test_eight_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text(FIRST_LINES)
@@ -143,6 +144,7 @@ def test_eight_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["..env.lock", ".env"]  # no temp file left
 
 
+@pytest.mark.durability
 def test_the_last_refresh_token_written_survives_six_other_savers(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text(FIRST_LINES + "TIKTOK_REFRESH_TOKEN=TTP_refresh_initial\n")

@@ -209,12 +209,10 @@ def slow_server() -> Iterator[str]:
 def test_slow_reply_times_out_and_a_code_is_not_resent(slow_server: str) -> None:
     sleeps: list[float] = []
     transport = Transport(slow_server, timeout=0.3, sleep=sleeps.append)
-    with TokenClient("6abcd1234efgh", "0123456789abcdef0123456789abcdef01234567", transport) as client:
-        started = time.perf_counter()
-        with pytest.raises(RequestTimeout):
-            client.exchange("TTP_code_0000000000000001")
-        assert time.perf_counter() - started < 0.9  # one attempt only
-    assert sleeps == []
+    client = TokenClient("6abcd1234efgh", "0123456789abcdef0123456789abcdef01234567", transport)
+    with client, pytest.raises(RequestTimeout):
+        client.exchange("TTP_code_0000000000000001")
+    assert sleeps == []  # no wait before a second attempt: one attempt only
 
 
 def test_slow_read_is_retried_with_backoff(slow_server: str) -> None:

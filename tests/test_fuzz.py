@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import os
 import re
 import stat
 import string
@@ -61,11 +60,11 @@ from tiktok_helpers.validation import (
     is_loopback,
 )
 
+from .tiers import THOROUGH, THOROUGH_FACTOR, examples
+
 # --- profiles -------------------------------------------------------------------------------------
 
-THOROUGH_FACTOR = 25
 settings.register_profile("thorough", deadline=None, database=None, max_examples=100 * THOROUGH_FACTOR)
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 if THOROUGH:
     settings.load_profile("thorough")
 
@@ -74,9 +73,6 @@ if THOROUGH:
 BASE = settings(database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def examples(n: int) -> int:
-    """``n`` examples by default, THOROUGH_FACTOR times more under the thorough profile."""
-    return n * THOROUGH_FACTOR if THOROUGH else n
 
 
 # --- helpers --------------------------------------------------------------------------------------

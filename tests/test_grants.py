@@ -219,6 +219,7 @@ def _other_writer(path: str, seller: int, rounds: int) -> None:
         store.save_shops(mine.id, [Shop(str(n), "s", "GB", "LOCAL", f"ROW_{seller}_{n}", "x")])
 
 
+@pytest.mark.durability
 def test_a_refresh_racing_other_saves_keeps_its_rotated_token(store: GrantStore) -> None:
     store.save_tokens(tokens(1))
     rounds = 60
@@ -246,6 +247,7 @@ def _writer_forever(path: str) -> None:
         n += 1
 
 
+@pytest.mark.durability
 def test_sigkill_at_random_points_leaves_a_whole_pair(store: GrantStore) -> None:
     store.save_tokens(tokens(1))
     for delay in (0.01, 0.03, 0.05, 0.08, 0.13):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from tiktok_helpers.errors import TikTokHelperError
 from tiktok_helpers.session import open_session
 from tiktok_helpers.store import sandbox_state_path
 
+from . import cli_in_process
 from .conftest import PROJECT_ROOT
 from .sandbox_calls import issued_values
 from .saved import saved_secrets
@@ -68,12 +67,9 @@ def test_notebooks_outputs_and_widget_state(tmp_path: Path, restore_environ: Non
         assert not leaks(widget_state, secrets), f"{path.name}: a secret in the widget state"
 
 
-def run_cli(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIKTOK_", "API2CART_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "tiktok_helpers", "--env-file", str(env_file), *args],
-        capture_output=True, text=True, env=env, cwd=env_file.parent, timeout=120,
-    )  # fmt: skip
+def run_cli(env_file: Path, *args: str) -> cli_in_process.Completed:
+    """The command line on ``env_file``, in process, with an environment of its own (empty)."""
+    return cli_in_process.run_cli(*args, env_file=env_file, cwd=env_file.parent)
 
 
 def test_every_cli_command(tmp_path: Path) -> None:
@@ -100,7 +96,7 @@ def test_every_cli_command(tmp_path: Path) -> None:
     ):
         runs.append((args, run_cli(env_file, *args)))
         seen |= issued_secrets(env_file)
-    assert runs[0][1].returncode == 0, runs[0][1].stderr
+    runs[0][1].expect(0)
     assert len(seen) >= 6, "a code, two token pairs (refresh), a store key"
     secrets = seen | ALWAYS_SECRET
     for args, result in runs:

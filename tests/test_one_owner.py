@@ -31,6 +31,7 @@ from tiktok_helpers.status import load_status
 from tiktok_helpers.store import RunbookStore, sellers_of
 from tiktok_helpers.tokens import TokenSet
 
+from .cli_in_process import run_cli
 from .saved import SANDBOX_SCOPE, grants, write_grant
 
 LOOPBACK_ANY_PORT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
@@ -68,13 +69,20 @@ def test_a_token_only_in_the_environment_is_refused_and_never_reaches_a_file(
             load()
     with pytest.raises(SettingsError, match="sellers import-env"):
         RunbookStore(project, environ).load()
+    commands = (["status"], ["sellers"], ["sellers", "--json"], ["sellers", "import-env"], ["doctor"])
+    for command in commands:  # the command line given this environment (in process)
+        given = run_cli(*command, env_file=project, environ=environ)
+        assert given.returncode != 0, given.explain()
+        assert "sellers import-env" in given.stdout + given.stderr, given.command
+        assert FROM_ENVIRONMENT not in given.stdout + given.stderr, given.command
 
     monkeypatch.setenv(name, FROM_ENVIRONMENT)  # the real process environment, as a shell gives it
     with pytest.raises(SettingsError, match="sellers import-env"):
         open_session(project)
+    run_cli("status", env_file=project, code=0)  # an environment given in process is the only one read
     capsys.readouterr()
-    for command in (["status"], ["sellers"], ["sellers", "--json"], ["sellers", "import-env"], ["doctor"]):
-        code = main(["--env-file", str(project), *command])
+    for command in commands:
+        code = main(["--env-file", str(project), *command])  # no environ given: the process's own
         said = capsys.readouterr()
         assert code != 0, command
         assert "sellers import-env" in said.out + said.err, command
@@ -144,16 +152,14 @@ def carrying(calls: list[httpx.Request], secrets: set[str]) -> list[str]:
     return found
 
 
-def sellers_json(env: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    assert main(["--env-file", str(env), "sellers", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+def sellers_json(env: Path) -> dict[str, Any]:
+    data = json.loads(run_cli("sellers", "--json", env_file=env, code=0).stdout)
     assert isinstance(data, dict)
     return data
 
 
 def test_grants_of_one_mode_are_neither_listed_nor_sent_in_the_other(
-    tmp_path: Path, live_service: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, live_service: respx.MockRouter
 ) -> None:
     env = tmp_path / ".env"
     env.write_text(LOOPBACK_ANY_PORT)
@@ -194,7 +200,7 @@ def test_grants_of_one_mode_are_neither_listed_nor_sent_in_the_other(
     assert [r.url.host for r in sent] == ["auth.live-mock.test"] * 2 + ["open-api.live-mock.test"]
     assert carrying(sent, {live.refresh_token.reveal()})  # the live seller's token was sent
     assert carrying(sent, sandbox_tokens) == []  # the sandbox's never
-    listed = sellers_json(env, capsys)
+    listed = sellers_json(env)
     assert [s["seller_name"] for s in listed["sellers"]] == ["Live Shop"]
     assert listed["other_apps_or_modes"] == [{"mode": "sandbox", "app_key": samples.SANDBOX_APP_KEY, "grants": 1}]
 
@@ -208,7 +214,7 @@ def test_grants_of_one_mode_are_neither_listed_nor_sent_in_the_other(
         with pytest.raises(MissingSettingError):
             session.refresh(live)  # the live grant is not this mode's
         session.refresh()  # the sandbox still knows its seller's refresh token
-    listed = sellers_json(env, capsys)
+    listed = sellers_json(env)
     assert [s["seller_name"] for s in listed["sellers"]] == [sample.seller_name]
     assert listed["other_apps_or_modes"] == [{"mode": "live", "app_key": LIVE_KEY, "grants": 1}]
     to_live_hosts = [c.request for c in live_service.calls if c.request.url.host != "127.0.0.1"]

@@ -29,6 +29,7 @@ from tiktok_helpers.sandbox import SAMPLE_SELLERS, Sandbox
 from tiktok_helpers.signing import sign
 
 from .sandbox_calls import consent_link
+from .tiers import examples
 
 # --- (a) the signer against the SDK's -----------------------------------------------------------
 
@@ -38,7 +39,7 @@ pairs = st.lists(st.tuples(keys, _text), max_size=8)
 content_types = st.sampled_from([None, "application/json", "multipart/form-data; boundary=x", "Multipart/Form-Data"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     path=st.builds("/{}".format, _text),
     query=pairs,

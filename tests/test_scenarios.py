@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from tiktok_helpers import drills, errors
-from tiktok_helpers.cli.main import main
 from tiktok_helpers.errors import SettingsError
 from tiktok_helpers.sandbox import Sandbox
 from tiktok_helpers.sandbox.scenarios import CLOCK_AHEAD_SECONDS, SCENARIOS, ScenarioSwitch, scenario_lines
 from tiktok_helpers.session import Session, open_session
 
+from .cli_in_process import run_cli
 from .conftest import PROJECT_ROOT
 from .sandbox_calls import token_get
 
@@ -61,14 +61,7 @@ def training(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
 
 
 def test_the_list_has_at_least_15_scenarios_one_per_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tiktok_helpers", "sandbox", "--scenarios"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
+    done = run_cli("sandbox", "--scenarios", cwd=PROJECT_ROOT, code=0)
     lines = done.stdout.splitlines()
     assert len(lines) >= 15
     assert lines == scenario_lines()
@@ -185,22 +178,21 @@ def test_a_scenario_needs_the_embedded_sandbox(tmp_path: Path) -> None:
         open_session(remote, environ={}, scenario="code-expired")
 
 
-def test_the_cli_serves_a_scenario_where_its_sandbox_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_serves_a_scenario_where_its_sandbox_starts(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n")
-    code = main(["--env-file", str(env), "--scenario", "code-used-twice", "authorize", "--sandbox-approve"])
-    captured = capsys.readouterr()
-    assert code != 0
-    assert "Training scenario 'code-used-twice'" in captured.err
-    assert "Invalid auth code" in captured.err and "36004004" in captured.err
-    assert main(["--env-file", str(env), "authorize", "--sandbox-approve"]) == 0  # without it: works
-    capsys.readouterr()
-    assert main(["--env-file", str(env), "--scenario", "api2cart-store-deleted", "api2cart", "add"]) == 0
-    code = main(["--env-file", str(env), "--scenario", "api2cart-store-deleted", "api2cart", "validate"])
-    assert code != 0 and "Store not found" in capsys.readouterr().err
+    failed = run_cli("--scenario", "code-used-twice", "authorize", "--sandbox-approve", env_file=env)
+    assert failed.returncode != 0
+    assert "Training scenario 'code-used-twice'" in failed.stderr
+    assert "Invalid auth code" in failed.stderr and "36004004" in failed.stderr
+    run_cli("authorize", "--sandbox-approve", env_file=env, code=0)  # without it: works
+    run_cli("--scenario", "api2cart-store-deleted", "api2cart", "add", env_file=env, code=0)
+    failed = run_cli("--scenario", "api2cart-store-deleted", "api2cart", "validate", env_file=env)
+    assert failed.returncode != 0 and "Store not found" in failed.stderr
 
 
 def test_sandbox_command_serves_a_scenario(tmp_path: Path) -> None:
+    # A subprocess: what is tested is the standalone sandbox server process (stopped by SIGTERM).
     process = subprocess.Popen(
         [sys.executable, "-m", "tiktok_helpers.sandbox", "--port", "0", "--scenario", "rate-limited",
          "--state", str(tmp_path / "state.db")],
@@ -217,12 +209,10 @@ def test_sandbox_command_serves_a_scenario(tmp_path: Path) -> None:
         process.wait(timeout=10)
 
 
-def test_doctor_finds_the_clock_of_the_clock_ahead_scenario_and_status_refuses_a_scenario(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_doctor_finds_the_clock_of_the_clock_ahead_scenario_and_status_refuses_a_scenario(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.touch()
-    assert main(["--env-file", str(env), "--scenario", "clock-ahead", "doctor"]) == 1
-    assert re.search(r"FAIL\s+clock\s+this computer is 1[12]\d s ahead", capsys.readouterr().out)
-    assert main(["--env-file", str(env), "--scenario", "clock-ahead", "status"]) == 2  # refused, not ignored
-    assert "--scenario does nothing for `status`" in capsys.readouterr().err
+    doctor = run_cli("--scenario", "clock-ahead", "doctor", env_file=env, code=1)
+    assert re.search(r"FAIL\s+clock\s+this computer is 1[12]\d s ahead", doctor.stdout)
+    status = run_cli("--scenario", "clock-ahead", "status", env_file=env, code=2)  # refused, not ignored
+    assert "--scenario does nothing for `status`" in status.stderr

@@ -34,9 +34,11 @@ from hypothesis import strategies as st
 
 from tiktok_helpers.signing import query_pairs, query_value, sign, string_to_sign, wire_path
 
+from .tiers import examples
+
 SECRET = "e59af819cc"
 BASE = "https://open-api.tiktokglobalshop.com"
-PROFILE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def hmac_hex(secret: str, text: str) -> str:
@@ -181,7 +183,11 @@ def test_floats_and_big_numbers_as_httpx_sends_them() -> None:
         assert query_pairs({"n": number}) == httpx.QueryParams({"n": number}).multi_items()
 
 
-@pytest.mark.parametrize("value", [{"a": "b"}, b"bytes", {1}, [[1]], [{"a": 1}], object()], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [{"a": "b"}, b"bytes", {1}, [[1]], [{"a": 1}], object()],
+    ids=["dict", "bytes", "set", "nested-list", "list-of-dicts", "object"],  # the same in every xdist worker
+)
 def test_values_without_an_obvious_wire_form_are_refused(value: object) -> None:
     with pytest.raises(TypeError, match="cannot be signed"):
         sign("/p", {"k": value}, SECRET)

@@ -144,11 +144,12 @@ PER_SELLER: Final[Mapping[str, str]] = dict.fromkeys(
 )
 
 
-def default_env_path(start: Path | None = None) -> Path:
-    """``$TIKTOK_ENV_FILE``, else ``.env`` in the nearest folder (from ``start`` up) that holds the
-    project's ``.env.example``, else ``.env`` in ``start``."""
-    if os.environ.get(ENV_FILE_VARIABLE):
-        return Path(os.environ[ENV_FILE_VARIABLE])
+def default_env_path(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """``$TIKTOK_ENV_FILE`` (of ``environ``, default this process's), else ``.env`` in the nearest
+    folder (from ``start`` up) that holds the project's ``.env.example``, else ``.env`` in ``start``."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_FILE_VARIABLE):
+        return Path(env[ENV_FILE_VARIABLE])
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / ".env.example").is_file():

@@ -55,7 +55,7 @@ def _prompt(out: Output) -> str:
         "After you press Authorize the browser goes to the app's callback URL. Paste that whole address "
         "(or just the code) here and press Enter:"
     )
-    line = read_line()
+    line = read_line(out)
     if not line.strip():
         raise MissingAuthCode("nothing was pasted")
     return line

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import math
-import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,11 +146,11 @@ def add_command(
     return sub
 
 
-def env_path(args: argparse.Namespace) -> Path:
-    """The settings file of this run (--env-file, else the usual lookup), refused with exit 2 when it
-    is a folder or its folder does not exist: every command reads it through here, before anything
-    is started or written."""
-    path = Path(args.env_file) if args.env_file is not None else default_env_path()
+def env_path(args: argparse.Namespace, out: Output) -> Path:
+    """The settings file of this run (--env-file, else $TIKTOK_ENV_FILE of the run's environment,
+    else the usual lookup), refused with exit 2 when it is a folder or its folder does not exist:
+    every command reads it through here, before anything is started or written."""
+    path = Path(args.env_file) if args.env_file is not None else default_env_path(environ=out.environ)
     try:
         return check_env_path(path)
     except ValidationError as exc:
@@ -161,9 +159,10 @@ def env_path(args: argparse.Namespace) -> Path:
     raise UsageError(f"{given}: {problem}")
 
 
-def environ(args: argparse.Namespace) -> dict[str, str]:
-    """The process environment, with --timeout as TIKTOK_HTTP_TIMEOUT."""
-    values = dict(os.environ)
+def environ(args: argparse.Namespace, out: Output) -> dict[str, str]:
+    """The run's environment (the process's own unless the entry point was given another), with
+    --timeout as TIKTOK_HTTP_TIMEOUT."""
+    values = dict(out.environ)
     if args.timeout is not None:
         values["TIKTOK_HTTP_TIMEOUT"] = f"{args.timeout:g}"
     return values
@@ -173,7 +172,7 @@ def environ(args: argparse.Namespace) -> dict[str, str]:
 def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
     """A session for one command (in sandbox mode: with its in-process sandbox)."""
     scenario = getattr(args, "scenario", None)
-    with open_session(env_path(args), environ=environ(args), seller=args.seller, scenario=scenario) as opened:
+    with open_session(env_path(args, out), environ=environ(args, out), seller=args.seller, scenario=scenario) as opened:
         out.note(opened.describe())
         if scenario is not None and opened.sandbox is not None:
             played = opened.sandbox.state.scenarios.scenario
@@ -191,20 +190,22 @@ def refuse_scenario(args: argparse.Namespace, command: str) -> None:
         )
 
 
-def read_line() -> str:
-    """One line from stdin ('' when there is none)."""
-    return sys.stdin.readline() if sys.stdin is not None else ""
+def read_line(out: Output) -> str:
+    """One line from the run's stdin ('' when there is none)."""
+    return out.stdin.readline() if out.stdin is not None else ""
 
 
-def stdin_is_terminal() -> bool:
-    return isatty(sys.stdin)
+def stdin_is_terminal(out: Output) -> bool:
+    """Whether the run's stdin is a terminal (a pipe, a file or a StringIO is not)."""
+    return isatty(out.stdin)
 
 
 def read_pasted(out: Output, prompt: str) -> str:
-    """What a person pastes (a redirect address or a code): one line from stdin; on a terminal read
-    like a password (no echo, so the code is not left on the screen), with ``prompt`` on stderr."""
-    if not stdin_is_terminal():
-        return read_line()
+    """What a person pastes (a redirect address or a code): one line from the run's stdin; when that
+    is a terminal, read like a password by :func:`getpass.getpass` (no echo, so the code is not left
+    on the screen: it reads the controlling terminal), with ``prompt`` on the run's stderr."""
+    if not stdin_is_terminal(out):
+        return read_line(out)
     try:
         return getpass.getpass(prompt, stream=out.stderr)
     except EOFError:  # Ctrl-D: nothing pasted

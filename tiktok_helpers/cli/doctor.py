@@ -14,7 +14,9 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    report = run_checks(env_path(args), environ(args), seller=args.seller, scenario=getattr(args, "scenario", None))
+    report = run_checks(
+        env_path(args, out), environ(args, out), seller=args.seller, scenario=getattr(args, "scenario", None)
+    )
     out.result(doctor_json(report, prog=out.prog), doctor_text(report, prog=out.prog))
     return 0 if report.ok else 1
 

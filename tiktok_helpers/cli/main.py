@@ -18,6 +18,11 @@ Exit codes:
   stdout is not a terminal, conflicting options, ``--sandbox-approve`` outside sandbox mode
   (:class:`UsageError`).
 * ``130`` interrupted (Ctrl-C).
+
+:func:`main` runs on the streams and the environment it is given (by default the process's own):
+``python -m tiktok_helpers`` and the ``tiktok-runbook`` script call it with none, tests call it in
+process with their own (``tests/cli_in_process.py``). Argparse's help, usage and errors go to the
+given streams too, and whether stdout is a terminal is asked of the given stdout.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn, TextIO
 
 from .. import __version__
 from ..errors import (
@@ -42,6 +48,9 @@ from . import api2cart, authorize, doctor, sandbox, sellers, status, tokens
 from .common import Formatter, Handler, add_global_options
 from .exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from .output import Output, isatty
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 __all__ = [
     "EXIT_FAILURE",
@@ -130,45 +139,122 @@ failed doctor check); 2 bad usage or bad input (invalid settings or pasted text,
 --show-secrets without a terminal); 130 interrupted."""
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of the whole command line: each command group adds its own block."""
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that prints its help and usage on the run's stdout and its errors on the
+    run's stderr, where argparse prints on ``sys.stdout`` and ``sys.stderr``. Its subparsers are of
+    its class, so they print there too: :func:`_parser_class` makes one class per run."""
+
+    stdout: ClassVar[TextIO]
+    stderr: ClassVar[TextIO]
+
+    def print_usage(self, file: SupportsWrite[str] | None = None) -> None:
+        super().print_usage(self.stdout if file is None else file)
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        super().print_help(self.stdout if file is None else file)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, self.stderr)
+        raise SystemExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(self.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser_class(stdout: TextIO, stderr: TextIO) -> type[_Parser]:
+    """A parser class bound to one run's streams."""
+
+    class Parser(_Parser):
+        pass
+
+    Parser.stdout, Parser.stderr = stdout, stderr
+    return Parser
+
+
+class _Version(argparse.Action):
+    """``--version``: the program's name and version on the parser's stdout, then exit 0 (argparse's
+    own prints on ``sys.stdout``)."""
+
+    def __init__(self, option_strings: Sequence[str], version: str, dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show program's version number and exit"
+        )
+        self.version = version
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        assert isinstance(parser, _Parser)  # every parser of this command line is one
+        parser.stdout.write(self.version % {"prog": parser.prog} + "\n")
+        parser.exit()
+
+
+def build_parser(
+    prog: str | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> argparse.ArgumentParser:
+    """The argument parser of the whole command line: each command group adds its own block. Its
+    help, usage and errors go to ``stdout`` and ``stderr`` (None: the process's own)."""
     prog = prog or _default_prog()
+    parser_class = _parser_class(sys.stdout if stdout is None else stdout, sys.stderr if stderr is None else stderr)
     common = argparse.ArgumentParser(add_help=False)
     add_global_options(common, suppress=True)
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog=prog,
         description=_DESCRIPTION,
         epilog=f"example:\n  {prog} authorize --open\n  {prog} status\n\n{_EXIT_CODES}",
         formatter_class=Formatter,
     )
     add_global_options(parser, suppress=False)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for group in (authorize, tokens, sellers, status, api2cart, sandbox, doctor):
         group.register(commands, [common])
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see the module docstring)."""
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    prog: str | None = None,
+) -> int:
+    """Run the command line; returns the exit code (see the module docstring).
+
+    ``argv`` are the arguments after the program's name; ``stdin``, ``stdout``, ``stderr`` the
+    streams and ``environ`` the environment of this run; ``prog`` the name help and hints use. Each
+    None is the process's own (``sys.argv[1:]``, ``sys.stdin``..., ``os.environ``, the name it was
+    started as), which is how ``python -m tiktok_helpers`` and ``tiktok-runbook`` run it."""
+    out_stream = sys.stdout if stdout is None else stdout
+    err_stream = sys.stderr if stderr is None else stderr
+    parser = build_parser(prog, stdout=out_stream, stderr=err_stream)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already printed
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
     out = Output(
         json=bool(getattr(args, "json", False)),
         show_secrets=bool(getattr(args, "show_secrets", False)),
         prog=parser.prog,
-        stdout=sys.stdout,
-        stderr=sys.stderr,
+        stdout=out_stream,
+        stderr=err_stream,
+        stdin=sys.stdin if stdin is None else stdin,
+        environ=os.environ if environ is None else environ,
     )
     func: Handler | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help(sys.stderr)
+        parser.print_help(out.stderr)
         return EXIT_USAGE
     try:
-        if out.show_secrets and not isatty(sys.stdout):
+        if out.show_secrets and not isatty(out.stdout):
             out.show_secrets = False
             raise UsageError(
                 "--show-secrets only works when the output is a terminal, so secrets do not end up in files, "

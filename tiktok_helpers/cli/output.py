@@ -1,5 +1,10 @@
 """Where a command's results go: text or one JSON object on stdout; notes and progress on stderr.
 
+An :class:`Output` is one run's console: the streams it was given (stdin for pasted text, stdout,
+stderr) and the environment it reads, so the command line runs in process on any streams
+(:func:`tiktok_helpers.cli.main.main`); nothing below the entry point reads ``sys`` or
+``os.environ`` itself. Whether a stream is a terminal is asked of that stream (:func:`isatty`).
+
 Every object is shown through its row builder in :mod:`tiktok_helpers.display`, so the text, the
 ``--json`` object and the notebooks' tables show the same rows.
 """
@@ -11,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..catcher import CatcherState, CatcherStatus
@@ -35,15 +41,33 @@ def isatty(stream: TextIO | None) -> bool:
         return False
 
 
-class Output:
-    """Where results go: text or one JSON object on stdout; notes and progress on stderr."""
+#: No environment variable at all: what an :class:`Output` reads unless it is given one.
+_NO_ENVIRONMENT: Final[Mapping[str, str]] = MappingProxyType({})
 
-    def __init__(self, *, json: bool, show_secrets: bool, prog: str, stdout: TextIO, stderr: TextIO) -> None:
+
+class Output:
+    """One run's console. Where results go: text or one JSON object on ``stdout``; notes and progress
+    on ``stderr``. Where pasted text comes from: ``stdin`` (None: nothing to read). The environment
+    the run reads: ``environ`` (None: none; the entry point passes the process's own)."""
+
+    def __init__(
+        self,
+        *,
+        json: bool,
+        show_secrets: bool,
+        prog: str,
+        stdout: TextIO,
+        stderr: TextIO,
+        stdin: TextIO | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.json = json
         self.show_secrets = show_secrets
         self.prog = prog
         self.stdout = stdout
         self.stderr = stderr
+        self.stdin = stdin
+        self.environ: Mapping[str, str] = _NO_ENVIRONMENT if environ is None else environ
 
     def secret(self, value: Secret | None) -> str | None:
         """A secret as this run may show it: masked, or revealed with --show-secrets (None if empty)."""

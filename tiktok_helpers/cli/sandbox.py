@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
 
 from ..sandbox.command import add_arguments, serve
 from .common import SubParsers, add_command
@@ -13,7 +14,10 @@ __all__ = ["register", "run"]
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    return serve(args)
+    # serve() prints its banner and errors with print(): onto this run's streams (the same as
+    # sys.stdout and sys.stderr when the command line runs as its own process).
+    with redirect_stdout(out.stdout), redirect_stderr(out.stderr):
+        return serve(args)
 
 
 def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -> None:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     refuse_scenario(args, "sellers")
     if args.action == "import-env":
         return _import(args, out)
-    listed = sellers_of(env_path(args), environ(args))
+    listed = sellers_of(env_path(args, out), environ(args, out))
     grants = listed.grants
     if args.expiring is not None:
         grants = expiring(grants, timedelta(days=args.expiring))
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _import(args: argparse.Namespace, out: Output) -> int:
-    settings, done = import_legacy(env_path(args), environ(args))
+    settings, done = import_legacy(env_path(args, out), environ(args, out))
     where = f"{settings.mode.value} mode, App Key {settings.app_key}"
     if done.grant is None and not done.removed:
         text = f"Nothing to import: {settings.env_path.name} holds no single seller's tokens."

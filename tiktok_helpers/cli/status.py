@@ -15,7 +15,7 @@ __all__ = ["register", "run"]
 
 def run(args: argparse.Namespace, out: Output) -> int:
     refuse_scenario(args, "status")
-    status = load_status(env_path(args), environ(args), seller=args.seller)
+    status = load_status(env_path(args, out), environ(args, out), seller=args.seller)
     rows = status_rows(status, reveal=out.show_secrets, prog=out.prog)
     step = status.next_step
     out.result(rows.as_json(), f"{rows.text()}\n\nNext: {out.how(step.text, step.command)}.")

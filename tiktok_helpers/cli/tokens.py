@@ -58,7 +58,7 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
             f"(`{out.command('exchange')}` with no argument asks for it)",
         )
     with session(args, out) as opened:
-        if text is None and not opened.settings.auth_code and stdin_is_terminal():
+        if text is None and not opened.settings.auth_code and stdin_is_terminal(out):
             text = read_pasted(out, _ASK)
         tokens = opened.exchange_pasted(text, on_progress=_note(out))
         env_path = opened.settings.env_path
