@@ -18,7 +18,11 @@ The site goes to ``site/`` at the project root (git-ignored), rebuilt from scrat
   as is), followed transitively. A link to a missing file, outside the project, or to a file that
   may hold secrets (``.env``, grant databases) stops the build with the page and the link named:
   the site never has a broken link. Loopback addresses in outputs (the sandbox's authorization
-  link) stay as text: the sandbox answered them only while the notebook ran.
+  link) stay as text: the sandbox answered them only while the notebook ran;
+- never through a symbolic link: a notebook, an illustration or a linked file that is a link (or
+  lies in a linked folder), or a notebook or illustration that resolves outside ``notebooks/``,
+  stops the build with one error naming it, and nothing is published (``images/x.svg ->
+  ../../.env`` would otherwise put the App Secret on the site).
 
 **Tool: nbconvert** (its ``HTMLExporter`` with the ``lab`` template, and a small template of our
 own on top for the navigation). Why not mkdocs + mkdocs-jupyter or Jupyter Book: nbconvert is the
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import copy
 import html
+import os
 import posixpath
 import re
 import shutil
@@ -148,6 +153,34 @@ class BuildResult:
     problems: list[str] = field(default_factory=list)
 
 
+# --- no symbolic links ------------------------------------------------------------------------------
+
+
+def first_link(path: Path, start: Path) -> Path | None:
+    """The first symbolic link among the steps from ``start`` (a real folder) to ``path`` (a path
+    under it, not resolved), or None."""
+    step = start
+    for part in path.relative_to(start).parts:
+        step = step / part
+        if step.is_symlink():
+            return step
+    return None
+
+
+def check_own_file(path: Path, folder: Path, what: str) -> None:
+    """Refuse ``path`` (DocsError) when it, or a folder between ``folder`` and it, is a symbolic link,
+    or when it resolves outside ``folder``: the site publishes files of the project as they are,
+    never what a link points at (``.env``, a key, a file of another project)."""
+    link = first_link(path, folder)
+    if link is not None:
+        raise DocsError(
+            f"{what} {link} is a symbolic link (to {os.readlink(link)}); the site publishes no linked file: "
+            "put the file itself there. Nothing was published"
+        )
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise DocsError(f"{what} {path} lies outside {folder}; nothing was published")
+
+
 # --- reading the notebooks -------------------------------------------------------------------------
 
 
@@ -165,6 +198,8 @@ def find_notebooks(folder: Path) -> list[Path]:
     missing = [n for n in range(max(numbers) + 1) if n not in numbers]
     if missing:
         raise DocsError(f"notebook {missing[0]:02d} is missing from {folder} (found: {names})")
+    for path in found:
+        check_own_file(path, folder, "notebook")
     return found
 
 
@@ -228,6 +263,8 @@ class SiteBuilder:
     def __init__(self, root: Path, notebooks: list[Path], out: Path) -> None:
         self.root = root.resolve()
         self.out = out
+        if (notebooks[0].parent / "images").is_symlink():
+            check_own_file(notebooks[0].parent / "images", notebooks[0].parent, "the illustrations folder")
         self.images = (notebooks[0].parent / "images").resolve()
         self.pages: dict[Path, Page] = {}
         self.queue: deque[Page] = deque()
@@ -322,8 +359,12 @@ class SiteBuilder:
             if parts.path.startswith("/"):
                 self.problems.append(f"{page.source.name}: link {url!r} is absolute; use a relative link")
                 return match.group(0)
-            target = (base / unquote(parts.path)).resolve()
-            site = self.site_path(target, url, page)
+            linked = base / unquote(parts.path)
+            link = first_link(linked, base)
+            if link is not None:
+                self.problems.append(f"{page.source.name}: link {url!r}: {link} is a symbolic link; not published")
+                return match.group(0)
+            site = self.site_path(linked.resolve(), url, page)
             if site is None:
                 return match.group(0)
             new = self.relative(page.path, site) + (f"#{parts.fragment}" if parts.fragment else "")
@@ -436,6 +477,7 @@ class SiteBuilder:
         (self.out / "static" / "notebook.css").write_text(self.stylesheet(), encoding="utf-8")
         if self.images.is_dir():
             for image in sorted(self.images.rglob("*")):
+                check_own_file(image, self.images, "illustration")
                 if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES:
                     destination = self.out / "images" / image.relative_to(self.images)
                     destination.parent.mkdir(parents=True, exist_ok=True)

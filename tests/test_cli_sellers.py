@@ -4,6 +4,8 @@ another."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +109,57 @@ def test_remote_text_cannot_drive_the_terminal(cli: Cli) -> None:
         for stream in (result.stdout, result.stderr):
             assert "\x1b" not in stream and "\x07" not in stream and "\u202e" not in stream
         assert "\\x1b[2J" in result.stdout or "\\u001b[2J" in result.stdout  # shown, visibly
+
+
+#: Seller names as a service could send them: DEL, C1 controls (NEL, CSI), bidirectional overrides,
+#: quotes, backslashes, line breaks, escape sequences, a lone surrogate.
+HOSTILE_NAMES = (
+    "Del\x7fShop",
+    "C1\x85next\x9b2J",
+    "Bidi\u202eevil\u2066isolate\u2069",
+    'Quote"d \\ back\\slash',
+    "Two\nlines\r\ttab",
+    "Esc\x1b[31mred\x1b]0;title\x07",
+    "Lone\ud800surrogate",
+    "Ordinary Señor Tienda 店",
+)
+#: What must never reach a terminal as it is.
+ACTIVE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def test_sellers_json_is_valid_json_for_any_seller_name(cli: Cli) -> None:
+    for n, name in enumerate(HOSTILE_NAMES):
+        write_grant(
+            cli.env_file,
+            TokenSet.from_data(
+                {
+                    "access_token": f"TTP_access_token_value_{n:08d}",
+                    "access_token_expire_in": 4_000_000_000,
+                    "refresh_token": f"TTP_refresh_token_value_{n:07d}",
+                    "refresh_token_expire_in": 4_100_000_000,
+                    "open_id": f"70000000000000001{n:02d}",
+                    "seller_name": name,
+                }
+            ),
+        )
+    stored = {g.open_id: g.seller_name for g in grants(cli.env_file)}
+    assert stored["7000000000000000106"] == "Lone\ufffdsurrogate"  # not storable as it was: replaced
+
+    listed = cli("sellers", "--json")
+    data = json.loads(listed.stdout)  # valid JSON, whatever the names
+    assert {s["open_id"]: s["seller_name"] for s in data["sellers"]} == stored  # every name exactly
+    assert not ACTIVE.search(listed.stdout.replace("\n", " "))  # and none acts on a terminal
+    for open_id, name in stored.items():
+        status = cli("status", "--seller", open_id, "--json")
+        assert json.loads(status.stdout)["seller_name"] == name
+        assert not ACTIVE.search(status.stdout.replace("\n", " "))
+
+    # an error in JSON that quotes the names is valid JSON too
+    unknown = cli("shops", "--seller", "Nobody\x9b\x7f", "--json", code=2)
+    assert "Del\x7fShop" in json.loads(unknown.stdout)["error"]["detail"]
+    assert not ACTIVE.search(unknown.stdout.replace("\n", " "))
+
+    text = cli("sellers")  # the text table stays terminal-safe
+    for stream in (text.stdout, text.stderr):
+        assert not ACTIVE.search(stream.replace("\n", " "))
+    assert "\\x7f" in text.stdout and "\\u202e" in text.stdout and "Señor Tienda 店" in text.stdout

@@ -353,3 +353,35 @@ def test_a_store_writes_and_sees_only_its_own_app_and_mode(tmp_path: Path) -> No
     with pytest.raises(MissingSettingError):
         live.save_store_key(a.id, Secret("store_key_x_000000001"))
     assert sandbox.get(a.id).api2cart_store_key.reveal() == ""
+
+
+class _InterruptedAtCommit(sqlite3.Connection):
+    """A connection whose first COMMIT is interrupted (Ctrl-C at the worst moment)."""
+
+    interrupted = False
+
+    def execute(self, statement: str, *args: object) -> sqlite3.Cursor:
+        if statement == "COMMIT" and not _InterruptedAtCommit.interrupted:
+            _InterruptedAtCommit.interrupted = True
+            raise KeyboardInterrupt
+        return super().execute(statement, *args)  # type: ignore[arg-type]
+
+
+def test_a_creation_interrupted_before_its_commit_leaves_a_file_the_next_write_adopts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables, application_id and schema version are one transaction, and the file turns to WAL
+    only after it: never a header without tables, which would look like another program's file."""
+    from tiktok_helpers.grants import APPLICATION_ID
+
+    path = tmp_path / ".env.grants.db"
+    monkeypatch.setattr(GrantStore, "connection_class", _InterruptedAtCommit)
+    monkeypatch.setattr(_InterruptedAtCommit, "interrupted", False)
+    with pytest.raises(KeyboardInterrupt):
+        GrantStore(path).save_tokens(tokens(1))
+    assert path.stat().st_size == 0  # nothing half made
+    saved = GrantStore(path).save_tokens(tokens(2))
+    assert saved.refresh_token.reveal().endswith("2")
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()

@@ -179,6 +179,8 @@ class Authorizing:
                 follow=follow,
                 follow_to=self._catcher,
             )
+        except autopilot.SellerNotOffered as exc:  # bad input, not a broken page
+            raise ValidationError([FieldProblem(autopilot.SANDBOX_SELLER_FIELD, str(exc))]) from None
         except (autopilot.ConsentPageError, httpx.HTTPError) as exc:
             raise TikTokHelperError(f"the sandbox's consent page did not work: {exc}") from None
 
@@ -221,7 +223,7 @@ class Authorizing:
                               "Authorize in a browser")]
             )  # fmt: skip
         if sandbox_seller is not None and sandbox_decision is None:
-            raise ValidationError([FieldProblem("sandbox seller", "only goes with a sandbox approval")])
+            raise ValidationError([FieldProblem(autopilot.SANDBOX_SELLER_FIELD, "only goes with a sandbox approval")])
         if pasted is not None and sandbox_decision is not None:
             raise ValidationError(
                 [FieldProblem("sandbox approval", "cannot answer an address that was pasted: give one or the other")]

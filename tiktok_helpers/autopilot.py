@@ -27,14 +27,34 @@ import httpx
 
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 
-__all__ = ["NOT_FOLLOWED", "ConsentPageError", "approval_message", "approve", "walk_consent"]
+__all__ = [
+    "NOT_FOLLOWED",
+    "SANDBOX_SELLER_FIELD",
+    "ConsentPageError",
+    "SellerNotOffered",
+    "approval_message",
+    "approve",
+    "walk_consent",
+]
 
 #: The start of the warning :func:`approve` gives when it does not follow a redirect.
 NOT_FOLLOWED = "Sandbox: the redirect was not followed"
 
+#: The field a problem with the sandbox seller asked for carries (a value to compare, not a phrase).
+SANDBOX_SELLER_FIELD = "sandbox seller"
+
 
 class ConsentPageError(RuntimeError):
     """The consent link led to an error page or to something that is not a consent form."""
+
+
+class SellerNotOffered(ConsentPageError):
+    """The seller asked for is not among those the consent page's "Log in as" offers (``offered``:
+    each as ``key (name)``, as the page shows them)."""
+
+    def __init__(self, seller: str, offered: list[str]) -> None:
+        self.seller, self.offered = seller, offered
+        super().__init__(f"{seller.strip()!r} is not offered by the consent page; it offers {', '.join(offered)}")
 
 
 @dataclass
@@ -132,8 +152,7 @@ def walk_consent(
             raise ConsentPageError("the consent page has no 'Log in as' (seller) selector")
         chosen = _pick(seller, form.selects["seller"], form.labels["seller"])
         if chosen is None:
-            choices = ", ".join(form.selects["seller"])
-            raise ConsentPageError(f"seller {seller!r} is not offered; the page offers: {choices}")
+            raise SellerNotOffered(seller, _offered(form.selects["seller"], form.labels["seller"]))
         if decision not in form.buttons:
             raise ConsentPageError(f"the consent page has no {decision!r} button")
         button_name, button_value = form.buttons[decision]
@@ -164,6 +183,16 @@ def _pick(wanted: str, values: list[str], labels: list[str]) -> str | None:
         if folded in (text.casefold(), name.casefold()):
             return value
     return None
+
+
+def _offered(values: list[str], labels: list[str]) -> list[str]:
+    """The page's sellers as a person can give them: ``us (Sandbox US Store)``."""
+    shown = []
+    for value, label in zip(values, labels, strict=True):
+        text = " ".join(label.split())
+        name = text.rsplit(" (", 1)[0] if text.endswith(")") else text
+        shown.append(f"{value} ({name})" if name and name.casefold() != value.casefold() else value)
+    return shown
 
 
 def _location(response: httpx.Response) -> str:

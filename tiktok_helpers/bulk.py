@@ -1,77 +1,333 @@
-"""Refreshing many sellers at once: a bounded thread pool, one failure never stopping the others.
+"""Refreshing sellers: one at a time per seller, many at once, and nothing lost on the way.
 
-:func:`refresh_all` is the bulk step behind ``Session.refresh_all``, ``refresh --all``, notebook 05's
-progress bar and the benchmarks. It takes what it needs as values (the grants, a function that
-refreshes one refresh token, a function that commits a reply to a grant) so it knows nothing of
-sessions, settings or files.
+:meth:`Refresher.one` is the refresh of one seller, behind ``Session.refresh`` and every seller of
+:func:`refresh_all` (``Session.refresh_all``, ``refresh --all``, notebook 05's progress bar, the
+benchmarks):
+
+1. take the seller's lock (:mod:`.seller_lock`: one refresh per seller at a time, across processes
+   and threads), and read the grant as stored now;
+2. if it got a new pair while this refresh waited (another refresh landed), send nothing: the
+   outcome is "already refreshed at ...";
+3. else spend the refresh token stored now, and commit the reply the moment it arrives;
+4. refused with 36004005 (refresh token not found) or 36004001 (expired)? Before that refusal
+   reaches anyone as "authorize again", the grant is read again: a token that changed meanwhile
+   (a writer that did not take the lock) is no lost authorization, and is reported as already
+   refreshed;
+5. a reply that cannot be committed is never dropped: the outcome keeps the pair
+   (:class:`~tiktok_helpers.results.TokensNotSaved`).
+
+Whether a refresh replaces the refresh token is not documented by TikTok: under either reading
+this spends the token stored now, once per seller at a time, and keeps every pair received.
+
+A stop (Ctrl-C; the command line turns SIGTERM and SIGHUP into the same) never drops a reply in
+flight: :func:`refresh_all` stops submitting, waits for the refreshes in flight (each saved as it
+arrives) and raises :class:`~tiktok_helpers.results.RefreshInterrupted`; :func:`shielded` does the
+same for one step run on the main thread.
+
+It takes what it needs as values (the grants, a function that refreshes one refresh token, a
+function that commits a reply to a grant, the store to read and lock) so it knows nothing of
+sessions or settings.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TypeVar
 
-from .errors import FieldProblem, TikTokHelperError, ValidationError
-from .grants import Grant
-from .results import RefreshOutcome, RefreshStatus, RefreshSummary
+from .errors import (
+    FieldProblem,
+    GrantDatabaseError,
+    GrantNotSaved,
+    RefreshTokenExpired,
+    RefreshTokenNotFound,
+    TikTokHelperError,
+    ValidationError,
+)
+from .grants import Grant, GrantStore
+from .results import (
+    RefreshInterrupted,
+    RefreshOutcome,
+    RefreshResult,
+    RefreshStatus,
+    RefreshSummary,
+    TokensNotSaved,
+    already_refreshed,
+)
 from .secret import Secret
+from .seller_lock import StopRequested, seller_locked
+from .text import local_time
 from .tokens import TokenSet
 
-__all__ = ["ENDED", "NOT_DUE", "refresh_all"]
+__all__ = [
+    "ENDED",
+    "KEPT_IN_OUTCOME",
+    "KEPT_IN_SESSION",
+    "NOT_DUE",
+    "Refresher",
+    "not_saved",
+    "refresh_all",
+    "refresher",
+    "renewed",
+    "settled",
+    "shielded",
+]
 
 #: Why a seller was skipped.
 ENDED = "the authorization has ended: the seller must authorize again"
 NOT_DUE = "not due yet"
 
+T = TypeVar("T")
+
+
+def renewed(before: Grant, now: Grant) -> datetime | None:
+    """When the grant as stored ``now`` got a pair ``before`` did not hold (another refresh, or a new
+    authorization, landed in between: the later of the two moments); None when it holds the same."""
+    if (now.refresh_token, now.access_token, now.refreshed_at) == (
+        before.refresh_token,
+        before.access_token,
+        before.refreshed_at,
+    ):
+        return None
+    moments = [m for m in (now.refreshed_at, now.authorized_at) if m is not None]
+    return max(moments) if moments else datetime.now(timezone.utc)
+
+
+def not_saved(tokens: TokenSet, grant: Grant | None, path: Path, exc: BaseException, how: str = "") -> TokensNotSaved:
+    """A pair that arrived and could not be committed, kept with why (never a bare database error)."""
+    if isinstance(exc, TokensNotSaved):
+        return exc
+    if isinstance(exc, GrantNotSaved):
+        reason = exc.reason
+    elif isinstance(exc, TikTokHelperError) and exc.detail:
+        reason = exc.detail
+    else:
+        reason = str(exc) or type(exc).__name__
+    return TokensNotSaved(tokens, grant=grant, path=path, reason=reason, how=how)
+
+
+#: What to do with a pair that arrived and could not be saved, in a session (one seller; a bulk
+#: refresh's seller). Each front end says it in its own terms (the command line: cli/tokens.py).
+KEPT_IN_SESSION = "it is kept in session.last_tokens: fix the cause, then call session.save_tokens()"
+KEPT_IN_OUTCOME = (
+    "it is kept in this seller's outcome: fix the cause, then call "
+    "session.save_tokens(outcome.tokens, seller=outcome.seller)"
+)
+
+#: Errors committing a reply may raise: the store's own, and whatever SQLite or the disk says.
+COMMIT_ERRORS = (TikTokHelperError, sqlite3.Error, OSError)
+
+Locker = Callable[[Grant, "threading.Event | None"], AbstractContextManager[object]]
+
+
+@dataclass(frozen=True)
+class Refresher:
+    """What refreshing one seller takes: ``refresh(refresh_token)`` asks the service for a new pair;
+    ``commit(tokens, grant)`` saves it and returns the saved grant; ``current(id)`` reads a grant as
+    stored now; ``locked(grant, stop)`` holds the seller's lock. ``path`` is the grant database (for
+    messages); ``how`` says what to do with a pair that could not be saved."""
+
+    refresh: Callable[[Secret], TokenSet]
+    commit: Callable[[TokenSet, Grant], Grant]
+    current: Callable[[int], Grant]
+    locked: Locker
+    path: Path
+    how: str = ""
+
+    def one(self, snapshot: Grant, stop: threading.Event | None = None) -> RefreshOutcome:
+        """Refresh the seller ``snapshot`` is the grant of (as read before waiting for its lock);
+        failures are in the outcome. Raises :class:`StopRequested` if ``stop`` is set before
+        anything is sent."""
+        if any(entry.startswith("refresh_token:") for entry in snapshot.damage):
+            return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=self._unreadable(snapshot))
+        try:
+            with self.locked(snapshot, stop):
+                return self._locked(snapshot, stop)
+        except TikTokHelperError as exc:  # the lock, or reading the grant: this seller only
+            return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=exc)
+
+    def _locked(self, snapshot: Grant, stop: threading.Event | None) -> RefreshOutcome:
+        grant = self.current(snapshot.id)
+        if renewed(snapshot, grant) is not None:
+            return RefreshOutcome(snapshot, RefreshStatus.SKIPPED, reason=_already(snapshot, grant))
+        if stop is not None and stop.is_set():
+            raise StopRequested(f"stopped before refreshing {grant.label}")
+        try:
+            tokens = self.refresh(grant.refresh_token)
+        except (RefreshTokenNotFound, RefreshTokenExpired) as exc:
+            return self._refused(grant, exc)
+        except TikTokHelperError as exc:
+            return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=exc)
+        try:
+            saved = self.commit(tokens, grant)  # committed the moment it arrives
+        except COMMIT_ERRORS as exc:
+            error = not_saved(tokens, grant, self.path, exc, self.how)
+            return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=error, tokens=tokens)
+        return RefreshOutcome(snapshot, RefreshStatus.REFRESHED, grant=saved, tokens=tokens)
+
+    def _refused(self, spent: Grant, exc: TikTokHelperError) -> RefreshOutcome:
+        """The service refused the refresh token spent: lost only if it is still the one stored."""
+        try:
+            now = self.current(spent.id)
+        except TikTokHelperError:
+            return RefreshOutcome(spent, RefreshStatus.FAILED, error=exc)
+        if renewed(spent, now) is None:
+            return RefreshOutcome(spent, RefreshStatus.FAILED, error=exc)
+        return RefreshOutcome(spent, RefreshStatus.SKIPPED, reason=_already(spent, now))
+
+    def _unreadable(self, grant: Grant) -> GrantDatabaseError:
+        return GrantDatabaseError(
+            self.path,
+            f"{grant.label}: {grant.problem}, so there is no refresh token to send; nothing was sent",
+            fix="Authorize this seller again: the new authorization's tokens replace the unreadable ones.",
+        )
+
+
+def _already(before: Grant, now: Grant) -> str:
+    """Why nothing was sent: the pair another refresh (or a new authorization) saved meanwhile."""
+    moment = renewed(before, now)
+    if now.refreshed_at is not None and now.refreshed_at == moment:  # refreshed since it was authorized
+        return already_refreshed(moment)
+    return f"authorized again at {local_time(moment)}: the new authorization's pair is saved"
+
+
+def refresher(
+    grants: GrantStore, refresh: Callable[[Secret], TokenSet], commit: Callable[[TokenSet, Grant], Grant], how: str = ""
+) -> Refresher:
+    """A :class:`Refresher` over the grants of ``grants``, locking beside its database."""
+
+    def locked(grant: Grant, stop: threading.Event | None) -> AbstractContextManager[object]:
+        return seller_locked(grants.path, grant.id, stop=stop, what=grant.label)
+
+    return Refresher(refresh, commit, grants.get, locked, grants.path, how)
+
+
+def settled(outcome: RefreshOutcome, current: Callable[[int], Grant]) -> tuple[RefreshResult, Grant]:
+    """One seller's outcome as ``Session.refresh`` gives it: the result and the grant as saved now;
+    a failure is raised (a pair not saved: :class:`TokensNotSaved`, which holds it)."""
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.status is RefreshStatus.REFRESHED and outcome.grant is not None and outcome.tokens is not None:
+        return RefreshResult.received(outcome.tokens), outcome.grant
+    grant = current(outcome.seller.id)
+    return RefreshResult.stored(grant, renewed(outcome.seller, grant) or grant.refreshed_at), grant
+
+
+def _still_ended(grant: Grant, refresher: Refresher, moment: datetime) -> bool:
+    """An authorization that ended when the list was read: still ended as stored now (the seller may
+    have authorized again meanwhile, in another process)?"""
+    try:
+        return refresher.current(grant.id).refresh_expired(moment)
+    except TikTokHelperError:
+        return True
+
+
+def _wait_for_all(running: set[Future[T]]) -> None:
+    """Wait until every future is done, whatever interrupts the wait: replies in flight are saved."""
+    while running:
+        try:
+            _, running = wait(running)
+        except KeyboardInterrupt:
+            continue
+
+
+def shielded(work: Callable[[threading.Event], T]) -> T:
+    """Run ``work(stop)`` to its end even when the wait is interrupted (Ctrl-C, SIGTERM): on the main
+    thread it runs in a thread of its own, and an interrupt sets ``stop`` (so nothing new is sent),
+    waits for the request in flight to be answered and saved, then is raised again. A pair that could
+    not be saved wins over the interrupt: it is raised, with the pair."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return work(stop)  # signals interrupt only the main thread
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(work(stop))
+        except BaseException as exc:  # handed to the waiting thread
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="shielded-step").start()
+    interrupted: KeyboardInterrupt | None = None
+    while not done.done():
+        try:
+            wait([done])
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or exc
+            stop.set()
+    if interrupted is not None:
+        if isinstance(done.exception(), TokensNotSaved):
+            return done.result()  # raises it: the pair is in it
+        raise interrupted
+    return done.result()
+
 
 def refresh_all(
     grants: Sequence[Grant],
-    refresh: Callable[[Secret], TokenSet],
-    commit: Callable[[TokenSet, Grant], Grant],
+    refresher: Refresher,
     *,
     concurrency: int = 8,
     due_within: timedelta | None = None,
     on_progress: Callable[[RefreshOutcome, int, int], None] | None = None,
     now: datetime | None = None,
 ) -> RefreshSummary:
-    """Refresh every grant's access token, ``concurrency`` at a time.
+    """Refresh every grant's access token, ``concurrency`` at a time (:meth:`Refresher.one` each).
 
-    ``refresh(refresh_token)`` asks the service for a new pair; ``commit(tokens, grant)`` saves it the
-    moment it arrives and returns the saved grant. A seller whose authorization has ended is skipped
-    (only the seller can authorize again), and with ``due_within`` a seller whose access token lasts
-    longer than that (nothing is sent). ``on_progress(outcome, done, total)`` is called as each one
-    lands, from the worker threads.
+    A seller whose authorization has ended is skipped (only the seller can authorize again), and
+    with ``due_within`` a seller whose access token lasts longer than that (nothing is sent).
+    ``on_progress(outcome, done, total)`` is called as each one lands, from the worker threads.
+    Interrupted (Ctrl-C, or SIGTERM and SIGHUP at the command line), nothing new is submitted, the
+    refreshes in flight are waited for, and :class:`RefreshInterrupted` carries what was done.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError([FieldProblem("concurrency", "must be a whole number, 1 or more")])
     moment = now or datetime.now(timezone.utc)
     total = len(grants)
+    outcomes: list[RefreshOutcome | None] = [None] * total
     done = 0
     lock = threading.Lock()
+    stop = threading.Event()
 
-    def finish(outcome: RefreshOutcome) -> RefreshOutcome:
+    def one(index: int, grant: Grant) -> None:
         nonlocal done
+        if grant.refresh_expired(moment) and _still_ended(grant, refresher, moment):
+            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=ENDED)
+        elif due_within is not None and not grant.access_due(moment, due_within):
+            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=NOT_DUE)
+        else:
+            outcome = refresher.one(grant, stop)
         with lock:
+            outcomes[index] = outcome
             done += 1
             count = done
         if on_progress is not None:
             on_progress(outcome, count, total)
-        return outcome
 
-    def one(grant: Grant) -> RefreshOutcome:
-        if grant.refresh_expired(moment):
-            return finish(RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=ENDED))
-        if due_within is not None and not grant.access_due(moment, due_within):
-            return finish(RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=NOT_DUE))
+    if total == 0:
+        return RefreshSummary(())
+    workers = min(concurrency, total)
+    submitted: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
+        running: set[Future[None]] = set()
         try:
-            saved = commit(refresh(grant.refresh_token), grant)  # committed the moment it arrives
-        except TikTokHelperError as exc:
-            return finish(RefreshOutcome(grant, RefreshStatus.FAILED, error=exc))
-        return finish(RefreshOutcome(grant, RefreshStatus.REFRESHED, grant=saved))
-
-    if concurrency == 1 or total <= 1:
-        return RefreshSummary(tuple(one(g) for g in grants))
-    with ThreadPoolExecutor(max_workers=min(concurrency, total), thread_name_prefix="refresh") as pool:
-        return RefreshSummary(tuple(pool.map(one, grants)))
+            for index, grant in enumerate(grants):
+                while len(running) >= workers:
+                    _, running = wait(running, return_when=FIRST_COMPLETED)
+                future = pool.submit(one, index, grant)
+                submitted.append(future)
+                running.add(future)
+            wait(running)
+        except KeyboardInterrupt:
+            stop.set()  # sellers waiting for a lock give up; nothing new is sent
+            _wait_for_all(set(submitted))
+            finished = tuple(o for o in outcomes if o is not None)
+            raise RefreshInterrupted(RefreshSummary(finished), total) from None
+    for future in submitted:
+        future.result()  # a bug in a worker (or in on_progress) is raised, not swallowed
+    return RefreshSummary(tuple(o for o in outcomes if o is not None))

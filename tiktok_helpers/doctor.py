@@ -271,6 +271,19 @@ _HOSTS: Final = (
 
 def network_checks(s: Settings, environ: Mapping[str, str] | None = None, scenario: str | None = None) -> list[Check]:
     """Each host answers (in sandbox mode: the sandbox), then the clock against the token host's."""
+    if scenario is not None and (not s.is_sandbox or s.sandbox_url):
+        # No sandbox of the doctor's serves it: nothing is damaged, the scenario is asked of the wrong place.
+        where = f"the sandbox at {s.sandbox_url} serves its own" if s.is_sandbox else "this project is in live mode"
+        fix = (
+            f"start that sandbox with `sandbox --scenario {scenario}`, or empty TIKTOK_SANDBOX_URL"
+            if s.is_sandbox
+            else "train in a copy of the project without an App Key (sandbox mode); leave the scenario out here"
+        )
+        return [
+            Check("sandbox", FAIL, f"training scenario {scenario!r} cannot be served here: {where}", fix),
+            *(Check(name, SKIP, "no scenario served") for name, _, _ in _HOSTS),
+            Check("clock", SKIP, ""),
+        ]
     try:
         session = open_session(s.env_path, environ=environ, scenario=scenario)
     except (OSError, ValueError, TikTokHelperError) as exc:

@@ -4,7 +4,10 @@
 
     TikTokHelperError                 base of everything raised here
     ├── SettingsError                 .env could not be read or written
-    │   └── EnvFileError              a line of .env python-dotenv cannot read
+    │   ├── EnvFileError              a line of .env python-dotenv cannot read
+    │   ├── GrantDatabaseError        the grant database refused: foreign, damaged, newer, unwritable
+    │   │   └── GrantDatabaseBusy     another process held its write lock too long
+    │   └── GrantNotSaved             a new token pair received but not committed (.reason)
     ├── ValidationError               bad input; .problems lists each field
     │   └── CallbackPortBusy          the catcher cannot listen on the redirect URL's port
     ├── MissingSettingError           a step needs a value not configured yet
@@ -60,6 +63,9 @@ __all__ = [
     "CallbackPortBusy",
     "EnvFileError",
     "FieldProblem",
+    "GrantDatabaseBusy",
+    "GrantDatabaseError",
+    "GrantNotSaved",
     "HTTPStatusError",
     "InvalidAuthCode",
     "InvalidCredentials",
@@ -245,6 +251,45 @@ class TokensInEnvironment(SettingsError):
     """A seller's token is set in the process environment: refused, never saved."""
 
     catalog_code = "settings.tokens_in_environment"
+
+
+class GrantDatabaseError(SettingsError):
+    """The grant database cannot be used as it is (another program's file, damaged, newer, or a write
+    the disk refused); it was left as it is. ``path`` is the file, :attr:`fix` what to do in this
+    case (the catalog's is the general one), ``reason`` what went wrong, without the file's name."""
+
+    catalog_code = "grants.database"
+
+    def __init__(self, path: object, detail: str, fix: str = "", *, reason: str = "") -> None:
+        self.path, self._fix, self.reason = str(path), fix, reason or detail
+        super().__init__(detail)
+
+    @property
+    def fix(self) -> str:
+        return self._fix or self.entry.fix
+
+    def _compose(self) -> str:
+        return f"{self.entry.title}: {self.detail.strip().rstrip('.')}. What to do: {self.fix}"
+
+
+class GrantDatabaseBusy(GrantDatabaseError):
+    """Another process held the write lock longer than the runbook waits; the file is fine."""
+
+    catalog_code = "grants.busy"
+
+
+class GrantNotSaved(SettingsError):
+    """A new token pair was received but not committed (disk full, I/O error, read-only, busy) after
+    a few tries. ``tokens`` is the pair (masked in print, never in the message), ``grant_id`` its
+    grant (None: a new seller), ``seller`` who in words, ``reason`` why, ``path`` the database."""
+
+    catalog_code = "grants.not_saved"
+
+    def __init__(
+        self, path: object, *, reason: str, seller: str, tokens: object = None, grant_id: int | None = None
+    ) -> None:
+        self.path, self.reason, self.seller, self.tokens, self.grant_id = str(path), reason, seller, tokens, grant_id
+        super().__init__(f"a new token pair for {seller} was received but could not be saved in {self.path}: {reason}")
 
 
 class AuthorizationError(TikTokHelperError):

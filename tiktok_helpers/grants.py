@@ -18,13 +18,18 @@ Nothing is lost:
   process and a store key saved in another both survive;
 * a new token pair is committed the moment it arrives (:meth:`GrantStore.save_tokens`);
 * the database runs in WAL mode with ``synchronous=FULL``: a committed pair survives a crash;
-* the file is created with mode 0600 and is git-ignored; its secrets print masked (:class:`Grant`);
+* the file is git-ignored and kept at mode 0600; its secrets print masked (:class:`Grant`);
 * a grant imported from a single-seller ``.env`` (no open_id yet) is merged, not dropped, when its
   seller turns up again: its shops and API2Cart store key go with it.
 
-The file says it is this project's (SQLite ``application_id``) and which schema it holds
-(``user_version``); the schema is created and upgraded by the numbered steps in
-:data:`MIGRATIONS`, and a file that is not this project's, or is newer, is refused, never written.
+The file is checked before use (:mod:`.grant_schema`): another program's file, a damaged one, a
+newer one or one whose ``grants`` table is gone stops every command with one line naming the file
+and what to do, and is never written. Opening for reading writes nothing (readers never wait for a
+writer: WAL); a write waits a few seconds for another process's write, then says the file is busy.
+A write the disk refuses (full, I/O error) is tried again a few times; a token pair that still
+cannot be committed raises :class:`~tiktok_helpers.errors.GrantNotSaved` (the pair rides on it), never
+a traceback. The file and its ``-wal``/``-shm`` side files are set to mode 0600 on every write.
+A row that cannot be read is a grant with :attr:`Grant.damage`, reported for its seller only.
 """
 
 from __future__ import annotations
@@ -32,16 +37,28 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Final, Literal, TypeVar
 
-from .errors import MissingSettingError, SettingsError
-from .grant_schema import APPLICATION_ID, FILE_MODE, MIGRATIONS, migrate
+from .errors import GrantDatabaseError, GrantNotSaved, MissingSettingError
+from .grant_rows import Grant, GrantScope, expiring, json_list, optional_seconds, row_to_grant, seconds, shops_json
+from .grant_schema import (
+    APPLICATION_ID,
+    BUSY_TIMEOUT,
+    FILE_MODE,
+    MIGRATIONS,
+    database_error,
+    ensure_wal,
+    failure_of,
+    is_empty,
+    open_checked,
+    rollback,
+)
 from .openapi import Shop
 from .regions import UserType
 from .secret import Secret
@@ -51,12 +68,18 @@ __all__ = [
     "APPLICATION_ID",
     "FILE_MODE",
     "MIGRATIONS",
+    "RETRY_DELAYS",
     "Grant",
     "GrantScope",
     "GrantStore",
     "expiring",
     "grants_path_for",
 ]
+
+#: The pauses between tries of a write the disk refused (full, I/O error): four tries in about 1.3 s.
+RETRY_DELAYS: Final = (0.05, 0.25, 1.0)
+_SIDE_FILES: Final = ("", "-wal", "-shm", "-journal")
+_T = TypeVar("_T")
 
 
 def grants_path_for(env_path: Path) -> Path:
@@ -66,132 +89,17 @@ def grants_path_for(env_path: Path) -> Path:
     return real.with_name(real.name + ".grants.db")
 
 
-def _moment(value: int | None) -> datetime | None:
-    return datetime.fromtimestamp(value, tz=timezone.utc) if value is not None else None
-
-
-def _seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _optional_seconds(moment: datetime | None) -> int | None:
-    return _seconds(moment) if moment is not None else None
-
-
-@dataclass(frozen=True)
-class GrantScope:
-    """The app and mode whose grants a store works with: ``mode`` is ``sandbox`` or ``live``."""
-
-    mode: str
-    app_key: str
-
-    def describe(self) -> str:
-        return f"{self.mode} mode, App Key {self.app_key or '(not set)'}"
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One seller's authorization. Tokens and the store key are :class:`Secret`: they print masked."""
-
-    id: int
-    open_id: str
-    seller_name: str
-    base_region: str
-    user_type: UserType
-    access_token: Secret
-    access_token_expires_at: datetime | None
-    refresh_token: Secret
-    refresh_token_expires_at: datetime | None
-    granted_scopes: tuple[str, ...] = ()
-    shops: tuple[Shop, ...] = ()
-    api2cart_store_key: Secret = field(default_factory=lambda: Secret(""))
-    authorized_at: datetime | None = None
-    refreshed_at: datetime | None = None
-    verified_at: datetime | None = None
-    #: The app and mode the tokens were issued for (empty in an unscoped view of an old file).
-    mode: str = ""
-    app_key: str = ""
-    #: Imported from a single-seller ``.env``: who the seller is is known after TikTok's next reply.
-    imported: bool = False
-
-    @property
-    def label(self) -> str:
-        """How a person names this seller: the seller name, else the open_id, else the row."""
-        return self.seller_name or self.open_id or f"seller #{self.id}"
-
-    @property
-    def shop_cipher(self) -> str:
-        """The first authorized shop's cipher (empty before Get Authorized Shops)."""
-        return self.shops[0].cipher if self.shops else ""
-
-    def matches(self, wanted: str) -> bool:
-        """True when ``wanted`` is this grant's open_id, seller name (any case) or row id (``7`` or ``#7``)."""
-        text = wanted.strip()
-        return bool(text) and (
-            text == self.open_id or text.casefold() == self.seller_name.casefold() or text.lstrip("#") == str(self.id)
-        )
-
-    def access_due(self, now: datetime, within: timedelta = timedelta(0)) -> bool:
-        """The access token ends within ``within`` of ``now``, has ended, or its end is not known."""
-        return self.access_token_expires_at is None or self.access_token_expires_at <= now + within
-
-    def refresh_expired(self, now: datetime) -> bool:
-        """The authorization has ended (False when its end is not known)."""
-        return self.refresh_token_expires_at is not None and self.refresh_token_expires_at <= now
-
-
-def expiring(grants: Sequence[Grant], within: timedelta, now: datetime | None = None) -> list[Grant]:
-    """The grants whose access token or refresh token ends within ``within`` of ``now`` (or has ended,
-    or whose end is not known)."""
-    now = now or datetime.now(timezone.utc)
-    end = now + within
-    return [
-        g
-        for g in grants
-        if g.access_due(now, within) or (g.refresh_token_expires_at is not None and g.refresh_token_expires_at <= end)
-    ]
-
-
-def _shops_json(shops: Sequence[Shop]) -> str:
-    return json.dumps(
-        [{"id": s.id, "name": s.name, "region": s.region, "seller_type": s.seller_type, "cipher": s.cipher,
-          "code": s.code} for s in shops],
-        ensure_ascii=False,
-    )  # fmt: skip
-
-
-def _row_to_grant(row: sqlite3.Row) -> Grant:
-    shops = tuple(Shop(**item) for item in json.loads(row["shops"]))
-    return Grant(
-        id=row["id"],
-        open_id=row["open_id"] or "",
-        seller_name=row["seller_name"],
-        base_region=row["base_region"],
-        user_type=UserType.from_code(row["user_type"]),
-        access_token=Secret(row["access_token"]),
-        access_token_expires_at=_moment(row["access_expires_at"]),
-        refresh_token=Secret(row["refresh_token"]),
-        refresh_token_expires_at=_moment(row["refresh_expires_at"]),
-        granted_scopes=tuple(json.loads(row["granted_scopes"])),
-        shops=shops,
-        api2cart_store_key=Secret(row["api2cart_store_key"]),
-        authorized_at=_moment(row["authorized_at"]),
-        refreshed_at=_moment(row["refreshed_at"]),
-        verified_at=_moment(row["verified_at"]),
-        mode=row["mode"],
-        app_key=row["app_key"],
-        imported=bool(row["imported"]),
-    )
-
-
 class GrantStore:
     """The grants of one project, shared safely by every process and thread that opens the file.
 
     ``scope`` limits what is seen and written to one app in one mode (None: every grant, for tools
     and tests that look at the whole file). One connection per store, used under a lock (threads of
     one process, e.g. a bulk refresh, share it); SQLite's own locking serializes writers across
-    processes (``busy_timeout`` waits for them).
+    processes (a write waits :data:`~tiktok_helpers.grant_schema.BUSY_TIMEOUT` for another's).
     """
+
+    #: The class of the SQLite connection (tests put a subclass here to make the disk refuse writes).
+    connection_class: ClassVar[type[sqlite3.Connection]] = sqlite3.Connection
 
     def __init__(
         self,
@@ -205,66 +113,138 @@ class GrantStore:
         self._now = clock or (lambda: datetime.now(timezone.utc))
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        self._wal_checked = False
+        self._immutable = False
 
     # --- the connection ---------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """The connection, opened and checked (:func:`~tiktok_helpers.grant_schema.open_checked`) on
+        first use; the file is created (empty, 0600) only by a write. A file in a folder this process
+        may not write (no ``-wal`` pending) is read as it stands (SQLite's ``immutable``), one read
+        at a time."""
         if self._db is not None:
             return self._db
         try:
-            if not self.path.exists():
-                # Create it 0600 before SQLite does (SQLite would use the umask, often 0644).
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout=30000")
-            migrate(db, self.path)
-            db.execute("PRAGMA synchronous=FULL")
-            self._claim_unowned(db)
-        except sqlite3.DatabaseError as exc:
-            raise SettingsError(
-                f"could not open the grant database {self.path} ({exc}); if it is damaged and no other "
-                "program uses it, move it aside (keep the copy: it holds the sellers' refresh tokens) and "
-                "authorize the sellers again"
-            ) from None
-        except OSError as exc:
-            raise SettingsError(f"could not create {self.path.name}: {exc.strerror or exc}") from None
+            db, wrote = self._open(str(self.path), uri=False)
+            self._immutable = False
+        except sqlite3.Error as exc:
+            if failure_of(exc).kind != "readonly" or not is_empty(self.path.with_name(self.path.name + "-wal")):
+                raise database_error(exc, self.path, "opening it") from None
+            try:
+                db, wrote = self._open(self.path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True)
+            except sqlite3.Error as again:
+                raise database_error(again, self.path, "opening it") from None
+            self._immutable = True
+        if wrote:
+            self._secure()
         self._db = db
         return db
 
-    def _claim_unowned(self, db: sqlite3.Connection) -> None:
-        """Live grants from before grants recorded their app belong to the first live app opening them."""
+    def _open(self, target: str, *, uri: bool) -> tuple[sqlite3.Connection, bool]:
+        """A connection to ``target``, checked; and whether opening it wrote (created, upgraded)."""
+        db = sqlite3.connect(
+            target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False,
+            factory=self.connection_class, uri=uri,
+        )  # fmt: skip
+        try:
+            db.row_factory = sqlite3.Row
+            wrote = open_checked(db, self.path)
+            db.execute("PRAGMA synchronous=FULL")
+            return db, self._claim_unowned(db) or wrote
+        except BaseException:
+            db.close()
+            raise
+
+    def _claim_unowned(self, db: sqlite3.Connection) -> bool:
+        """Live grants from before grants recorded their app belong to the first live app opening
+        them (a write only when there are such grants). True when it wrote."""
         scope = self.scope
         if scope is None or scope.mode != "live" or not scope.app_key:
-            return
+            return False
         if db.execute("SELECT 1 FROM grants WHERE mode = 'live' AND app_key = '' LIMIT 1").fetchone() is None:
-            return
+            return False
         with self._lock:
+            self._secure()
             db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE grants SET app_key = ? WHERE mode = 'live' AND app_key = ''", (scope.app_key,))
+            try:
+                db.execute("UPDATE grants SET app_key = ? WHERE mode = 'live' AND app_key = ''", (scope.app_key,))
+            except BaseException:
+                rollback(db)
+                raise
             db.execute("COMMIT")
+        return True
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+                self._wal_checked = False
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front)."""
+    def _secure(self) -> None:
+        """No access for group and others to the file and its side files, whatever mode they had (a
+        copy restored 0644 ends 0600); the owner's bits are never widened (a 0400 file stays so)."""
+        for suffix in _SIDE_FILES:
+            name = self.path.with_name(self.path.name + suffix)
+            try:
+                mode = stat.S_IMODE(os.stat(name).st_mode)
+                if mode & ~FILE_MODE:
+                    os.chmod(name, mode & FILE_MODE)
+            except OSError:
+                continue  # absent, or not ours to change
+
+    def _create(self) -> None:
+        """An empty file, 0600, for the first write (SQLite would use the umask, often 0644); its
+        schema is written by :func:`~tiktok_helpers.grant_schema.open_checked` in one transaction."""
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        except FileExistsError:
+            pass  # another process was first
+        except OSError as exc:
+            raise GrantDatabaseError(
+                self.path,
+                f"could not create the grant database {self.path}: {exc.strerror or exc}",
+                f"Check that you may write in {self.path.parent}, then run the step again.",
+            ) from None
+
+    def _write(self, work: Callable[[sqlite3.Connection], _T], doing: str) -> _T:
+        """``work`` in one write transaction (``BEGIN IMMEDIATE``: the write lock taken up front),
+        committed; tried again after :data:`RETRY_DELAYS` when the disk refuses it (full, I/O error).
+        Any other failure, or the last, is a :class:`GrantDatabaseError` saying what ``doing`` met."""
         with self._lock:
+            if self._db is None and not self.path.exists():
+                self._create()
             db = self._connect()
             try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise SettingsError(f"the grant database {self.path.name} is busy ({exc}); try again") from None
+                if not self._wal_checked:
+                    ensure_wal(db)  # a file put back in another journal mode would make readers wait
+                    self._wal_checked = True
+                return self._commit(db, work, doing)
+            finally:
+                if self._immutable:
+                    self.close()  # a read-only folder: the next step looks again
+
+    def _commit(self, db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T], doing: str) -> _T:
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            self._secure()  # before SQLite writes the side files, and again after
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    rollback(db)
+                    raise
+            except sqlite3.Error as exc:
+                if failure_of(exc).retry and attempt < len(RETRY_DELAYS):
+                    time.sleep(RETRY_DELAYS[attempt])
+                    continue
+                raise database_error(exc, self.path, doing) from None
+            finally:
+                self._secure()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _where(self) -> tuple[str, tuple[object, ...]]:
         if self.scope is None:
@@ -275,26 +255,33 @@ class GrantStore:
         """``sql`` with ``{scope}`` standing for this store's app and mode condition."""
         where, scope_params = self._where()
         with self._lock:
-            if not self.path.exists():
-                return []  # nothing authorized yet: do not create the file just to read it
-            return self._connect().execute(sql.format(scope=where), (*scope_params, *params)).fetchall()
+            if self._db is None and is_empty(self.path):
+                return []  # nothing authorized yet: do not create the file, or its tables, just to read it
+            db = self._connect()
+            try:
+                return db.execute(sql.format(scope=where), (*scope_params, *params)).fetchall()
+            except sqlite3.Error as exc:
+                raise database_error(exc, self.path, "reading it") from None
+            finally:
+                if self._immutable:
+                    self.close()  # read as it stood: the next read looks again
 
     # --- reading ----------------------------------------------------------------------------------
 
     def all(self) -> list[Grant]:
         """Every grant of this app and mode, the most recently authorized first."""
         rows = self._read("SELECT * FROM grants WHERE {scope} ORDER BY authorized_at DESC, id DESC")
-        return [_row_to_grant(r) for r in rows]
+        return [row_to_grant(r) for r in rows]
 
     def newest(self) -> Grant | None:
         rows = self._read("SELECT * FROM grants WHERE {scope} ORDER BY authorized_at DESC, id DESC LIMIT 1")
-        return _row_to_grant(rows[0]) if rows else None
+        return row_to_grant(rows[0]) if rows else None
 
     def get(self, grant_id: int) -> Grant:
         rows = self._read("SELECT * FROM grants WHERE {scope} AND id = ?", (grant_id,))
         if not rows:
             raise MissingSettingError(f"seller #{grant_id} is no longer in {self.path.name}")
-        return _row_to_grant(rows[0])
+        return row_to_grant(rows[0])
 
     def find(self, wanted: str) -> Grant:
         """The grant for an open_id, a seller name (any case) or a row id; a clear error otherwise."""
@@ -343,9 +330,10 @@ class GrantStore:
         already has a grant of their own (they authorized again meanwhile), the two become one: the
         imported grant's shops and API2Cart store key move to it where it has none, and the new pair
         is kept."""
-        now = _seconds(self._now())
+        now = seconds(self._now())
         mode, app_key = self._owner()
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> sqlite3.Row:
             row = None
             if tokens.open_id:
                 row = db.execute(
@@ -364,9 +352,9 @@ class GrantStore:
                 row = self._imported_seller(db, tokens, mode, app_key)
             values: dict[str, object] = {
                 "access_token": tokens.access_token.reveal(),
-                "access_expires_at": _seconds(tokens.access_token_expires_at),
+                "access_expires_at": seconds(tokens.access_token_expires_at),
                 "refresh_token": tokens.refresh_token.reveal(),
-                "refresh_expires_at": _seconds(tokens.refresh_token_expires_at),
+                "refresh_expires_at": seconds(tokens.refresh_token_expires_at),
                 "imported": 0 if tokens.open_id else (row["imported"] if row is not None else 0),
             }
             # Who the seller is: only what the reply says (a refresh reply may leave fields out).
@@ -392,8 +380,15 @@ class GrantStore:
                 new_id = int(row["id"])
                 assignments = ", ".join(f"{name} = ?" for name in values)
                 db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*values.values(), new_id))  # noqa: S608
-            saved = db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone()
-        return _row_to_grant(saved)
+            saved: sqlite3.Row = db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone()
+            return saved
+
+        try:
+            saved = self._write(work, "saving a new token pair")
+        except GrantDatabaseError as exc:
+            seller = tokens.seller_name or tokens.open_id or (f"seller #{grant_id}" if grant_id else "a new seller")
+            raise GrantNotSaved(self.path, reason=exc.reason, seller=seller, tokens=tokens, grant_id=grant_id) from exc
+        return row_to_grant(saved)
 
     @staticmethod
     def _imported_seller(db: sqlite3.Connection, tokens: TokenSet, mode: str, app_key: str) -> sqlite3.Row | None:
@@ -415,11 +410,12 @@ class GrantStore:
         carried: dict[str, object] = {}
         if not target["api2cart_store_key"] and imported["api2cart_store_key"]:
             carried["api2cart_store_key"] = imported["api2cart_store_key"]
-        if json.loads(target["shops"]) == [] and json.loads(imported["shops"]) != []:
+        if not json_list(target["shops"]) and json_list(imported["shops"]):  # a damaged list counts as none
             carried["shops"] = imported["shops"]
             carried["verified_at"] = imported["verified_at"]
-        if target["authorized_at"] > imported["authorized_at"]:
-            carried["authorized_at"] = imported["authorized_at"]
+        earlier, later = imported["authorized_at"], target["authorized_at"]
+        if isinstance(earlier, int) and (not isinstance(later, int) or later > earlier):
+            carried["authorized_at"] = earlier
         db.execute("DELETE FROM grants WHERE id = ?", (imported["id"],))
         if carried:
             assignments = ", ".join(f"{name} = ?" for name in carried)
@@ -427,56 +423,63 @@ class GrantStore:
 
     def save_shops(self, grant_id: int, shops: Sequence[Shop]) -> Grant:
         """The shops Get Authorized Shops answered: the token works, so the grant is verified now."""
-        return self._update(grant_id, shops=_shops_json(shops), verified_at=_seconds(self._now()))
+        return self._update(grant_id, "saving the shops", shops=shops_json(shops), verified_at=seconds(self._now()))
 
     def save_store_key(self, grant_id: int, store_key: Secret) -> Grant:
-        return self._update(grant_id, api2cart_store_key=store_key.reveal())
+        return self._update(grant_id, "saving the API2Cart store key", api2cart_store_key=store_key.reveal())
 
-    def _update(self, grant_id: int, **values: object) -> Grant:
+    def _update(self, grant_id: int, doing: str, **values: object) -> Grant:
         assignments = ", ".join(f"{name} = ?" for name in values)
         mode, app_key = self._owner()
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> sqlite3.Row | None:
             db.execute(
                 f"UPDATE grants SET {assignments} WHERE id = ? AND mode = ? AND app_key = ?",  # noqa: S608
                 (*values.values(), grant_id, mode, app_key),
             )
-            row = db.execute(
+            row: sqlite3.Row | None = db.execute(
                 "SELECT * FROM grants WHERE id = ? AND mode = ? AND app_key = ?", (grant_id, mode, app_key)
             ).fetchone()
+            return row
+
+        row = self._write(work, doing)
         if row is None:
             raise MissingSettingError(f"seller #{grant_id} is no longer in {self.path.name}")
-        return _row_to_grant(row)
+        return row_to_grant(row)
 
     def import_grant(self, grant: Grant) -> tuple[Grant, bool]:
         """Add a grant known from elsewhere (a single-seller ``.env``) to this app and mode, unless
         its refresh token is already here: the grant, and whether it was added."""
         mode, app_key = self._owner()
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> tuple[sqlite3.Row, bool]:
             row = db.execute(
                 "SELECT * FROM grants WHERE refresh_token = ? AND mode = ? AND app_key = ?",
                 (grant.refresh_token.reveal(), mode, app_key),
             ).fetchone()
-            added = row is None
-            if row is None:
-                cursor = db.execute(
-                    "INSERT INTO grants (open_id, seller_name, base_region, user_type, access_token, "
-                    "access_expires_at, refresh_token, refresh_expires_at, shops, api2cart_store_key, "
-                    "authorized_at, mode, app_key, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        grant.open_id or None,
-                        grant.seller_name,
-                        grant.base_region,
-                        grant.user_type.value,
-                        grant.access_token.reveal(),
-                        _optional_seconds(grant.access_token_expires_at),
-                        grant.refresh_token.reveal(),
-                        _optional_seconds(grant.refresh_token_expires_at),
-                        _shops_json(grant.shops),
-                        grant.api2cart_store_key.reveal(),
-                        _seconds(grant.authorized_at or self._now()),
-                        mode,
-                        app_key,
-                    ),
-                )
-                row = db.execute("SELECT * FROM grants WHERE id = ?", (cursor.lastrowid,)).fetchone()
-        return _row_to_grant(row), added
+            if row is not None:
+                return row, False
+            cursor = db.execute(
+                "INSERT INTO grants (open_id, seller_name, base_region, user_type, access_token, "
+                "access_expires_at, refresh_token, refresh_expires_at, shops, api2cart_store_key, "
+                "authorized_at, mode, app_key, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                (
+                    grant.open_id or None,
+                    grant.seller_name,
+                    grant.base_region,
+                    grant.user_type.value,
+                    grant.access_token.reveal(),
+                    optional_seconds(grant.access_token_expires_at),
+                    grant.refresh_token.reveal(),
+                    optional_seconds(grant.refresh_token_expires_at),
+                    shops_json(grant.shops),
+                    grant.api2cart_store_key.reveal(),
+                    seconds(grant.authorized_at or self._now()),
+                    mode,
+                    app_key,
+                ),
+            )
+            return db.execute("SELECT * FROM grants WHERE id = ?", (cursor.lastrowid,)).fetchone(), True
+
+        row, added = self._write(work, "importing the seller's grant")
+        return row_to_grant(row), added

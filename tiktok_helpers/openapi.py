@@ -35,6 +35,7 @@ from .http import Envelope, ServiceClient, Transport
 from .regions import DEFAULT_ENDPOINTS, Region
 from .secret import Secret
 from .signing import QueryValue, query_pairs, sign, wire_path
+from .tokens import storable
 
 __all__ = ["AUTHORIZED_SHOPS_PATH", "OpenApiClient", "Query", "Shop"]
 
@@ -61,13 +62,13 @@ class Shop:
     def from_data(cls, data: Mapping[str, Any]) -> Shop:
         if not isinstance(data, Mapping) or not data.get("id"):
             raise InvalidResponse("a shop in the Get Authorized Shops reply has no id")
-        return cls(
-            id=str(data.get("id", "")),
-            name=str(data.get("name", "")),
-            region=str(data.get("region", "")),
-            seller_type=str(data.get("seller_type", "")),
-            cipher=str(data.get("cipher", "")),
-            code=str(data.get("code", "")),
+        return cls(  # a lone surrogate in any of them becomes U+FFFD: saving the shops never fails
+            id=storable(data.get("id", "")),
+            name=storable(data.get("name", "")),
+            region=storable(data.get("region", "")),
+            seller_type=storable(data.get("seller_type", "")),
+            cipher=storable(data.get("cipher", "")),
+            code=storable(data.get("code", "")),
         )
 
 

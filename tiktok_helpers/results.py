@@ -1,7 +1,12 @@
 """What a runbook step reports while it runs and what it returns when it is done.
 
-:meth:`Session.refresh_all <tiktok_helpers.session.Session.refresh_all>` reports one
-:class:`RefreshOutcome` per seller as it lands and returns a :class:`RefreshSummary`.
+:meth:`Session.refresh <tiktok_helpers.session.Session.refresh>` returns a :class:`RefreshResult`:
+the new pair, or, when another refresh of the seller landed while this one waited for it, the pair
+that refresh saved (``already_refreshed_at``). :meth:`Session.refresh_all
+<tiktok_helpers.session.Session.refresh_all>` reports one :class:`RefreshOutcome` per seller as it
+lands and returns a :class:`RefreshSummary`; stopped (Ctrl-C, SIGTERM), it raises
+:class:`RefreshInterrupted` once the refreshes in flight are saved. A pair that arrived but could
+not be committed is never dropped: :class:`TokensNotSaved` carries it.
 
 :meth:`Session.authorize <tiktok_helpers.session.Session.authorize>` reports its progress as
 :class:`AuthorizeEvent` objects (to a terminal, a notebook widget or a test) and returns one
@@ -12,9 +17,14 @@ each front end adds its own ("run `exchange`", "notebook 03").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+from .errors import GrantNotSaved
+from .text import local_time
+from .tokens import TokenSet
 
 if TYPE_CHECKING:
     from .authlink import AuthorizationLink
@@ -23,15 +33,18 @@ if TYPE_CHECKING:
     from .grants import Grant
     from .openapi import Shop
     from .redirect import RedirectResult
-    from .tokens import TokenSet
 
 __all__ = [
     "AuthorizeEvent",
     "AuthorizeResult",
     "AuthorizeStep",
+    "RefreshInterrupted",
     "RefreshOutcome",
+    "RefreshResult",
     "RefreshStatus",
     "RefreshSummary",
+    "TokensNotSaved",
+    "already_refreshed",
 ]
 
 
@@ -77,6 +90,103 @@ class RefreshStatus(str, Enum):
     SKIPPED = "skipped"
 
 
+def already_refreshed(moment: datetime | None) -> str:
+    """Why a refresh sent nothing: another refresh of the seller landed while it waited."""
+    return f"already refreshed at {local_time(moment)}, by another refresh of this seller: its new pair is saved"
+
+
+@dataclass(frozen=True)
+class RefreshResult(TokenSet):
+    """What :meth:`Session.refresh <tiktok_helpers.session.Session.refresh>` returns: a
+    :class:`TokenSet` (the new pair), with, when another refresh of the seller landed while this one
+    waited for it, ``already_refreshed_at``: then nothing was sent, and these are the tokens that
+    refresh saved."""
+
+    already_refreshed_at: datetime | None = None
+
+    @property
+    def already_refreshed(self) -> bool:
+        return self.already_refreshed_at is not None
+
+    @property
+    def note(self) -> str:
+        """A sentence for a person when nothing was sent ("already refreshed at ..."), else empty."""
+        return already_refreshed(self.already_refreshed_at) if self.already_refreshed else ""
+
+    @classmethod
+    def received(cls, tokens: TokenSet) -> RefreshResult:
+        if isinstance(tokens, RefreshResult):
+            return tokens
+        return cls(
+            access_token=tokens.access_token,
+            access_token_expires_at=tokens.access_token_expires_at,
+            refresh_token=tokens.refresh_token,
+            refresh_token_expires_at=tokens.refresh_token_expires_at,
+            open_id=tokens.open_id,
+            seller_name=tokens.seller_name,
+            seller_base_region=tokens.seller_base_region,
+            user_type=tokens.user_type,
+            granted_scopes=tokens.granted_scopes,
+            request_id=tokens.request_id,
+        )
+
+    @classmethod
+    def stored(cls, grant: Grant, moment: datetime | None) -> RefreshResult:
+        """The pair ``grant`` holds (saved by the refresh that landed at ``moment``)."""
+        return cls(
+            access_token=grant.access_token,
+            access_token_expires_at=grant.access_token_expires_at or _NOT_KNOWN,
+            refresh_token=grant.refresh_token,
+            refresh_token_expires_at=grant.refresh_token_expires_at or _NOT_KNOWN,
+            open_id=grant.open_id,
+            seller_name=grant.seller_name,
+            seller_base_region=grant.base_region,
+            user_type=grant.user_type,
+            granted_scopes=grant.granted_scopes,
+            already_refreshed_at=moment,
+        )
+
+
+#: An expiry a grant does not know (only an imported grant, before its first reply, has none).
+_NOT_KNOWN: Final = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+class TokensNotSaved(GrantNotSaved):
+    """A token reply arrived and could not be committed (the store's :class:`GrantNotSaved`, or any
+    error the commit met), with what the front end holding the pair says to do with it (``how``).
+    ``pair`` is the pair, and nowhere else; ``grant`` the grant it refreshed (None for a new
+    authorization)."""
+
+    def __init__(self, tokens: TokenSet, *, grant: Grant | None, path: Path | str, reason: str, how: str = "") -> None:
+        self.pair = tokens
+        self.grant = grant
+        self.how = how
+        seller = grant.label if grant is not None else (tokens.seller_name or tokens.open_id or "a new seller")
+        reason = reason.strip().rstrip(".")
+        super().__init__(path, reason=reason, seller=seller, tokens=tokens, grant_id=grant.id if grant else None)
+
+    @property
+    def fix(self) -> str:
+        return f"{self.how[:1].upper()}{self.how[1:]}." if self.how else self.entry.fix
+
+    def _compose(self) -> str:
+        return f"{self.title}: {self.detail.strip().rstrip('.')}. What to do: {self.fix}"
+
+    def saying(self, how: str) -> TokensNotSaved:
+        """The same failure, with a front end's own words on what to do."""
+        return TokensNotSaved(self.pair, grant=self.grant, path=self.path, reason=self.reason, how=how)
+
+
+class RefreshInterrupted(KeyboardInterrupt):
+    """A bulk refresh stopped (Ctrl-C, SIGTERM, SIGHUP): nothing new was sent, and every refresh in
+    flight was waited for and its pair saved. ``summary`` holds the sellers done before the stop."""
+
+    def __init__(self, summary: RefreshSummary, total: int) -> None:
+        self.summary = summary
+        self.total = total
+        super().__init__(f"stopped after {len(summary.outcomes)} of {total} sellers")
+
+
 @dataclass(frozen=True)
 class RefreshOutcome:
     """What a bulk refresh did for one seller."""
@@ -86,6 +196,14 @@ class RefreshOutcome:
     grant: Grant | None = None  #: the grant with its new pair (refreshed)
     error: TikTokHelperError | None = None  #: what went wrong (failed)
     reason: str = ""  #: why nothing was sent (skipped)
+    #: The pair received (refreshed), or received and NOT saved (failed with :class:`TokensNotSaved`):
+    #: kept so a caller can save it again (``Session.save_tokens(outcome.tokens, seller=outcome.seller)``).
+    tokens: TokenSet | None = None
+
+    @property
+    def unsaved(self) -> bool:
+        """A new pair arrived for this seller and could not be saved: it is in :attr:`tokens` only."""
+        return self.status is RefreshStatus.FAILED and self.tokens is not None
 
 
 @dataclass(frozen=True)

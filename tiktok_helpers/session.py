@@ -35,7 +35,6 @@ from .errors import (
     MissingSettingError,
     ServiceError,
     SettingsError,
-    TikTokHelperError,
     ValidationError,
 )
 from .grants import Grant
@@ -43,7 +42,7 @@ from .http import Transport, new_http_client
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult
 from .regions import AuthType, Endpoints, Region
-from .results import AuthorizeEvent, AuthorizeStep, RefreshOutcome, RefreshSummary
+from .results import AuthorizeEvent, AuthorizeStep, RefreshOutcome, RefreshResult, RefreshSummary
 from .sandbox import Sandbox
 from .sandbox.database import StateFileError
 from .secret import Secret
@@ -83,8 +82,9 @@ class Session(Authorizing):
         #: The shared HTTP client (replaced by :meth:`reopen` after :meth:`close`).
         self.http: httpx.Client = http or new_http_client(timeout=settings.http_timeout, tls=self._tls)
         self.sandbox: Sandbox[Any] | None = None
-        #: The last tokens received, kept even if saving them failed.
+        #: The last tokens received, kept even if saving them failed (and the grant they refreshed).
         self.last_tokens: TokenSet | None = None
+        self._last_for: Grant | None = None
         try:
             #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
             self.seller: Grant | None = store.grants.find(seller) if seller is not None else store.grants.newest()
@@ -318,34 +318,34 @@ class Session(Authorizing):
 
     def _received(
         self, tokens: TokenSet, *, save: bool, code_spent: bool = False, refreshed: Grant | None = None
-    ) -> TokenSet:
+    ) -> Grant | None:
         """Keep a token reply in memory at once, then commit it to its seller's grant before anything
-        else is done with it (the code it spent is forgotten only after that)."""
-        self.last_tokens = tokens
-        if save:
-            try:
-                grant = self.store.save_tokens(
-                    tokens, grant_id=refreshed.id if refreshed else None, refreshed=refreshed is not None
-                )
-            except TikTokHelperError as exc:
-                raise SettingsError(
-                    f"the tokens were received but could not be saved ({exc.detail}); they are kept in "
-                    "session.last_tokens: fix the problem and call session.save_tokens()"
-                ) from None
-            if refreshed is None:
-                self.seller = grant  # a new authorization: that seller is the one worked on now
-            else:
-                self._keep(grant)
-            if code_spent:
-                self.settings = self._point(self.store.forget_code())
-        return tokens
+        else is done with it (the code it spent is forgotten only after that); the saved grant."""
+        self.last_tokens, self._last_for = tokens, refreshed
+        if not save:
+            return None
+        try:
+            grant = self.store.save_tokens(
+                tokens, grant_id=refreshed.id if refreshed else None, refreshed=refreshed is not None
+            )
+        except bulk.COMMIT_ERRORS as exc:
+            raise bulk.not_saved(tokens, refreshed, self.grants_path, exc, bulk.KEPT_IN_SESSION) from None
+        if refreshed is None:
+            self.seller = grant  # a new authorization: that seller is the one worked on now
+        else:
+            self._keep(grant)
+        if code_spent:
+            self.settings = self._point(self.store.forget_code())
+        return grant
 
-    def save_tokens(self, tokens: TokenSet | None = None) -> None:
-        """Save a token reply (by default the last one received, e.g. after a failed save)."""
-        tokens = tokens or self.last_tokens
+    def save_tokens(self, tokens: TokenSet | None = None, *, seller: Grant | None = None) -> None:
+        """Save a token reply (by default the last one received, e.g. after a failed save; ``seller``:
+        the grant a refreshed pair belongs to, e.g. a bulk refresh's ``outcome.seller``)."""
+        if tokens is None:
+            tokens, seller = self.last_tokens, seller or self._last_for
         if tokens is None:
             raise MissingSettingError("there are no tokens to save yet")
-        self._received(tokens, save=True)
+        self._received(tokens, save=True, refreshed=seller)
 
     def pending_code(self) -> Secret:
         """The auth code saved by the authorize step, not yet exchanged."""
@@ -361,13 +361,18 @@ class Session(Authorizing):
         """
         value = self.pending_code() if code is None else code.code if isinstance(code, RedirectResult) else Secret(code)
         spent = bool(self.settings.auth_code) and self.settings.auth_code == value
-        try:
+
+        def run(stop: object) -> TokenSet:  # a reply in flight is saved even if a stop comes meanwhile
             tokens = self.token_client().exchange(value)
+            self._received(tokens, save=save, code_spent=spent)
+            return tokens
+
+        try:
+            return bulk.shielded(run)
         except InvalidAuthCode:
             if spent and save:
                 self.settings = self._point(self.store.forget_code())
             raise
-        return self._received(tokens, save=save, code_spent=spent)
 
     def _exchange_saved(self, emit: Progress) -> TokenSet:
         try:
@@ -378,12 +383,19 @@ class Session(Authorizing):
                 emit(AuthorizeEvent(AuthorizeStep.NOTE, retry.text, command=retry.command))
             raise
 
-    def refresh(self, seller: str | Grant | None = None, *, save: bool = True) -> TokenSet:
-        """Refresh a seller's access token (default: the selected seller) with the refresh token their
-        grant holds now; the new pair is committed the moment it arrives."""
+    def refresh(self, seller: str | Grant | None = None, *, save: bool = True) -> RefreshResult:
+        """Refresh a seller's access token (default: the selected seller) under the seller's lock, with the
+        refresh token their grant holds now, committing the new pair on arrival (:class:`bulk.Refresher`);
+        if another refresh landed meanwhile, nothing is sent (``result.already_refreshed_at``)."""
         grant = self._grant(seller)
-        tokens = self.token_client().refresh(grant.refresh_token)
-        return self._received(tokens, save=save, refreshed=grant)
+
+        def commit(tokens: TokenSet, refreshed: Grant) -> Grant:
+            return self._received(tokens, save=save, refreshed=refreshed) or refreshed
+
+        one = bulk.refresher(self.store.grants, self.token_client().refresh, commit).one
+        result, now = bulk.settled(bulk.shielded(lambda stop: one(grant, stop)), self.store.grants.get)
+        self._keep(now)
+        return result
 
     def refresh_all(
         self,
@@ -393,19 +405,15 @@ class Session(Authorizing):
         on_progress: Callable[[RefreshOutcome, int, int], None] | None = None,
     ) -> RefreshSummary:
         """Refresh every seller's access token, ``concurrency`` at a time on one shared HTTP client
-        (:func:`bulk.refresh_all`: one failure never stops the others, each pair committed on arrival)."""
+        (:func:`bulk.refresh_all`: as :meth:`refresh` each, one failure never stopping the others)."""
         client = self.token_client()
 
         def commit(tokens: TokenSet, grant: Grant) -> Grant:
             return self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)
 
+        refresher = bulk.refresher(self.store.grants, client.refresh, commit, bulk.KEPT_IN_OUTCOME)
         summary = bulk.refresh_all(
-            self.store.grants.all(),
-            client.refresh,
-            commit,
-            concurrency=concurrency,
-            due_within=due_within,
-            on_progress=on_progress,
+            self.store.grants.all(), refresher, concurrency=concurrency, due_within=due_within, on_progress=on_progress
         )
         for outcome in summary.refreshed:
             if outcome.grant is not None and self.seller is not None and outcome.grant.id == self.seller.id:

@@ -8,8 +8,11 @@ to its :class:`RunbookStore` once, in the step's own terms (``save_code``, ``sav
   python-dotenv format, mode 0600, every other line kept, see :mod:`tiktok_helpers.envfile`).
 * Every seller's grant (tokens, shops, API2Cart store key): the SQLite database beside it
   (:class:`~tiktok_helpers.grants.GrantStore`), opened for the app and mode in use, so only that
-  app's grants in that mode are seen or written. A single-seller ``.env`` from before is imported
-  only on request (:meth:`RunbookStore.import_legacy`; :mod:`tiktok_helpers.legacy`).
+  app's grants in that mode are seen or written. The file is checked before use: one that is not
+  this runbook's, damaged or newer raises :class:`~tiktok_helpers.errors.GrantDatabaseError` (one
+  line naming it and what to do); a damaged row is a grant with ``damage``, for its seller only.
+  A single-seller ``.env`` from before is imported only on request
+  (:meth:`RunbookStore.import_legacy`; :mod:`tiktok_helpers.legacy`).
 
 Every value is validated once, on the way in: the store remembers the cleaned values it loaded,
 applies each save's cleaned updates to them, and answers the new :class:`Settings` without reading
@@ -224,6 +227,12 @@ class SellerList:
     settings: Settings
     grants: list[Grant]
     elsewhere: dict[GrantScope, int]
+
+    @property
+    def damaged(self) -> list[Grant]:
+        """The sellers whose row could not be read whole (listed in :attr:`grants` too): each says
+        what (:attr:`Grant.problem`) and which commands save it again (:attr:`Grant.repairs`)."""
+        return [g for g in self.grants if g.damage]
 
 
 def sellers_of(env_path: Path | str, environ: Mapping[str, str] | None = None) -> SellerList:

@@ -12,6 +12,7 @@ never made is tried again (:meth:`tiktok_helpers.retry.RetryPolicy.should_retry`
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .http import Envelope, ServiceClient, Transport
 from .regions import DEFAULT_ENDPOINTS, Region, UserType
 from .secret import Secret
 
-__all__ = ["RECOMMENDED_SCOPES", "TokenClient", "TokenSet"]
+__all__ = ["RECOMMENDED_SCOPES", "TokenClient", "TokenSet", "storable"]
 
 TOKEN_GET_PATH: Final = "/api/v2/token/get"
 TOKEN_REFRESH_PATH: Final = "/api/v2/token/refresh"
@@ -42,6 +43,26 @@ RECOMMENDED_SCOPES: Final = (
     "seller.finance.info",
     "seller.returns.info",
 )
+
+
+#: A surrogate code point left alone: JSON can carry one (``"\\ud800"``), UTF-8 cannot, so neither can
+#: SQLite, a file or a terminal.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def storable(value: object) -> str:
+    """``value`` as text that can be stored and shown: a lone surrogate from a service's JSON reply
+    (a valid pair arrives as one character) becomes U+FFFD, so a seller's or a shop's name can never
+    make a save fail. Used where a reply is parsed, for every text field but the tokens."""
+    return _LONE_SURROGATE.sub("\ufffd", str(value))
+
+
+def _token(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidResponse("the token reply has no access_token or refresh_token")
+    if _LONE_SURROGATE.search(value):  # replaced, it would no longer be the token (nor could it be sent)
+        raise InvalidResponse(f"the token reply's {name} holds a character that is not text (a lone surrogate)")
+    return value
 
 
 def _expiry(value: object, now: float, name: str) -> datetime:
@@ -76,9 +97,8 @@ class TokenSet:
     def from_data(cls, data: Mapping[str, Any], *, request_id: str = "", now: float | None = None) -> TokenSet:
         """Build from the ``data`` object of a token reply."""
         now = time.time() if now is None else now
-        access, refresh = data.get("access_token"), data.get("refresh_token")
-        if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
-            raise InvalidResponse("the token reply has no access_token or refresh_token")
+        access = _token(data.get("access_token"), "access_token")
+        refresh = _token(data.get("refresh_token"), "refresh_token")
         scopes = data.get("granted_scopes")
         if scopes is None:
             scopes = data.get("granted_permissions")  # older replies
@@ -87,11 +107,11 @@ class TokenSet:
             access_token_expires_at=_expiry(data.get("access_token_expire_in"), now, "access_token_expire_in"),
             refresh_token=Secret(refresh),
             refresh_token_expires_at=_expiry(data.get("refresh_token_expire_in"), now, "refresh_token_expire_in"),
-            open_id=str(data.get("open_id") or ""),
-            seller_name=str(data.get("seller_name") or ""),
-            seller_base_region=str(data.get("seller_base_region") or ""),
+            open_id=storable(data.get("open_id") or ""),
+            seller_name=storable(data.get("seller_name") or ""),
+            seller_base_region=storable(data.get("seller_base_region") or ""),
             user_type=UserType.from_code(data.get("user_type")),
-            granted_scopes=tuple(str(s) for s in scopes) if isinstance(scopes, (list, tuple)) else (),
+            granted_scopes=tuple(storable(s) for s in scopes) if isinstance(scopes, (list, tuple)) else (),
             request_id=request_id,
         )
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ..authlink import AuthorizationLink
+from ..autopilot import SANDBOX_SELLER_FIELD
 from ..display import shop_rows, span
 from ..errors import REDIRECT_URL_FIELD, MissingAuthCode, ValidationError
 from ..protocol import AUTH_CODE_LIFETIME
@@ -114,6 +115,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 on_progress=on_progress,
             )
         except ValidationError as exc:
+            offered = next((p.message for p in exc.problems if p.field == SANDBOX_SELLER_FIELD), None)
+            if offered is not None:  # a name the consent page does not offer: bad usage, with the names it does
+                raise UsageError(f"--sandbox-seller: {offered}") from None
             if catching and REDIRECT_URL_FIELD in exc.fields:
                 out.note(f"Tip: `{out.command('authorize --no-catch')}` lets you paste the address instead.")
             raise

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeAlias
 
-from ..errors import ValidationError
+from ..errors import MissingSettingError, NoSellerYet, TikTokHelperError, ValidationError
 from ..sandbox.command import scenario_name
 from ..session import Session, open_session
 from ..settings import check_env_path, default_env_path
+from ..store import EnvStore
 from .exits import UsageError
 from .output import Output, isatty
 
@@ -22,6 +23,9 @@ __all__ = [
     "SubParsers",
     "add_command",
     "add_global_options",
+    "check_scenario_here",
+    "check_seller_option",
+    "chosen_seller",
     "env_path",
     "environ",
     "read_pasted",
@@ -146,10 +150,23 @@ def add_command(
     return sub
 
 
+def check_seller_option(args: argparse.Namespace) -> None:
+    """``--seller`` given blank: refused (exit 2), never read as "the newest seller", which is what
+    leaving it out means."""
+    seller = getattr(args, "seller", None)
+    if seller is not None and not seller.strip():
+        raise UsageError(
+            "--seller is empty: give a seller's name, open_id or #number (`sellers` lists them), or leave it "
+            "out for the most recently authorized seller"
+        )
+
+
 def env_path(args: argparse.Namespace, out: Output) -> Path:
     """The settings file of this run (--env-file, else $TIKTOK_ENV_FILE of the run's environment,
     else the usual lookup), refused with exit 2 when it is a folder or its folder does not exist:
-    every command reads it through here, before anything is started or written."""
+    every command reads it through here, before anything is started or written, so a blank
+    ``--seller`` is refused here too (:func:`check_seller_option`)."""
+    check_seller_option(args)
     path = Path(args.env_file) if args.env_file is not None else default_env_path(environ=out.environ)
     try:
         return check_env_path(path)
@@ -169,10 +186,50 @@ def environ(args: argparse.Namespace, out: Output) -> dict[str, str]:
 
 
 @contextmanager
+def chosen_seller(args: argparse.Namespace) -> Iterator[None]:
+    """Around the one call that picks ``--seller``'s grant: a NAME_OR_OPEN_ID that matches no
+    seller, or several (the grant store lists them with their #number), is bad usage (exit 2)."""
+    try:
+        yield
+    except MissingSettingError as exc:
+        if args.seller is None or isinstance(exc, NoSellerYet):
+            raise
+        raise UsageError(f"--seller: {exc.detail}") from None
+
+
+def check_scenario_here(args: argparse.Namespace, out: Output) -> None:
+    """``--scenario`` where no sandbox of this run would serve it (live mode, or a sandbox of its own
+    at TIKTOK_SANDBOX_URL): refused (exit 2) before anything is started."""
+    scenario = getattr(args, "scenario", None)
+    if scenario is None:
+        return
+    try:
+        settings = EnvStore(env_path(args, out), environ(args, out)).load()  # .env only: nothing opened
+    except TikTokHelperError:
+        return  # settings that cannot be read: the command says so its own way
+    if settings.is_sandbox and not settings.sandbox_url:
+        return
+    if settings.is_sandbox:
+        raise UsageError(
+            f"--scenario {scenario}: this project uses the sandbox at {settings.sandbox_url} (TIKTOK_SANDBOX_URL), "
+            f"which serves its own scenarios: start it with `{out.command(f'sandbox --scenario {scenario}')}`, or "
+            "empty TIKTOK_SANDBOX_URL to use the runbook's own sandbox"
+        )
+    raise UsageError(
+        f"--scenario {scenario}: training scenarios exist only in sandbox mode, and {settings.env_path.name} is "
+        "set up for live mode (TikTok's real services); train in a copy of the project without an App Key "
+        "(or with TIKTOK_MODE=sandbox)"
+    )
+
+
+@contextmanager
 def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
     """A session for one command (in sandbox mode: with its in-process sandbox)."""
     scenario = getattr(args, "scenario", None)
-    with open_session(env_path(args, out), environ=environ(args, out), seller=args.seller, scenario=scenario) as opened:
+    check_scenario_here(args, out)
+    with chosen_seller(args):
+        started = open_session(env_path(args, out), environ=environ(args, out), seller=args.seller, scenario=scenario)
+    with started as opened:
         out.note(opened.describe())
         if scenario is not None and opened.sandbox is not None:
             played = opened.sandbox.state.scenarios.scenario

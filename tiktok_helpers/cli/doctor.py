@@ -7,13 +7,32 @@ from collections.abc import Sequence
 
 from ..display import doctor_json, doctor_text
 from ..doctor import CLOCK_FAIL_AHEAD, CLOCK_FAIL_BEHIND, run_checks
-from .common import SubParsers, add_command, env_path, environ
+from ..errors import MissingSettingError, NoSellerYet, TikTokHelperError
+from ..store import load_with_seller
+from .common import SubParsers, add_command, check_scenario_here, chosen_seller, env_path, environ
 from .output import Output
 
 __all__ = ["register", "run"]
 
 
+def _check_seller(args: argparse.Namespace, out: Output) -> None:
+    """A --seller that names no seller, or several, is bad usage (exit 2), as for every command; any
+    other problem of the settings is the doctor's to report, as a check."""
+    if args.seller is None:
+        return
+    with chosen_seller(args):
+        try:
+            load_with_seller(env_path(args, out), environ(args, out), args.seller)
+        except MissingSettingError as exc:
+            if not isinstance(exc, NoSellerYet):
+                raise  # chosen_seller: exit 2
+        except TikTokHelperError:
+            pass  # the settings check reports it
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
+    check_scenario_here(args, out)  # exit 2 before anything starts, not a failed check
+    _check_seller(args, out)
     report = run_checks(
         env_path(args, out), environ(args, out), seller=args.seller, scenario=getattr(args, "scenario", None)
     )

@@ -17,7 +17,7 @@ Exit codes:
   (:class:`InvalidRedirect`, :class:`MissingAuthCode`, nothing pasted), ``--show-secrets`` when
   stdout is not a terminal, conflicting options, ``--sandbox-approve`` outside sandbox mode
   (:class:`UsageError`).
-* ``130`` interrupted (Ctrl-C).
+* ``130`` interrupted: Ctrl-C, SIGTERM or SIGHUP (one way to stop: :func:`_stopping_on_signals`).
 
 :func:`main` runs on the streams and the environment it is given (by default the process's own):
 ``python -m tiktok_helpers`` and the ``tiktok-runbook`` script call it with none, tests call it in
@@ -28,9 +28,13 @@ given streams too, and whether stdout is a terminal is asked of the given stdout
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn, TextIO
 
 from .. import __version__
@@ -113,6 +117,31 @@ def _report_error(out: Output, exc: BaseException, code: int) -> None:
     if out.json:
         error = {**error_json(exc, out.prog), "exit_code": code}
         out.json_object({"ok": False, "error": error})
+
+
+#: Signals that stop a command as Ctrl-C does (a service manager's stop, a closed terminal).
+STOP_SIGNALS: Final = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt on the main thread as Ctrl-C
+    does, instead of ending the process: a bulk refresh submits nothing new and waits for the ones in
+    flight, a token step waits for its reply (:mod:`tiktok_helpers.bulk`). The handlers before are put
+    back after (the command line also runs in process); off the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {number: signal.signal(number, _stop) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def _default_prog() -> str:
@@ -260,9 +289,10 @@ def main(
                 "--show-secrets only works when the output is a terminal, so secrets do not end up in files, "
                 "pipes or logs; read them from the .env file instead"
             )
-        return func(args, out)
-    except KeyboardInterrupt:
-        out.note("interrupted")
+        with _stopping_on_signals():
+            return func(args, out)
+    except KeyboardInterrupt as stop:
+        out.note(f"interrupted ({stop})" if str(stop).startswith("SIG") else "interrupted")
         return EXIT_INTERRUPTED
     except (TikTokHelperError, UsageError, CommandFailed) as exc:
         code = exit_code_for(exc)

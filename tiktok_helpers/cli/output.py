@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..secret import Secret
     from ..tokens import TokenSet
 
-__all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "ProgressBar", "isatty"]
+__all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "ProgressBar", "isatty", "json_text"]
 
 #: Without a terminal, the catcher's progress is one line per this many seconds.
 PROGRESS_INTERVAL: Final = 10.0
@@ -39,6 +40,26 @@ def isatty(stream: TextIO | None) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+#: A character of JSON text that is neither printable ASCII nor a line break (only strings hold one).
+_PLAIN_JSON: Final = re.compile(r"[^\x20-\x7e\n]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if terminal_safe(char) == char and not 0xD800 <= ord(char) <= 0xDFFF:
+        return char  # a letter of any script, shown as it is
+    return f"\\u{ord(char):04x}"  # a character a terminal acts on, or a lone surrogate: JSON's escape
+
+
+def json_text(data: Mapping[str, Any]) -> str:
+    """``data`` as JSON, valid for any string in it: the encoder's own escapes (C0 controls, quotes,
+    backslashes), and its ``\\uXXXX`` escape, too, for every other character a terminal would act on
+    (DEL, C1 controls, bidirectional overrides: :func:`~tiktok_helpers.text.terminal_safe` decides
+    which) and for a lone surrogate; other letters stay readable. ``json.loads`` gives back every
+    string exactly."""
+    return _PLAIN_JSON.sub(_json_escape, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 #: No environment variable at all: what an :class:`Output` reads unless it is given one.
@@ -73,8 +94,9 @@ class Output:
         """A secret as this run may show it: masked, or revealed with --show-secrets (None if empty)."""
         return shown(value, reveal=self.show_secrets)
 
-    # Everything printed goes through display.terminal_safe: text from TikTok or API2Cart (a seller
-    # name, a service message) cannot drive the terminal. JSON escapes C0 controls itself.
+    # Every text printed goes through display.terminal_safe: text from TikTok or API2Cart (a seller
+    # name, a service message) cannot drive the terminal. JSON is made by the JSON encoder only
+    # (json_text): never passed through terminal_safe, whose escapes are not JSON.
 
     def note(self, text: str) -> None:
         print(terminal_safe(text), file=self.stderr, flush=True)
@@ -91,8 +113,8 @@ class Output:
             print(terminal_safe(text), file=self.stdout, flush=True)
 
     def json_object(self, data: Mapping[str, Any]) -> None:
-        """One JSON object on stdout (C1 controls and bidi overrides escaped too)."""
-        print(terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)), file=self.stdout, flush=True)
+        """One JSON object on stdout (:func:`json_text`)."""
+        print(json_text(data), file=self.stdout, flush=True)
 
     def command(self, rest: str) -> str:
         """How to type a command of this program, for hints."""

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import timedelta
 
-from ..display import seller_rows, shown
+from ..display import seller_rows, shown, terminal_safe
 from ..grants import GrantScope, expiring
 from ..legacy import IMPORT_COMMAND
 from ..store import import_legacy, sellers_of
@@ -50,9 +50,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
             f"{listed.settings.env_path.name} still holds a single seller's tokens from an older runbook: "
             f"`{out.command(IMPORT_COMMAND)}` imports them."
         )
+    for grant in listed.damaged:
+        fixes = " then ".join(f"`{out.command(c)}`" for c in grant.repairs)
+        notes.append(
+            terminal_safe(f"#{grant.id} {grant.label}: {grant.problem}" + (f"; to repair: {fixes}" if fixes else ""))
+        )
     elsewhere = [{"mode": scope.mode, "app_key": scope.app_key, "grants": n} for scope, n in listed.elsewhere.items()]
     data = {"ok": True, "sellers": rows.as_json(), "other_apps_or_modes": elsewhere}
     data["pending_import"] = list(listed.settings.pending_import)
+    data["damaged"] = [
+        {"id": g.id, "seller": g.label, "problem": g.problem, "repair": list(g.repairs)} for g in listed.damaged
+    ]
     out.result(data, "\n\n".join([text, *notes]))
     return 0
 

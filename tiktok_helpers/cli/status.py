@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..display import status_rows
 from ..status import load_status
-from .common import SubParsers, add_command, env_path, environ, refuse_scenario
+from .common import SubParsers, add_command, chosen_seller, env_path, environ, refuse_scenario
 from .output import Output
 
 __all__ = ["register", "run"]
@@ -15,7 +15,8 @@ __all__ = ["register", "run"]
 
 def run(args: argparse.Namespace, out: Output) -> int:
     refuse_scenario(args, "status")
-    status = load_status(env_path(args, out), environ(args, out), seller=args.seller)
+    with chosen_seller(args):  # an unknown or ambiguous --seller is a usage error, as elsewhere
+        status = load_status(env_path(args, out), environ(args, out), seller=args.seller)
     rows = status_rows(status, reveal=out.show_secrets, prog=out.prog)
     step = status.next_step
     out.result(rows.as_json(), f"{rows.text()}\n\nNext: {out.how(step.text, step.command)}.")

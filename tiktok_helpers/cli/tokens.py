@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
 from ..display import refresh_rows, shop_rows, span
 from ..protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
 from ..redirect import check_pasted
-from ..results import AuthorizeEvent, AuthorizeStep
+from ..results import (
+    AuthorizeEvent,
+    AuthorizeStep,
+    RefreshInterrupted,
+    RefreshOutcome,
+    RefreshSummary,
+    TokensNotSaved,
+)
 from ..status import NextStep
+from ..text import local_time
 from .common import (
     SubParsers,
     add_command,
@@ -35,6 +45,32 @@ def _note(out: Output) -> Callable[[AuthorizeEvent], None]:
             out.note(out.how(event.message, event.command))
 
     return show
+
+
+#: After a pair that could not be saved and was not shown, what is left to do.
+_LOST_AFTER_REFRESH: Final = (
+    "fix the cause, then refresh again: if TikTok did not replace the refresh token with this reply (it does "
+    "not document whether a refresh does), the saved one still works; if it did, the seller must approve the "
+    "app again"
+)
+_LOST_AFTER_EXCHANGE: Final = "fix the cause, then authorize again: the code is spent"
+
+
+def _unsaved(out: Output, exc: TokensNotSaved, env_path: Path, lost: str) -> TokensNotSaved:
+    """A pair that arrived and could not be saved, in the command line's words: shown only with
+    --show-secrets (a terminal, never with --json), with how to save it by hand."""
+    if not out.show_secrets or out.json:
+        return exc.saying(
+            "the pair was not shown (only --show-secrets shows it, on a terminal), so it ends with this "
+            f"command; {lost}"
+        )
+    _, lines = out.tokens(exc.pair)
+    out.result({}, f"The new pair for {exc.seller}, NOT saved (nothing else holds it):\n{lines}")
+    return exc.saying(
+        f"copy the refresh token shown above now; once {Path(exc.path).name} can be written again, add the line "
+        f"TIKTOK_REFRESH_TOKEN=<that refresh token> to {env_path}, run `{out.command('sellers import-env')}`, "
+        "then refresh the imported seller once (their grants become one)"
+    )
 
 
 #: What the prompt of ``exchange`` asks (the answer is read without echo on a terminal).
@@ -60,7 +96,10 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
     with session(args, out) as opened:
         if text is None and not opened.settings.auth_code and stdin_is_terminal(out):
             text = read_pasted(out, _ASK)
-        tokens = opened.exchange_pasted(text, on_progress=_note(out))
+        try:
+            tokens = opened.exchange_pasted(text, on_progress=_note(out))
+        except TokensNotSaved as exc:
+            raise _unsaved(out, exc, opened.settings.env_path, _LOST_AFTER_EXCHANGE) from None
         env_path = opened.settings.env_path
         grants_path = opened.grants_path
         step = opened.status().next_step
@@ -85,14 +124,24 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
     if args.concurrency is not None or args.due_within is not None:
         raise UsageError("--concurrency and --due-within go with --all")
     with session(args, out) as opened:
-        tokens = opened.refresh()
+        try:
+            tokens = opened.refresh()
+        except TokensNotSaved as exc:
+            raise _unsaved(out, exc, opened.settings.env_path, _LOST_AFTER_REFRESH) from None
         seller = opened.seller.label if opened.seller else "the seller"
         in_api2cart = bool(opened.seller and opened.seller.api2cart_store_key)
         grants_path = opened.grants_path
     data, lines = out.tokens(tokens)
-    text = (
-        f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):\n{lines}"
-    )
+    if tokens.already_refreshed_at is not None:
+        # another refresh of this seller landed while this one waited for it: nothing was sent
+        data = {**data, "already_refreshed_at": tokens.already_refreshed_at.isoformat()}
+        text = (
+            f"{seller} was already refreshed at {local_time(tokens.already_refreshed_at)}, by another refresh: "
+            f"nothing was sent. The pair it saved in {grants_path}:\n{lines}"
+        )
+    else:
+        text = f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):"
+        text += f"\n{lines}"
     if in_api2cart:
         # API2Cart holds the refresh token it was given; a rotated one stops working there (code 100).
         chosen = f" --seller {shlex.quote(args.seller)}" if args.seller else ""
@@ -110,25 +159,48 @@ def _refresh_all(args: argparse.Namespace, out: Output) -> int:
     due = timedelta(days=args.due_within) if args.due_within is not None else None
     bar = ProgressBar(out.stderr, "refreshing")
     with session(args, out) as opened:
+        env_path, grants_path = opened.settings.env_path, opened.grants_path
         try:
             summary = opened.refresh_all(
                 concurrency=args.concurrency or 8,
                 due_within=due,
                 on_progress=lambda outcome, done, total: bar.update(done, total, outcome.status.value),
             )
+        except RefreshInterrupted as stopped:  # the refreshes in flight have landed
+            bar.close()
+            unsaved = [o for o in _unsaved_in(out, stopped.summary, env_path).outcomes if o.unsaved]
+            for outcome in unsaved:
+                out.note(f"error: {outcome.error}")
+            out.note(
+                f"Stopped after {len(stopped.summary.outcomes)} of {stopped.total} sellers: nothing more was sent; "
+                f"each pair that arrived is saved in {grants_path}{', but for the errors above' if unsaved else ''}."
+            )
+            raise
         finally:
             bar.close()
-        grants_path = opened.grants_path
+    summary = _unsaved_in(out, summary, env_path)
     rows = refresh_rows(summary)
     counts = (
         f"{len(summary.refreshed)} refreshed, {len(summary.failed)} failed, {len(summary.skipped)} skipped "
-        f"(not due or authorization ended)"
+        "(not due, authorization ended, or already refreshed)"
     )
     out.result(
         {"ok": not summary.failed, "outcomes": rows.as_json(), "grants_file": str(grants_path)},
         f"{rows.table() if rows else '(no sellers yet)'}\n\n{counts}. Each new pair is saved in {grants_path}.",
     )
     return EXIT_FAILURE if summary.failed else 0
+
+
+def _unsaved_in(out: Output, summary: RefreshSummary, env_path: Path) -> RefreshSummary:
+    """A bulk refresh's pairs that could not be saved, each in the command line's words (and shown
+    with --show-secrets, on a terminal)."""
+
+    def worded(outcome: RefreshOutcome) -> RefreshOutcome:
+        if not outcome.unsaved or not isinstance(outcome.error, TokensNotSaved):
+            return outcome
+        return dataclasses.replace(outcome, error=_unsaved(out, outcome.error, env_path, _LOST_AFTER_REFRESH))
+
+    return RefreshSummary(tuple(worded(o) for o in summary.outcomes))
 
 
 def run_shops(args: argparse.Namespace, out: Output) -> int:
@@ -187,7 +259,9 @@ failure never stops the others, and each new pair is saved the moment it arrives
 
 When to use it: the access token lasts about {span(ACCESS_TOKEN_LIFETIME)}; refresh before it ends (`status` shows
 when), or when a call fails with "access token expired" (105002). The refresh token may change:
-the latest one is always saved. When the refresh token itself has expired, authorize again.""",
+the latest one is always saved. When the refresh token itself has expired, authorize again.
+Two refreshes of one seller never overlap (other terminals and notebooks included): the later one
+waits, then says "already refreshed". Ctrl-C, SIGTERM and SIGHUP stop it without losing a reply.""",
         ["", "--seller 'Sandbox US Store'", "--all --concurrency 16 --due-within 1"],
         run_refresh,
         parents=parents,

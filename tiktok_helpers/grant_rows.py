@@ -1,0 +1,266 @@
+"""A seller's grant as a value, and how a row of the grant database becomes one.
+
+:class:`Grant` is what every step reads (tokens, who the seller is, shops, store key, expiries);
+:class:`GrantScope` is the app and mode a store works with. :func:`row_to_grant` turns a row into a
+grant and never fails on what the row holds: a column that cannot be read (``shops`` = ``{x``, a
+date that is not a number) becomes an empty value and a line in :attr:`Grant.damage`, so a damaged
+row is reported for its seller (:attr:`Grant.problem`, :attr:`Grant.repairs`) instead of stopping
+every seller's step with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Final
+
+from .openapi import Shop
+from .regions import UserType
+from .secret import Secret
+
+__all__ = [
+    "Grant",
+    "GrantScope",
+    "expiring",
+    "json_list",
+    "moment",
+    "optional_seconds",
+    "row_to_grant",
+    "seconds",
+    "shops_json",
+]
+
+
+def moment(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=timezone.utc) if value is not None else None
+
+
+def seconds(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def optional_seconds(when: datetime | None) -> int | None:
+    return seconds(when) if when is not None else None
+
+
+@dataclass(frozen=True)
+class GrantScope:
+    """The app and mode whose grants a store works with: ``mode`` is ``sandbox`` or ``live``."""
+
+    mode: str
+    app_key: str
+
+    def describe(self) -> str:
+        return f"{self.mode} mode, App Key {self.app_key or '(not set)'}"
+
+
+#: What saves a damaged column again, strongest first: authorizing again rewrites the seller's
+#: tokens, who they are and (its verify step) the shops; a refresh the token columns and who the
+#: seller is; Get Authorized Shops the shops; ``api2cart add`` the store key.
+_REPAIRED_BY: Final[tuple[tuple[str, frozenset[str]], ...]] = (
+    ("authorize", frozenset({"id", "open_id", "refresh_token", "authorized_at", "mode", "app_key", "imported"})),
+    ("refresh --seller #{id}", frozenset({"access_token", "access_expires_at", "refresh_expires_at", "refreshed_at",
+                                          "granted_scopes", "seller_name", "base_region", "user_type"})),
+    ("shops --seller #{id}", frozenset({"shops", "verified_at"})),
+    ("api2cart add --seller #{id}", frozenset({"api2cart_store_key"})),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One seller's authorization. Tokens and the store key are :class:`Secret`: they print masked."""
+
+    id: int
+    open_id: str
+    seller_name: str
+    base_region: str
+    user_type: UserType
+    access_token: Secret
+    access_token_expires_at: datetime | None
+    refresh_token: Secret
+    refresh_token_expires_at: datetime | None
+    granted_scopes: tuple[str, ...] = ()
+    shops: tuple[Shop, ...] = ()
+    api2cart_store_key: Secret = field(default_factory=lambda: Secret(""))
+    authorized_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    verified_at: datetime | None = None
+    #: The app and mode the tokens were issued for (empty in an unscoped view of an old file).
+    mode: str = ""
+    app_key: str = ""
+    #: Imported from a single-seller ``.env``: who the seller is is known after TikTok's next reply.
+    imported: bool = False
+    #: The columns of this grant's row that could not be read, each as ``"column: what is wrong"``
+    #: (never the value: it may be a token). Empty for a whole row; such a column reads as empty.
+    damage: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How a person names this seller: the seller name, else the open_id, else the row."""
+        return self.seller_name or self.open_id or f"seller #{self.id}"
+
+    @property
+    def shop_cipher(self) -> str:
+        """The first authorized shop's cipher (empty before Get Authorized Shops)."""
+        return self.shops[0].cipher if self.shops else ""
+
+    @property
+    def problem(self) -> str:
+        """A damaged row in words (empty for a whole one): what a seller list shows and why a bulk
+        refresh skips this seller."""
+        if not self.damage:
+            return ""
+        return f"its row in the grant database is damaged ({'; '.join(self.damage)})"
+
+    @property
+    def repairs(self) -> tuple[str, ...]:
+        """The runbook commands (without the program's name) that save the damaged columns again,
+        in order (empty for a whole row): ``("shops --seller #3",)``, or ``("authorize",)`` when the
+        refresh token itself is unreadable."""
+        columns = {entry.split(":", 1)[0] for entry in self.damage}
+        needed = [command for command, owned in _REPAIRED_BY if columns & owned]
+        if "authorize" in needed:  # authorizing again also refreshes and verifies
+            needed = [c for c in needed if not c.startswith(("refresh ", "shops "))]
+        return tuple(c.format(id=self.id) for c in needed)
+
+    def matches(self, wanted: str) -> bool:
+        """True when ``wanted`` is this grant's open_id, seller name (any case) or row id (``7`` or ``#7``)."""
+        text = wanted.strip()
+        return bool(text) and (
+            text == self.open_id or text.casefold() == self.seller_name.casefold() or text.lstrip("#") == str(self.id)
+        )
+
+    def access_due(self, now: datetime, within: timedelta = timedelta(0)) -> bool:
+        """The access token ends within ``within`` of ``now``, has ended, or its end is not known."""
+        return self.access_token_expires_at is None or self.access_token_expires_at <= now + within
+
+    def refresh_expired(self, now: datetime) -> bool:
+        """The authorization has ended (False when its end is not known)."""
+        return self.refresh_token_expires_at is not None and self.refresh_token_expires_at <= now
+
+
+def expiring(grants: Sequence[Grant], within: timedelta, now: datetime | None = None) -> list[Grant]:
+    """The grants whose access token or refresh token ends within ``within`` of ``now`` (or has ended,
+    or whose end is not known)."""
+    now = now or datetime.now(timezone.utc)
+    end = now + within
+    return [
+        g
+        for g in grants
+        if g.access_due(now, within) or (g.refresh_token_expires_at is not None and g.refresh_token_expires_at <= end)
+    ]
+
+
+def shops_json(shops: Sequence[Shop]) -> str:
+    return json.dumps(
+        [{"id": s.id, "name": s.name, "region": s.region, "seller_type": s.seller_type, "cipher": s.cipher,
+          "code": s.code} for s in shops],
+        ensure_ascii=False,
+    )  # fmt: skip
+
+
+def json_list(text: object) -> list[object] | None:
+    """A JSON list column's items, or None when it is not a JSON list."""
+    items, _ = _json_list(text)
+    return items
+
+
+def _json_list(text: object) -> tuple[list[object] | None, str]:
+    """A JSON list column's items, or None and what is wrong instead."""
+    if not isinstance(text, str):
+        return None, f"{_kind(text)} instead of JSON text"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, "not valid JSON"
+    return (value, "") if isinstance(value, list) else (None, "not a JSON list")
+
+
+class _Reader:
+    """One row's columns, each read as the type the schema says, noting what cannot be."""
+
+    def __init__(self, row: sqlite3.Row) -> None:
+        self.row = row
+        self.damage: list[str] = []
+
+    def _bad(self, column: str, what: str) -> None:
+        self.damage.append(f"{column}: {what}")
+
+    def text(self, column: str) -> str:
+        value = self.row[column]
+        if value is None or isinstance(value, str):
+            return value or ""
+        self._bad(column, f"{_kind(value)} instead of text")
+        return ""
+
+    def time(self, column: str) -> datetime | None:
+        value = self.row[column]
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return moment(value)
+            except (OverflowError, OSError, ValueError):
+                self._bad(column, "a time out of range")
+                return None
+        self._bad(column, f"{_kind(value)} instead of a time")
+        return None
+
+    def strings(self, column: str) -> tuple[str, ...]:
+        items, wrong = _json_list(self.row[column])
+        if items is not None and not all(isinstance(i, str) for i in items):
+            items, wrong = None, "a JSON list of something else than names"
+        if items is None:
+            self._bad(column, wrong)
+            return ()
+        return tuple(str(i) for i in items)
+
+    def shops(self, column: str) -> tuple[Shop, ...]:
+        items, wrong = _json_list(self.row[column])
+        if items is None:
+            self._bad(column, wrong)
+            return ()
+        try:
+            return tuple(Shop(**item) for item in items)  # type: ignore[arg-type]
+        except TypeError:
+            self._bad(column, "a shop without the fields this runbook saves")
+            return ()
+
+
+def _kind(value: object) -> str:
+    return {bytes: "bytes", int: "a number", float: "a number", str: "text"}.get(type(value), type(value).__name__)
+
+
+def row_to_grant(row: sqlite3.Row) -> Grant:
+    """The grant a row holds. Never fails on the row's values: what cannot be read is empty in the
+    grant and listed in its :attr:`~Grant.damage`."""
+    read = _Reader(row)
+    user_type = row["user_type"]
+    grant = Grant(
+        id=row["id"],
+        open_id=read.text("open_id"),
+        seller_name=read.text("seller_name"),
+        base_region=read.text("base_region"),
+        user_type=UserType.from_code(user_type) if isinstance(user_type, int) else UserType.UNKNOWN,
+        access_token=Secret(read.text("access_token")),
+        access_token_expires_at=read.time("access_expires_at"),
+        refresh_token=Secret(read.text("refresh_token")),
+        refresh_token_expires_at=read.time("refresh_expires_at"),
+        granted_scopes=read.strings("granted_scopes"),
+        shops=read.shops("shops"),
+        api2cart_store_key=Secret(read.text("api2cart_store_key")),
+        authorized_at=read.time("authorized_at"),
+        refreshed_at=read.time("refreshed_at"),
+        verified_at=read.time("verified_at"),
+        mode=read.text("mode"),
+        app_key=read.text("app_key"),
+        imported=bool(row["imported"]),
+    )
+    if not isinstance(user_type, int):
+        read.damage.append("user_type: not a number")
+    if not grant.refresh_token and not any(d.startswith("refresh_token:") for d in read.damage):
+        read.damage.append("refresh_token: empty")
+    return replace(grant, damage=tuple(read.damage)) if read.damage else grant
