@@ -50,7 +50,18 @@ except ImportError:  # pragma: no cover - Windows
 else:
     HAVE_FLOCK = True
 
-__all__ = ["FILE_MODE", "HAVE_FLOCK", "format_line", "lock_file_of", "locked", "read_env", "target_of", "update_env"]
+__all__ = [
+    "FILE_MODE",
+    "HAVE_FLOCK",
+    "NO_LOCKING",
+    "format_line",
+    "lock_file_of",
+    "locked",
+    "open_lock_file",
+    "read_env",
+    "target_of",
+    "update_env",
+]
 
 FILE_MODE: Final = 0o600
 _BARE: Final = re.compile(r"[A-Za-z0-9_./:@+\-=?&%~,]*")
@@ -59,8 +70,8 @@ _NEWLINE: Final = re.compile(r"\r\n|\n|\r")
 _BOM: Final = "\ufeff"
 #: A setting line's start as far as its ``=``: the key is the only part of a bad line ever shown.
 _LINE_START: Final = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?([^=#\s]+)[^\S\r\n]*=[^\S\r\n]*")
-#: filesystems where flock is not supported: saving goes on unlocked rather than not at all.
-_NO_LOCKING: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+#: filesystems where locks are not supported: saving goes on unlocked rather than not at all.
+NO_LOCKING: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -244,6 +255,16 @@ def lock_file_of(path: Path | str) -> Path:
 _held = threading.local()
 
 
+def open_lock_file(lock: Path) -> int:
+    """Open (or create, 0600) a lock file, never through a symlink; a lock file restored with a wider
+    mode is made 0600 again. Raises OSError."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    return fd
+
+
 def _held_locks() -> set[str]:
     """The lock files this thread holds (so :func:`update_env` inside :func:`locked` does not wait
     for itself)."""
@@ -276,7 +297,7 @@ def locked(path: Path | str) -> Iterator[Path]:
         yield target
         return
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+        fd = open_lock_file(lock)
     except OSError as exc:
         raise SettingsError(
             f"could not write {path.name}: could not open its lock file {lock.name} in {lock.parent}: "
@@ -287,7 +308,7 @@ def locked(path: Path | str) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX)
             locking = True
         except OSError as exc:
-            if exc.errno not in _NO_LOCKING:
+            if exc.errno not in NO_LOCKING:
                 raise SettingsError(f"could not lock {path.name}: {exc.strerror or exc}") from None
             locking = False
             warnings.warn(

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from .envfile import FILE_MODE, NO_LOCKING, open_lock_file
 from .errors import SettingsError
 
 try:
@@ -49,13 +50,10 @@ else:
 
 __all__ = ["FILE_MODE", "HAVE_LOCKF", "WAIT_LIMIT", "StopRequested", "lock_path_of", "seller_locked"]
 
-FILE_MODE: Final = 0o600
 #: How long a refresh waits for another refresh of the same seller (a refresh takes one request).
 WAIT_LIMIT: Final = 120.0
 #: The longest pause between two tries of a lock that is held.
 POLL_MAX: Final = 0.05
-#: A filesystem without record locks: go on with the in-process lock only.
-_NO_LOCKING: Final = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 #: The lock is held by another process.
 _BUSY: Final = frozenset({errno.EACCES, errno.EAGAIN})
 
@@ -101,16 +99,12 @@ if hasattr(os, "register_at_fork"):
 
 def _open(lock: Path) -> int:
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+        return open_lock_file(lock)
     except OSError as exc:
         raise SettingsError(
             f"could not open the lock file {lock.name} in {lock.parent} "
             f"({exc.strerror or exc.__class__.__name__}): nothing was sent"
         ) from None
-    with contextlib.suppress(OSError):  # a file restored with a wider mode: 0600 again
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, FILE_MODE)
-    return fd
 
 
 def _enter(lock: Path, grant_id: int) -> tuple[_LockFile, threading.Lock]:
@@ -139,7 +133,7 @@ def _try_record_lock(entry: _LockFile, lock: Path, grant_id: int) -> bool:
     except OSError as exc:
         if exc.errno in _BUSY:
             return False
-        if exc.errno not in _NO_LOCKING:
+        if exc.errno not in NO_LOCKING:
             raise SettingsError(f"could not lock {lock.name}: {exc.strerror or exc}; nothing was sent") from None
         entry.locking = False
         warnings.warn(
