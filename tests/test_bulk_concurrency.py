@@ -94,6 +94,7 @@ def test_no_pool_closes_a_connection_another_thread_was_given(
         nothing_lost(session, sandbox)
 
 
+@pytest.mark.durability
 def test_refresh_all_256_at_once_refreshes_every_seller_and_loses_no_token(
     sandbox: Sandbox[Any], tmp_path: Path
 ) -> None:

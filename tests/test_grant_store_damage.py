@@ -325,6 +325,7 @@ def test_a_reader_beside_a_held_write_transaction_answers_at_once(tmp_path: Path
         assert within(2, lambda: run_cli("status", env_file=env)).returncode == 0
 
 
+@pytest.mark.durability
 def test_a_writer_beside_it_says_busy_within_seconds_and_advises_no_discarding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
