@@ -16,6 +16,7 @@ each front end adds its own ("run `exchange`", "notebook 03").
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -117,18 +118,8 @@ class RefreshResult(TokenSet):
     def received(cls, tokens: TokenSet) -> RefreshResult:
         if isinstance(tokens, RefreshResult):
             return tokens
-        return cls(
-            access_token=tokens.access_token,
-            access_token_expires_at=tokens.access_token_expires_at,
-            refresh_token=tokens.refresh_token,
-            refresh_token_expires_at=tokens.refresh_token_expires_at,
-            open_id=tokens.open_id,
-            seller_name=tokens.seller_name,
-            seller_base_region=tokens.seller_base_region,
-            user_type=tokens.user_type,
-            granted_scopes=tokens.granted_scopes,
-            request_id=tokens.request_id,
-        )
+        # Every field of the reply, whatever TokenSet gains later (a hand-written copy would drop it).
+        return cls(**{f.name: getattr(tokens, f.name) for f in dataclasses.fields(TokenSet) if f.init})
 
     @classmethod
     def stored(cls, grant: Grant, moment: datetime | None) -> RefreshResult:
