@@ -116,11 +116,14 @@ def test_no_two_threads_send_on_one_connection(sandbox: Sandbox[Any]) -> None:
     client = new_http_client(tls=False)
     assert isinstance(client, SharedClient)
     ports: dict[int, set[int]] = {}
-    start = threading.Barrier(4)
+    start, done = threading.Barrier(4), threading.Barrier(4)
 
     def send(n: int) -> None:
         start.wait()
         ports[n] = {local_port(client.get(url)) for _ in range(5)}
+        # Alive until all four have sent: a thread that has ended gives its pool up, and a later
+        # thread may then get its connection (and port) legitimately.
+        done.wait()
 
     workers = [threading.Thread(target=send, args=(n,)) for n in range(4)]
     for w in workers:
