@@ -53,3 +53,33 @@ def test_signature_is_lowercase_hex_of_64_chars() -> None:
 def test_path_must_be_absolute() -> None:
     with pytest.raises(ValueError, match="must start with '/'"):
         sign("authorization/202309/shops", {}, "k")
+
+
+# TikTok Shop Partner Center, "Webhooks overview": the official webhook signature test vector.
+WEBHOOK_VECTOR_BODY = (
+    b'{"type":1,"tts_notification_id":"7380066284010030890","shop_id":"7495540735365777507",'
+    b'"timestamp":1718305585,"data":{"is_on_hold_order":true,"order_id":"576653688135258178",'
+    b'"order_status":"UNPAID","update_time":1718305585}}'
+)
+WEBHOOK_VECTOR_SIGNATURE = "5dec0f11ec2f6783b8deee53c9ffbf8d024302f7c7e7fa55a35d17629031ac05"
+
+
+def test_webhook_signature_matches_the_official_vector() -> None:
+    from tiktok_helpers.signing import webhook_signature
+
+    assert webhook_signature("abcdef", "123", WEBHOOK_VECTOR_BODY) == WEBHOOK_VECTOR_SIGNATURE
+
+
+def test_webhook_signature_changes_with_any_byte_and_refuses_text() -> None:
+    import json
+
+    import pytest
+
+    from tiktok_helpers.signing import webhook_signature
+
+    changed = WEBHOOK_VECTOR_BODY.replace(b"UNPAID", b"UNPAId")
+    assert webhook_signature("abcdef", "123", changed) != WEBHOOK_VECTOR_SIGNATURE
+    reserialized = json.dumps(json.loads(WEBHOOK_VECTOR_BODY)).encode()  # spaces after ':' and ','
+    assert webhook_signature("abcdef", "123", reserialized) != WEBHOOK_VECTOR_SIGNATURE
+    with pytest.raises(TypeError):
+        webhook_signature("abcdef", "123", WEBHOOK_VECTOR_BODY.decode())  # type: ignore[arg-type]
