@@ -139,33 +139,57 @@ def test_add_tiktok_store_without_store_key_is_invalid_response(
 # --- account.config.update ------------------------------------------------------------------------
 
 
-def test_update_tiktok_store_puts_the_new_credentials(router: respx.MockRouter, client: Api2CartClient) -> None:
-    route = router.put(UPDATE_PATH).mock(return_value=_ok({}))
+def test_update_tiktok_store_puts_the_new_credentials_in_the_query(
+    router: respx.MockRouter, client: Api2CartClient
+) -> None:
+    """API2Cart's OpenAPI description (api2cart/php-sdk, docs/Api/AccountApi.md, accountConfigUpdate)
+    declares every parameter of account.config.update in the query string and no request body."""
+    route = router.put(UPDATE_PATH).mock(return_value=_ok({"updated_items": 3}))
     result = client.update_tiktok_store(
         Secret(STORE_KEY), app_key=APP_KEY, app_secret=Secret(APP_SECRET), refresh_token=Secret(REFRESH_TOKEN)
     )
-    assert result == {}
+    assert result == 3  # the documented result: {"updated_items": <integer>}
     request = route.calls.last.request
     assert request.method == "PUT"
-    assert str(request.url) == f"{BASE}{UPDATE_PATH}"
-    assert request.headers["x-api-key"] == API_KEY
-    assert request.headers["x-store-key"] == STORE_KEY
-    assert request.headers["content-type"] == "application/json"
-    assert json.loads(request.content) == {
+    assert request.url.path == "/v1.1/account.config.update.json"
+    assert dict(request.url.params) == {
         "tiktokshop_app_key": APP_KEY,
         "tiktokshop_app_secret": APP_SECRET,
         "tiktokshop_refresh_token": REFRESH_TOKEN,
+        "replace_parameters": "true",
     }
+    assert request.content == b""  # no body
+    assert "content-type" not in request.headers
+    assert request.headers["x-api-key"] == API_KEY
+    assert request.headers["x-store-key"] == STORE_KEY
 
 
 def test_update_tiktok_store_sends_the_access_token_when_given(
     router: respx.MockRouter, client: Api2CartClient
 ) -> None:
-    route = router.put(UPDATE_PATH).mock(return_value=_ok())
-    client.update_tiktok_store(
+    route = router.put(UPDATE_PATH).mock(return_value=_ok({}))
+    updated = client.update_tiktok_store(
         STORE_KEY, app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN, access_token=ACCESS_TOKEN
     )
-    assert json.loads(route.calls.last.request.content)["tiktokshop_access_token"] == ACCESS_TOKEN
+    assert updated is None  # API2Cart did not say how many
+    assert route.calls.last.request.url.params["tiktokshop_access_token"] == ACCESS_TOKEN
+
+
+@pytest.mark.parametrize("updated", ["3", True, 1.5, [1]])
+def test_update_tiktok_store_refuses_an_updated_items_that_is_not_a_whole_number(
+    router: respx.MockRouter, client: Api2CartClient, updated: object
+) -> None:
+    router.put(UPDATE_PATH).mock(return_value=_ok({"updated_items": updated}))
+    with pytest.raises(InvalidResponse, match="updated_items"):
+        client.update_tiktok_store(STORE_KEY, app_key=APP_KEY, app_secret=APP_SECRET, refresh_token=REFRESH_TOKEN)
+
+
+def test_validate_store_returns_the_documented_status(router: respx.MockRouter, client: Api2CartClient) -> None:
+    route = router.get(VALIDATE_PATH).mock(return_value=_ok({"status": "some status"}))
+    assert client.validate_store(STORE_KEY) == "some status"
+    assert route.calls.last.request.headers["x-store-key"] == STORE_KEY
+    route.mock(return_value=_ok({}))
+    assert client.validate_store(STORE_KEY) == ""
 
 
 def test_update_refused_is_scrubbed(router: respx.MockRouter, client: Api2CartClient) -> None:
@@ -273,12 +297,12 @@ def test_list_stores_empty(router: respx.MockRouter, client: Api2CartClient) -> 
 
 
 def test_validate_store_sends_store_key(router: respx.MockRouter, client: Api2CartClient) -> None:
-    route = router.get(VALIDATE_PATH).mock(return_value=_ok({"store_key": "x", "valid": True}))
+    route = router.get(VALIDATE_PATH).mock(return_value=_ok({"status": "x"}))
     result = client.validate_store(STORE_KEY)
     headers = route.calls.last.request.headers
     assert headers["x-store-key"] == STORE_KEY
     assert headers["x-api-key"] == API_KEY
-    assert result == {"store_key": "x", "valid": True}
+    assert result == "x"
 
 
 _PLATFORMS = {

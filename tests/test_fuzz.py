@@ -73,8 +73,6 @@ if THOROUGH:
 BASE = settings(database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-
-
 # --- helpers --------------------------------------------------------------------------------------
 
 NULLS = frozenset({"", "null", "none", "undefined"})

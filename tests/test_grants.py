@@ -15,6 +15,7 @@ import pytest
 
 from tiktok_helpers.envfile import read_env
 from tiktok_helpers.errors import MissingSettingError
+from tiktok_helpers.grant_schema import MIGRATIONS
 from tiktok_helpers.grants import GrantStore, grants_path_for
 from tiktok_helpers.openapi import Shop
 from tiktok_helpers.regions import UserType
@@ -319,7 +320,7 @@ def test_a_version_one_file_is_upgraded_and_each_grant_placed_in_its_mode(tmp_pa
     }
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     db.close()
 
 

@@ -63,11 +63,14 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
         "api2cart",
         "settings",
         "webhooks",
+        "webhook_receiver",
     ),
     "state": (
         "grants",
         "grant_rows",
         "grant_schema",
+        "grant_merge",
+        "grant_notices",
         "store",
         "legacy",
         "results",
@@ -76,9 +79,10 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
         "attempt",
         "bulk",
         "seller_lock",
+        "keeping",
     ),
     "flow": ("session",),
-    "services": ("doctor", "display", "charts"),
+    "services": ("doctor", "display", "charts", "keepalive"),
     "front ends": ("cli", "widgets", "widget_kit", "drills", "__main__"),
 }
 LAYER_NAMES: Final = list(LAYERS)

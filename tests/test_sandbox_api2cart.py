@@ -19,6 +19,7 @@ from tiktok_helpers.cli import main
 from tiktok_helpers.errors import Api2CartError, MissingSettingError
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import FakeClock, Sandbox
+from tiktok_helpers.sandbox.api2cart import VALID_STATUS
 from tiktok_helpers.session import Session, open_session
 
 from .sandbox_calls import consent_link, token_get, token_refresh
@@ -75,7 +76,9 @@ def error(reply: httpx.Response, return_code: int) -> str:
     assert reply.status_code == 200
     body = reply.json()
     assert body["return_code"] == return_code, body
-    assert body["result"] is None  # every reply carries result (API2Cart "Response Status Codes")
+    # every reply carries result (API2Cart "Response Status Codes"); an error's is {}, as API2Cart's
+    # own mock server answers errors (api2cart/api2cart-mock-api)
+    assert body["result"] == {}
     message: str = body["return_message"]
     assert message
     assert SANDBOX_APP_SECRET not in message
@@ -215,6 +218,7 @@ def test_no_invented_code_is_answered(sb: Sandbox[FakeClock], client: httpx.Clie
         client.get("/cart.validate.json"),
         client.get("/cart.validate.json", headers={"x-store-key": "0" * 32}),
         client.put("/account.config.update.json", json={}, headers={"x-store-key": "0" * 32}),
+        client.put("/account.config.update.json", params={"replace_parameters": "maybe"}),
     ]
     assert {r.json()["return_code"] for r in replies} <= {2, 8, 100, 101, 109, 114}
 
@@ -230,7 +234,8 @@ def test_validate(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     data = tokens(sb)
     store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
     result = ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
-    assert result["store_key"] == store_key
+    # CartValidate200ResponseResult has one field, status; its value is the sandbox's choice
+    assert result == {"status": VALID_STATUS}
     assert error(client.get("/cart.validate.json", headers={"x-store-key": "0" * 32}), 101) == "Store not found"
     assert "store_key" in error(client.get("/cart.validate.json"), 114)
 
@@ -246,9 +251,17 @@ def test_validate_fails_after_someone_rotates_the_token(sb: Sandbox[FakeClock], 
 # --- account.config.update --------------------------------------------------------------------------
 
 
-def update(client: httpx.Client, store_key: str | None, body: object) -> httpx.Response:
+def update(client: httpx.Client, store_key: str | None, params: dict[str, str]) -> httpx.Response:
+    """``account.config.update`` as API2Cart's OpenAPI description declares it: every parameter in
+    the query string, no body (api2cart/php-sdk docs/Api/AccountApi.md, accountConfigUpdate)."""
     headers = {"x-store-key": store_key} if store_key is not None else {}
-    return client.put("/account.config.update.json", content=json.dumps(body).encode(), headers=headers)
+    return client.put("/account.config.update.json", params=params, headers=headers)
+
+
+def fields(refresh_token: str, **extra: str) -> dict[str, str]:
+    body = add_body(refresh_token, **extra)
+    del body["cart_id"]
+    return body
 
 
 def test_update_hands_over_the_rotated_refresh_token(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
@@ -258,26 +271,61 @@ def test_update_hands_over_the_rotated_refresh_token(sb: Sandbox[FakeClock], cli
     ]
     new = token_refresh(sb.base_url, data["refresh_token"])["data"]
     error(client.get("/cart.validate.json", headers={"x-store-key": store_key}), 100)  # the one it holds is gone
-    assert ok(update(client, store_key, add_body(new["refresh_token"]))) == {}
-    assert ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))["store_key"] == store_key
+    # AccountConfigUpdate200ResponseResult: updated_items; here the values that changed (the refresh token)
+    assert ok(update(client, store_key, fields(new["refresh_token"], replace_parameters="true"))) == {
+        "updated_items": 1
+    }
+    assert ok(client.get("/cart.validate.json", headers={"x-store-key": store_key})) == {"status": VALID_STATUS}
     assert [(c["store_key"], c["custom_label"]) for c in carts(client)] == [(store_key, "UK")]  # same store
     # only the refresh token sent: the App Key and App Secret it holds are kept
     newer = token_refresh(sb.base_url, new["refresh_token"])["data"]
-    ok(update(client, store_key, {"tiktokshop_refresh_token": newer["refresh_token"]}))
+    assert ok(update(client, store_key, {"tiktokshop_refresh_token": newer["refresh_token"]})) == {"updated_items": 1}
+    ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
+    # the same values again: nothing differs; an access token given for the first time: one value
+    assert ok(update(client, store_key, fields(newer["refresh_token"]))) == {"updated_items": 0}
+    with_access = fields(newer["refresh_token"], tiktokshop_access_token=newer["access_token"])
+    assert ok(update(client, store_key, with_access)) == {"updated_items": 1}
+
+
+@pytest.mark.parametrize("replace", ["true", "false", "1", "0", "TRUE"])
+def test_update_accepts_replace_parameters_as_a_boolean(
+    sb: Sandbox[FakeClock], client: httpx.Client, replace: str
+) -> None:
+    data = tokens(sb)
+    store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
+    new = token_refresh(sb.base_url, data["refresh_token"])["data"]
+    reply = update(client, store_key, {"tiktokshop_refresh_token": new["refresh_token"], "replace_parameters": replace})
+    assert ok(reply) == {"updated_items": 1}  # it changes nothing in the simulation either way
+    ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
+
+
+def test_update_reads_the_query_only_a_body_is_ignored(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    data = tokens(sb)
+    store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
+    new = token_refresh(sb.base_url, data["refresh_token"])["data"]
+    as_json = client.put(
+        "/account.config.update.json", json=fields(new["refresh_token"]), headers={"x-store-key": store_key}
+    )
+    assert "tiktokshop_refresh_token" in error(as_json, 114)  # the fields were not where the method reads them
+    error(client.get("/cart.validate.json", headers={"x-store-key": store_key}), 100)  # nothing changed
+    ok(update(client, store_key, fields(new["refresh_token"])))
     ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))
 
 
 def test_update_refusals_change_nothing(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     data = tokens(sb)
     store_key = ok(client.post("/account.cart.add.json", json=add_body(data["refresh_token"])))["store_key"]
-    assert "36004005" in error(update(client, store_key, add_body("TTP_unknown")), 100)
-    wrong_secret = add_body(data["refresh_token"], tiktokshop_app_secret="wrong-secret")
+    assert "36004005" in error(update(client, store_key, fields("TTP_unknown")), 100)
+    wrong_secret = fields(data["refresh_token"], tiktokshop_app_secret="wrong-secret")
     assert "36004003" in error(update(client, store_key, wrong_secret), 100)
-    assert error(update(client, "0" * 32, add_body(data["refresh_token"])), 101) == "Store not found"
-    assert "store_key" in error(update(client, None, add_body(data["refresh_token"])), 114)
+    assert error(update(client, "0" * 32, fields(data["refresh_token"])), 101) == "Store not found"
+    assert "store_key" in error(update(client, None, fields(data["refresh_token"])), 114)
     assert "tiktokshop_refresh_token" in error(update(client, store_key, {}), 114)
-    assert "tiktokshop_refresh_token" in error(update(client, store_key, {"tiktokshop_refresh_token": 5}), 109)
-    error(update(client, store_key, ["a"]), 109)
+    assert "tiktokshop_refresh_token" in error(update(client, store_key, {"tiktokshop_refresh_token": ""}), 114)
+    refused = fields(data["refresh_token"], replace_parameters="yes")
+    assert "replace_parameters" in error(update(client, store_key, refused), 109)
+    # 109 comes before the store key is looked at (the order of the checks: key, types, store)
+    assert "replace_parameters" in error(update(client, "0" * 32, refused), 109)
     ok(client.get("/cart.validate.json", headers={"x-store-key": store_key}))  # still the credentials it had
     reply = client.get("/account.config.update.json")
     assert reply.status_code == 405 and reply.headers["allow"] == "PUT"
@@ -299,21 +347,25 @@ def session(tmp_path: Path) -> Iterator[Session]:
         yield opened
 
 
-def test_session_refresh_then_validate_is_100_and_update_fixes_it(session: Session) -> None:
+def test_a_refresh_hands_over_and_a_refresh_without_one_is_100_until_updated(session: Session) -> None:
     store_key = session.add_store(custom_label="hand-over")
-    session.api2cart().validate_store(store_key)
-    session.refresh()  # the sandbox rotates the refresh token: the one API2Cart holds is gone
+    assert session.api2cart().validate_store(store_key) == VALID_STATUS
+    refreshed = session.refresh()  # a refresh made here gives the store the new refresh token at once
+    assert refreshed.handover is not None and refreshed.handover.done
+    assert session.api2cart().validate_store(store_key) == VALID_STATUS
+    # A refresh whose hand-over never happened (another tool's, or API2Cart unreachable then): the
+    # sandbox's default reading retires the refresh token the store holds.
+    grant = session.seller
+    assert grant is not None
+    session.save_tokens(session.token_client().refresh(grant.refresh_token), seller=grant)
     with pytest.raises(Api2CartError) as info:
         session.api2cart().validate_store(store_key)
     assert info.value.code == 100 and info.value.entry.code == "api2cart.100" and not info.value.transient
     assert "36004005" in info.value.message and "account.config.update" in info.value.fix
     assert session.update_store() == store_key
-    assert session.api2cart().validate_store(store_key)["store_key"] == store_key.reveal()
-    with open_session(session.settings.env_path, environ={}) as other:  # another notebook refreshes
-        other.refresh()
-    with pytest.raises(Api2CartError):
-        session.api2cart().validate_store(store_key)
-    session.update_store()  # pushes the token saved by the other session, not this one's stale copy
+    assert session.api2cart().validate_store(store_key) == VALID_STATUS
+    with open_session(session.settings.env_path, environ={}) as other:  # another notebook refreshes: hands over
+        assert other.refresh().handover is not None
     session.api2cart().validate_store(store_key)
     session.reload()
     with pytest.raises(Api2CartError) as again:
@@ -332,27 +384,25 @@ def run_cli(env: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[
     return code, captured.out, captured.err
 
 
-def test_cli_refresh_says_to_update_and_update_validates(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refresh_hands_over_and_update_validates(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
     env = session.settings.env_path
     code, out, _ = run_cli(env, capsys, "refresh")
-    assert code == 0 and "api2cart update" not in out  # no store in API2Cart yet: nothing to hand over
+    assert code == 0 and "API2Cart" not in out  # no store in API2Cart yet: nothing to hand over
     code, _, err = run_cli(env, capsys, "api2cart", "update")
     assert code == 2 and "no store in API2Cart yet" in err
     session.reload()  # the command line refreshed: this session's copy of the grant is stale
     store_key = session.add_store()
     code, out, _ = run_cli(env, capsys, "refresh")
     assert code == 0
-    assert "still holds the old refresh token" in out and "api2cart update`" in out
-    code, out, _ = run_cli(env, capsys, "--json", "refresh")
-    assert code == 0 and json.loads(out)["next_command"] == "api2cart update"
+    assert "API2Cart was given the new refresh token (account.config.update) and confirmed" in out
     code, out, _ = run_cli(env, capsys, "--seller", "Sandbox UK Store", "--json", "refresh")
-    assert json.loads(out)["next_command"] == "api2cart update --seller 'Sandbox UK Store'"
-    with pytest.raises(Api2CartError):
-        session.api2cart().validate_store(store_key)
+    handover = json.loads(out)["handover"]
+    assert code == 0 and handover["done"] is True and handover["retry_command"] is None
+    assert store_key.reveal() not in out
+    session.api2cart().validate_store(store_key)
     code, out, _ = run_cli(env, capsys, "api2cart", "update")
     assert code == 0 and "Confirmed: cart.validate accepts the store." in out
     assert store_key.reveal() not in out
-    session.api2cart().validate_store(store_key)
     code, out, _ = run_cli(env, capsys, "--json", "api2cart", "update")
     assert code == 0 and json.loads(out)["validated"] is True
 

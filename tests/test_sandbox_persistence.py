@@ -332,6 +332,8 @@ def test_file_format_and_mode(state_file: Path, client: httpx.Client) -> None:
         "shops": 0,
         "grants": 1,
         "carts": 1,
+        "webhook_outbox": 0,  # no webhook URL: nothing is queued
+        "expiry_notices": 0,
     }
     assert query(state_file, "SELECT used, issued_at FROM auth_codes") == [(1, START)]
     grant = query(state_file, "SELECT access_token, access_expires_at, refresh_expires_at, seller_key FROM grants")

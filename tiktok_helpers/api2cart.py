@@ -97,6 +97,7 @@ class Api2CartClient(ServiceClient):
         path: str,
         *,
         body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | Secret] | None = None,
         store_key: Secret | None = None,
         extra_secrets: Iterable[Secret | str | None] = (),
     ) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class Api2CartClient(ServiceClient):
             method,
             path,
             headers=headers,
+            params=params,
             json_body=body,
             extra_secrets=(*extra_secrets, store_key),
             safe=method.upper() == "GET",
@@ -127,11 +129,11 @@ class Api2CartClient(ServiceClient):
     @staticmethod
     def _tiktok_fields(
         app_key: str, app_secret: Secret | str, refresh_token: Secret | str, access_token: Secret | str | None
-    ) -> tuple[dict[str, Any], list[Secret]]:
-        """The ``tiktokshop_*`` fields of a body (secrets kept :class:`Secret`: the HTTP layer reveals
-        them while encoding the body), and the secrets in them (to scrub from errors)."""
+    ) -> tuple[dict[str, str | Secret], list[Secret]]:
+        """The ``tiktokshop_*`` fields (secrets kept :class:`Secret`: the HTTP layer reveals them
+        while encoding the body or the query), and the secrets in them (to scrub from errors)."""
         secret, refresh = Secret(app_secret), Secret(refresh_token)
-        body: dict[str, Any] = {
+        body: dict[str, str | Secret] = {
             "tiktokshop_app_key": app_key,
             "tiktokshop_app_secret": secret,
             "tiktokshop_refresh_token": refresh,
@@ -184,15 +186,31 @@ class Api2CartClient(ServiceClient):
         app_secret: Secret | str,
         refresh_token: Secret | str,
         access_token: Secret | str | None = None,
-    ) -> dict[str, Any]:
+    ) -> int | None:
         """Give a TikTok Shop store already in API2Cart new credentials (``PUT account.config.update``
-        with ``x-store-key``): the hand-over of a refresh token that rotated after a refresh made
-        elsewhere. Returns API2Cart's result object. Never sent again once it may have
-        reached API2Cart (not safe to repeat)."""
-        body, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
-        return self._call(
-            "PUT", "/account.config.update.json", body=body, store_key=Secret(store_key), extra_secrets=sent
-        )
+        with ``x-store-key``): the hand-over of the refresh token a refresh made here returned.
+        Returns the ``updated_items`` API2Cart reports (None when it says nothing).
+
+        Sent as API2Cart's OpenAPI description declares this method (api2cart/php-sdk,
+        ``docs/Api/AccountApi.md``, ``accountConfigUpdate``): every parameter in the QUERY STRING and
+        no request body, with ``x-api-key`` and ``x-store-key``. ``replace_parameters=true`` ("Identifies
+        if there is a necessity to replace parameters"; nothing more is published) is sent because
+        every TikTok field is sent: whether it means "replace these" or "replace all", the store ends
+        up holding exactly these credentials. Never sent again once it may have reached API2Cart.
+        The query carries secrets: they stay :class:`Secret` until the request is built and are
+        masked in every error.
+        """
+        fields, sent = self._tiktok_fields(app_key, app_secret, refresh_token, access_token)
+        params: dict[str, str | Secret] = {**fields, "replace_parameters": "true"}
+        path = "/account.config.update.json"
+        result = self._call("PUT", path, params=params, store_key=Secret(store_key), extra_secrets=sent)
+        updated = result.get("updated_items")
+        if updated is None:
+            return None
+        if isinstance(updated, bool) or not isinstance(updated, int):
+            with self._reading(path):
+                raise InvalidResponse("API2Cart's 'updated_items' is not a whole number")
+        return updated
 
     def list_stores(self) -> list[Api2CartStore]:
         """The account's stores (``account.cart.list``)."""
@@ -204,9 +222,15 @@ class Api2CartClient(ServiceClient):
                 raise InvalidResponse("API2Cart's 'carts' is not a list")
         return [Api2CartStore.from_data(c) for c in carts if isinstance(c, Mapping)]
 
-    def validate_store(self, store_key: Secret | str) -> dict[str, Any]:
-        """Check that a store key works (``cart.validate``); returns API2Cart's result object."""
-        return self._call("GET", "/cart.validate.json", store_key=Secret(store_key))
+    def validate_store(self, store_key: Secret | str) -> str:
+        """Ask API2Cart to check a store's connection (``cart.validate``: it "clears the cache in
+        API2Cart ... and checks whether the connection to the store is available"). ``return_code`` 0
+        is the answer that counts; the ``status`` string of the result (api2cart/php-sdk,
+        ``docs/Model/CartValidate200ResponseResult.md``; its values are not published) is returned as
+        sent, "" when absent. A refusal raises, with the return code's meaning and fix."""
+        result = self._call("GET", "/cart.validate.json", store_key=Secret(store_key))
+        status = result.get("status")
+        return status if isinstance(status, str) else ""
 
     def supported_platforms(self) -> list[PlatformFields]:
         """Every platform API2Cart supports, with the fields each needs."""

@@ -52,6 +52,7 @@ from .errors import (
 )
 from .grants import Grant, GrantStore
 from .results import (
+    HandOver,
     RefreshInterrupted,
     RefreshOutcome,
     RefreshResult,
@@ -71,6 +72,7 @@ __all__ = [
     "KEPT_IN_SESSION",
     "NOT_DUE",
     "Refresher",
+    "left_alone",
     "not_saved",
     "refresh_all",
     "refresher",
@@ -82,6 +84,22 @@ __all__ = [
 #: Why a seller was skipped.
 ENDED = "the authorization has ended: the seller must authorize again"
 NOT_DUE = "not due yet"
+
+
+def left_alone(grant: Grant) -> str:
+    """Why a bulk refresh leaves a seller alone ("" when it refreshes them): API2Cart refreshes
+    them (one refresher per seller), or TikTok said they removed the app."""
+    if grant.removed_at is not None:
+        removed = local_time(grant.removed_at)
+        return f"the seller removed the app at {removed} (TikTok's webhook): they must authorize again"
+    if grant.held_by_api2cart:
+        since = f", {local_time(grant.refresher_since)}" if grant.refresher_since is not None else ""
+        return (
+            f"API2Cart refreshes this seller ({grant.refresher_why}{since}); refreshing this seller alone here "
+            "hands the new refresh token to API2Cart"
+        )
+    return ""
+
 
 T = TypeVar("T")
 
@@ -139,6 +157,11 @@ class Refresher:
     locked: Locker
     path: Path
     how: str = ""
+    #: Asked of the grant as stored now, under the lock: a reason to send nothing ("" to refresh).
+    skip: Callable[[Grant], str] | None = None
+    #: After a new pair is saved for a seller with an API2Cart store, under the same lock: give the
+    #: store the new refresh token. Never raises: a failure is in the :class:`HandOver`.
+    hand_over: Callable[[Grant], HandOver] | None = None
 
     def one(self, snapshot: Grant, stop: threading.Event | None = None) -> RefreshOutcome:
         """Refresh the seller ``snapshot`` is the grant of (as read before waiting for its lock);
@@ -156,6 +179,9 @@ class Refresher:
         grant = self.current(snapshot.id)
         if renewed(snapshot, grant) is not None:
             return RefreshOutcome(snapshot, RefreshStatus.SKIPPED, reason=_already(snapshot, grant))
+        why = self.skip(grant) if self.skip is not None else ""
+        if why:
+            return RefreshOutcome(snapshot, RefreshStatus.SKIPPED, reason=why)
         if stop is not None and stop.is_set():
             raise StopRequested(f"stopped before refreshing {grant.label}")
         try:
@@ -169,7 +195,10 @@ class Refresher:
         except COMMIT_ERRORS as exc:
             error = not_saved(tokens, grant, self.path, exc, self.how)
             return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=error, tokens=tokens)
-        return RefreshOutcome(snapshot, RefreshStatus.REFRESHED, grant=saved, tokens=tokens)
+        handover = None
+        if self.hand_over is not None and saved.api2cart_store_key:
+            handover = self.hand_over(saved)  # under the lock: no other refresh of this seller meanwhile
+        return RefreshOutcome(snapshot, RefreshStatus.REFRESHED, grant=saved, tokens=tokens, handover=handover)
 
     def _refused(self, spent: Grant, exc: TikTokHelperError) -> RefreshOutcome:
         """The service refused the refresh token spent: lost only if it is still the one stored."""
@@ -198,14 +227,20 @@ def _already(before: Grant, now: Grant) -> str:
 
 
 def refresher(
-    grants: GrantStore, refresh: Callable[[Secret], TokenSet], commit: Callable[[TokenSet, Grant], Grant], how: str = ""
+    grants: GrantStore,
+    refresh: Callable[[Secret], TokenSet],
+    commit: Callable[[TokenSet, Grant], Grant],
+    how: str = "",
+    *,
+    skip: Callable[[Grant], str] | None = None,
+    hand_over: Callable[[Grant], HandOver] | None = None,
 ) -> Refresher:
     """A :class:`Refresher` over the grants of ``grants``, locking beside its database."""
 
     def locked(grant: Grant, stop: threading.Event | None) -> AbstractContextManager[object]:
         return seller_locked(grants.path, grant.id, stop=stop, what=grant.label)
 
-    return Refresher(refresh, commit, grants.get, locked, grants.path, how)
+    return Refresher(refresh, commit, grants.get, locked, grants.path, how, skip, hand_over)
 
 
 def settled(outcome: RefreshOutcome, current: Callable[[int], Grant]) -> tuple[RefreshResult, Grant]:
@@ -214,7 +249,7 @@ def settled(outcome: RefreshOutcome, current: Callable[[int], Grant]) -> tuple[R
     if outcome.error is not None:
         raise outcome.error
     if outcome.status is RefreshStatus.REFRESHED and outcome.grant is not None and outcome.tokens is not None:
-        return RefreshResult.received(outcome.tokens), outcome.grant
+        return RefreshResult.received(outcome.tokens, outcome.handover), outcome.grant
     grant = current(outcome.seller.id)
     return RefreshResult.stored(grant, renewed(outcome.seller, grant) or grant.refreshed_at), grant
 
@@ -279,7 +314,8 @@ def refresh_all(
 ) -> RefreshSummary:
     """Refresh every grant's access token, ``concurrency`` at a time (:meth:`Refresher.one` each).
 
-    A seller whose authorization has ended is skipped (only the seller can authorize again), and
+    A seller whose authorization has ended is skipped (only the seller can authorize again), so is
+    one the refresher's ``skip`` names a reason for (API2Cart refreshes them: :func:`left_alone`), and
     with ``due_within`` a seller whose access token lasts longer than that (nothing is sent).
     ``on_progress(outcome, done, total)`` is called as each one lands, from the worker threads.
     Interrupted (Ctrl-C, or SIGTERM and SIGHUP at the command line), nothing new is submitted, the
@@ -296,8 +332,11 @@ def refresh_all(
 
     def one(index: int, grant: Grant) -> None:
         nonlocal done
+        why = refresher.skip(grant) if refresher.skip is not None else ""
         if grant.refresh_expired(moment) and _still_ended(grant, refresher, moment):
             outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=ENDED)
+        elif why:  # asked again under the seller's lock, of the grant as stored then
+            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=why)
         elif due_within is not None and not grant.access_due(moment, due_within):
             outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=NOT_DUE)
         else:

@@ -4,7 +4,9 @@ Two panels share the sellers' axis: the access token (refresh before it ends; it
 the authorization itself (the refresh token: the seller must authorize again before it ends).
 TikTok sends webhook 7, UPCOMING_AUTHORIZATION_EXPIRATION, 30 days before an authorization ends
 (TikTok Shop Partner Center docs, "Webhooks overview" and the topic page "7 Upcoming authorization
-expiration"): that line is marked as the re-authorization deadline to act on.
+expiration"): that line is marked as the re-authorization deadline to act on. The authorization's
+end is the earlier of the refresh token's end and the end webhook 7 announced; a seller who removed
+the app (webhook 6 or 20) has no days left, whatever the tokens said, and is labelled so.
 
 matplotlib is imported only when a chart is drawn, so importing the package stays light.
 """
@@ -58,9 +60,9 @@ def expiry_chart(grants: Sequence[Grant], now: datetime | None = None) -> Chart:
     from matplotlib.figure import Figure  # deferred: matplotlib is heavy and only needed to draw
 
     now = now or datetime.now(timezone.utc)
-    names = [g.label for g in grants] or ["(no sellers yet)"]
-    access = [days_left(g.access_token_expires_at, now) for g in grants] or [0.0]
-    authorization = [days_left(g.refresh_token_expires_at, now) for g in grants] or [0.0]
+    names = [f"{g.label} (removed the app)" if g.removed_at else g.label for g in grants] or ["(no sellers yet)"]
+    access = [0.0 if g.removed_at else days_left(g.access_token_expires_at, now) for g in grants] or [0.0]
+    authorization = [0.0 if g.removed_at else days_left(g.authorization_end, now) for g in grants] or [0.0]
     notice = REAUTHORIZE_NOTICE.days
 
     figure = Figure(figsize=(10, 1.2 + 0.45 * len(names)), layout="constrained")

@@ -28,7 +28,7 @@ from .openapi import Shop
 from .results import RefreshSummary
 from .secret import Secret, mask
 from .settings import Settings
-from .status import Status, status_of
+from .status import Status, attention, status_of
 from .table import Table, make_table
 from .text import expiry, local_time, relative, span, terminal_safe, when
 from .tokens import RECOMMENDED_SCOPES, TokenSet
@@ -299,12 +299,16 @@ def _days_left(moment: datetime | None, now: datetime) -> float | None:
     return round((moment - now).total_seconds() / 86400, 2) if moment is not None else None
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def seller_rows(grants: Sequence[Grant], *, reveal: bool = False, now: datetime | None = None) -> Records:
     """Every seller's grant: who, where, when each token ends, the API2Cart store key, last verified."""
     now = now or datetime.now(timezone.utc)
     items = []
     for g in grants:
-        key = shown(g.api2cart_store_key, reveal=reveal)
+        key, needs = shown(g.api2cart_store_key, reveal=reveal), attention(g, now)
         items.append(
             Rows(
                 (
@@ -319,14 +323,20 @@ def seller_rows(grants: Sequence[Grant], *, reveal: bool = False, now: datetime 
                     Row(None, key="access_days_left", value=_days_left(g.access_token_expires_at, now)),
                     Row(None, key="refresh_days_left", value=_days_left(g.refresh_token_expires_at, now)),
                     Row("API2Cart store key", key or "(not added)", "api2cart_store_key", key),
+                    Row("refreshed by", "API2Cart" if g.held_by_api2cart else "runbook", "refresher", g.refresher),
+                    Row(None, key="refresher_reason", value=g.refresher_why),
+                    Row(None, key="refresher_since", value=_iso(g.refresher_since)),
                     Row("last verified", when(g.verified_at, now) if g.verified_at else "never", "verified_at",
-                        g.verified_at.isoformat() if g.verified_at else None),
-                    Row(None, key="refreshed_at", value=g.refreshed_at.isoformat() if g.refreshed_at else None),
+                        _iso(g.verified_at)),
+                    Row(None, key="refreshed_at", value=_iso(g.refreshed_at)),
+                    Row(None, key="removed_at", value=_iso(g.removed_at)),
+                    Row(None, key="authorization_ends_at", value=_iso(g.authorization_end)),
+                    Row("needs attention", needs or "-", "attention", needs or None),
                 )
             )
         )  # fmt: skip
     headers = ("#", "seller", "region", "access token", "refresh token (re-authorize by)", "API2Cart store key",
-               "last verified")  # fmt: skip
+               "refreshed by", "last verified", "needs attention")  # fmt: skip
     return Records(headers, tuple(items))
 
 
@@ -342,6 +352,8 @@ def refresh_rows(summary: RefreshSummary) -> Records:
     for o in summary.outcomes:
         if o.grant is not None:
             detail = f"access token {expiry(o.grant.access_token_expires_at)}"
+            if o.handover is not None:
+                detail += f"; {o.handover.message}" + (f" (retry: {o.handover.retry})" if o.handover.retry else "")
         elif o.error is not None:
             detail = f"{o.error.title}: {o.error.fix}"
         else:
@@ -354,6 +366,8 @@ def refresh_rows(summary: RefreshSummary) -> Records:
                     Row("result", o.status.value, "status", o.status.value),
                     Row("detail", detail, "detail", detail),
                     Row(None, key="error_code", value=str(getattr(o.error, "code", "")) or None),
+                    Row(None, key="handed_to_api2cart", value=o.handover.done if o.handover is not None else None),
+                    Row(None, key="retry_command", value=o.handover.retry if o.handover is not None else None),
                 )
             )
         )

@@ -16,6 +16,8 @@ render (the command line prints it as ``fix: <fix>: `<prog> <command>```).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import time
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 from pathlib import Path
 from typing import Final, NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -34,6 +37,7 @@ from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN, SIGNED_TIMESTAMP_MAX
 from .secret import Secret
 from .session import open_session
 from .settings import Mode, Settings, default_env_path
+from .status import ENDING_SOON, attention
 from .store import load_with_seller
 from .text import expiry, span
 
@@ -227,7 +231,39 @@ def token_checks(s: Settings, grant: Grant | None, now: datetime | None = None) 
     access_check = _expiry_check(
         "access token" + name, grant.access_token, grant.access_token_expires_at, now, refresh, refresh
     )
-    return [access_check, refresh_check]
+    checks = [access_check, refresh_check]
+    if grant.removed_at is not None:  # TikTok's webhook 6 (or 20): the tokens no longer work
+        checks.append(Check("authorization" + name, FAIL, attention(grant, now), *again))
+    elif grant.ending_within(now, ENDING_SOON):  # TikTok's webhook 7, or the refresh token's own end
+        checks.append(Check("authorization" + name, WARN, attention(grant, now), *before_end))
+    return checks
+
+
+def webhook_check(s: Settings) -> Check:
+    """Where TikTok's webhooks go. Live, TikTok delivers only to an https URL with a domain name, no
+    port, TLS 1.2+, at most 255 characters (TikTok Shop Partner Center, "Configuration guide" and the
+    Event API's ``address``): a URL that breaks a rule is a warning (it is set in Partner Center)."""
+    url = s.webhook_url
+    if not url:
+        return Check("webhooks", SKIP, "TIKTOK_WEBHOOK_URL is not set: no webhook is heard (optional)")
+    if s.is_sandbox:
+        return Check("webhooks", PASS, f"the sandbox sends its webhooks to {url}")
+    parts = urlsplit(url)
+    problems = []
+    if parts.scheme != "https":
+        problems.append("it is not https")
+    host = parts.hostname or ""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        problems.append("its host is an IP address, not a domain name")
+    if parts.port is not None:
+        problems.append("it has a port")
+    if len(url) > 255:
+        problems.append("it is longer than 255 characters")
+    if problems:
+        fix = "use an https URL with a domain name and no port (an HTTPS reverse proxy in front of `webhooks serve`)"
+        return Check("webhooks", WARN, f"TikTok will not deliver to {url}: {'; '.join(problems)}", fix)
+    return Check("webhooks", PASS, f"{url} (set the same URL in Partner Center; deliveries: Webhook Log)")
 
 
 def app_check(s: Settings) -> Check:
@@ -379,4 +415,5 @@ def run_checks(
         checks.append(app_check(settings))
         checks += network_checks(settings, environ, scenario)
         checks += token_checks(settings, grant, now)
+        checks.append(webhook_check(settings))
     return DoctorReport(tuple(checks), path, settings.mode if settings else None)

@@ -96,6 +96,16 @@ def _refresh(session: Session) -> str:
     return f"Refreshed: a new access token until {tokens.access_token_expires_at:%Y-%m-%d %H:%M} UTC."
 
 
+def _refresh_here_only(session: Session) -> str:
+    """A refresh whose hand-over to API2Cart never happened (API2Cart could not be reached then): the
+    new pair saved here, the store left with the refresh token it held."""
+    grant = session.reopen().seller
+    if grant is None:
+        raise DrillError("no seller to refresh: the drill's first step authorizes one")
+    session.save_tokens(session.token_client().refresh(grant.refresh_token), seller=grant)
+    return "Refreshed here; the hand-over of the new refresh token to API2Cart did not happen."
+
+
 def _shops(session: Session) -> str:
     shops = session.authorized_shops()
     names = ", ".join(f"{s.name} ({s.region})" for s in shops) or "none"
@@ -151,6 +161,7 @@ def _find_existing_store(session: Session) -> str:
 _STEPS: Final[dict[str, Step]] = {
     "authorize": _authorize,
     "refresh": _refresh,
+    "refresh-here-only": _refresh_here_only,
     "shops": _shops,
     "add-store": _add_store,
     "validate": _validate,

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from typing import Final
 
 from .openapi import Shop
@@ -22,8 +23,10 @@ from .regions import UserType
 from .secret import Secret
 
 __all__ = [
+    "REFRESHER_REASONS",
     "Grant",
     "GrantScope",
+    "Refresher",
     "expiring",
     "json_list",
     "moment",
@@ -46,6 +49,30 @@ def optional_seconds(when: datetime | None) -> int | None:
     return seconds(when) if when is not None else None
 
 
+class Refresher(str, Enum):
+    """Who refreshes a seller's tokens: exactly one party at a time.
+
+    TikTok does not document whether a refresh returns a new refresh token and retires the old one
+    (TikTok Shop Partner Center's token refresh documentation: its samples show the same string
+    before and after, which proves nothing either way). So two parties refreshing one seller
+    independently could each leave the other holding a dead refresh token: the runbook refreshes a
+    seller, or API2Cart does (from the moment the seller's store is added to API2Cart, which then
+    holds the refresh token), never both.
+    """
+
+    RUNBOOK = "runbook"
+    API2CART = "api2cart"
+
+
+#: Why a seller's refresher is who it is (the ``refresher_reason`` column), in words.
+REFRESHER_REASONS: Final[dict[str, str]] = {
+    "": "no store in API2Cart",
+    "store-added": "the store was added to API2Cart",
+    "upgrade": "the seller has a store in API2Cart",
+    "switched": "switched with `sellers refresher`",
+}
+
+
 @dataclass(frozen=True)
 class GrantScope:
     """The app and mode whose grants a store works with: ``mode`` is ``sandbox`` or ``live``."""
@@ -61,11 +88,13 @@ class GrantScope:
 #: tokens, who they are and (its verify step) the shops; a refresh the token columns and who the
 #: seller is; Get Authorized Shops the shops; ``api2cart add`` the store key.
 _REPAIRED_BY: Final[tuple[tuple[str, frozenset[str]], ...]] = (
-    ("authorize", frozenset({"id", "open_id", "refresh_token", "authorized_at", "mode", "app_key", "imported"})),
+    ("authorize", frozenset({"id", "open_id", "refresh_token", "authorized_at", "mode", "app_key", "imported",
+                             "removed_at", "authorization_ends_at", "expiry_notice_at"})),
     ("refresh --seller #{id}", frozenset({"access_token", "access_expires_at", "refresh_expires_at", "refreshed_at",
                                           "granted_scopes", "seller_name", "base_region", "user_type"})),
     ("shops --seller #{id}", frozenset({"shops", "verified_at"})),
     ("api2cart add --seller #{id}", frozenset({"api2cart_store_key"})),
+    ("sellers refresher --to api2cart --seller #{id}", frozenset({"refresher", "refresher_reason", "refresher_since"})),
 )  # fmt: skip
 
 
@@ -93,6 +122,15 @@ class Grant:
     app_key: str = ""
     #: Imported from a single-seller ``.env``: who the seller is is known after TikTok's next reply.
     imported: bool = False
+    #: Who refreshes this seller (:class:`Refresher`), why (a key of :data:`REFRESHER_REASONS`), since when.
+    refresher: Refresher = Refresher.RUNBOOK
+    refresher_reason: str = ""
+    refresher_since: datetime | None = None
+    #: TikTok said (webhook 6 or 20) the seller removed the app, at this time: the tokens no longer work.
+    removed_at: datetime | None = None
+    #: TikTok said (webhook 7) the authorization ends at this time; when that notice last came.
+    authorization_ends_at: datetime | None = None
+    expiry_notice_at: datetime | None = None
     #: The columns of this grant's row that could not be read, each as ``"column: what is wrong"``
     #: (never the value: it may be a token). Empty for a whole row; such a column reads as empty.
     damage: tuple[str, ...] = ()
@@ -140,6 +178,32 @@ class Grant:
     def refresh_expired(self, now: datetime) -> bool:
         """The authorization has ended (False when its end is not known)."""
         return self.refresh_token_expires_at is not None and self.refresh_token_expires_at <= now
+
+    @property
+    def held_by_api2cart(self) -> bool:
+        """API2Cart refreshes this seller: the runbook refreshes it only when asked for this seller."""
+        return self.refresher is Refresher.API2CART
+
+    @property
+    def refresher_why(self) -> str:
+        """Why :attr:`refresher` is who it is, in words."""
+        return REFRESHER_REASONS.get(self.refresher_reason, self.refresher_reason)
+
+    @property
+    def authorization_end(self) -> datetime | None:
+        """When the authorization ends: the earlier of the refresh token's end and the end TikTok's
+        webhook 7 announced (None when neither is known)."""
+        ends = [t for t in (self.refresh_token_expires_at, self.authorization_ends_at) if t is not None]
+        return min(ends) if ends else None
+
+    def ending_within(self, now: datetime, within: timedelta) -> bool:
+        """The authorization ends within ``within`` of ``now`` and has not ended yet."""
+        end = self.authorization_end
+        return end is not None and now < end <= now + within
+
+    @property
+    def shop_ids(self) -> tuple[str, ...]:
+        return tuple(shop.id for shop in self.shops)
 
 
 def expiring(grants: Sequence[Grant], within: timedelta, now: datetime | None = None) -> list[Grant]:
@@ -234,6 +298,15 @@ def _kind(value: object) -> str:
     return {bytes: "bytes", int: "a number", float: "a number", str: "text"}.get(type(value), type(value).__name__)
 
 
+def _refresher(value: str, read: _Reader) -> Refresher:
+    try:
+        return Refresher(value or Refresher.RUNBOOK.value)
+    except ValueError:
+        # Unknown: API2Cart may hold the store, and a refresh here could leave it a dead token.
+        read.damage.append("refresher: neither runbook nor api2cart")
+        return Refresher.API2CART
+
+
 def row_to_grant(row: sqlite3.Row) -> Grant:
     """The grant a row holds. Never fails on the row's values: what cannot be read is empty in the
     grant and listed in its :attr:`~Grant.damage`."""
@@ -258,6 +331,12 @@ def row_to_grant(row: sqlite3.Row) -> Grant:
         mode=read.text("mode"),
         app_key=read.text("app_key"),
         imported=bool(row["imported"]),
+        refresher=_refresher(read.text("refresher"), read),
+        refresher_reason=read.text("refresher_reason"),
+        refresher_since=read.time("refresher_since"),
+        removed_at=read.time("removed_at"),
+        authorization_ends_at=read.time("authorization_ends_at"),
+        expiry_notice_at=read.time("expiry_notice_at"),
     )
     if not isinstance(user_type, int):
         read.damage.append("user_type: not a number")

@@ -115,6 +115,32 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX grants_by_refresh_expiry ON grants (refresh_expires_at);
     CREATE INDEX grants_by_app ON grants (mode, app_key);
     """,
+    # 3: who refreshes each seller (the runbook, or API2Cart once it holds the store: a store already
+    # added is API2Cart's from now on), what TikTok's webhooks said (the seller removed the app; the
+    # authorization's end), and every webhook notice heard, once per notification id
+    """
+    ALTER TABLE grants ADD COLUMN refresher TEXT NOT NULL DEFAULT 'runbook';
+    ALTER TABLE grants ADD COLUMN refresher_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE grants ADD COLUMN refresher_since INTEGER;
+    ALTER TABLE grants ADD COLUMN removed_at INTEGER;
+    ALTER TABLE grants ADD COLUMN authorization_ends_at INTEGER;
+    ALTER TABLE grants ADD COLUMN expiry_notice_at INTEGER;
+    UPDATE grants SET refresher = 'api2cart', refresher_reason = 'upgrade' WHERE api2cart_store_key != '';
+    CREATE TABLE notices (
+        mode            TEXT NOT NULL,
+        app_key         TEXT NOT NULL,
+        notification_id TEXT NOT NULL,
+        type            INTEGER NOT NULL,
+        shop_id         TEXT NOT NULL DEFAULT '',
+        creator_open_id TEXT NOT NULL DEFAULT '',
+        sent_at         INTEGER,
+        received_at     INTEGER NOT NULL,
+        grant_id        INTEGER,
+        outcome         TEXT NOT NULL,
+        PRIMARY KEY (mode, app_key, notification_id)
+    );
+    CREATE INDEX notices_by_time ON notices (received_at);
+    """,
 )
 _VERSION: Final = len(MIGRATIONS)
 

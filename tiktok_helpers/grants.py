@@ -46,7 +46,9 @@ from pathlib import Path
 from typing import ClassVar, Final, Literal, TypeVar
 
 from .errors import GrantDatabaseError, GrantNotSaved, MissingSettingError
-from .grant_rows import Grant, GrantScope, expiring, json_list, optional_seconds, row_to_grant, seconds, shops_json
+from .grant_merge import imported_seller, merge_into
+from .grant_notices import NoticeResult, apply_notice
+from .grant_rows import Grant, GrantScope, Refresher, expiring, optional_seconds, row_to_grant, seconds, shops_json
 from .grant_schema import (
     APPLICATION_ID,
     BUSY_TIMEOUT,
@@ -63,6 +65,7 @@ from .openapi import Shop
 from .regions import UserType
 from .secret import Secret
 from .tokens import TokenSet
+from .webhooks import Notice
 
 __all__ = [
     "APPLICATION_ID",
@@ -72,6 +75,8 @@ __all__ = [
     "Grant",
     "GrantScope",
     "GrantStore",
+    "NoticeResult",
+    "Refresher",
     "expiring",
     "grants_path_for",
 ]
@@ -345,18 +350,21 @@ class GrantStore:
                     "SELECT * FROM grants WHERE id = ? AND mode = ? AND app_key = ?", (grant_id, mode, app_key)
                 ).fetchone()
                 if row is not None and own is not None and row["id"] != grant_id:
-                    self._merge_into(db, row, own)
+                    merge_into(db, row, own)
                 elif row is None:
                     row = own
             if row is None and kind == "authorized" and tokens.open_id:
-                row = self._imported_seller(db, tokens, mode, app_key)
+                row = imported_seller(db, tokens, mode, app_key)
             values: dict[str, object] = {
                 "access_token": tokens.access_token.reveal(),
                 "access_expires_at": seconds(tokens.access_token_expires_at),
                 "refresh_token": tokens.refresh_token.reveal(),
                 "refresh_expires_at": seconds(tokens.refresh_token_expires_at),
                 "imported": 0 if tokens.open_id else (row["imported"] if row is not None else 0),
+                "removed_at": None,  # TikTok just answered with a new pair: the seller has not removed the app
             }
+            if kind == "authorized":  # a new authorization, with its own end
+                values.update(authorization_ends_at=None, expiry_notice_at=None)
             # Who the seller is: only what the reply says (a refresh reply may leave fields out).
             if tokens.open_id:
                 values["open_id"] = tokens.open_id
@@ -390,43 +398,38 @@ class GrantStore:
             raise GrantNotSaved(self.path, reason=exc.reason, seller=seller, tokens=tokens, grant_id=grant_id) from exc
         return row_to_grant(saved)
 
-    @staticmethod
-    def _imported_seller(db: sqlite3.Connection, tokens: TokenSet, mode: str, app_key: str) -> sqlite3.Row | None:
-        """The imported grant (no open_id yet) that this authorization's seller is, by seller name:
-        only when exactly one such grant carries that name."""
-        if not tokens.seller_name:
-            return None
-        rows = db.execute(
-            "SELECT * FROM grants WHERE open_id IS NULL AND imported = 1 AND mode = ? AND app_key = ? "
-            "AND seller_name = ? COLLATE NOCASE",
-            (mode, app_key, tokens.seller_name),
-        ).fetchall()
-        return rows[0] if len(rows) == 1 else None
-
-    @staticmethod
-    def _merge_into(db: sqlite3.Connection, target: sqlite3.Row, imported: sqlite3.Row) -> None:
-        """One seller, two rows (an imported grant and the grant of a later authorization): keep
-        ``target``, taking over what only ``imported`` has, then drop ``imported``."""
-        carried: dict[str, object] = {}
-        if not target["api2cart_store_key"] and imported["api2cart_store_key"]:
-            carried["api2cart_store_key"] = imported["api2cart_store_key"]
-        if not json_list(target["shops"]) and json_list(imported["shops"]):  # a damaged list counts as none
-            carried["shops"] = imported["shops"]
-            carried["verified_at"] = imported["verified_at"]
-        earlier, later = imported["authorized_at"], target["authorized_at"]
-        if isinstance(earlier, int) and (not isinstance(later, int) or later > earlier):
-            carried["authorized_at"] = earlier
-        db.execute("DELETE FROM grants WHERE id = ?", (imported["id"],))
-        if carried:
-            assignments = ", ".join(f"{name} = ?" for name in carried)
-            db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*carried.values(), target["id"]))  # noqa: S608
-
     def save_shops(self, grant_id: int, shops: Sequence[Shop]) -> Grant:
         """The shops Get Authorized Shops answered: the token works, so the grant is verified now."""
         return self._update(grant_id, "saving the shops", shops=shops_json(shops), verified_at=seconds(self._now()))
 
     def save_store_key(self, grant_id: int, store_key: Secret) -> Grant:
-        return self._update(grant_id, "saving the API2Cart store key", api2cart_store_key=store_key.reveal())
+        """The store API2Cart added: it holds the seller's refresh token now, so API2Cart refreshes
+        this seller from now on (:class:`Refresher`)."""
+        return self._update(
+            grant_id,
+            "saving the API2Cart store key",
+            api2cart_store_key=store_key.reveal(),
+            refresher=Refresher.API2CART.value,
+            refresher_reason="store-added",
+            refresher_since=seconds(self._now()),
+        )
+
+    def set_refresher(self, grant_id: int, refresher: Refresher, reason: str = "switched") -> Grant:
+        """Make ``refresher`` the one party that refreshes this seller."""
+        return self._update(
+            grant_id,
+            "saving who refreshes the seller",
+            refresher=Refresher(refresher).value,
+            refresher_reason=reason,
+            refresher_since=seconds(self._now()),
+        )
+
+    def record_notice(self, notice: Notice) -> NoticeResult:
+        """Apply a verified webhook notice to the grants it names, once per notification id, in one
+        transaction (:mod:`.grant_notices`); a duplicate changes nothing."""
+        mode, app_key = self._owner()
+        now = self._now()
+        return self._write(lambda db: apply_notice(db, notice, mode, app_key, now), "recording a webhook notice")
 
     def _update(self, grant_id: int, doing: str, **values: object) -> Grant:
         assignments = ", ".join(f"{name} = ?" for name in values)

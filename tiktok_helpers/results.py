@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from .errors import GrantNotSaved
+from .secret import Secret
 from .text import local_time
 from .tokens import TokenSet
 
@@ -39,6 +40,7 @@ __all__ = [
     "AuthorizeEvent",
     "AuthorizeResult",
     "AuthorizeStep",
+    "HandOver",
     "RefreshInterrupted",
     "RefreshOutcome",
     "RefreshResult",
@@ -97,6 +99,40 @@ def already_refreshed(moment: datetime | None) -> str:
 
 
 @dataclass(frozen=True)
+class HandOver:
+    """The refresh token a refresh made here returned, given to the seller's store in API2Cart
+    (``account.config.update``) and confirmed (``cart.validate``), in the same step as the refresh.
+
+    ``done`` when both answered success. Otherwise ``stage`` says which call failed (``"update"``:
+    API2Cart still holds the old refresh token; ``"validate"``: it was given the new one but could
+    not confirm the store works), ``error`` why, and ``retry`` the runbook command, without the
+    program's name, that tries again. The new pair is saved on the grant in every case.
+    """
+
+    store_key: Secret
+    done: bool
+    updated_items: int | None = None
+    status: str = ""  #: ``cart.validate``'s ``status``, as API2Cart sent it
+    stage: str = ""
+    error: TikTokHelperError | None = None
+    retry: str = ""
+
+    @property
+    def message(self) -> str:
+        """What happened, in a sentence (no command syntax: :attr:`retry` is the command)."""
+        if self.done:
+            return (
+                "API2Cart was given the new refresh token (account.config.update) and confirmed the store "
+                "works (cart.validate)"
+            )
+        error = self.error
+        why = "no answer" if error is None else f"{error.title}: {error.detail}" if error.detail else error.title
+        if self.stage == "update":
+            return f"API2Cart was NOT given the new refresh token, so the store still holds the old one: {why}"
+        return f"API2Cart was given the new refresh token, but could not confirm the store works: {why}"
+
+
+@dataclass(frozen=True)
 class RefreshResult(TokenSet):
     """What :meth:`Session.refresh <tiktok_helpers.session.Session.refresh>` returns: a
     :class:`TokenSet` (the new pair), with, when another refresh of the seller landed while this one
@@ -104,6 +140,8 @@ class RefreshResult(TokenSet):
     refresh saved."""
 
     already_refreshed_at: datetime | None = None
+    #: The new refresh token given to the seller's API2Cart store, for a seller that has one.
+    handover: HandOver | None = None
 
     @property
     def already_refreshed(self) -> bool:
@@ -115,11 +153,12 @@ class RefreshResult(TokenSet):
         return already_refreshed(self.already_refreshed_at) if self.already_refreshed else ""
 
     @classmethod
-    def received(cls, tokens: TokenSet) -> RefreshResult:
+    def received(cls, tokens: TokenSet, handover: HandOver | None = None) -> RefreshResult:
         if isinstance(tokens, RefreshResult):
-            return tokens
+            return dataclasses.replace(tokens, handover=handover) if handover is not None else tokens
         # Every field of the reply, whatever TokenSet gains later (a hand-written copy would drop it).
-        return cls(**{f.name: getattr(tokens, f.name) for f in dataclasses.fields(TokenSet) if f.init})
+        fields = {f.name: getattr(tokens, f.name) for f in dataclasses.fields(TokenSet) if f.init}
+        return cls(**fields, handover=handover)
 
     @classmethod
     def stored(cls, grant: Grant, moment: datetime | None) -> RefreshResult:
@@ -190,6 +229,8 @@ class RefreshOutcome:
     #: The pair received (refreshed), or received and NOT saved (failed with :class:`TokensNotSaved`):
     #: kept so a caller can save it again (``Session.save_tokens(outcome.tokens, seller=outcome.seller)``).
     tokens: TokenSet | None = None
+    #: For a seller with an API2Cart store: the new refresh token given to it (refreshed).
+    handover: HandOver | None = None
 
     @property
     def unsaved(self) -> bool:
@@ -217,3 +258,8 @@ class RefreshSummary:
     @property
     def skipped(self) -> tuple[RefreshOutcome, ...]:
         return self._with(RefreshStatus.SKIPPED)
+
+    @property
+    def handover_failed(self) -> tuple[RefreshOutcome, ...]:
+        """Refreshed, but their API2Cart store was not given the new refresh token (or not confirmed)."""
+        return tuple(o for o in self.refreshed if o.handover is not None and not o.handover.done)

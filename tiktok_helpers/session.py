@@ -16,8 +16,7 @@ benchmarks and the tests all call these methods; nobody re-assembles the flow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from datetime import timedelta
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 
 from . import bulk
-from .api2cart import Api2CartClient, Api2CartStore
+from .api2cart import Api2CartClient
 from .attempt import Authorizing, Progress
 from .catcher import RedirectCatcher
 from .errors import (
@@ -39,10 +38,11 @@ from .errors import (
 )
 from .grants import Grant
 from .http import Transport, new_http_client
+from .keeping import Keeping
 from .openapi import OpenApiClient, Shop
 from .redirect import RedirectResult
 from .regions import AuthType, Endpoints, Region
-from .results import AuthorizeEvent, AuthorizeStep, RefreshOutcome, RefreshResult, RefreshSummary
+from .results import AuthorizeEvent, AuthorizeStep
 from .sandbox import Sandbox
 from .sandbox.database import StateFileError
 from .secret import Secret
@@ -54,7 +54,7 @@ from .tokens import TokenClient, TokenSet
 __all__ = ["CallbackPortBusy", "Session", "open_session"]
 
 
-class Session(Authorizing):
+class Session(Keeping, Authorizing):
     """One runbook session. Use as a context manager, or call :meth:`close`.
 
     :attr:`settings` are the app's settings (pointing at the running sandbox in sandbox mode);
@@ -91,7 +91,13 @@ class Session(Authorizing):
             if settings.mode is Mode.SANDBOX and not settings.sandbox_url:
                 state_path = sandbox_state or sandbox_state_path(settings.env_path)
                 # the sandbox creates its folder itself (0700) and says clearly when it cannot
-                self.sandbox = Sandbox(redirect_url=settings.redirect_url, state_path=state_path, scenario=scenario)
+                self.sandbox = Sandbox(
+                    redirect_url=settings.redirect_url,
+                    state_path=state_path,
+                    scenario=scenario,
+                    refresh_reading=settings.sandbox_refresh_reading.value,
+                    webhook_url=settings.webhook_url or None,
+                )
                 self.sandbox.start()
             if scenario is not None and self.sandbox is None:
                 where = (
@@ -383,43 +389,6 @@ class Session(Authorizing):
                 emit(AuthorizeEvent(AuthorizeStep.NOTE, retry.text, command=retry.command))
             raise
 
-    def refresh(self, seller: str | Grant | None = None, *, save: bool = True) -> RefreshResult:
-        """Refresh a seller's access token (default: the selected seller) under the seller's lock, with the
-        refresh token their grant holds now, committing the new pair on arrival (:class:`bulk.Refresher`);
-        if another refresh landed meanwhile, nothing is sent (``result.already_refreshed_at``)."""
-        grant = self._grant(seller)
-
-        def commit(tokens: TokenSet, refreshed: Grant) -> Grant:
-            return self._received(tokens, save=save, refreshed=refreshed) or refreshed
-
-        one = bulk.refresher(self.store.grants, self.token_client().refresh, commit).one
-        result, now = bulk.settled(bulk.shielded(lambda stop: one(grant, stop)), self.store.grants.get)
-        self._keep(now)
-        return result
-
-    def refresh_all(
-        self,
-        *,
-        concurrency: int = 8,
-        due_within: timedelta | None = None,
-        on_progress: Callable[[RefreshOutcome, int, int], None] | None = None,
-    ) -> RefreshSummary:
-        """Refresh every seller's access token, ``concurrency`` at a time on one shared HTTP client
-        (:func:`bulk.refresh_all`: as :meth:`refresh` each, one failure never stopping the others)."""
-        client = self.token_client()
-
-        def commit(tokens: TokenSet, grant: Grant) -> Grant:
-            return self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)
-
-        refresher = bulk.refresher(self.store.grants, client.refresh, commit, bulk.KEPT_IN_OUTCOME)
-        summary = bulk.refresh_all(
-            self.store.grants.all(), refresher, concurrency=concurrency, due_within=due_within, on_progress=on_progress
-        )
-        for outcome in summary.refreshed:
-            if outcome.grant is not None and self.seller is not None and outcome.grant.id == self.seller.id:
-                self.seller = outcome.grant
-        return summary
-
     def authorized_shops(self, access_token: Secret | str | None = None, *, save_cipher: bool = True) -> list[Shop]:
         """Prove the selected seller's access token (or ``access_token``) works: the shops it may act
         on, with their ciphers, saved on the seller's grant."""
@@ -427,58 +396,6 @@ class Session(Authorizing):
         if save_cipher and access_token is None and self.seller is not None:
             self._keep(self.store.save_shops(self.seller, shops))  # the token works: verified now
         return shops
-
-    # --- step: API2Cart ---------------------------------------------------------------------------
-
-    def _with_store(self, seller: str | Grant | None) -> Grant:
-        grant = self._grant(seller)
-        if not grant.api2cart_store_key:
-            raise MissingSettingError(
-                f"{grant.label} has no store in API2Cart yet: add it first (notebook 04, or `api2cart add`)"
-            )
-        return grant
-
-    def add_store(self, *, custom_label: str | None = None, store_url: str | None = None, save: bool = True) -> Secret:
-        """Add the selected seller's TikTok Shop store to API2Cart with the app's credentials and the
-        refresh token the seller's grant holds now; save the store key on the grant."""
-        s = self.reopen().settings
-        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
-        grant = self._grant(None)
-        store_key = self.api2cart().add_tiktok_store(
-            app_key=s.app_key,
-            app_secret=s.app_secret,
-            refresh_token=grant.refresh_token,
-            store_url=store_url,
-            custom_label=custom_label,
-        )
-        if save:
-            self._keep(self.store.save_store_key(grant, store_key))
-        return store_key
-
-    def update_store(self, seller: str | Grant | None = None) -> Secret:
-        """Give API2Cart the refresh token the seller's grant holds now (``account.config.update``) for
-        the store key saved on it (default: the selected seller); returns that store key.
-
-        Needed after a refresh made here, since TikTok does not document whether a refresh retires
-        the refresh token API2Cart holds. Never repeated automatically; nothing is saved locally.
-        """
-        grant = self._with_store(seller)
-        s = self.settings
-        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
-        self.api2cart().update_tiktok_store(
-            grant.api2cart_store_key, app_key=s.app_key, app_secret=s.app_secret, refresh_token=grant.refresh_token
-        )
-        return grant.api2cart_store_key
-
-    def list_stores(self) -> list[Api2CartStore]:
-        return self.api2cart().list_stores()
-
-    def validate_store(self, store_key: Secret | str | None = None) -> Secret:
-        """Ask API2Cart whether a store's credentials work (``cart.validate``): the given store key,
-        else the one saved on the selected seller's grant; returns the store key checked."""
-        key = Secret(store_key) if store_key is not None else self._with_store(None).api2cart_store_key
-        self.api2cart().validate_store(key)
-        return key
 
 
 def open_session(

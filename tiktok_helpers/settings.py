@@ -45,6 +45,7 @@ __all__ = [
     "SETTINGS",
     "AppType",
     "Mode",
+    "RefreshReading",
     "SettingSpec",
     "Settings",
     "check_env_path",
@@ -62,6 +63,14 @@ __all__ = [
 class Mode(str, Enum):
     SANDBOX = "sandbox"
     LIVE = "live"
+
+
+class RefreshReading(str, Enum):
+    """The two readings of refresh-token rotation, which TikTok does not document: the embedded
+    sandbox serves one (``TIKTOK_SANDBOX_REFRESH_READING``); the runbook is right under both."""
+
+    NEW = "new"  #: a refresh returns a new refresh token and the old one stops working
+    SAME = "same"  #: a refresh returns the same refresh token, which keeps working
 
 
 class AppType(str, Enum):
@@ -109,6 +118,16 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
     ),
     SettingSpec("TIKTOK_HTTP_TIMEOUT", "seconds before a request gives up (default 15)", clean_timeout),
     SettingSpec("TIKTOK_SANDBOX_URL", "use an already running sandbox at this URL", _url("TIKTOK_SANDBOX_URL")),
+    SettingSpec(
+        "TIKTOK_SANDBOX_REFRESH_READING",
+        "sandbox only: new (a refresh returns a new refresh token, the old stops working) or same",
+        _choice("TIKTOK_SANDBOX_REFRESH_READING", RefreshReading),
+    ),
+    SettingSpec(
+        "TIKTOK_WEBHOOK_URL",
+        "where TikTok's webhooks go (live: set in Partner Center; sandbox: the embedded sandbox sends there)",
+        _url("TIKTOK_WEBHOOK_URL"),
+    ),
     SettingSpec(
         "API2CART_API_KEY",
         "API2Cart account API key",
@@ -211,6 +230,9 @@ class Settings:
     auth_code_received_at: datetime | None = None
     http_timeout: float = DEFAULT_TIMEOUT
     sandbox_url: str = ""
+    #: Sandbox mode: which reading of refresh-token rotation the embedded sandbox serves.
+    sandbox_refresh_reading: RefreshReading = RefreshReading.NEW
+    webhook_url: str = ""
     api2cart_api_key: Secret = field(default_factory=lambda: Secret(""))
     overrides: Mapping[str, str] = field(default_factory=dict)
     env_path: Path = Path(".env")
@@ -306,6 +328,8 @@ def resolve_settings(cleaned: Mapping[str, str], env_path: Path) -> Settings:
         auth_code_received_at=_parse_time(get("TIKTOK_AUTH_CODE_RECEIVED_AT", "")),
         http_timeout=float(get("TIKTOK_HTTP_TIMEOUT", DEFAULT_TIMEOUT)),
         sandbox_url=get("TIKTOK_SANDBOX_URL", "").rstrip("/"),
+        sandbox_refresh_reading=RefreshReading(get("TIKTOK_SANDBOX_REFRESH_READING", RefreshReading.NEW.value)),
+        webhook_url=get("TIKTOK_WEBHOOK_URL", ""),
         api2cart_api_key=Secret(get("API2CART_API_KEY", "")),
         overrides={name: values[name] for name in ENDPOINT_SETTINGS if name in values},
         env_path=env_path,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Final
 
 from .errors import InvalidAuthCode, MissingSettingError, NoSellerYet
 from .grants import Grant
@@ -20,12 +21,14 @@ from .legacy import IMPORT_COMMAND
 from .protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
 from .settings import Mode, Settings, default_env_path
 from .store import load_with_seller, sandbox_state_path
-from .text import span
+from .text import relative, span, when
 
 __all__ = [
+    "ENDING_SOON",
     "Hosts",
     "NextStep",
     "Status",
+    "attention",
     "describe",
     "exchange_retry",
     "load_status",
@@ -33,6 +36,27 @@ __all__ = [
     "no_seller_error",
     "status_of",
 ]
+
+#: How far ahead the end of an authorization needs a person: TikTok sends webhook 7
+#: (UPCOMING_AUTHORIZATION_EXPIRATION) from 30 days before it (TikTok Shop Partner Center, topic page
+#: "7 Upcoming authorization expiration").
+ENDING_SOON: Final = timedelta(days=30)
+
+
+def attention(grant: Grant, now: datetime | None = None, within: timedelta = ENDING_SOON) -> str:
+    """What about this seller needs a person, in a sentence ("" when nothing does): a damaged row,
+    the seller removed the app (TikTok's webhook), the authorization ended or ends within ``within``."""
+    now = now or datetime.now(timezone.utc)
+    if grant.problem:
+        return grant.problem
+    if grant.removed_at is not None:
+        return f"the seller removed the app {when(grant.removed_at, now)}: they must authorize again"
+    end = grant.authorization_end
+    if end is not None and end <= now:
+        return f"the authorization ended {relative(end, now)}: the seller must authorize again"
+    if grant.ending_within(now, within):
+        return f"the authorization ends {relative(end, now)}: ask the seller to authorize again before then"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -102,12 +126,22 @@ def next_step(s: Settings, grant: Grant | None, now: datetime | None = None) -> 
         if s.pending_import:
             return NextStep("import the single seller's tokens that .env still holds", IMPORT_COMMAND)
         return NextStep("authorize the app", "authorize")
+    if grant.removed_at is not None:
+        return NextStep("the seller removed the app (TikTok's webhook): they must authorize again", "authorize")
     if grant.refresh_expired(now):
         return NextStep("the authorization has ended: authorize again", "authorize")
+    if grant.held_by_api2cart and grant.api2cart_store_key:
+        if grant.ending_within(now, ENDING_SOON):
+            return NextStep(attention(grant, now), "authorize")
+        return NextStep(
+            "all set; API2Cart refreshes this seller: run the keep-alive daily to check their store", "keepalive"
+        )
     if not grant.access_token or grant.access_due(now):
         return NextStep("refresh the access token", "refresh")
     if not grant.api2cart_store_key:
         return NextStep("add the store to API2Cart", "api2cart add")
+    if grant.ending_within(now, ENDING_SOON):
+        return NextStep(attention(grant, now), "authorize")
     return NextStep(f"all set; refresh the access token at least every {span(ACCESS_TOKEN_LIFETIME)}", "refresh")
 
 

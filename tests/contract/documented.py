@@ -127,7 +127,9 @@ APPROVAL_OBSERVED_KEYS = {"app_key", "locale", "shop_region"}
 def api2cart(name: str, return_code: int, result: Any, message: str = "") -> Reply:
     return Reply(
         name,
-        "API2Cart 'Response Status Codes': every reply is HTTP 200 with return_code, return_message, result",
+        "API2Cart 'Response Status Codes': every reply is HTTP 200 with return_code, return_message, result; "
+        "an error's result is {} in API2Cart's own mock server (api2cart/api2cart-mock-api, e.g. "
+        "TikTokShop/order/info/error-not-found.response.json)",
         200,
         {"return_code": return_code, "return_message": message, "result": result},
         exact=("return_code",),
@@ -153,11 +155,16 @@ CART_LIST = api2cart(
         ],
     },
 )
-WRONG_API_KEY = api2cart("incorrect API key", 2, None, "Incorrect API Key")
-STORE_EXISTS = api2cart("store already exists", 8, None, "Store already exists")
-STORE_API_ACCESS_ERROR = api2cart("store API access error", 100, None, "Store API access error")
-STORE_NOT_FOUND = api2cart("store not found", 101, None, "Store not found")
-REQUIRED_PARAMETER = api2cart("required parameter is not specified", 114, None, "Required parameter is not specified")
+# result.status: CartValidate200ResponseResult (status: string; no value is published), and
+# result.updated_items: AccountConfigUpdate200ResponseResult (updated_items: int), as published in
+# api2cart/php-sdk docs/Model/.
+CART_VALIDATE = api2cart("cart.validate", 0, {"status": "example"})
+CONFIG_UPDATE = api2cart("account.config.update", 0, {"updated_items": 1})
+WRONG_API_KEY = api2cart("incorrect API key", 2, {}, "Incorrect API Key")
+STORE_EXISTS = api2cart("store already exists", 8, {}, "Store already exists")
+STORE_API_ACCESS_ERROR = api2cart("store API access error", 100, {}, "Store API access error")
+STORE_NOT_FOUND = api2cart("store not found", 101, {}, "Store not found")
+REQUIRED_PARAMETER = api2cart("required parameter is not specified", 114, {}, "Required parameter is not specified")
 
 
 def shape(value: Any) -> Any:

@@ -82,9 +82,16 @@ def test_open_api_replies(sandbox: Sandbox[Any]) -> None:
 
 
 def api2cart(
-    sandbox: Sandbox[Any], method: str, path: str, *, key: str = SANDBOX_API2CART_KEY, **kw: Any
+    sandbox: Sandbox[Any],
+    method: str,
+    path: str,
+    *,
+    key: str = SANDBOX_API2CART_KEY,
+    store_key: str | None = None,
+    **kw: Any,
 ) -> httpx.Response:
-    return httpx.request(method, f"{sandbox.api2cart_base_url}/{path}", headers={"x-api-key": key}, **kw)
+    headers = {"x-api-key": key, **({"x-store-key": store_key} if store_key is not None else {})}
+    return httpx.request(method, f"{sandbox.api2cart_base_url}/{path}", headers=headers, **kw)
 
 
 def test_api2cart_replies(sandbox: Sandbox[Any]) -> None:
@@ -114,3 +121,9 @@ def test_api2cart_replies(sandbox: Sandbox[Any]) -> None:
         headers={"x-api-key": SANDBOX_API2CART_KEY, "x-store-key": "00000000000000000000000000000000"},
     )
     assert_like(doc.STORE_NOT_FOUND, unknown.status_code, unknown.json())
+    store_key = added.json()["result"]["store_key"]
+    valid = api2cart(sandbox, "GET", "cart.validate.json", store_key=store_key)
+    assert_like(doc.CART_VALIDATE, valid.status_code, valid.json())
+    fields = {k: v for k, v in store.items() if k != "cart_id"}  # every parameter in the query, no body
+    updated = api2cart(sandbox, "PUT", "account.config.update.json", store_key=store_key, params=fields)
+    assert_like(doc.CONFIG_UPDATE, updated.status_code, updated.json())

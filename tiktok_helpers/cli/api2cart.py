@@ -32,7 +32,10 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
     out.result(
         {"ok": True, "store_key": key, "store": records.as_json()[0], "env_file": str(env_path)},
         f"Added the TikTok Shop store to API2Cart; its store key {key} is saved with {seller}'s grant in "
-        f"{grants_path}.\nConfirmed in the account's store list:\n{records.table()}",
+        f"{grants_path}.\nConfirmed in the account's store list:\n{records.table()}\n\n"
+        f"API2Cart holds {seller}'s refresh token now, so API2Cart refreshes this seller from here on: "
+        f"`{out.command('refresh --all')}` and `{out.command('keepalive')}` leave them alone (`sellers` shows it; "
+        f"`{out.command('sellers refresher --to runbook')}` switches back).",
     )
     return 0
 
@@ -94,8 +97,9 @@ API2Cart steps, with the API key in API2CART_API_KEY (the sandbox has its own).
         "add the TikTok Shop store and confirm it in the store list",
         """\
 Add the TikTok Shop store to the API2Cart account (account.cart.add with cart_id TikTokShop and the
-saved App Key, App Secret and refresh token), save the store key API2Cart returns as
-API2CART_STORE_KEY, and confirm the store appears in account.cart.list.
+saved App Key, App Secret and refresh token), save the store key API2Cart returns on the seller's
+grant, and confirm the store appears in account.cart.list. From then on API2Cart refreshes this
+seller: `refresh --all` and `keepalive` leave them alone.
 
 When to use it: once, after `authorize`. To see what is there already, use `api2cart list`.""",
         ["--label 'My TikTok shop'", "--label 'UK shop' --store-url https://shop.example.com"],
@@ -113,9 +117,11 @@ Give the store saved on the seller's grant (--seller, default the newest) the Ap
 and the seller's current refresh token (account.config.update with the store key), then confirm
 with cart.validate that API2Cart can use it.
 
-When to use it: after `refresh`. API2Cart keeps the refresh token it was given; once a refresh made
-here rotates it, the store answers 100 (store API access error) until it gets the new one. Add the
-store first with `api2cart add`.""",
+When to use it: when a refresh made here could not hand the new refresh token to the store (it
+says so, and names this command). A refresh of one seller hands it over by itself; API2Cart keeps
+the refresh token it was given, and if a refresh made here retired it, the store answers 100
+(store API access error) until it gets the new one. The parameters go in the query string, as
+API2Cart's API description declares. Add the store first with `api2cart add`.""",
         ["", "--seller 'Sandbox US Store'"],
         run_update,
         parents=parents,
@@ -128,8 +134,9 @@ store first with `api2cart add`.""",
 Ask API2Cart whether it can use the store saved on the seller's grant (--seller, default the
 newest) with the credentials it holds (cart.validate with the store key). Nothing is changed.
 
-When to use it: after a refresh made here or elsewhere (a 100 answer means API2Cart's refresh token
-was rotated away: run `api2cart update`), or when a store key may have been deleted (101).""",
+When to use it: after a refresh made here or elsewhere (a 100 answer can mean API2Cart's refresh
+token no longer works: run `api2cart update`), or when a store key may have been deleted (101).
+`keepalive` does this for every seller API2Cart refreshes.""",
         ["", "--seller 'Sandbox US Store'"],
         run_validate,
         parents=parents,

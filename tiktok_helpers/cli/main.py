@@ -48,7 +48,7 @@ from ..errors import (
     TikTokHelperError,
     ValidationError,
 )
-from . import api2cart, authorize, doctor, sandbox, sellers, status, tokens
+from . import api2cart, authorize, doctor, keepalive, sandbox, sellers, status, tokens, webhooks
 from .common import Formatter, Handler, add_global_options
 from .exits import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 from .output import Output, isatty
@@ -154,7 +154,7 @@ Connect a TikTok Shop store to API2Cart from the command line: the runbook's ste
 
   1. authorize      approve the app, catch the code, exchange it, verify, save the seller's grant
   2. api2cart add   add the store to API2Cart and confirm it in the store list
-  then: sellers, status, shops, refresh (--all), doctor when something is wrong
+  then: sellers, status, shops, refresh (--all), keepalive, webhooks, doctor when something is wrong
 
 Every seller authorized with the app keeps a grant beside .env; --seller picks one (default:
 the most recently authorized).
@@ -242,7 +242,7 @@ def build_parser(
     add_global_options(parser, suppress=False)
     parser.add_argument("--version", action=_Version, version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for group in (authorize, tokens, sellers, status, api2cart, sandbox, doctor):
+    for group in (authorize, tokens, sellers, status, api2cart, keepalive, webhooks, sandbox, doctor):
         group.register(commands, [common])
     return parser
 

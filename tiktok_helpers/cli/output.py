@@ -26,6 +26,7 @@ from ..display import how, scopes_summary, shown, terminal_safe, token_rows
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ..results import HandOver
     from ..secret import Secret
     from ..tokens import TokenSet
 
@@ -128,6 +129,20 @@ class Output:
         """A token reply as JSON and as text (tokens masked unless --show-secrets)."""
         rows = token_rows(tokens, reveal=self.show_secrets, now=now)
         return rows.as_json(), "\n".join([rows.text(), *scopes_summary(tokens)])
+
+    def handover(self, handover: HandOver) -> dict[str, Any]:
+        """A refresh's hand-over to API2Cart as JSON (the store key masked unless --show-secrets)."""
+        error = handover.error
+        return {
+            "done": handover.done,
+            "store_key": self.secret(handover.store_key),
+            "updated_items": handover.updated_items,
+            "status": handover.status or None,
+            "failed_at": handover.stage or None,
+            "error": error.title if error is not None else None,
+            "error_detail": error.detail if error is not None else None,
+            "retry_command": self.command(handover.retry) if handover.retry else None,
+        }
 
 
 def _mmss(seconds: float) -> str:

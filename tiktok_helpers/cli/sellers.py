@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from ..display import seller_rows, shown, terminal_safe
-from ..grants import GrantScope, expiring
+from ..grants import GrantScope, Refresher, expiring
 from ..legacy import IMPORT_COMMAND
 from ..store import import_legacy, sellers_of
-from .common import SubParsers, add_command, env_path, environ, non_negative_days, refuse_scenario
+from .common import SubParsers, add_command, env_path, environ, non_negative_days, refuse_scenario, session
+from .exits import UsageError
 from .output import Output
 
 __all__ = ["register", "run"]
@@ -31,6 +32,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     refuse_scenario(args, "sellers")
     if args.action == "import-env":
         return _import(args, out)
+    if args.action == "refresher":
+        return _switch(args, out)
+    if args.to is not None:
+        raise UsageError("--to goes with `sellers refresher`")
     listed = sellers_of(env_path(args, out), environ(args, out))
     grants = listed.grants
     if args.expiring is not None:
@@ -65,6 +70,30 @@ def run(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _switch(args: argparse.Namespace, out: Output) -> int:
+    """``sellers refresher --to WHO``: who refreshes the seller (--seller, default the newest)."""
+    if args.to is None:
+        raise UsageError("sellers refresher needs --to runbook or --to api2cart")
+    with session(args, out) as opened:
+        grant, handover = opened.set_refresher(None, Refresher(args.to))
+    if grant.held_by_api2cart:
+        text = (
+            f"API2Cart refreshes {grant.label} from now on: it was given the refresh token saved here "
+            "(account.config.update) and confirmed the store works (cart.validate). `refresh --all` and "
+            "`keepalive` leave this seller alone."
+        )
+    else:
+        text = f"The runbook refreshes {grant.label} from now on (`refresh --all`, `keepalive`)." + (
+            " Each refresh here hands the new refresh token to the seller's store in API2Cart."
+            if grant.api2cart_store_key
+            else ""
+        )
+    data = {"ok": True, "id": grant.id, "seller": grant.label, "refresher": grant.refresher.value}
+    data["handed_to_api2cart"] = handover.done if handover is not None else None
+    out.result(data, text)
+    return 0
+
+
 def _import(args: argparse.Namespace, out: Output) -> int:
     settings, done = import_legacy(env_path(args, out), environ(args, out))
     where = f"{settings.mode.value} mode, App Key {settings.app_key}"
@@ -94,7 +123,7 @@ def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -
     p = add_command(
         commands,
         "sellers",
-        "every authorized seller: region, token expiries, API2Cart store key, last verified",
+        "every authorized seller: token expiries, API2Cart store, who refreshes them, what needs attention",
         """\
 List every seller who authorized the app (one grant each, kept beside .env): name, base region,
 when the access token ends (refresh before), when the refresh token ends (the seller must
@@ -107,17 +136,32 @@ the folder holds grants of another app or mode.
 When to use it: to see who needs attention; --expiring DAYS shows only the sellers whose access
 or refresh token ends within DAYS. Pick one for another command with --seller NAME_OR_OPEN_ID.
 `sellers import-env` imports the single seller's tokens of an older runbook's .env into the grant
-database once (then removes those lines from .env); running it again changes nothing.""",
-        ["", "--expiring 2", "--json", "import-env"],
+database once (then removes those lines from .env); running it again changes nothing.
+
+Each seller has one refresher: the runbook, or API2Cart once the seller's store is added there
+("refreshed by"; TikTok does not document whether a refresh retires the old refresh token, so two
+refreshers could leave each other a dead one). `sellers refresher --to api2cart|runbook` switches
+the seller chosen with --seller (to API2Cart: the store is first given the refresh token saved
+here and confirmed). "needs attention" shows a seller who removed the app or whose authorization
+ends within 30 days (TikTok's webhooks 6 and 7, heard by `webhooks serve`).""",
+        ["", "--expiring 2", "--json", "import-env", "refresher --to runbook --seller '#3'"],
         run,
         parents=parents,
     )
     p.add_argument(
         "action",
         nargs="?",
-        choices=("list", "import-env"),
+        choices=("list", "import-env", "refresher"),
         default="list",
-        help="list (default) the sellers, or import-env: import an older single-seller .env's tokens",
+        help="list (default) the sellers; import-env: import an older single-seller .env's tokens; "
+        "refresher: switch who refreshes the --seller (with --to)",
+    )
+    p.add_argument(
+        "--to",
+        choices=[r.value for r in Refresher],
+        default=None,
+        help="with refresher: runbook (refresh --all and keepalive refresh the seller) or api2cart (they leave "
+        "the seller to API2Cart, which holds the store)",
     )
     p.add_argument(
         "--expiring",

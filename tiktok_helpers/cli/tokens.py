@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +20,6 @@ from ..results import (
     RefreshSummary,
     TokensNotSaved,
 )
-from ..status import NextStep
 from ..text import local_time
 from .common import (
     SubParsers,
@@ -129,7 +127,6 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
         except TokensNotSaved as exc:
             raise _unsaved(out, exc, opened.settings.env_path, _LOST_AFTER_REFRESH) from None
         seller = opened.seller.label if opened.seller else "the seller"
-        in_api2cart = bool(opened.seller and opened.seller.api2cart_store_key)
         grants_path = opened.grants_path
     data, lines = out.tokens(tokens)
     if tokens.already_refreshed_at is not None:
@@ -140,19 +137,16 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
             f"nothing was sent. The pair it saved in {grants_path}:\n{lines}"
         )
     else:
-        text = f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):"
-        text += f"\n{lines}"
-    if in_api2cart:
-        # API2Cart holds the refresh token it was given; a rotated one stops working there (code 100).
-        chosen = f" --seller {shlex.quote(args.seller)}" if args.seller else ""
-        step = NextStep(
-            f"{seller}'s store in API2Cart still holds the old refresh token; give it the new one",
-            f"api2cart update{chosen}",
-        )
-        data = {**data, "next_step": out.how(step.text, step.command), "next_command": step.command}
-        text += f"\n\nNext: {out.how(step.text, step.command)}."
-    out.result({"ok": True, **data, "grants_file": str(grants_path)}, text)
-    return 0
+        text = f"Refreshed {seller}. The new pair is saved in {grants_path} (always keep the latest refresh token):\n"
+        text += lines
+    handover = tokens.handover
+    if handover is not None:
+        data = {**data, "handover": out.handover(handover)}
+        retry = "" if handover.done else f" To try again: `{out.command(handover.retry)}`."
+        text += f"\n\n{handover.message}.{retry}"
+    ok = handover is None or handover.done
+    out.result({"ok": ok, **data, "grants_file": str(grants_path)}, text)
+    return 0 if ok else EXIT_FAILURE
 
 
 def _refresh_all(args: argparse.Namespace, out: Output) -> int:
@@ -182,13 +176,15 @@ def _refresh_all(args: argparse.Namespace, out: Output) -> int:
     rows = refresh_rows(summary)
     counts = (
         f"{len(summary.refreshed)} refreshed, {len(summary.failed)} failed, {len(summary.skipped)} skipped "
-        "(not due, authorization ended, or already refreshed)"
+        "(API2Cart refreshes them, not due, authorization ended or removed, or already refreshed)"
     )
-    out.result(
-        {"ok": not summary.failed, "outcomes": rows.as_json(), "grants_file": str(grants_path)},
-        f"{rows.table() if rows else '(no sellers yet)'}\n\n{counts}. Each new pair is saved in {grants_path}.",
-    )
-    return EXIT_FAILURE if summary.failed else 0
+    text = f"{rows.table() if rows else '(no sellers yet)'}\n\n{counts}. Each new pair is saved in {grants_path}."
+    for o in summary.handover_failed:
+        retry = out.command(o.handover.retry) if o.handover else ""
+        text += f"\n{o.seller.label}: {o.handover.message if o.handover else ''}. To try again: `{retry}`."
+    ok = not summary.failed and not summary.handover_failed
+    out.result({"ok": ok, "outcomes": rows.as_json(), "grants_file": str(grants_path)}, text)
+    return 0 if ok else EXIT_FAILURE
 
 
 def _unsaved_in(out: Output, summary: RefreshSummary, env_path: Path) -> RefreshSummary:
@@ -260,6 +256,12 @@ failure never stops the others, and each new pair is saved the moment it arrives
 When to use it: the access token lasts about {span(ACCESS_TOKEN_LIFETIME)}; refresh before it ends (`status` shows
 when), or when a call fails with "access token expired" (105002). The refresh token may change:
 the latest one is always saved. When the refresh token itself has expired, authorize again.
+
+One refresher per seller: once a seller's store is in API2Cart, API2Cart refreshes them and --all
+leaves them alone (`sellers` says who refreshes whom; `sellers refresher` switches). Refreshing such
+a seller alone (--seller) hands the new refresh token to the store at once (account.config.update,
+then cart.validate) and says what happened; if that fails, the new pair is saved anyway and the
+command to retry is shown (exit 1).
 Two refreshes of one seller never overlap (other terminals and notebooks included): the later one
 waits, then says "already refreshed". Ctrl-C, SIGTERM and SIGHUP stop it without losing a reply.""",
         ["", "--seller 'Sandbox US Store'", "--all --concurrency 16 --due-within 1"],

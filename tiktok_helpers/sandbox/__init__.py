@@ -7,7 +7,13 @@ paths of:
   partner host becomes ``<base>/partner``), ``/alliance/creator/auth`` (creator);
 * the token endpoints ``/api/v2/token/get`` and ``/api/v2/token/refresh``;
 * the signed Open API call ``/authorization/202309/shops``;
-* API2Cart under ``/v1.1/``.
+* API2Cart under ``/v1.1/``;
+* its own page ``/sandbox/sellers``, where a sample seller removes the app.
+
+With ``webhook_url`` (CLI: ``--webhook-url URL``) it also SENDS TikTok's webhooks 6, 7 and 20 to
+that URL, signed like the live ones (:mod:`tiktok_helpers.sandbox.webhooks`); ``refresh_reading``
+(``--refresh-reading``) chooses what a refresh does to the refresh token, which TikTok does not
+document (:mod:`tiktok_helpers.sandbox.tiktok`).
 
 Only the host differs from live: build a consent link with
 :func:`tiktok_helpers.authlink.build_authorization_link` and
@@ -23,8 +29,10 @@ page as the sample seller (it is a client of the sandbox and lives outside it). 
 Modules: :mod:`.model` (data and error replies), :mod:`.sample_data` (the sample app, sellers,
 shops, scopes, platforms), :mod:`.tiktok`, :mod:`.api2cart` and :mod:`.agency` (the rules),
 :mod:`.store`, :mod:`.schema` and :mod:`.database` (the state, in memory or in a shared SQLite
-file), :mod:`.state` (:class:`SandboxState`, composing them), :mod:`.pages` (HTML),
-:mod:`.handler` and the route modules (HTTP), :mod:`.server` (:class:`Sandbox`), :mod:`.clock`.
+file), :mod:`.webhooks` and :mod:`.outbox` (the webhooks sent and their outbox in that file),
+:mod:`.state` (:class:`SandboxState`, composing them), :mod:`.pages` (HTML), :mod:`.handler` and
+the route modules (HTTP, :mod:`.seller_routes` for the sellers page), :mod:`.server`
+(:class:`Sandbox`), :mod:`.clock`.
 
 ``Sandbox(state_path="state.db")`` (CLI: ``--state PATH``) keeps codes, tokens, API2Cart stores
 and the registered redirect URL in an SQLite database shared by every sandbox using that path, in

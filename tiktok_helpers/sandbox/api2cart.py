@@ -5,11 +5,14 @@ their credentials.
 TikTok (:class:`~.tiktok.SimulatedTikTok`) in process. The HTTP layer (:mod:`.api2cart_routes`)
 renders what it returns or raises (:class:`~.model.Api2CartErrorReply`).
 
-Documented (API2Cart's published "Response Status Codes", its OpenAPI description and its guide
-"how to connect TikTok Shop to API2Cart")
+Documented (API2Cart's published "Response Status Codes", its OpenAPI description as generated
+into its SDKs (api2cart/php-sdk ``docs/Api/AccountApi.md``, ``docs/Model/*.md``), its mock server
+(api2cart/api2cart-mock-api) and its guide "how to connect TikTok Shop to API2Cart")
 -------------------------------------------------------------------------------------------
-* Every reply is HTTP 200 with ``return_code``, ``return_message`` and ``result`` (``null`` on
-  an error). The codes the sandbox answers, with their published meanings: ``0`` success; ``2``
+* Every reply is HTTP 200 with ``return_code``, ``return_message`` and ``result``; an error's
+  ``result`` is an empty object ``{}``, as API2Cart's mock server answers errors (e.g.
+  ``TikTokShop/order/info/error-not-found.response.json``). The codes the sandbox answers, with
+  their published meanings: ``0`` success; ``2``
   incorrect API key (a missing or wrong ``x-api-key`` / ``api_key``); ``8`` store already exists
   ("adding a store whose credentials are already in the account gives 8"); ``100`` store API
   access error (API credentials not valid: the TikTok App Key, App Secret or refresh token do not
@@ -19,20 +22,27 @@ Documented (API2Cart's published "Response Status Codes", its OpenAPI descriptio
   ``tiktokshop_app_secret``, ``tiktokshop_refresh_token`` (optional ``tiktokshop_access_token``,
   ``store_url``, ``custom_label``, ``verify``) returns ``result.store_key``.
 * ``GET account.cart.list.json`` (``result.carts[]``: ``id``, ``url``, ``store_key``,
-  ``cart_id``, ``custom_label``), ``GET cart.validate.json`` with ``x-store-key``,
-  ``GET account.supported_platforms.json``.
-* ``PUT account.config.update.json`` with ``x-store-key`` and the same ``tiktokshop_*`` fields
-  replaces a store's credentials. The store uses the refresh token it HOLDS: once a refresh made
-  elsewhere rotates it away the store answers ``100``, until the new one is pushed this way.
+  ``cart_id``, ``custom_label``), ``GET account.supported_platforms.json``.
+* ``GET cart.validate.json`` with ``x-store-key``: ``result`` ``{"status": <string>}``
+  (``CartValidate200ResponseResult``).
+* ``PUT account.config.update.json`` (``accountConfigUpdate``) declares EVERY parameter in the
+  query string and no request body, with the ``x-api-key`` and ``x-store-key`` headers: among
+  others ``tiktokshop_app_key``, ``tiktokshop_app_secret``, ``tiktokshop_refresh_token``,
+  ``tiktokshop_access_token`` and ``replace_parameters`` ("Identifies if there is a necessity to
+  replace parameters", a boolean). It replaces a store's credentials; ``result`` is
+  ``{"updated_items": <integer>}`` (``AccountConfigUpdate200ResponseResult``). The store uses the
+  refresh token it HOLDS: once a refresh made elsewhere replaces it (the sandbox's "new" reading,
+  :mod:`.tiktok`) the store answers ``100``, until the new one is pushed this way.
 
 The sandbox's own choices
 -------------------------
 * Messages: the published meaning, naming the parameter where one is at fault (``114 Required
   parameter tiktokshop_refresh_token is not specified``); ``100`` carries TikTok's own words,
   ``TikTok Shop: <TikTok message> (<TikTok code>)``. API2Cart's real wording is not documented.
-* ``109`` for a body that is not a JSON object, a field that is not a string (``verify`` may be
-  anything), and a ``cart_id`` other than ``TikTokShop`` (the sandbox adds only TikTok Shop
-  stores, although ``account.supported_platforms.json`` lists a few other carts).
+* ``109`` on ``account.cart.add`` (its fields come in a JSON body) for a body that is not a JSON
+  object, a field that is not a string (``verify`` may be anything), and a ``cart_id`` other
+  than ``TikTokShop`` (the sandbox adds only TikTok Shop stores, although
+  ``account.supported_platforms.json`` lists a few other carts).
 * Order of the checks on add: API key (2), body and types (109), required fields (114), then
   ``8`` when a store of the account holds the same ``tiktokshop_app_key`` and
   ``tiktokshop_refresh_token`` (the pair that names one seller's authorization; the app secret is
@@ -46,13 +56,19 @@ The sandbox's own choices
   grant; an expired one is accepted, API2Cart would refresh it). Not rotating keeps the runbook's
   saved refresh token valid; the real API2Cart refreshes with the token it holds. ``verify`` is
   accepted but the sandbox always verifies.
-* ``account.config.update.json`` checks, in order: API key (2), body and types (109), store key
-  (114 when missing, 101 when unknown); fields not sent keep their stored values (at least one
-  ``tiktokshop_*`` field is required, else 114 names ``tiktokshop_refresh_token``); the
-  resulting credentials are checked like an add (100) before anything is stored; the stored
-  access token is replaced by the one sent, or dropped. Its ``result`` is an empty object.
-* ``cart.validate.json`` returns ``store_key``, ``cart_id`` and ``url``; without ``x-store-key``
-  it answers 114.
+* ``account.config.update.json`` reads its parameters from the QUERY only: a request body is
+  ignored (a client that sends the fields as JSON gets 114 and nothing changes). Checks, in order:
+  API key (2), ``replace_parameters`` (109 unless ``true``, ``false``, ``1`` or ``0``; accepted,
+  it changes nothing here: its effect is not documented beyond that sentence), store key (114 when
+  missing, 101 when unknown); fields not sent (or empty) keep their stored values (at least one
+  ``tiktokshop_*`` field is required, else 114 names ``tiktokshop_refresh_token``); the resulting
+  credentials are checked like an add (100) before anything is stored; the stored access token is
+  replaced by the one sent, or dropped. ``updated_items`` counts the ``tiktokshop_*`` values
+  (app key, app secret, refresh token, access token) the store holds afterwards that differ from
+  before.
+* ``cart.validate.json`` answers ``{"status": "valid"}``: no public example of the value exists,
+  so ``"valid"`` is the sandbox's own; clients must rely on ``return_code`` 0, not on this value.
+  Without ``x-store-key`` it answers 114.
 * Without ``store_url`` a store gets ``https://shop.tiktok.example/<shop code>``.
 """
 
@@ -62,6 +78,7 @@ import copy
 import dataclasses
 import hmac
 import uuid
+from collections.abc import Mapping
 from typing import Any, Final
 
 from .model import USER_TYPES, Api2CartAccount, Api2CartErrorReply, Grant, StoredCart, TikTokErrorReply
@@ -69,13 +86,17 @@ from .sample_data import SUPPORTED_PLATFORMS
 from .store import StateStore
 from .tiktok import SimulatedTikTok
 
-__all__ = ["STORE_URL_BASE", "TIKTOK_CART_ID", "TIKTOK_FIELDS", "SimulatedApi2Cart"]
+__all__ = ["STORE_URL_BASE", "TIKTOK_CART_ID", "TIKTOK_FIELDS", "VALID_STATUS", "SimulatedApi2Cart"]
 
 TIKTOK_CART_ID: Final = "TikTokShop"
 STORE_URL_BASE: Final = "https://shop.tiktok.example/"
 #: The ``tiktokshop_*`` credentials a TikTok Shop store needs (the access token is optional).
 TIKTOK_FIELDS: Final = ("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token")
 _ACCESS_FIELD: Final = "tiktokshop_access_token"
+#: The values ``replace_parameters`` may take (the sandbox's reading of "boolean" in a query string).
+_BOOLEANS: Final = frozenset({"true", "false", "1", "0"})
+#: What ``cart.validate.json`` answers in ``result.status`` (the sandbox's choice, see above).
+VALID_STATUS: Final = "valid"
 
 
 def _missing(name: str, hint: str = "") -> Api2CartErrorReply:
@@ -195,10 +216,14 @@ class SimulatedApi2Cart:
             )
             self.store.add_cart(account.api_key, earlier)
 
-    def update_config(self, api_key: str | None, store_key: str | None, body: object) -> dict[str, Any]:
-        """``PUT account.config.update.json``: replace a store's TikTok credentials (checked first)."""
+    def update_config(self, api_key: str | None, store_key: str | None, query: Mapping[str, str]) -> dict[str, Any]:
+        """``PUT account.config.update.json``: replace a store's TikTok credentials (checked first),
+        from the query's parameters; returns ``{"updated_items": N}``."""
         account = self._account(api_key)
-        fields = _string_fields(body)
+        replace = query.get("replace_parameters")
+        if replace is not None and replace.lower() not in _BOOLEANS:
+            raise Api2CartErrorReply(109, "Incorrect parameters: replace_parameters must be true or false")
+        fields = {name: value for name, value in query.items() if name.startswith("tiktokshop_") and value}
         store = self.store
         with store.mutation():
             cart = self._cart(account, store_key)
@@ -209,12 +234,12 @@ class SimulatedApi2Cart:
             refresh_token = fields.get("tiktokshop_refresh_token") or cart.refresh_token
             access_token = fields.get(_ACCESS_FIELD) or None
             self._check_tiktok(app_key, app_secret, refresh_token, access_token)
-            store.update_cart(
-                dataclasses.replace(
-                    cart, app_key=app_key, app_secret=app_secret, refresh_token=refresh_token, access_token=access_token
-                )
+            updated = dataclasses.replace(
+                cart, app_key=app_key, app_secret=app_secret, refresh_token=refresh_token, access_token=access_token
             )
-        return {}
+            store.update_cart(updated)
+        held = ("app_key", "app_secret", "refresh_token", "access_token")
+        return {"updated_items": sum(getattr(cart, name) != getattr(updated, name) for name in held)}
 
     def _default_store_url(self, grant: Grant) -> str:
         seller = self.store.seller(grant.seller_key)
@@ -241,7 +266,7 @@ class SimulatedApi2Cart:
         with self.store.reading():
             cart = self._cart(account, store_key)
             self._check_tiktok(cart.app_key, cart.app_secret, cart.refresh_token, None)
-            return {"store_key": cart.store_key, "cart_id": cart.cart_id, "url": cart.url}
+            return {"status": VALID_STATUS}
 
     def supported_platforms(self, api_key: str | None) -> dict[str, Any]:
         """``GET account.supported_platforms.json``; returns the ``result`` object."""

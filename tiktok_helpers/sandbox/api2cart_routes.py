@@ -3,8 +3,11 @@
 The API key comes from the ``x-api-key`` header or the ``api_key`` query parameter, a store's
 key from ``x-store-key`` (or the ``store_key`` query parameter). Every answer is HTTP 200
 ``{"return_code", "return_message", "result"}`` (API2Cart's published list "Response Status
-Codes"); an error has a non-zero ``return_code`` and ``"result": null``. A body that is not JSON
-reaches the rules as ``None`` (they answer 109 after checking the API key).
+Codes"); an error has a non-zero ``return_code`` and ``"result": {}`` (as API2Cart's own mock
+server, api2cart/api2cart-mock-api, answers errors). ``account.cart.add`` reads a JSON body (one
+that is not JSON reaches the rules as ``None``: they answer 109 after checking the API key);
+``account.config.update`` reads the query string only, as API2Cart's OpenAPI description
+declares it (its body, if any, is ignored).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def _api2cart_reply(handler: Replier, call: Callable[[str | None], Any], request
     try:
         result = call(api_key)
     except Api2CartErrorReply as err:
-        handler.send_json(200, {"return_code": err.return_code, "return_message": err.message, "result": None})
+        handler.send_json(200, {"return_code": err.return_code, "return_message": err.message, "result": {}})
         return
     handler.send_json(200, {"return_code": 0, "return_message": "", "result": result})
 
@@ -50,8 +53,8 @@ def cart_add(handler: Replier, request: Request) -> None:
 
 
 def config_update(handler: Replier, request: Request) -> None:
-    body, store_key = _body(request), _store_key(request)
-    _api2cart_reply(handler, lambda key: handler.server.state.api2cart_update(key, store_key, body), request)
+    query, store_key = request.query, _store_key(request)  # the body is not read: every parameter is in the query
+    _api2cart_reply(handler, lambda key: handler.server.state.api2cart_update(key, store_key, query), request)
 
 
 def cart_list(handler: Replier, request: Request) -> None:

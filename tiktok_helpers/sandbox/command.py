@@ -1,7 +1,9 @@
 """The sandbox's own command: its options, declared once, and serving until Ctrl-C.
 
 ``python -m tiktok_helpers.sandbox`` and the runbook's ``sandbox`` command both use
-:func:`add_arguments` and :func:`serve`, so the two cannot drift apart.
+:func:`add_arguments` and :func:`serve`, so the two cannot drift apart. ``--deauthorize SELLER``
+does not serve: it removes the app for a sample seller in the ``--state`` file, sends (or queues)
+the webhook, says what it did in two lines and exits.
 """
 
 from __future__ import annotations
@@ -26,13 +28,24 @@ from tiktok_helpers.samples import (
 
 from .database import StateFileError
 from .handler import MAX_LATENCY_MS, check_latency_ms
+from .model import REFRESH_READINGS
+from .pages import SELLERS_PATH
 from .sample_data import SAMPLE_SELLERS, sample_seller_key
 from .scenarios import check_scenario, scenario_lines
 from .server import Sandbox, check_port
+from .state import SandboxState
+from .webhooks import check_webhook_url
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "main", "scenario_name", "serve"]
+__all__ = ["DEFAULT_PORT", "add_arguments", "build_parser", "deauthorize", "main", "scenario_name", "serve"]
 
 DEFAULT_PORT = 8770
+#: The banner's line on the refresh reading served: the sandbox's choice, not TikTok's documented behaviour.
+_READING_LINES = {
+    "new": "refresh reading 'new': a refresh returns a NEW refresh token and retires the old one; the sandbox's "
+    "choice, TikTok does not document it (--refresh-reading same serves the other reading)",
+    "same": "refresh reading 'same': a refresh returns the SAME refresh token, which keeps working; the sandbox's "
+    "choice, TikTok does not document it (--refresh-reading new serves the other reading)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +104,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenarios", action="store_true", help="list the training scenarios (name and what each simulates) and exit"
     )
+    parser.add_argument(
+        "--refresh-reading",
+        choices=REFRESH_READINGS,
+        default="new",
+        help="what a token refresh does to the refresh token, which TikTok does not document: 'new' (default) "
+        "returns a new one and retires the old, 'same' returns the same one, which keeps working",
+    )
+    parser.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        type=_webhook_url,
+        default=None,
+        help="send TikTok's webhooks (6 seller deauthorization, 7 upcoming authorization expiration, 20 creator "
+        "deauthorization) to this http:// or https:// URL, signed with the sample app's key and secret",
+    )
+    parser.add_argument(
+        "--deauthorize",
+        metavar="SELLER",
+        type=_seller,
+        default=None,
+        help="do not serve: this sample seller removes the app in the --state file (every grant revoked; with "
+        "--webhook-url the webhook is sent, or queued for a running sandbox on the same file to retry), then exit",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log requests (query strings removed)")
 
 
@@ -110,6 +146,15 @@ def scenario_name(text: str) -> str:
     if scenario is None:
         raise argparse.ArgumentTypeError("give a scenario's name (list them with: sandbox --scenarios)")
     return scenario.name
+
+
+def _webhook_url(text: str) -> str:
+    try:
+        url = check_webhook_url(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    assert url is not None
+    return url
 
 
 def _port(text: str) -> int:
@@ -139,6 +184,8 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+    if args.deauthorize is not None:
+        return deauthorize(args)
     try:
         sandbox = Sandbox(
             port=args.port,
@@ -147,6 +194,8 @@ def serve(args: argparse.Namespace) -> int:
             state_path=args.state,
             latency_ms=args.latency_ms,
             scenario=args.scenario,
+            refresh_reading=args.refresh_reading,
+            webhook_url=args.webhook_url,
         )
     except (ValueError, StateFileError) as err:  # a StateFileError says which path and what to do
         print(f"error: {err}", file=sys.stderr)
@@ -206,6 +255,11 @@ def serve(args: argparse.Namespace) -> int:
         lines.insert(1, f"(auto-approve: consent links redirect at once as seller {args.auto_approve!r})")
     if args.latency_ms:
         lines.insert(1, f"(latency: every reply waits {args.latency_ms} ms)")
+    if args.webhook_url:
+        lines.insert(
+            1, f"(webhooks 6, 7 and 20 go to {args.webhook_url}; sellers remove the app at {base}{SELLERS_PATH})"
+        )
+    lines.insert(1, f"({_READING_LINES[sandbox.refresh_reading]})")
     scenario = sandbox.state.scenarios.scenario
     if scenario is not None:
         lasting = "until the sandbox stops" if scenario.lasting else "once, on the first such request"
@@ -225,4 +279,26 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         sandbox.stop()
     print("Sandbox stopped.", flush=True)
+    return 0
+
+
+def deauthorize(args: argparse.Namespace) -> int:
+    """``--deauthorize SELLER``: the seller removes the app in the ``--state`` file; the webhook is
+    attempted once (``--webhook-url``), else left queued for a running sandbox on the same file."""
+    if args.state is None:
+        print(
+            "error: --deauthorize acts on the state file of the sandboxes to change: give --state PATH", file=sys.stderr
+        )
+        return 2
+    try:
+        state = SandboxState(state_path=args.state, webhook_url=args.webhook_url)
+    except (ValueError, StateFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot use the state file {args.state}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    seller = SAMPLE_SELLERS[args.deauthorize]
+    revocation = state.remove_app(seller.key)
+    print("\n".join(revocation.lines(f"{seller.name} ({seller.key})", state.webhook_url)), flush=True)
     return 0

@@ -19,10 +19,11 @@ process's threads on it; :mod:`.schema` holds the tables, :mod:`.store` the quer
   a file deleted or replaced by another program is opened again (a deleted one is created empty),
   and a file overwritten in place (its size is no longer a whole number of database pages) is
   treated as not usable.
-* A file that is not usable (not an SQLite database, a database of another program, another
-  schema version, unexpected tables, or SQLite reports it corrupt) is moved aside as
-  ``<name>.corrupt`` (with its ``-wal`` and ``-shm`` files, as ``<name>.corrupt-wal`` and
-  ``<name>.corrupt-shm``) with one warning on the ``tiktok_helpers.sandbox`` logger naming the
+* A file of an older schema version is upgraded in place when opened (:func:`.schema.upgrade`:
+  its data is kept). A file that is not usable (not an SQLite database, a database of another
+  program, an unknown schema version, unexpected tables, or SQLite reports it corrupt) is moved
+  aside as ``<name>.corrupt`` (with its ``-wal`` and ``-shm`` files, as ``<name>.corrupt-wal``
+  and ``<name>.corrupt-shm``) with one warning on the ``tiktok_helpers.sandbox`` logger naming the
   problem, never a value, and the sandbox continues from an empty database. Opening and moving
   aside happen under an exclusive ``flock`` on ``<name>.lock`` (skipped on Windows), so two
   processes never both move a file aside. When even a fresh file cannot be used, the state is
@@ -222,6 +223,10 @@ class StateDatabase:
                 conn.execute("BEGIN IMMEDIATE")
                 if schema.check(conn):  # still empty: no other process created it meanwhile
                     schema.create(conn)
+                conn.execute("COMMIT")
+            elif schema.outdated(conn):  # an older version: upgraded in place, its data kept
+                conn.execute("BEGIN IMMEDIATE")
+                schema.upgrade(conn)  # does nothing if another process upgraded it meanwhile
                 conn.execute("COMMIT")
         except BaseException:
             conn.close()

@@ -3,9 +3,11 @@
 Standard library only: :class:`http.server.ThreadingHTTPServer` with HTTP/1.1 keep-alive. Every
 response (status line, headers and body) goes out in ONE ``write`` on a TCP_NODELAY socket, so a
 client reusing a connection never waits on a delayed ACK. The routes themselves are in
-:mod:`.tiktok_routes` (consent pages, token endpoints, the Open API call) and
-:mod:`.api2cart_routes`; they answer through :class:`~.routing.Replier`, which the request
-handler is, so they never import this module (:mod:`.routing` holds what both sides share).
+:mod:`.tiktok_routes` (consent pages, token endpoints, the Open API call),
+:mod:`.api2cart_routes` and :mod:`.seller_routes` (the sandbox's sellers page); they answer
+through :class:`~.routing.Replier`, which the request handler is, so they never import this
+module (:mod:`.routing` holds what both sides share). The webhooks the sandbox SENDS are not
+HTTP served here: see :mod:`.webhooks` (they use httpx).
 
 HTTP-level sandbox choices
 --------------------------
@@ -54,6 +56,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .api2cart_routes import API2CART_ROUTES
 from .pages import error_page, redirect_page
 from .routing import QueryString, Request, Routes
+from .seller_routes import SELLER_ROUTES
 from .state import SandboxState
 from .tiktok_routes import TIKTOK_ROUTES
 
@@ -331,4 +334,4 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self.send_html(405, error_page(message, "Method not allowed"), allow)
 
 
-ROUTES: Final[Routes] = {**TIKTOK_ROUTES, **API2CART_ROUTES}
+ROUTES: Final[Routes] = {**TIKTOK_ROUTES, **API2CART_ROUTES, **SELLER_ROUTES}

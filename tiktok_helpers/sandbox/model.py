@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
-from urllib.parse import urlsplit
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "REFRESH_READINGS",
     "USER_TYPES",
     "Api2CartAccount",
     "Api2CartErrorReply",
@@ -24,16 +25,33 @@ __all__ = [
     "ConsentPageRefusal",
     "ConsentRequest",
     "Grant",
+    "RefreshReading",
     "SampleShop",
     "Seller",
     "StoredCart",
     "TikTokErrorReply",
+    "append_query",
     "check_redirect_url",
+    "check_refresh_reading",
+    "token_data",
 ]
 
 AuthKind = Literal["seller", "partner", "creator"]
 #: user_type in the token reply for each kind of authorization.
 USER_TYPES: Final[Mapping[AuthKind, int]] = {"seller": 0, "creator": 1, "partner": 3}
+#: What ``/api/v2/token/refresh`` does to the refresh token (TikTok does not document it; see
+#: :mod:`.tiktok`): ``"new"`` issues a new one and retires the old, ``"same"`` returns the same one.
+RefreshReading = Literal["new", "same"]
+REFRESH_READINGS: Final[tuple[RefreshReading, ...]] = ("new", "same")
+#: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
+_URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
+
+
+def check_refresh_reading(value: object) -> RefreshReading:
+    """``value`` if it is a reading of refresh-token rotation the sandbox serves, else ValueError."""
+    if value == "new" or value == "same":
+        return value
+    raise ValueError(f"the refresh reading must be 'new' or 'same', not {value!r}")
 
 
 class TikTokErrorReply(Exception):
@@ -117,6 +135,14 @@ def check_redirect_url(url: str) -> None:
         raise ValueError("the redirect URL must be an absolute http:// or https:// URL")
 
 
+def append_query(url: str, params: list[tuple[str, str]]) -> str:
+    """Add query parameters to ``url``, keeping any it already has (and its fragment)."""
+    parts = urlsplit(quote(url, safe=_URL_SAFE))
+    extra = urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
 @dataclass
 class AuthCode:
     code: str
@@ -140,6 +166,21 @@ class Grant:
     access_expires_at: int
     refresh_token: str
     refresh_expires_at: int
+
+
+def token_data(grant: Grant, seller: Seller) -> dict[str, Any]:
+    """The ``data`` object of a token/get or token/refresh reply for ``grant``."""
+    return {
+        "access_token": grant.access_token,
+        "access_token_expire_in": grant.access_expires_at,
+        "refresh_token": grant.refresh_token,
+        "refresh_token_expire_in": grant.refresh_expires_at,
+        "open_id": grant.open_id,
+        "seller_name": seller.name,
+        "seller_base_region": seller.base_region,
+        "user_type": grant.user_type,
+        "granted_scopes": list(grant.scopes),
+    }
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""HTML for the simulated consent screen. Every interpolated value goes through :func:`_e`."""
+"""HTML for the simulated consent screen and the sandbox's sellers page. Every interpolated value
+goes through :func:`_e`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterable
 from .model import ConsentRequest, Seller
 from .sample_data import SCOPE_DESCRIPTIONS
 
-__all__ = ["BANNER", "DECISION_PATH", "consent_page", "error_page", "redirect_page"]
+__all__ = ["BANNER", "DECISION_PATH", "SELLERS_PATH", "consent_page", "error_page", "redirect_page", "sellers_page"]
 
 BANNER = "Sandbox — simulated TikTok Shop consent screen"
 DECISION_PATH = "/open/authorize/decision"
+#: The sandbox's own page where a sample seller removes the app (as in Seller Center).
+SELLERS_PATH = "/sandbox/sellers"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f5f5f7;margin:0;color:#161823}
@@ -109,3 +112,29 @@ def error_page(message: str, title: str = "Authorization error") -> str:
 def redirect_page() -> str:
     """The tiny body sent with a 302. It does not repeat the Location: that carries the code."""
     return _document("Redirecting", "<main><p>Redirecting you back to the app…</p></main>")
+
+
+def sellers_page(sellers: Iterable[tuple[Seller, int]], form_token: str, outcome: str | None = None) -> str:
+    """The sample sellers, each with how many authorizations it holds and a "Remove the app" button
+    (a form carrying ``form_token``); ``outcome``: what the last removal did, shown above."""
+    rows = []
+    for seller, grants in sellers:
+        shops = ", ".join(f"{shop.name} ({shop.region})" for shop in seller.shops)
+        rows.append(
+            f'<tr data-seller="{_e(seller.key)}"><td>{_e(seller.name)}</td><td>{_e(seller.base_region)}</td>'
+            f'<td>{_e(shops)}</td><td class="grants">{grants}</td><td><form method="post" action="{_e(SELLERS_PATH)}">'
+            f'<input type="hidden" name="form_token" value="{_e(form_token)}">'
+            f'<input type="hidden" name="seller" value="{_e(seller.key)}">'
+            f'<button type="submit" name="decision" value="remove">Remove the app</button></form></td></tr>'
+        )
+    shown = f'<p id="outcome" class="error">{_e(outcome)}</p>' if outcome else ""
+    body = f"""<main id="sellers-page">
+<h1>Sample sellers</h1>
+{shown}
+<p>Removing the app revokes every authorization of that seller, as removing it in Seller Center
+does; with a webhook URL set, the sandbox sends the deauthorization webhook.</p>
+<table id="sellers"><tr><th>Account</th><th>Region</th><th>Shops</th><th>Authorizations</th><th></th></tr>
+{"".join(rows)}
+</table>
+</main>"""
+    return _document("Sandbox sellers", body)

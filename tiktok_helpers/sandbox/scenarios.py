@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -208,11 +209,11 @@ _ALL: Final[tuple[Scenario, ...]] = (
     ),
     Scenario(
         "api2cart-stale-refresh-token",
-        "a refresh after the store was added replaced the refresh token API2Cart holds (the sandbox's refresh does; "
-        "TikTok does not document whether its refresh does)",
+        "a refresh whose hand-over to API2Cart never happened replaced the refresh token API2Cart holds (the "
+        "sandbox's default reading; TikTok does not document whether its refresh does)",
         "api2cart-validate",
         "api2cart.100",
-        how="api2cart add, refresh, then api2cart validate",
+        how="api2cart add, a refresh whose hand-over failed, then api2cart validate",
     ),
     Scenario(
         "api2cart-store-deleted",
@@ -292,9 +293,12 @@ class ScenarioSwitch:
             return s
 
 
-def play_on_call(name: str, store: StateStore, grant: Grant, scope: str, now: float) -> None:
+def play_on_call(
+    name: str, store: StateStore, grant: Grant, scope: str, now: float, revoke: Callable[[str], object]
+) -> None:
     """A training scenario's change to the world before a valid signed call is answered (committed
-    by the caller before TikTok's rules answer the call), or its refusal of the call itself."""
+    by the caller before TikTok's rules answer the call), or its refusal of the call itself.
+    ``revoke(seller_key)`` removes the app for a seller as the seller does (webhooks included)."""
     if name == "rate-limited":
         raise TikTokErrorReply(36009002, RATE_LIMIT_MESSAGE, 200)
     if name == "tiktok-internal-error":
@@ -302,6 +306,6 @@ def play_on_call(name: str, store: StateStore, grant: Grant, scope: str, now: fl
     if name == "scope-not-granted":
         store.replace_grant(dataclasses.replace(grant, scopes=tuple(s for s in grant.scopes if s != scope)))
     elif name == "seller-deauthorized":
-        store.delete_grants(grant.seller_key)
+        revoke(grant.seller_key)
     elif name == "access-token-expired":
         store.replace_grant(dataclasses.replace(grant, access_expires_at=int(now) - 1))

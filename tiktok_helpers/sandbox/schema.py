@@ -15,14 +15,24 @@ table               rows
                     the same with any clock, including a FakeClock set to the same time)
 ``carts``           API2Cart stores with the TikTok credentials they were added with; the
                     ``id`` is the store's id in API2Cart's list
+``webhook_outbox``  webhook deliveries not yet made (:mod:`.webhooks`): the App Key, the
+                    body's exact bytes, failed attempts so far, the next attempt (sandbox
+                    clock) and the claim of the sandbox delivering it now (real time)
+``expiry_notices``  one row per app, seller, shop and UTC day for which an "upcoming
+                    authorization expiration" notice was queued (so each is queued once)
 ==================  ====================================================================
 
 Indexed, because they are looked up: a code, an access token, a refresh token, a grant's app and
-seller, a minted seller's key and open_id, a shop's seller, an API2Cart store key and an
-account's store URLs. The file is stamped ``PRAGMA application_id`` = :data:`APPLICATION_ID`
-and ``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; :func:`check` refuses anything else.
+seller, a minted seller's key and open_id, a shop's seller, an API2Cart store key, an account's
+store URLs and a webhook delivery's next attempt. The file is stamped ``PRAGMA application_id`` =
+:data:`APPLICATION_ID` and ``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; :func:`check`
+refuses anything else but a version 1 file, which :func:`upgrade` brings up.
 NOT stored: the sample app, sellers, shops and scopes (always from code) and each sandbox's own
-settings (``auto_approve``, latency).
+settings (``auto_approve``, latency, the webhook URL, the refresh reading).
+
+Versions: 1 had no webhook tables; a version 1 file is upgraded in place when it is opened
+(:func:`upgrade`, in one write transaction: the two tables are added, nothing else changes), so a
+runbook's saved state survives the upgrade. Any other version is refused (:func:`check`).
 """
 
 from __future__ import annotations
@@ -31,11 +41,13 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "TABLES", "BadStateDatabase", "check", "create"]
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "TABLES", "BadStateDatabase", "check", "create", "outdated", "upgrade"]
 
 #: ``PRAGMA application_id`` of a sandbox state database: "TTSB" (TikTok Shop sandbox).
 APPLICATION_ID: Final = 0x54545342
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+#: The tables version 2 added to version 1 (what :func:`upgrade` creates).
+_ADDED_IN_2: Final = ("webhook_outbox", "expiry_notices")
 
 #: Every table and its columns, in order (what :func:`check` expects to find).
 TABLES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -67,7 +79,20 @@ TABLES: Final[Mapping[str, tuple[str, ...]]] = {
         "refresh_token",
         "access_token",
     ),
+    "webhook_outbox": ("id", "app_key", "body", "attempts", "next_at", "claimed_by", "claimed_until"),
+    "expiry_notices": ("app_key", "seller_key", "shop_id", "day"),
 }
+
+#: What version 2 added to version 1: the webhook tables (:func:`upgrade` runs these).
+_V2_DDL: Final = (
+    """CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY, app_key TEXT NOT NULL, body BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, claimed_by TEXT, claimed_until REAL)""",
+    "CREATE INDEX webhook_outbox_by_due ON webhook_outbox (next_at)",
+    """CREATE TABLE expiry_notices (
+        app_key TEXT NOT NULL, seller_key TEXT NOT NULL, shop_id TEXT NOT NULL, day INTEGER NOT NULL,
+        PRIMARY KEY (app_key, seller_key, shop_id, day)) WITHOUT ROWID""",
+)
 
 _DDL: Final = (
     "CREATE TABLE redirect_urls (app_key TEXT PRIMARY KEY, redirect_url TEXT NOT NULL) WITHOUT ROWID",
@@ -95,6 +120,7 @@ _DDL: Final = (
         cart_id TEXT NOT NULL, url TEXT NOT NULL, custom_label TEXT NOT NULL, app_key TEXT NOT NULL,
         app_secret TEXT NOT NULL, refresh_token TEXT NOT NULL, access_token TEXT,
         UNIQUE (api_key, url))""",
+    *_V2_DDL,
 )
 
 
@@ -124,11 +150,29 @@ def check(conn: sqlite3.Connection) -> bool:
         return True
     if application_id != APPLICATION_ID:
         raise BadStateDatabase("an SQLite database of another program")
-    if version != SCHEMA_VERSION:
-        raise BadStateDatabase(f"unknown version (this sandbox reads version {SCHEMA_VERSION})")
+    if version not in (1, SCHEMA_VERSION):
+        raise BadStateDatabase(f"unknown version (this sandbox reads versions 1 and {SCHEMA_VERSION})")
     for table, columns in TABLES.items():
+        if version == 1 and table in _ADDED_IN_2:
+            continue
         try:
             conn.execute(f"SELECT {', '.join(columns)} FROM {table} LIMIT 0")  # noqa: S608 (names from code)
         except sqlite3.OperationalError:
             raise BadStateDatabase(f"the {table} table does not have the expected columns") from None
     return False
+
+
+def outdated(conn: sqlite3.Connection) -> bool:
+    """True for a usable older database (:func:`check` accepted it) that :func:`upgrade` brings up."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a version 1 database to :data:`SCHEMA_VERSION`; the caller holds a write transaction.
+
+    Adds the tables version 2 added, nothing else: every code, grant and store is kept."""
+    if not outdated(conn):
+        return  # another process upgraded it meanwhile
+    for statement in _V2_DDL:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

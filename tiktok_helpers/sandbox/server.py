@@ -18,7 +18,10 @@ from typing import Generic, TypeVar, overload
 
 from .clock import Clock, SystemClock
 from .handler import SandboxHTTPServer, check_latency_ms
-from .state import SandboxState
+from .model import RefreshReading
+from .sample_data import sample_seller_key
+from .state import Revocation, SandboxState
+from .webhooks import WebhookSender
 
 __all__ = ["Sandbox", "check_port"]
 
@@ -65,6 +68,9 @@ class Sandbox(Generic[C]):
     ``latency_ms`` (0 to 10,000) delays every reply by that many milliseconds, each in its own
     request thread, to simulate a network; :attr:`latency_ms` changes it while running.
     ``scenario`` serves a training scenario by name (:attr:`scenario` switches it while running).
+    ``refresh_reading`` (``"new"`` or ``"same"``) chooses what a refresh does to the refresh token
+    and ``webhook_url`` where TikTok's webhooks go (:attr:`refresh_reading`, :attr:`webhook_url`);
+    neither is saved in the state file.
     """
 
     @overload
@@ -79,6 +85,8 @@ class Sandbox(Generic[C]):
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
         scenario: str | None = None,
+        refresh_reading: str = "new",
+        webhook_url: str | None = None,
     ) -> None: ...
 
     @overload
@@ -93,6 +101,8 @@ class Sandbox(Generic[C]):
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
         scenario: str | None = None,
+        refresh_reading: str = "new",
+        webhook_url: str | None = None,
     ) -> None: ...
 
     @overload
@@ -107,6 +117,8 @@ class Sandbox(Generic[C]):
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
         scenario: str | None = None,
+        refresh_reading: str = "new",
+        webhook_url: str | None = None,
     ) -> None: ...
 
     def __init__(
@@ -120,16 +132,26 @@ class Sandbox(Generic[C]):
         state_path: str | os.PathLike[str] | None = None,
         latency_ms: int = 0,
         scenario: str | None = None,
+        refresh_reading: str = "new",
+        webhook_url: str | None = None,
     ) -> None:
         self._latency_ms = check_latency_ms(latency_ms)
         self.host = _check_host(host)
         self._requested_port = check_port(port)
         self.clock: C = clock if clock is not None else SystemClock()  # type: ignore[assignment]
-        self.state = SandboxState(clock=self.clock, redirect_url=redirect_url, state_path=state_path, scenario=scenario)
+        self.state = SandboxState(
+            clock=self.clock,
+            redirect_url=redirect_url,
+            state_path=state_path,
+            scenario=scenario,
+            refresh_reading=refresh_reading,
+            webhook_url=webhook_url,
+        )
         self.state.auto_approve = auto_approve
         self._last_port: int | None = None
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._sender = WebhookSender(self.state.webhooks.deliver_due)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -147,6 +169,8 @@ class Sandbox(Generic[C]):
             thread.start()
             self._server, self._thread = server, thread
             self._last_port = int(server.server_address[1])
+            if self.state.webhook_url is not None:  # no URL, no thread: starting stays cheap
+                self._sender.start()
             logger.debug("sandbox listening on %s", self.base_url)
             return self
 
@@ -164,6 +188,7 @@ class Sandbox(Generic[C]):
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
+            self._sender.stop()
         if server is None:
             return
         server.shutdown()
@@ -257,6 +282,43 @@ class Sandbox(Generic[C]):
     @auto_approve.setter
     def auto_approve(self, seller: str | None) -> None:
         self.state.auto_approve = seller
+
+    @property
+    def refresh_reading(self) -> RefreshReading:
+        """``"new"`` (default): a refresh returns a NEW refresh token and the old one then answers
+        36004005; ``"same"``: it returns the same refresh token, which keeps working. TikTok documents
+        neither: which one is served is the sandbox's choice (see :mod:`tiktok_helpers.sandbox.tiktok`)."""
+        return self.state.refresh_reading
+
+    @refresh_reading.setter
+    def refresh_reading(self, value: str) -> None:
+        self.state.refresh_reading = value
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where the sandbox sends TikTok's webhooks (6, 7, 20; see :mod:`tiktok_helpers.sandbox.webhooks`),
+        signed with the sample app's key and secret; None (default): none is queued or sent, and no
+        sender thread runs. Setting it while running starts or stops the sender."""
+        return self.state.webhook_url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        with self._lock:
+            self.state.webhook_url = url
+            if url is None:
+                self._sender.stop()
+            elif self._server is not None:
+                self._sender.start()
+
+    def deliver_due(self) -> int:
+        """One pass of the webhook sender now (the thread makes one every 0.2 s): with a FakeClock,
+        advance it and call this; returns how many deliveries the receiver took."""
+        return self.state.deliver_due()
+
+    def deauthorize(self, seller: str) -> Revocation:
+        """The sample seller ``seller`` (key or name) removes the app: every grant revoked and, with a
+        webhook URL, webhook 6 (20 for a creator grant) sent at once (queued for retry if it fails)."""
+        return self.state.remove_app(sample_seller_key(seller))
 
     def __repr__(self) -> str:
         where = self.base_url if self.running else "stopped"

@@ -1,4 +1,5 @@
-"""The sandbox's mutable data: codes, grants, minted sellers, API2Cart stores and redirect URLs.
+"""The sandbox's mutable data: codes, grants, minted sellers, API2Cart stores and redirect URLs
+(the webhook outbox's rows are :mod:`.outbox`'s).
 
 :class:`StateStore` reads and writes them as rows of the state database (:mod:`.schema`), one
 indexed row per object, through :class:`~.database.StateDatabase`. The rules (:mod:`.tiktok`,
@@ -76,7 +77,7 @@ class StateStore:
         self.db.sync()
 
     def reset(self) -> None:
-        """Forget codes, grants, minted sellers, stores and redirect URLs (for every sandbox)."""
+        """Forget codes, grants, minted sellers, stores, redirect URLs and webhooks (for every sandbox)."""
         with self.db.transaction(write=True) as c:
             for table in TABLES:
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (table names from code)
@@ -212,6 +213,24 @@ class StateStore:
     def delete_grants(self, seller_key: str) -> int:
         with self.mutation() as c:
             return c.execute("DELETE FROM grants WHERE seller_key = ?", (seller_key,)).rowcount
+
+    def grants_of(self, seller_key: str) -> list[Grant]:
+        """Every grant of one seller, oldest first."""
+        with self.reading() as c:
+            query = f"SELECT {_GRANT_COLUMNS} FROM grants WHERE seller_key = ? ORDER BY id"  # noqa: S608
+            rows = c.execute(query, (seller_key,)).fetchall()
+        return [_grant(row) for row in rows]
+
+    def latest_ends(self, after: float, until: float, user_type: int) -> list[tuple[str, str, int]]:
+        """``(app_key, seller_key, end)`` for each app and seller whose LATEST authorization end among
+        its grants of other user types than ``user_type`` is in ``(after, until]``."""
+        with self.reading() as c:
+            rows = c.execute(
+                "SELECT app_key, seller_key, MAX(refresh_expires_at) AS ends FROM grants WHERE user_type != ? "
+                "GROUP BY app_key, seller_key HAVING ends > ? AND ends <= ? ORDER BY app_key, seller_key",
+                (user_type, after, until),
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def grants(self) -> list[Grant]:
         """Every grant, oldest first (a snapshot; reads the whole table)."""

@@ -40,12 +40,16 @@ Sandbox choices where TikTok documents nothing
 * Wrong ``app_key`` or ``app_secret`` at the token endpoints -> ``36004003 invalid app_key or
   app_secret``; a missing parameter or wrong ``grant_type`` -> ``36004002 invalid param: ...``.
   These codes are the sandbox's own, not observed live values.
-* Refresh ROTATES: it issues a new refresh token and a new access token; the old refresh token
-  then answers ``36004005`` and the old access token ``105001``. TikTok does not document
-  rotation; rotating is the stricter simulation and catches clients that forget to store the
-  returned refresh token. The refresh token keeps the authorization's original end
-  (``refresh_token_expire_in`` does not move); a new access token lives 7 days, but never past
-  that end.
+* Whether a refresh returns a new refresh token is NOT documented (the token docs' samples show
+  the same string before and after, which proves nothing), so the sandbox serves both readings,
+  its choice per sandbox (``refresh_reading``, ``--refresh-reading``): ``"new"`` (the default, the
+  stricter one: it catches a client that forgets to store the returned token) issues a new refresh
+  token and the old one then answers ``36004005``; ``"same"`` returns the same refresh token,
+  which keeps working. Either way a refresh issues a new access token and the old one then answers
+  ``105001``; the refresh token keeps the authorization's original end (``refresh_token_expire_in``
+  does not move); a new access token lives 7 days, but never past that end. The scenario
+  ``refresh-token-replaced`` replaces the refresh token whatever the reading (the world it stands
+  for is another copy's refresh under the "new" reading).
 * Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials); a call with
   no ``sign`` parameter at all -> ``36009004`` (a cause "Common errors" and live replies give), a wrong or
   empty one -> ``106001``. The messages of these are the sandbox's own wording.
@@ -59,7 +63,7 @@ Sandbox choices where TikTok documents nothing
 * A creator token (user_type 1) has no shops: Get Authorized Shops answers an empty list.
 * Every authorization of a seller creates an independent grant: authorizing again does not
   revoke earlier tokens (use :meth:`~tiktok_helpers.sandbox.state.SandboxState.deauthorize` to
-  simulate revocation).
+  simulate revocation; with a webhook URL it also sends webhook 6 or 20, see :mod:`.webhooks`).
 * The consent page offers the sample sellers; the decision form also accepts a seller minted for
   an agency's account (:mod:`.agency`), by key.
 """
@@ -71,7 +75,6 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from tiktok_helpers import protocol
 from tiktok_helpers.signing import sign
@@ -85,11 +88,15 @@ from .model import (
     ConsentPageRefusal,
     ConsentRequest,
     Grant,
+    RefreshReading,
     Seller,
     TikTokErrorReply,
+    append_query,
+    token_data,
 )
 from .scenarios import CODE_AGE_SECONDS, ScenarioSwitch, play_on_call
 from .store import StateStore
+from .webhooks import Webhooks
 
 __all__ = [
     "ACCESS_TOKEN_TTL",
@@ -111,8 +118,6 @@ TIMESTAMP_MAX_AGE: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AGE.total_seconds()
 TIMESTAMP_MAX_AHEAD: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AHEAD.total_seconds())
 SHOPS_PATH: Final = "/authorization/202309/shops"
 SHOPS_SCOPE: Final = "seller.authorization.info"
-#: Characters a registered callback URL may keep as they are (anything else is percent-encoded).
-_URL_SAFE: Final = ":/?#[]@!$&'()*+,;=%~"
 #: The live message for a wrong or garbage access token (quoted in public client code).
 BAD_TOKEN_HEADER: Final = "The 'x-tts-access-token' header is invalid"
 #: Open API codes sent with HTTP 401 (live traces: 106001; for 36009004 the sandbox's choice, see the
@@ -124,14 +129,6 @@ def _open_api_error(code: int, message: str) -> TikTokErrorReply:
     return TikTokErrorReply(code, message, 401 if code in OPEN_API_401 else 200)
 
 
-def append_query(url: str, params: list[tuple[str, str]]) -> str:
-    """Add query parameters to ``url``, keeping any it already has (and its fragment)."""
-    parts = urlsplit(quote(url, safe=_URL_SAFE))
-    extra = urlencode(params)
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit(parts._replace(query=query))
-
-
 def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
     for name in names:
         if not params.get(name):
@@ -141,11 +138,21 @@ def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
 class SimulatedTikTok:
     """TikTok Shop's authorization service and Open API over the data in ``store``."""
 
-    def __init__(self, store: StateStore, now: Callable[[], float], scenarios: ScenarioSwitch | None = None) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        now: Callable[[], float],
+        scenarios: ScenarioSwitch | None = None,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self.store = store
         self.now = now
         #: The training scenario served (see :mod:`.scenarios`): it changes the world, these rules answer.
         self.scenarios = scenarios if scenarios is not None else ScenarioSwitch()
+        #: Where revocations are notified (:mod:`.webhooks`).
+        self.webhooks = webhooks if webhooks is not None else Webhooks(store, now)
+        #: What a refresh does to the refresh token (see the module's docstring); checked by the state.
+        self.refresh_reading: RefreshReading = "new"
 
     def find_app(self, *, app_key: str | None = None, service_id: str | None = None) -> App | None:
         """The app, with its current redirect URL."""
@@ -243,20 +250,6 @@ class SimulatedTikTok:
             refresh_expires_at=base + REFRESH_TOKEN_TTL,
         )
 
-    @staticmethod
-    def _token_data(grant: Grant, seller: Seller) -> dict[str, Any]:
-        return {
-            "access_token": grant.access_token,
-            "access_token_expire_in": grant.access_expires_at,
-            "refresh_token": grant.refresh_token,
-            "refresh_token_expire_in": grant.refresh_expires_at,
-            "open_id": grant.open_id,
-            "seller_name": seller.name,
-            "seller_base_region": seller.base_region,
-            "user_type": grant.user_type,
-            "granted_scopes": list(grant.scopes),
-        }
-
     def token_get(self, params: Mapping[str, str]) -> dict[str, Any]:
         """``/api/v2/token/get``: exchange an authorization code; returns the ``data`` object."""
         _require(params, ("app_key", "app_secret", "auth_code", "grant_type"))
@@ -292,7 +285,7 @@ class SimulatedTikTok:
             store.use_code(code.code)
             grant = self.new_grant(app, seller, code.user_type, now)
             store.add_grant(grant)
-            return self._token_data(grant, seller)
+            return token_data(grant, seller)
 
     def _grant_for_refresh(self, app: App, refresh_token: str) -> tuple[Grant, Seller]:
         grant = self.store.grant_by_refresh(refresh_token)
@@ -304,7 +297,7 @@ class SimulatedTikTok:
         return grant, seller
 
     def token_refresh(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``/api/v2/token/refresh``: rotate both tokens; returns the ``data`` object."""
+        """``/api/v2/token/refresh``: new tokens (the refresh token per the reading); the ``data`` object."""
         _require(params, ("app_key", "app_secret", "refresh_token", "grant_type"))
         if params["grant_type"] != "refresh_token":
             raise TikTokErrorReply(36004002, "invalid param: grant_type must be refresh_token")
@@ -323,12 +316,12 @@ class SimulatedTikTok:
             old, seller = self._grant_for_refresh(app, params["refresh_token"])
             grant = dataclasses.replace(
                 old,
-                refresh_token=new_token(),
+                refresh_token=new_token() if self.refresh_reading == "new" else old.refresh_token,
                 access_token=new_token(),
                 access_expires_at=min(int(self.now()) + ACCESS_TOKEN_TTL, old.refresh_expires_at),
             )
             store.rotate(old.refresh_token, grant)
-            return self._token_data(grant, seller)
+            return token_data(grant, seller)
 
     def check_refresh_token(self, app_key: str, app_secret: str, refresh_token: str) -> Grant:
         """Validate TikTok credentials WITHOUT rotating anything (what API2Cart's add uses)."""
@@ -336,9 +329,13 @@ class SimulatedTikTok:
         with self.store.reading():
             return self._grant_for_refresh(app, refresh_token)[0]
 
-    def deauthorize(self, seller_key: str) -> int:
-        """Revoke every grant of a seller (like SELLER_DEAUTHORIZATION); returns how many."""
-        return self.store.delete_grants(seller_key)
+    def deauthorize(self, seller_key: str) -> tuple[int, list[int]]:
+        """Revoke every grant of a seller (the seller removed the app) and queue the webhooks that say
+        so (:mod:`.webhooks`); returns how many grants, and the queued deliveries' ids."""
+        with self.store.mutation():
+            revoked = self.store.grants_of(seller_key)
+            self.store.delete_grants(seller_key)
+            return len(revoked), self.webhooks.revoked(revoked)
 
     # ------------------------------------------------------------------ Open API
     def authorized_shops(
@@ -378,7 +375,7 @@ class SimulatedTikTok:
                 grant, _ = self._caller(app, access_token, now)
                 played = self.scenarios.fire("shops")
                 if played is not None:
-                    play_on_call(played.name, self.store, grant, SHOPS_SCOPE, now)
+                    play_on_call(played.name, self.store, grant, SHOPS_SCOPE, now, self.deauthorize)
         with self.store.reading():
             grant, seller = self._caller(app, access_token, now)
             if grant.user_type == USER_TYPES["creator"]:

@@ -1,0 +1,46 @@
+"""One seller, two rows: how a grant imported from a single-seller ``.env`` (no open_id yet) finds
+its seller and becomes one grant with that seller's later authorization (:meth:`GrantStore.save_tokens`
+calls these inside its write transaction)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .grant_rows import json_list
+from .tokens import TokenSet
+
+__all__ = ["imported_seller", "merge_into"]
+
+
+def imported_seller(db: sqlite3.Connection, tokens: TokenSet, mode: str, app_key: str) -> sqlite3.Row | None:
+    """The imported grant (no open_id yet) that this authorization's seller is, by seller name:
+    only when exactly one such grant carries that name."""
+    if not tokens.seller_name:
+        return None
+    rows = db.execute(
+        "SELECT * FROM grants WHERE open_id IS NULL AND imported = 1 AND mode = ? AND app_key = ? "
+        "AND seller_name = ? COLLATE NOCASE",
+        (mode, app_key, tokens.seller_name),
+    ).fetchall()
+    return rows[0] if len(rows) == 1 else None
+
+
+def merge_into(db: sqlite3.Connection, target: sqlite3.Row, imported: sqlite3.Row) -> None:
+    """One seller, two rows (an imported grant and the grant of a later authorization): keep
+    ``target``, taking over what only ``imported`` has, then drop ``imported``."""
+    carried: dict[str, object] = {}
+    if not target["api2cart_store_key"] and imported["api2cart_store_key"]:
+        carried["api2cart_store_key"] = imported["api2cart_store_key"]
+        # the store holds the imported grant's refresh token: whoever refreshed it goes on doing so
+        for column in ("refresher", "refresher_reason", "refresher_since"):
+            carried[column] = imported[column]
+    if not json_list(target["shops"]) and json_list(imported["shops"]):  # a damaged list counts as none
+        carried["shops"] = imported["shops"]
+        carried["verified_at"] = imported["verified_at"]
+    earlier, later = imported["authorized_at"], target["authorized_at"]
+    if isinstance(earlier, int) and (not isinstance(later, int) or later > earlier):
+        carried["authorized_at"] = earlier
+    db.execute("DELETE FROM grants WHERE id = ?", (imported["id"],))
+    if carried:
+        assignments = ", ".join(f"{name} = ?" for name in carried)
+        db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*carried.values(), target["id"]))  # noqa: S608

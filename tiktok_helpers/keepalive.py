@@ -1,0 +1,147 @@
+"""The keep-alive: one pass a scheduler runs (cron, a systemd timer) to keep every seller connected.
+
+One pass, under a lock so two passes never overlap (a second one says so and does nothing):
+
+1. refresh the sellers the runbook refreshes whose access token ends within ``due_within``
+   (:meth:`~tiktok_helpers.session.Session.refresh_all`; TikTok's access tokens must be refreshed at
+   least every 7 days, so a daily pass with the default two days keeps them alive); a refreshed seller
+   with a store in API2Cart hands it the new refresh token;
+2. ask API2Cart to check the store of every seller API2Cart refreshes (``cart.validate``: API2Cart
+   holds and refreshes their tokens, so its answer is the only view of them);
+3. report what only a person can fix: a seller who removed the app (TikTok's webhook 6 or 20), an
+   authorization that ends within ``ending_within`` or has ended (the seller must authorize again;
+   TikTok's webhook 7 starts 30 days before the end), a refresh or a check that failed, a hand-over
+   that failed, a damaged row.
+
+:attr:`KeepAliveReport.needs_person` is what a scheduler acts on (the command's exit status 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Final
+
+from .envfile import open_lock_file
+from .errors import SettingsError, TikTokHelperError
+from .grants import Grant
+from .results import RefreshSummary
+from .secret import Secret
+from .session import Session
+from .status import ENDING_SOON, attention
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no overlap protection between processes
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DEFAULT_DUE_WITHIN", "KeepAliveReport", "StoreCheck", "keep_alive", "keepalive_lock_path"]
+
+#: Refresh a seller whose access token ends within this (a daily run keeps every token alive).
+DEFAULT_DUE_WITHIN: Final = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """API2Cart's answer for one seller's store: ``error`` None when ``cart.validate`` accepted it."""
+
+    seller: Grant
+    store_key: Secret
+    status: str = ""
+    error: TikTokHelperError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class KeepAliveReport:
+    """What one keep-alive pass did and found. ``busy`` is set (and nothing was done) when another
+    pass held the lock."""
+
+    summary: RefreshSummary = field(default_factory=lambda: RefreshSummary(()))
+    stores: tuple[StoreCheck, ...] = ()
+    #: Every seller that needs a person, with why (removed the app, authorization ending or ended,
+    #: damaged row), as ``(grant, sentence)``.
+    attention: tuple[tuple[Grant, str], ...] = ()
+    busy: str = ""
+
+    @property
+    def failed_stores(self) -> tuple[StoreCheck, ...]:
+        return tuple(c for c in self.stores if not c.ok)
+
+    @property
+    def needs_person(self) -> bool:
+        """A refresh, a hand-over or a store check failed, or a seller needs to authorize again."""
+        s = self.summary
+        return bool(s.failed or s.handover_failed or self.failed_stores or self.attention)
+
+
+def keepalive_lock_path(grants_path: Path) -> Path:
+    """The keep-alive's lock file, beside the grant database (never deleted; holds the pid)."""
+    return grants_path.with_name(grants_path.name + ".keepalive.lock")
+
+
+@contextlib.contextmanager
+def _pass_lock(grants_path: Path) -> Iterator[str]:
+    """Hold the keep-alive lock; yields "" when held, else who holds it (nothing may be done)."""
+    lock = keepalive_lock_path(grants_path)
+    try:
+        fd = open_lock_file(lock)
+    except OSError as exc:
+        raise SettingsError(f"cannot open the keep-alive lock {lock}: {exc.strerror or exc}") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                yield f"another keep-alive is running{f' (process {holder})' if holder.isdigit() else ''}"
+                return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield ""
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _check_stores(session: Session, grants: list[Grant]) -> tuple[StoreCheck, ...]:
+    held = [g for g in grants if g.held_by_api2cart and g.api2cart_store_key and g.removed_at is None]
+    if not held:
+        return ()
+    try:
+        client = session.api2cart()
+    except TikTokHelperError as exc:  # no API2Cart key: every store is unchecked, and says why
+        return tuple(StoreCheck(g, g.api2cart_store_key, error=exc) for g in held)
+    checks = []
+    for grant in held:
+        try:
+            checks.append(StoreCheck(grant, grant.api2cart_store_key, client.validate_store(grant.api2cart_store_key)))
+        except TikTokHelperError as exc:
+            checks.append(StoreCheck(grant, grant.api2cart_store_key, error=exc))
+    return tuple(checks)
+
+
+def keep_alive(
+    session: Session,
+    *,
+    due_within: timedelta = DEFAULT_DUE_WITHIN,
+    ending_within: timedelta = ENDING_SOON,
+    concurrency: int = 8,
+    now: datetime | None = None,
+) -> KeepAliveReport:
+    """One keep-alive pass over the session's app and mode (see the module's description)."""
+    with _pass_lock(session.grants_path) as busy:
+        if busy:
+            return KeepAliveReport(busy=busy)
+        summary = session.refresh_all(concurrency=concurrency, due_within=due_within)
+        grants = session.sellers()  # as stored after the refreshes
+        stores = _check_stores(session, grants)
+        moment = now or datetime.now(timezone.utc)
+        needs = tuple((g, why) for g in grants if (why := attention(g, moment, ending_within)))
+        return KeepAliveReport(summary, stores, needs)
