@@ -105,9 +105,16 @@ def make_project(folder: Path, sandbox: Sandbox[Any], sellers: int) -> Project:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox[Any]]:
-    with Sandbox(state_path=tmp_path / ".sandbox" / "state.db") as running:
+def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox[Any]]:
+    """The sandbox, serving the reading of refresh-token rotation a test is parametrized with
+    (``BOTH_READINGS``; default ``new``): TikTok documents neither, the runbook must hold under both."""
+    reading = getattr(request, "param", "new")
+    with Sandbox(state_path=tmp_path / ".sandbox" / "state.db", refresh_reading=reading) as running:
         yield running
+
+
+#: Run a test under both readings of rotation (the old refresh token stops working, or comes back).
+BOTH_READINGS = pytest.mark.parametrize("sandbox", ["new", "same"], indirect=True)
 
 
 @pytest.fixture
@@ -146,6 +153,7 @@ def _refresh_in_two_threads(project: Project) -> list[str]:
     return said
 
 
+@BOTH_READINGS
 def test_two_sessions_refreshing_one_seller_at_once_both_succeed(project: Project) -> None:
     project.sandbox.latency_ms = 40  # both requests in flight together, were they both sent
     outcomes = [_refresh_in_two_threads(project) for _ in range(ROUNDS)]
@@ -293,6 +301,7 @@ def test_a_stop_signal_while_a_refresh_reply_is_in_flight_waits_for_it(project: 
 # --- two bulk refreshes at once ------------------------------------------------------------------
 
 
+@BOTH_READINGS
 def test_two_bulk_refreshes_at_once_refresh_each_seller_and_lose_none(tmp_path: Path, sandbox: Sandbox[Any]) -> None:
     project = make_project(tmp_path, sandbox, 40)
     sandbox.latency_ms = 10
@@ -323,6 +332,7 @@ def test_two_bulk_refreshes_at_once_refresh_each_seller_and_lose_none(tmp_path: 
 
 
 @pytest.mark.durability
+@BOTH_READINGS
 def test_two_processes_refreshing_all_at_once_lose_no_seller(tmp_path: Path, sandbox: Sandbox[Any]) -> None:
     project = make_project(tmp_path, sandbox, 100)
     sandbox.latency_ms = 10
@@ -501,6 +511,7 @@ def test_the_command_line_says_already_refreshed(project: Project) -> None:
 # --- a stop during a bulk refresh, in process ----------------------------------------------------
 
 
+@BOTH_READINGS
 def test_an_interrupted_bulk_refresh_waits_for_the_refreshes_in_flight(tmp_path: Path, sandbox: Sandbox[Any]) -> None:
     project = make_project(tmp_path, sandbox, 60)
     sandbox.latency_ms = 20
