@@ -123,6 +123,14 @@ def test_unknown_types_and_unknown_shops_are_kept_and_change_nothing(store: Gran
     assert store.record_notice(_notice(6, "n-y", shop_id=SHOP.id[:-1])).grant_ids == ()
 
 
+def test_the_shop_index_follows_the_grants_shops(store: GrantStore) -> None:
+    grant = store.all()[0]
+    other = Shop(id="7494000000000000777", name="Other", region="GB", seller_type="LOCAL", cipher="c2", code="GBY")
+    store.save_shops(grant.id, [other])  # the seller's shops changed: SHOP is no longer theirs
+    assert store.record_notice(_notice(6, "n-old-shop")).grant_ids == ()
+    assert store.record_notice(_notice(6, "n-new-shop", shop_id=other.id)).grant_ids == (grant.id,)
+
+
 def test_a_notice_sent_before_the_latest_authorization_changes_nothing(store: GrantStore) -> None:
     late = store.record_notice(_notice(6, "n-old", sent=NOW - timedelta(hours=3)))  # authorized at NOW - 2 h
     assert late.grant_ids == () and "authorized again after this notice was sent" in late.outcome
@@ -151,10 +159,14 @@ def test_a_version_2_file_gives_sellers_with_a_store_to_api2cart(tmp_path: Path)
     db = sqlite3.connect(path)
     for step in MIGRATIONS[:2]:
         db.executescript(step)
+    shops = json.dumps(
+        [{"id": SHOP.id, "name": "S", "region": "GB", "seller_type": "LOCAL", "cipher": "c", "code": "X"}]
+    )
     db.execute(
-        "INSERT INTO grants (open_id, access_token, refresh_token, authorized_at, mode, app_key, api2cart_store_key) "
-        "VALUES ('a', 'TTP_a', 'TTP_r', 1, 'sandbox', ?, 'storekey1'), ('b', 'TTP_b', 'TTP_s', 2, 'sandbox', ?, '')",
-        (samples.SANDBOX_APP_KEY, samples.SANDBOX_APP_KEY),
+        "INSERT INTO grants (open_id, access_token, refresh_token, authorized_at, mode, app_key, api2cart_store_key, "
+        "shops) VALUES ('a', 'TTP_a', 'TTP_r', 1, 'sandbox', ?, 'storekey1', '[]'), "
+        "('b', 'TTP_b', 'TTP_s', 2, 'sandbox', ?, '', ?)",
+        (samples.SANDBOX_APP_KEY, samples.SANDBOX_APP_KEY, shops),
     )
     db.execute(f"PRAGMA application_id={APPLICATION_ID}")
     db.execute("PRAGMA user_version=2")
@@ -163,8 +175,10 @@ def test_a_version_2_file_gives_sellers_with_a_store_to_api2cart(tmp_path: Path)
     store = GrantStore(path, scope=SANDBOX_SCOPE)
     try:
         by_open_id = {g.open_id: g for g in store.all()}
+        found = store.record_notice(_notice(6, "n-upgraded")).grant_ids  # the upgrade indexed the shops
     finally:
         store.close()
+    assert found == (by_open_id["b"].id,)
     assert by_open_id["a"].refresher is Refresher.API2CART and by_open_id["a"].refresher_why
     assert by_open_id["b"].refresher is Refresher.RUNBOOK
     assert not by_open_id["a"].damage and not by_open_id["b"].damage

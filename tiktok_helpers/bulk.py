@@ -317,7 +317,8 @@ def refresh_all(
     A seller whose authorization has ended is skipped (only the seller can authorize again), so is
     one the refresher's ``skip`` names a reason for (API2Cart refreshes them: :func:`left_alone`), and
     with ``due_within`` a seller whose access token lasts longer than that (nothing is sent).
-    ``on_progress(outcome, done, total)`` is called as each one lands, from the worker threads.
+    ``on_progress(outcome, done, total)`` is called as each one lands, from the worker threads (from
+    the calling thread for a seller skipped without a request).
     Interrupted (Ctrl-C, or SIGTERM and SIGHUP at the command line), nothing new is submitted, the
     refreshes in flight are waited for, and :class:`RefreshInterrupted` carries what was done.
     """
@@ -330,23 +331,28 @@ def refresh_all(
     lock = threading.Lock()
     stop = threading.Event()
 
-    def one(index: int, grant: Grant) -> None:
-        nonlocal done
+    def left(grant: Grant) -> RefreshOutcome | None:
+        """A seller skipped without a request (asked again under the seller's lock if not)."""
         why = refresher.skip(grant) if refresher.skip is not None else ""
         if grant.refresh_expired(moment) and _still_ended(grant, refresher, moment):
-            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=ENDED)
-        elif why:  # asked again under the seller's lock, of the grant as stored then
-            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=why)
-        elif due_within is not None and not grant.access_due(moment, due_within):
-            outcome = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=NOT_DUE)
-        else:
-            outcome = refresher.one(grant, stop)
+            return RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=ENDED)
+        if why:
+            return RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=why)
+        if due_within is not None and not grant.access_due(moment, due_within):
+            return RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=NOT_DUE)
+        return None
+
+    def record(index: int, outcome: RefreshOutcome) -> None:
+        nonlocal done
         with lock:
             outcomes[index] = outcome
             done += 1
             count = done
         if on_progress is not None:
             on_progress(outcome, count, total)
+
+    def one(index: int, grant: Grant) -> None:
+        record(index, refresher.one(grant, stop))
 
     if total == 0:
         return RefreshSummary(())
@@ -356,6 +362,10 @@ def refresh_all(
         running: set[Future[None]] = set()
         try:
             for index, grant in enumerate(grants):
+                skipped = left(grant)  # here, not in the pool: a pass with nothing due sends nothing
+                if skipped is not None:
+                    record(index, skipped)
+                    continue
                 while len(running) >= workers:
                     _, running = wait(running, return_when=FIRST_COMPLETED)
                 future = pool.submit(one, index, grant)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from .grant_rows import json_list
+from .grant_schema import index_shops
 from .tokens import TokenSet
 
 __all__ = ["imported_seller", "merge_into"]
@@ -41,6 +42,9 @@ def merge_into(db: sqlite3.Connection, target: sqlite3.Row, imported: sqlite3.Ro
     if isinstance(earlier, int) and (not isinstance(later, int) or later > earlier):
         carried["authorized_at"] = earlier
     db.execute("DELETE FROM grants WHERE id = ?", (imported["id"],))
+    index_shops(db, imported["id"], None)
     if carried:
         assignments = ", ".join(f"{name} = ?" for name in carried)
         db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*carried.values(), target["id"]))  # noqa: S608
+    if "shops" in carried:
+        index_shops(db, target["id"], carried["shops"])

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from .grant_rows import json_list, moment, optional_seconds, seconds
+from .grant_rows import moment, optional_seconds, seconds
 from .text import local_time
 from .webhooks import Notice, NoticeType
 
@@ -64,16 +64,11 @@ def rows_for_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: 
         ).fetchall()
     if not notice.shop_id:
         return []
-    candidates = db.execute(
-        "SELECT * FROM grants WHERE mode = ? AND app_key = ? AND instr(shops, ?) > 0",
-        (mode, app_key, notice.shop_id),
-    ).fetchall()  # a coarse text match, confirmed on the parsed list
-    return [row for row in candidates if _has_shop(row["shops"], notice.shop_id)]
-
-
-def _has_shop(shops: object, shop_id: str) -> bool:
-    items = json_list(shops) or []
-    return any(isinstance(item, dict) and str(item.get("id")) == shop_id for item in items)
+    return db.execute(
+        "SELECT grants.* FROM grant_shops CROSS JOIN grants ON grants.id = grant_shops.grant_id "
+        "WHERE grant_shops.shop_id = ? AND grants.mode = ? AND grants.app_key = ? ORDER BY grants.id",
+        (notice.shop_id, mode, app_key),
+    ).fetchall()  # the shop id index first (CROSS JOIN keeps that order), then each grant by its id
 
 
 def apply_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: str, now: datetime) -> NoticeResult:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "database_error",
     "ensure_wal",
     "failure_of",
+    "index_shops",
     "is_empty",
     "open_checked",
     "rollback",
@@ -140,6 +142,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (mode, app_key, notification_id)
     );
     CREATE INDEX notices_by_time ON notices (received_at);
+    CREATE TABLE grant_shops (
+        shop_id  TEXT NOT NULL,
+        grant_id INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, grant_id)
+    ) WITHOUT ROWID;
     """,
 )
 _VERSION: Final = len(MIGRATIONS)
@@ -342,6 +349,9 @@ def open_checked(db: sqlite3.Connection, path: Path) -> bool:
                     db.execute(statement)
             if number + 1 == 2:
                 _adopt_version_one_rows(db)
+            if number + 1 == 3:
+                for row in db.execute("SELECT id, shops FROM grants").fetchall():
+                    index_shops(db, row["id"], row["shops"])
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         db.execute(f"PRAGMA user_version={_VERSION}")
     except BaseException:
@@ -375,6 +385,19 @@ def ensure_wal(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
+
+
+def index_shops(db: sqlite3.Connection, grant_id: int, shops: object) -> None:
+    """Keep ``grant_shops`` (shop id -> grant: how a webhook notice, keyed by shop id, finds its
+    seller without reading every grant) in step with a grant's ``shops`` column (JSON text; a column
+    that is not a JSON list of shops indexes nothing)."""
+    db.execute("DELETE FROM grant_shops WHERE grant_id = ?", (grant_id,))
+    try:
+        items = json.loads(shops) if isinstance(shops, str) else None
+    except ValueError:
+        items = None
+    ids = {str(item["id"]) for item in items or () if isinstance(item, dict) and item.get("id")}
+    db.executemany("INSERT INTO grant_shops (shop_id, grant_id) VALUES (?, ?)", [(i, grant_id) for i in ids])
 
 
 def _adopt_version_one_rows(db: sqlite3.Connection) -> None:

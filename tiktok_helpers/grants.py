@@ -57,6 +57,7 @@ from .grant_schema import (
     database_error,
     ensure_wal,
     failure_of,
+    index_shops,
     is_empty,
     open_checked,
     rollback,
@@ -436,10 +437,12 @@ class GrantStore:
         mode, app_key = self._owner()
 
         def work(db: sqlite3.Connection) -> sqlite3.Row | None:
-            db.execute(
+            changed = db.execute(
                 f"UPDATE grants SET {assignments} WHERE id = ? AND mode = ? AND app_key = ?",  # noqa: S608
                 (*values.values(), grant_id, mode, app_key),
-            )
+            ).rowcount
+            if changed and "shops" in values:
+                index_shops(db, grant_id, values["shops"])
             row: sqlite3.Row | None = db.execute(
                 "SELECT * FROM grants WHERE id = ? AND mode = ? AND app_key = ?", (grant_id, mode, app_key)
             ).fetchone()
@@ -482,6 +485,7 @@ class GrantStore:
                     app_key,
                 ),
             )
+            index_shops(db, int(cursor.lastrowid or 0), shops_json(grant.shops))
             return db.execute("SELECT * FROM grants WHERE id = ?", (cursor.lastrowid,)).fetchone(), True
 
         row, added = self._write(work, "importing the seller's grant")

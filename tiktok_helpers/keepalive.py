@@ -6,8 +6,9 @@ One pass, under a lock so two passes never overlap (a second one says so and doe
    (:meth:`~tiktok_helpers.session.Session.refresh_all`; TikTok's access tokens must be refreshed at
    least every 7 days, so a daily pass with the default two days keeps them alive); a refreshed seller
    with a store in API2Cart hands it the new refresh token;
-2. ask API2Cart to check the store of every seller API2Cart refreshes (``cart.validate``: API2Cart
-   holds and refreshes their tokens, so its answer is the only view of them);
+2. ask API2Cart to check the store of every seller API2Cart refreshes (``cart.validate``, as many
+   at a time as the refreshes: API2Cart holds and refreshes their tokens, so its answer is the only
+   view of them);
 3. report what only a person can fix: a seller who removed the app (TikTok's webhook 6 or 20), an
    authorization that ends within ``ending_within`` or has ended (the seller must authorize again;
    TikTok's webhook 7 starts 30 days before the end), a refresh or a check that failed, a hand-over
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -110,7 +112,9 @@ def _pass_lock(grants_path: Path) -> Iterator[str]:
         os.close(fd)  # releases the lock
 
 
-def _check_stores(session: Session, grants: list[Grant]) -> tuple[StoreCheck, ...]:
+def _check_stores(session: Session, grants: list[Grant], concurrency: int) -> tuple[StoreCheck, ...]:
+    """``cart.validate`` for every seller API2Cart refreshes, ``concurrency`` at a time on the session's
+    shared HTTP client (one round trip each: sequential would take a network round trip per seller)."""
     held = [g for g in grants if g.held_by_api2cart and g.api2cart_store_key and g.removed_at is None]
     if not held:
         return ()
@@ -118,13 +122,15 @@ def _check_stores(session: Session, grants: list[Grant]) -> tuple[StoreCheck, ..
         client = session.api2cart()
     except TikTokHelperError as exc:  # no API2Cart key: every store is unchecked, and says why
         return tuple(StoreCheck(g, g.api2cart_store_key, error=exc) for g in held)
-    checks = []
-    for grant in held:
+
+    def check(grant: Grant) -> StoreCheck:
         try:
-            checks.append(StoreCheck(grant, grant.api2cart_store_key, client.validate_store(grant.api2cart_store_key)))
+            return StoreCheck(grant, grant.api2cart_store_key, client.validate_store(grant.api2cart_store_key))
         except TikTokHelperError as exc:
-            checks.append(StoreCheck(grant, grant.api2cart_store_key, error=exc))
-    return tuple(checks)
+            return StoreCheck(grant, grant.api2cart_store_key, error=exc)
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(held)), thread_name_prefix="validate") as pool:
+        return tuple(pool.map(check, held))
 
 
 def keep_alive(
@@ -141,7 +147,7 @@ def keep_alive(
             return KeepAliveReport(busy=busy)
         summary = session.refresh_all(concurrency=concurrency, due_within=due_within)
         grants = session.sellers()  # as stored after the refreshes
-        stores = _check_stores(session, grants)
+        stores = _check_stores(session, grants, concurrency)
         moment = now or datetime.now(timezone.utc)
         needs = tuple((g, why) for g in grants if (why := attention(g, moment, ending_within)))
         return KeepAliveReport(summary, stores, needs)

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PROGRESS_INTERVAL", "CatcherProgress", "Output", "ProgressBar", "isatty", "json_text"]
 
+#: Held while a line is written, so that lines printed from several threads stay whole.
+_PRINTING: Final = threading.Lock()
+
 #: Without a terminal, the catcher's progress is one line per this many seconds.
 PROGRESS_INTERVAL: Final = 10.0
 
@@ -100,7 +103,11 @@ class Output:
     # (json_text): never passed through terminal_safe, whose escapes are not JSON.
 
     def note(self, text: str) -> None:
-        print(terminal_safe(text), file=self.stderr, flush=True)
+        """A line on stderr, whole: threads (a webhook receiver's requests) never glue two together."""
+        line = terminal_safe(text) + "\n"
+        with _PRINTING:
+            self.stderr.write(line)
+            self.stderr.flush()
 
     def info(self, text: str) -> None:
         """Text a person reads before the result: on stdout, or on stderr when stdout carries JSON."""
