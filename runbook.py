@@ -3,8 +3,8 @@
 
     python3 runbook.py              start JupyterLab on the first notebook
     python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks, browser)
-    python3 runbook.py test --quick the edit loop: no browser, no multi-process durability, fewer
-                                    generated examples
+    python3 runbook.py test --quick the edit loop: no browser, no multi-process durability, no
+                                    second run of the notebooks, fewer generated examples
     python3 runbook.py regenerate   re-run the notebooks in sandbox mode and store their outputs
     python3 runbook.py docs         build the notebooks (stored outputs) as a static site in site/
 
@@ -76,7 +76,7 @@ def browser_note() -> None:
 
 #: Across the cores; a group (the notebooks, the browser tests) stays in one worker, in order.
 PARALLEL = ["-n", "auto", "--dist", "loadgroup", "--no-loadscope-reorder"]
-QUICK = ["-m", "not browser and not durability"]
+QUICK = ["-m", "not browser and not durability and not slow"]
 
 
 def pytest_arguments(args: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -95,7 +95,10 @@ def run_tests(python: Path, args: list[str]) -> int:
     if not tier:
         browser_note()
     else:
-        say("quick tier: no browser, no multi-process durability, fewer generated examples")
+        say(
+            "quick tier: no browser, no multi-process durability, no second run of the notebooks, "
+            "fewer generated examples"
+        )
     steps = [
         ("lint (ruff)", [str(python), "-m", "ruff", "check", "."]),
         ("types (mypy)", [str(python), "-m", "mypy"]),

@@ -52,6 +52,7 @@ def restore_environ() -> Iterator[None]:
         os.environ.update(saved)
 
 
+@pytest.mark.slow
 def test_notebooks_outputs_and_widget_state(tmp_path: Path, restore_environ: None) -> None:
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     seen: set[str] = set()  # collected after every notebook: a refresh replaces tokens in the state

@@ -108,6 +108,7 @@ def test_illustrations_are_marked_as_schematics() -> None:
         assert "<script" not in text.lower()
 
 
+@pytest.mark.slow
 def test_nbval_is_strict_a_changed_output_fails(tmp_path: Path) -> None:
     original = PROJECT_ROOT / "notebooks" / "00-start-here.ipynb"
     notebook = nbformat.read(original, as_version=4)
@@ -128,6 +129,7 @@ def test_nbval_is_strict_a_changed_output_fails(tmp_path: Path) -> None:
     assert "1 failed" in result.stdout
 
 
+@pytest.mark.slow
 def test_running_the_notebooks_never_touches_the_project_env() -> None:
     env, state = PROJECT_ROOT / ".env", PROJECT_ROOT / ".sandbox" / "state.db"
     grants = PROJECT_ROOT / ".env.grants.db"
