@@ -4,7 +4,7 @@
     python3 runbook.py              start JupyterLab on the first notebook
     python3 runbook.py test         run the whole test suite (lint, types, tests, notebooks, browser)
     python3 runbook.py test --quick the edit loop: no browser, no multi-process durability, no
-                                    second run of the notebooks, fewer generated examples
+                                    slow tests, fewer generated examples
     python3 runbook.py regenerate   re-run the notebooks in sandbox mode and store their outputs
     python3 runbook.py docs         build the notebooks (stored outputs) as a static site in site/
 
@@ -96,7 +96,7 @@ def run_tests(python: Path, args: list[str]) -> int:
         browser_note()
     else:
         say(
-            "quick tier: no browser, no multi-process durability, no second run of the notebooks, "
+            "quick tier: no browser, no multi-process durability, no slow tests (notebooks run again, a peer SDK), "
             "fewer generated examples"
         )
     steps = [

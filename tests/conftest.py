@@ -22,3 +22,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def env_file(tmp_path: Path) -> Path:
     """Path of a .env in a fresh folder (not created)."""
     return tmp_path / ".env"
+
+
+@pytest.fixture
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTTP layer's pauses between attempts take no time (a client built afterwards picks it up):
+    for tests that meet a retried failure on purpose (the rate-limited scenario answers every attempt
+    of one call) and check what it says, not how long the backoff waits (tests/test_http_retry.py does)."""
+    monkeypatch.setattr("tiktok_helpers.http._sleep", lambda seconds: None)

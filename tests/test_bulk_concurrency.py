@@ -4,7 +4,8 @@
 "Service unreachable ... ([Errno 9] Bad file descriptor)", and a plain ``httpx.Client`` shared by a
 thread pool does the same: httpcore's connection pool lets one thread's pass close a connection
 another thread has just been given (encode/httpcore#1110). When that request has already been sent,
-the sandbox (like TikTok) has rotated the refresh token and the reply carrying the new one is lost.
+the sandbox (in its default reading; TikTok does not document whether a refresh does) has replaced
+the refresh token, and the reply carrying the new one is lost.
 :class:`tiktok_helpers.http.SharedClient` gives each thread a pool of its own.
 """
 

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from tiktok_helpers import errors
-from tiktok_helpers.catalog import CATALOG, catalog_markdown, catalog_rows, lookup
+from tiktok_helpers.catalog import CATALOG, INVALID_CREDENTIALS_CAUSES, catalog_markdown, catalog_rows, cause_of, lookup
 from tiktok_helpers.errors import (
     Api2CartError,
     ApiError,
@@ -119,10 +119,11 @@ def test_every_entry_names_its_public_source_in_the_data_file() -> None:
     for item in entries:
         assert len(item["source"].strip()) > 20, item["code"]
         entry = CATALOG[item["code"]]
-        assert (entry.service, entry.title, entry.cause, entry.fix, entry.transient) == (
-            item["service"], item["title"], item["cause"], item["fix"], item["transient"],
+        assert (entry.service, entry.title, entry.cause, entry.fix, entry.transient, entry.source) == (
+            item["service"], item["title"], item["cause"], item["fix"], item["transient"], item["source"],
         )  # fmt: skip
     assert data["invalid_credentials_causes"]["source"]
+    assert all(cause["source"] for cause in data["invalid_credentials_causes"]["causes"])
 
 
 def test_refresh_token_texts_do_not_state_rotation_as_fact() -> None:
@@ -134,3 +135,86 @@ def test_refresh_token_texts_do_not_state_rotation_as_fact() -> None:
         assert "rotated" not in entry.cause + entry.fix, code
     assert "saved in .env)" not in CATALOG["36004005"].fix
     assert ".env.grants.db" in CATALOG["36004005"].fix
+
+
+#: TikTok's 36009004 messages as TikTok Shop Partner Center's "Common errors" page gives them (and,
+#: for the access-token header, live replies quoted in public client code), with the cause each names
+#: (an index into INVALID_CREDENTIALS_CAUSES).
+_TIMESTAMP = "Invalid timestamp. The value of the `timestamp` query parameter must not "
+DOCUMENTED_36009004 = [
+    ("Invalid credentials. The 'x-tts-access-token' header is invalid", 0),
+    ("The 'x-tts-access-token' header is invalid", 0),
+    ("Invalid credentials. The `access_token` header is invalid.", 0),
+    ("Missing credentials. The request does not include a required signature in the query.", 1),
+    ("Unexpected identifier. The `shop_cipher` query parameter is not required for this request.", 2),
+    ("Invalid API version. The `version` value is invalid or unsupported.", 3),
+    ("Invalid credentials. Invalid 'app_key' query parameter.", 4),
+    ("Invalid credentials. Invalid `app_key` query parameter.", 4),
+    (_TIMESTAMP + "exceed the current time by more than 30 seconds.", 5),
+    (_TIMESTAMP + "be earlier than 5 minutes before the current time.", 5),
+    (_TIMESTAMP + "be lesser than 0.", 5),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("message", "index"), DOCUMENTED_36009004)
+def test_each_documented_36009004_message_names_its_cause(message: str, index: int) -> None:
+    assert cause_of(36009004, message) is INVALID_CREDENTIALS_CAUSES[index]
+    assert cause_of("36009004", message.upper()) is INVALID_CREDENTIALS_CAUSES[index]  # whatever the case
+
+
+#: Messages TikTok documents ("Common errors", an endpoint's error table) or that public client code
+#: quotes from live replies; the catalog quotes each word for word where it quotes a message.
+VERBATIM = [
+    ("36004004", "Invalid auth code."),
+    ("36004004", "invalid auth code"),
+    ("36004005", "can not find related auth record"),
+    ("36004001", "rt has expired"),
+    ("105001", "access token is invalid; detail:your token has been deauthorized"),
+    ("105002", "Expired credentials ... Refresh your token"),
+    ("105002", "access token is expired, please refresh it"),
+    ("105005", "you should apply auth pkg for this api"),
+    ("106001", "Invalid credentials. The 'sign' query parameter is invalid."),
+    ("36009004", "Invalid credentials. The 'x-tts-access-token' header is invalid"),
+    ("36009004", "Invalid credentials. Invalid 'app_key' query parameter."),
+    ("36009004", _TIMESTAMP + "exceed the current time by more than 30 seconds."),
+    ("36009003", "Internal error. Please try again. If the issue persists after multiple attempts, "
+                 "please contact platform support."),
+    ("36009033", "Access denied. Your IP address is not in the IP allow list configured for this app."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "message"), VERBATIM)
+def test_the_catalog_quotes_documented_and_live_messages_word_for_word(code: str, message: str) -> None:
+    entry = CATALOG[code]
+    assert f'"{message}"' in entry.cause, (code, message)
+    assert message in entry.source, (code, message)
+
+
+@pytest.mark.parametrize(("code", "status"), [("106001", 401), ("36009002", 429)])
+def test_documented_http_statuses_are_stated_with_their_code(code: str, status: int) -> None:
+    assert f"HTTP {status}" in CATALOG[code].cause and f"HTTP {status}" in CATALOG[code].source
+    app_key = INVALID_CREDENTIALS_CAUSES[4]
+    assert "HTTP 400" in app_key.cause and "HTTP 400" in app_key.source  # 36009004 for an unknown app_key
+
+
+def test_36009033_says_its_message_is_documented_and_its_status_is_not() -> None:
+    source = CATALOG["36009033"].source
+    assert "'Common errors'" in source and "HTTP status is not documented" in source
+    assert "HTTP" not in CATALOG["36009033"].cause + CATALOG["36009033"].fix
+
+
+def test_scope_missing_names_the_package_get_authorized_shops_needs() -> None:
+    """105005's fix names the API package Get Authorized Shops needs (TikTok Shop Partner Center docs,
+    'Get Authorized Shops' 202309: "Shop Authorized Information", seller.authorization.info), besides
+    the general rule: apply for the package under Manage API, then the seller authorizes again."""
+    fix = CATALOG["105005"].fix
+    for part in ('"Shop Authorized Information"', "seller.authorization.info", "Manage API", "authorize the app again"):
+        assert part in fix, part
+
+
+def test_api2cart_texts_do_not_state_undocumented_behaviour_as_fact() -> None:
+    """API2Cart does not publish which return code a refused TikTok token becomes (100 fits, 107 is
+    possible), nor what it does when the refresh token it holds stops working: its entries say so."""
+    assert "does not publish which return code" in CATALOG["api2cart.100"].cause
+    assert "107" in CATALOG["api2cart.100"].cause
+    assert "does not publish which" in CATALOG["api2cart.107"].fix

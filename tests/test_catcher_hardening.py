@@ -492,7 +492,7 @@ def test_a_refusal_without_the_state_is_ignored(catcher: RedirectCatcher, query:
 def test_the_catcher_checks_a_refusals_state_itself(monkeypatch: pytest.MonkeyPatch, catcher: RedirectCatcher) -> None:
     """Whatever order the redirect parser checks things in, a refusal needs the expected state here."""
 
-    def refusal_first(text: str, expected_state: str | None = None) -> object:
+    def refusal_first(text: str, expected_state: str | None = None, **_: object) -> object:
         raise AuthorizationDenied("access_denied")
 
     monkeypatch.setattr(catcher_module, "parse_redirect", refusal_first)

@@ -18,6 +18,9 @@ from scripts.build_docs import DocsError, build_site, main
 
 from .conftest import PROJECT_ROOT
 
+#: Each builds the site from the notebooks: seconds in all, left to the full tier.
+pytestmark = pytest.mark.slow
+
 SECRET = "TIKTOK_APP_SECRET=Qx7f3a9c7f3a9c7f3a9c-not-for-the-site\nAPI2CART_API_KEY=Kvb81d2eb81d2e-not-for-the-site\n"
 
 

@@ -269,6 +269,7 @@ def test_unreadable_notebook_stops_the_build_and_keeps_the_old_site(
     assert (out / "index.html").read_text() == previous
 
 
+@pytest.mark.slow
 def test_broken_and_secret_links_stop_the_build(tmp_path: Path) -> None:
     folder = notebook_copy(tmp_path)
     (folder.parent / ".env").write_text("TIKTOK_APP_SECRET=not-for-the-site\n")
@@ -284,6 +285,7 @@ def test_broken_and_secret_links_stop_the_build(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".site-building-*")), "the staging folder was left behind"
 
 
+@pytest.mark.slow
 def test_rebuild_replaces_its_own_site_and_refuses_any_other_folder(tmp_path: Path) -> None:
     out = tmp_path / "site"
     out.mkdir()

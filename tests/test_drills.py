@@ -13,6 +13,9 @@ from tiktok_helpers.sandbox.scenarios import SCENARIOS
 from tiktok_helpers.session import Session, open_session
 from tiktok_helpers.widgets import DrillQuiz
 
+#: Retried failures (the rate-limited scenario) are met without waiting out the backoff.
+pytestmark = pytest.mark.usefixtures("instant_retries")
+
 
 @pytest.fixture(scope="module")
 def training(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:

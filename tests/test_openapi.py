@@ -271,7 +271,7 @@ def test_client_repr_is_masked() -> None:
 
 #: TikTok's live message for a wrong access token (36009004, quoted from live replies in public client
 #: code). No public trace shows that reply's HTTP status; the tests below send it with HTTP 401.
-BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
+BAD_TOKEN_HEADER = "Invalid credentials. The 'x-tts-access-token' header is invalid"
 
 
 def test_http_401_json_body_is_read_as_the_api_error(router: respx.MockRouter) -> None:

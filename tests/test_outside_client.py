@@ -77,6 +77,7 @@ def new_code(sandbox: Sandbox[Any]) -> str:
     return dict(parse_qsl(urlsplit(location).query))["code"]
 
 
+@pytest.mark.slow
 def test_sdk_exchanges_refreshes_and_lists_shops_on_the_sandbox(sandbox: Sandbox[Any]) -> None:
     auth = sdk.TikTokShopAuth(SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_SERVICE_ID, base_url=sandbox.base_url)
     first = auth.exchange_code(new_code(sandbox))
@@ -105,7 +106,7 @@ def test_sdk_sees_the_documented_errors_from_the_sandbox(sandbox: Sandbox[Any]) 
     ):
         client.authorization.get_authorized_shops()
     assert (info.value.code, info.value.http_status) == (36009004, 401)
-    assert info.value.message == "The 'x-tts-access-token' header is invalid"
+    assert info.value.message == "Invalid credentials. The 'x-tts-access-token' header is invalid"
 
     auth = sdk.TikTokShopAuth(SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_SERVICE_ID, base_url=sandbox.base_url)
     with pytest.raises(sdk.TikTokShopError) as refused:

@@ -114,7 +114,11 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sandbox[
 
 
 #: Run a test under both readings of rotation (the old refresh token stops working, or comes back).
-BOTH_READINGS = pytest.mark.parametrize("sandbox", ["new", "same"], indirect=True)
+#: The "same" reading's races run in the full tier (the quick tier meets both readings in
+#: tests/test_one_refresher.py).
+BOTH_READINGS = pytest.mark.parametrize(
+    "sandbox", ["new", pytest.param("same", marks=pytest.mark.durability)], indirect=True
+)
 
 
 @pytest.fixture

@@ -348,6 +348,41 @@ def test_file_format_and_mode(state_file: Path, client: httpx.Client) -> None:
     assert len([name for name in unique if name.startswith("sqlite_autoindex_grants")]) == 2  # both tokens
 
 
+#: The ``carts`` table of a version 2 file: a URL required, and one store per URL in an account.
+_V2_CARTS = """CREATE TABLE carts_v2 (
+    id INTEGER PRIMARY KEY, api_key TEXT NOT NULL, store_key TEXT NOT NULL UNIQUE,
+    cart_id TEXT NOT NULL, url TEXT NOT NULL, custom_label TEXT NOT NULL, app_key TEXT NOT NULL,
+    app_secret TEXT NOT NULL, refresh_token TEXT NOT NULL, access_token TEXT, UNIQUE (api_key, url))"""
+
+
+def test_a_version_2_state_file_is_upgraded_keeping_its_stores(state_file: Path, client: httpx.Client) -> None:
+    """Version 3 drops the by-URL rule (API2Cart documents none) and lets a store have no URL: a
+    version 2 file is upgraded in place, every store kept, and then takes stores without a URL."""
+    with sandbox(state_file) as first:
+        old = add_store(first, client, tokens(first, client)["refresh_token"], store_url="https://old.example/shop")
+        assert old["return_code"] == 0, old
+    conn = sqlite3.connect(state_file)
+    conn.execute(_V2_CARTS)
+    conn.execute("INSERT INTO carts_v2 SELECT * FROM carts")
+    conn.execute("DROP TABLE carts")
+    conn.execute("ALTER TABLE carts_v2 RENAME TO carts")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with sandbox(state_file) as second:
+        kept = list_stores(second, client)
+        assert [(c["store_key"], c["url"]) for c in kept] == [(old["result"]["store_key"], "https://old.example/shop")]
+        for _ in range(2):  # two stores without a URL, then one more at the old one's URL: all accepted
+            assert add_store(second, client, tokens(second, client)["refresh_token"])["return_code"] == 0
+        again = add_store(second, client, tokens(second, client)["refresh_token"], store_url="https://old.example/shop")
+        assert again["return_code"] == 0, again
+        assert [c["url"] for c in list_stores(second, client)] == [
+            "https://old.example/shop", None, None, "https://old.example/shop"
+        ]  # fmt: skip
+    assert query(state_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+    assert not state_file.with_name(state_file.name + ".corrupt").exists()
+
+
 def _other_program_database(path: Path, *, application_id: int = 0, version: int = 0, columns: bool = True) -> bytes:
     conn = sqlite3.connect(path)
     if application_id:

@@ -21,10 +21,15 @@ START = 1_750_000_000.0
 SHOPS = "/authorization/202309/shops"
 DAY = 24 * 3600
 #: Open API codes the sandbox sends with HTTP 401: public live traces show it with 106001; for 36009004
-#: it is the sandbox's choice (live traces show HTTP 400 for an unknown app_key, nothing for the others).
+#: it is the sandbox's choice (no public trace shows the status of a bad token or timestamp), except an
+#: unknown app_key: HTTP 400, as live replies quoted in public client code show.
 HTTP_401_CODES = {106001, 36009004}
-#: The live message for a wrong access token (quoted in public client code).
-BAD_TOKEN_HEADER = "The 'x-tts-access-token' header is invalid"
+#: The live message for a wrong or missing access token (quoted in public client code).
+BAD_TOKEN_HEADER = "Invalid credentials. The 'x-tts-access-token' header is invalid"
+#: The live message for an unknown app_key, sent with HTTP 400 (live replies quoted in public client code).
+UNKNOWN_APP_KEY = "Invalid credentials. Invalid 'app_key' query parameter."
+#: The live message for a bad sign, sent with HTTP 401 (live replies quoted in public client code).
+BAD_SIGN = "Invalid credentials. The 'sign' query parameter is invalid."
 
 
 @pytest.fixture
@@ -87,8 +92,9 @@ def shops(
     signed_body: bytes | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A signed Get Authorized Shops call; checks the HTTP status the reply's code goes with (401
-    for 106001 and 36009004, 200 for the rest) and returns the JSON body."""
+    """A signed Get Authorized Shops call; checks the HTTP status the reply's code goes with (400 for
+    an unknown app_key, 401 for 106001 and the other 36009004, 200 for the rest) and returns the JSON
+    body."""
     params: dict[str, Any] = {
         **(extra or {}),
         "app_key": app_key,
@@ -102,7 +108,8 @@ def shops(
         params["sign"] = sig if signature is None else signature
     reply = client.request("GET", sb.base_url + SHOPS, params=params, headers=headers, content=body or None)
     result: dict[str, Any] = reply.json()
-    assert reply.status_code == (401 if result["code"] in HTTP_401_CODES else 200), (reply.status_code, result)
+    status = 400 if result.get("message") == UNKNOWN_APP_KEY else 401 if result["code"] in HTTP_401_CODES else 200
+    assert reply.status_code == status, (reply.status_code, result)
     return result
 
 
@@ -290,8 +297,10 @@ def test_shops_signature_covers_body(sb: Sandbox[FakeClock], client: httpx.Clien
 def test_shops_bad_sign(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
     """A wrong (or empty) sign: 106001 with HTTP 401 (the status is checked by shops())."""
     token = tokens(sb, client)["access_token"]
-    assert_error(shops(sb, client, token, signature="0" * 64), 106001)
-    assert_error(shops(sb, client, token, signature=""), 106001)
+    for signature in ("0" * 64, ""):
+        reply = shops(sb, client, token, signature=signature)
+        assert_error(reply, 106001)
+        assert reply["message"] == BAD_SIGN
 
 
 def test_shops_bad_sign_is_http_401(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
@@ -328,14 +337,29 @@ def test_shops_timestamp_window(sb: Sandbox[FakeClock], client: httpx.Client) ->
 
 
 def test_shops_stale_and_future_timestamp(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """Ahead by more than 30 s: the message of Partner Center's "Common errors"; more than 5 minutes
+    old: the sandbox's own wording (nothing public gives one). Both name the timestamp."""
     token = tokens(sb, client)["access_token"]
-    assert_error(shops(sb, client, token, timestamp=int(START) - 3600), 36009004)
-    assert_error(shops(sb, client, token, timestamp=int(START) + 120), 36009004)
+    stale = shops(sb, client, token, timestamp=int(START) - 3600)
+    assert_error(stale, 36009004)
+    assert "timestamp" in stale["message"]
+    ahead = shops(sb, client, token, timestamp=int(START) + 120)
+    assert_error(ahead, 36009004)
+    assert ahead["message"] == (
+        "Invalid timestamp. The value of the `timestamp` query parameter must not exceed the current time by more "
+        "than 30 seconds."
+    )
 
 
 def test_shops_unknown_app_key(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
+    """36009004 with the live message and HTTP 400 (checked by shops()), as live replies show."""
     token = tokens(sb, client)["access_token"]
-    assert_error(shops(sb, client, token, app_key="nosuchapp"), 36009004)
+    reply = shops(sb, client, token, app_key="nosuchapp")
+    assert_error(reply, 36009004)
+    assert reply["message"] == UNKNOWN_APP_KEY
+    params = {"app_key": "nosuchapp", "timestamp": str(int(START))}
+    params["sign"] = sign(SHOPS, params, SANDBOX_APP_SECRET)
+    assert client.get(sb.base_url + SHOPS, params=params, headers={"x-tts-access-token": token}).status_code == 400
 
 
 @pytest.mark.parametrize("token", ["TTP_madeup", "garbage", "TTP_" + "x" * 48, None], ids=repr)
@@ -351,7 +375,8 @@ def test_shops_garbage_or_missing_token_is_36009004_http_401(
 
 
 def test_only_106001_and_36009004_are_http_401(sb: Sandbox[FakeClock], client: httpx.Client, clock: FakeClock) -> None:
-    """105001 (revoked), 105002 (expired) and success stay HTTP 200: nothing public says otherwise."""
+    """105001 (revoked), 105002 (expired) and success stay HTTP 200: nothing public gives another status
+    (the sandbox's choice)."""
     data = tokens(sb, client)
     ok = client.get(
         sb.base_url + SHOPS,
@@ -372,7 +397,9 @@ def test_shops_expired_access_token(sb: Sandbox[FakeClock], client: httpx.Client
     clock.advance(7 * DAY)
     assert shops(sb, client, token)["code"] == 0
     clock.advance(1)
-    assert_error(shops(sb, client, token), 105002)
+    expired = shops(sb, client, token)
+    assert_error(expired, 105002)
+    assert expired["message"] == "access token is expired, please refresh it"  # a live reply
 
 
 def test_creator_token_has_no_shops(sb: Sandbox[FakeClock], client: httpx.Client) -> None:
@@ -387,7 +414,7 @@ def test_deauthorize_revokes_tokens(sb: Sandbox[FakeClock], client: httpx.Client
     assert sb.state.deauthorize("global") == 1
     revoked = shops(sb, client, data["access_token"])
     assert_error(revoked, 105001)
-    assert revoked["message"] != BAD_TOKEN_HEADER
+    assert revoked["message"] == "access token is invalid; detail:your token has been deauthorized"  # creator guide
     assert_error(token_refresh(sb, client, data["refresh_token"]), 36004005)
 
 

@@ -17,19 +17,32 @@ import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tiktok_helpers import drills, errors
 from tiktok_helpers.errors import SettingsError
+from tiktok_helpers.retry import DEFAULT_RETRY, Outcome
+from tiktok_helpers.samples import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from tiktok_helpers.sandbox import Sandbox
-from tiktok_helpers.sandbox.scenarios import CLOCK_AHEAD_SECONDS, SCENARIOS, ScenarioSwitch, scenario_lines
+from tiktok_helpers.sandbox.scenarios import (
+    CLOCK_AHEAD_SECONDS,
+    RATE_LIMIT_BURST,
+    SCENARIOS,
+    ScenarioSwitch,
+    scenario_lines,
+)
 from tiktok_helpers.session import Session, open_session
+from tiktok_helpers.signing import sign
 
 from .cli_in_process import run_cli
 from .conftest import PROJECT_ROOT
 from .sandbox_calls import token_get
+
+#: Retried failures (the rate-limited scenario) are met without waiting out the backoff.
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 #: scenario -> (the exception the runbook raises, the code the service answers)
 DOCUMENTED: dict[str, tuple[type[errors.TikTokHelperError], str]] = {
@@ -131,15 +144,17 @@ def test_expired_code_is_older_than_30_minutes_by_the_sandbox_clock() -> None:
 
 
 def test_open_api_scenarios_send_the_documented_http_status(training: Session) -> None:
-    """106001 and 36009004 go out with HTTP 401 (public live traces show it with 106001; for 36009004
-    it is the sandbox's choice); 36009002 goes out with HTTP 200 like every other Open API error,
-    although TikTok documents HTTP 429 with it (a known difference), with the message of TikTok's
-    error tables."""
+    """106001 goes out with HTTP 401 (public live traces show it); 36009004 for a timestamp outside
+    the window with HTTP 401 (the sandbox's choice: no public trace shows it); 36009002 with HTTP 429
+    (Partner Center's "Rate limits": "throttled and an HTTP 429 error is returned"; "Common errors":
+    "HTTP 429 and 36009002 both indicate rate limiting"), with the message of TikTok's error tables;
+    36009003 with HTTP 200 (no status is published: the sandbox's choice)."""
     sandbox = training.sandbox
     assert sandbox is not None
     drills.meet(training, "access-token-expired")
     training.refresh()
-    for scenario, status in (("bad-signature", 401), ("clock-ahead", 401), ("rate-limited", 200)):
+    statuses = (("bad-signature", 401), ("clock-ahead", 401), ("tiktok-internal-error", 200), ("rate-limited", 429))
+    for scenario, status in statuses:
         sandbox.scenario = scenario
         with pytest.raises(errors.OpenApiError) as failed:
             training.authorized_shops()
@@ -149,10 +164,47 @@ def test_open_api_scenarios_send_the_documented_http_status(training: Session) -
     sandbox.scenario = None
 
 
+def signed_shops(sb: Sandbox[Any], access_token: str) -> httpx.Response:
+    """Get Authorized Shops, signed as the runbook signs it."""
+    path = "/authorization/202309/shops"
+    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(sb.clock.now()))}
+    params["sign"] = sign(path, params, SANDBOX_APP_SECRET)
+    return httpx.get(f"{sb.base_url}{path}", params=params, headers={"x-tts-access-token": access_token})
+
+
+def test_rate_limited_refuses_every_attempt_of_one_call_then_ends() -> None:
+    """The runbook's client retries HTTP 429 (tiktok_helpers/retry.py, 3 attempts in all per call), so
+    the scenario answers 429/36009002 to every attempt of the call it meets (a burst the sandbox chooses:
+    RATE_LIMIT_BURST requests), and calling again later works. 36009003 (HTTP 200) is not retried,
+    so tiktok-internal-error fires once."""
+    assert DEFAULT_RETRY.attempts == RATE_LIMIT_BURST  # one call's attempts, no more (the next call works)
+    assert not DEFAULT_RETRY.should_retry(Outcome(1, sent=True, status=200), safe=True)  # 36009003's status
+    with Sandbox(scenario="rate-limited") as sb:
+        access = token_get(sb.base_url, sb.state.issue_code(sb.state.app.app_key, "global"))["data"]["access_token"]
+        replies = [signed_shops(sb, access) for _ in range(RATE_LIMIT_BURST + 1)]
+        assert [(r.status_code, r.json()["code"]) for r in replies] == [(429, 36009002)] * RATE_LIMIT_BURST + [(200, 0)]
+        sb.scenario = "tiktok-internal-error"
+        replies = [signed_shops(sb, access) for _ in range(2)]
+        assert [(r.status_code, r.json()["code"]) for r in replies] == [(200, 36009003), (200, 0)]
+
+
 def test_clock_ahead_moves_the_service_clock_that_doctor_reads() -> None:
     with Sandbox(scenario="clock-ahead") as sb:
         served = parsedate_to_datetime(httpx.get(f"{sb.base_url}/api/v2/token/get").headers["Date"]).timestamp()
         assert time.time() - served == pytest.approx(CLOCK_AHEAD_SECONDS, abs=3)
+
+
+def test_a_burst_scenario_is_spent_after_its_requests_and_armed_again_when_set() -> None:
+    switch = ScenarioSwitch("rate-limited")
+    assert SCENARIOS["rate-limited"].repeats == RATE_LIMIT_BURST and not SCENARIOS["rate-limited"].lasting
+    assert switch.fire("refresh") is None  # another step: nothing spent
+    assert [switch.fire("shops") is not None for _ in range(RATE_LIMIT_BURST + 1)] == [True] * RATE_LIMIT_BURST + [
+        False
+    ]
+    assert not switch.armed("shops") and not switch.active("rate-limited") and switch.name == "rate-limited"
+    switch.set("rate-limited")
+    assert switch.armed("shops")
+    assert all(s.repeats == 1 for s in SCENARIOS.values() if s.name != "rate-limited")  # every other: once
 
 
 def test_unknown_scenario_is_refused_with_the_names() -> None:

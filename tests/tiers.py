@@ -1,10 +1,10 @@
 """Which tier of the suite is running, and how many generated examples each property test gets.
 
 ``python3 runbook.py test`` runs everything (the full tier); ``python3 runbook.py test --quick`` sets
-``RUNBOOK_TEST_TIER=quick``: no browser, no multi-process durability, no second run of the
-notebooks (``-m "not browser and not durability and not slow"``), and a tenth of the generated
-examples (at least 10). ``HYPOTHESIS_PROFILE=thorough`` asks for THOROUGH_FACTOR times more, for a
-long fuzzing run by hand.
+``RUNBOOK_TEST_TIER=quick``: no browser, no multi-process durability, no slow tests (a second
+run or build of the notebooks, a peer SDK; ``-m "not browser and not durability and not slow"``),
+and a tenth of the generated examples (at least 10). ``HYPOTHESIS_PROFILE=thorough`` asks for
+THOROUGH_FACTOR times more, for a long fuzzing run by hand.
 """
 
 from __future__ import annotations

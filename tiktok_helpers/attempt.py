@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import httpx
 
@@ -32,7 +32,14 @@ from .results import AuthorizeEvent, AuthorizeResult, AuthorizeStep
 from .settings import Settings
 from .tokens import TokenSet
 
-__all__ = ["AuthorizationAttempt", "Authorizing", "Decision", "Progress"]
+__all__ = ["APP_STORE_RISK", "AuthorizationAttempt", "Authorizing", "Decision", "Progress"]
+
+#: What accepting a redirect without state risks, said wherever a person chooses it.
+APP_STORE_RISK: Final = (
+    "a redirect without state cannot be tied to a link you opened: any page can send one to this computer, "
+    "and TikTok may have issued its code to another seller (for this app). Accept it only for a seller who "
+    "installs the app from the TikTok Shop App Store right now, and check the seller's name after the exchange"
+)
 
 Progress = Callable[[AuthorizeEvent], None]
 Decision = Literal["authorize", "cancel"]
@@ -54,6 +61,11 @@ class AuthorizationAttempt:
     #: The app's redirect URL when the attempt began (where a catcher listens).
     redirect_url: str
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    #: The person says the seller installs the app from the TikTok Shop App Store: that redirect
+    #: carries no state (TikTok Shop Partner Center's seller authorization guide), so a code without
+    #: any state is accepted for this attempt. It cannot then be tied to this link (see
+    #: :data:`APP_STORE_RISK`).
+    app_store_install: bool = False
 
     @property
     def state(self) -> str:
@@ -69,13 +81,19 @@ class AuthorizationAttempt:
 
     def parse(self, text: str) -> RedirectResult:
         """A pasted redirect address (or bare code), its state checked against this attempt's."""
-        return parse_redirect(text, self.state)
+        return parse_redirect(text, self.state, app_store_install=self.app_store_install)
 
     def catcher(
         self, *, timeout: float = 300.0, on_progress: Callable[[CatcherStatus], None] | None = None
     ) -> RedirectCatcher:
         """A catcher (not started) for this attempt's redirect: it checks this attempt's state."""
-        return RedirectCatcher(self.redirect_url, expected_state=self.state, timeout=timeout, on_progress=on_progress)
+        return RedirectCatcher(
+            self.redirect_url,
+            expected_state=self.state,
+            app_store_install=self.app_store_install,
+            timeout=timeout,
+            on_progress=on_progress,
+        )
 
     def __str__(self) -> str:
         return self.url
@@ -117,10 +135,12 @@ class Authorizing:
     # --- step: authorize ------------------------------------------------------------------------
 
     def begin_authorization(
-        self, auth_type: AuthType | str | None = None, state: str | None = None
+        self, auth_type: AuthType | str | None = None, state: str | None = None, *, app_store_install: bool = False
     ) -> AuthorizationAttempt:
         """A new authorization attempt: the link for the configured region and type, with a fresh
-        ``state`` (or ``state``). The caller holds it; its redirect is checked against it."""
+        ``state`` (or ``state``). The caller holds it; its redirect is checked against it.
+        ``app_store_install``: the seller installs the app from the TikTok Shop App Store, whose
+        redirect carries no state: a code without state is accepted (:data:`APP_STORE_RISK`)."""
         s = self.reopen().settings
         link = build_authorization_link(
             auth_type or s.auth_type,
@@ -130,7 +150,7 @@ class Authorizing:
             state=state,
             endpoints=self.endpoints,
         )
-        return AuthorizationAttempt(link, s.redirect_url)
+        return AuthorizationAttempt(link, s.redirect_url, app_store_install=app_store_install)
 
     def start_catcher(
         self,
@@ -204,6 +224,7 @@ class Authorizing:
         sandbox_decision: Decision | None = None,
         sandbox_seller: str | None = None,
         wait: float = 300.0,
+        app_store_install: bool = False,
         on_progress: Progress | None = None,
     ) -> AuthorizeResult:
         """The whole authorization: link -> the redirect back -> save the code -> exchange -> verify.
@@ -213,8 +234,10 @@ class Authorizing:
         what the person pasted instead; ``pasted`` is an address (or code) already in hand (no link
         is built, so its state cannot be checked); ``sandbox_decision`` (sandbox only) has the
         autopilot press Authorize or Cancel as ``sandbox_seller``. The state is checked against this
-        call's own attempt. The code is saved before the exchange, so a failed exchange can be
-        retried with :meth:`exchange` within the code's 30 minutes.
+        call's own attempt; with ``app_store_install`` a redirect without any state is accepted too
+        (a TikTok Shop App Store install carries none; :data:`APP_STORE_RISK`). The code is saved
+        before the exchange, so a failed exchange can be retried with :meth:`exchange` within the
+        code's 30 minutes.
         """
         emit = on_progress or _ignore
         if sandbox_decision is not None and not self.is_sandbox:
@@ -232,7 +255,9 @@ class Authorizing:
         if pasted is not None:
             redirect = self._read_pasted(pasted, None, emit)
         else:
-            attempt = self.begin_authorization(auth_type)
+            attempt = self.begin_authorization(auth_type, app_store_install=app_store_install)
+            if app_store_install:
+                emit(AuthorizeEvent(AuthorizeStep.NOTE, f"App Store install: {APP_STORE_RISK}."))
             if prompt is not None:
                 emit(AuthorizeEvent(AuthorizeStep.LINK, "Open the link and approve.", link=attempt.link))
                 if sandbox_decision:

@@ -6,9 +6,15 @@ are their numbers as strings; API2Cart codes are ``api2cart.<return_code>`` (:fu
 the runbook's own conditions have dotted names. An entry marked ``transient`` passes by itself:
 try again later, never re-authorize.
 
-The entries themselves, each with the public source it comes from (TikTok Shop Partner Center's
-docs, API2Cart's "Response Status Codes" and OpenAPI description, live replies quoted in public
-code, or the runbook's own check), are data: ``catalog.json`` beside this module, read at import.
+The entries themselves are data: ``catalog.json`` beside this module, read at import. Each entry
+and each cause of 36009004 names the public source of its code, message, HTTP status and lifetime
+(TikTok Shop Partner Center's docs such as "Common errors", "Rate limits", "Get Authorized Shops",
+the authorization guide 202309 and "Authorization overview" 202407; API2Cart's "Response Status
+Codes" and its OpenAPI description; live replies quoted in public client code), or says that it is
+the runbook's own condition or the sandbox's own code; an entry without one is refused at import
+(``tests/test_sources.py`` checks what each source covers). Where nothing public says how a
+service behaves (whether TikTok's refresh replaces the refresh token, which return code API2Cart
+gives a refused TikTok token), the entry says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class CatalogEntry:
     fix: str
     #: A condition that passes by itself: try again later (with backoff); never a reason to re-authorize.
     transient: bool = False
+    #: Where the code, its message, status and lifetimes come from (a public document, a live reply
+    #: quoted in public code, or the runbook's own condition).
+    source: str = ""
 
 
 AUTH = "TikTok authorization service"
@@ -57,11 +66,13 @@ _ENTRY_KEYS: Final = frozenset({"code", "service", "title", "cause", "fix", "tra
 
 @dataclass(frozen=True)
 class Cause:
-    """One cause of a code that has several: the words of TikTok's message that name it, and its fix."""
+    """One cause of a code that has several: the words of TikTok's message that name it, its fix, and
+    the public source of the message it quotes."""
 
     words: tuple[str, ...]
     cause: str
     fix: str
+    source: str = ""
 
 
 def _text(item: dict[str, Any], key: str, where: str) -> str:
@@ -77,16 +88,18 @@ def _entry(item: dict[str, Any]) -> CatalogEntry:
         raise ValueError(f"catalog.json: {where}: keys must be {sorted(_ENTRY_KEYS)}, not {sorted(item)}")
     if item["service"] not in _SERVICES or not isinstance(item["transient"], bool):
         raise ValueError(f"catalog.json: {where}: unknown service or a transient that is not true/false")
-    _text(item, "source", where)  # every entry names where it comes from; the data file keeps it
-    code, service, title, cause, fix = (_text(item, k, where) for k in ("code", "service", "title", "cause", "fix"))
-    return CatalogEntry(code, service, title, cause, fix, transient=item["transient"])
+    code, service, title, cause, fix, source = (
+        _text(item, k, where) for k in ("code", "service", "title", "cause", "fix", "source")
+    )  # every entry names where it comes from
+    return CatalogEntry(code, service, title, cause, fix, transient=item["transient"], source=source)
 
 
 def _cause(item: dict[str, Any]) -> Cause:
     words = item.get("words")
     if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
         raise ValueError(f"catalog.json: cause {item.get('cause')!r}: 'words' must be a list of strings")
-    return Cause(tuple(words), _text(item, "cause", "a cause of 36009004"), _text(item, "fix", "a cause of 36009004"))
+    where = "a cause of 36009004"
+    return Cause(tuple(words), _text(item, "cause", where), _text(item, "fix", where), _text(item, "source", where))
 
 
 def _load() -> tuple[tuple[CatalogEntry, ...], tuple[Cause, ...]]:
@@ -104,9 +117,10 @@ _DATA: Final = _load()
 #: The entries in catalog order: TikTok's token service, the Open API, API2Cart, the network, the
 #: runbook's own checks. Titles, causes, fixes and the public source of each are in ``catalog.json``.
 _ENTRIES: Final[tuple[CatalogEntry, ...]] = _DATA[0]
-#: The causes of 36009004 in the order they are tried (the access-token header first). Only the
-#: access-token message is a quoted live reply ("The 'x-tts-access-token' header is invalid"); the
-#: others are matched by the words naming what is wrong, whatever the wording.
+#: The causes of 36009004 in the order they are tried (the access-token header first). Each quotes
+#: the message TikTok Shop Partner Center's "Common errors" gives for it (the access-token one is
+#: also a live reply quoted in public client code) and names its source; a message is matched by
+#: the words naming what is wrong, whatever the rest of the wording.
 INVALID_CREDENTIALS_CAUSES: Final[tuple[Cause, ...]] = _DATA[1]
 
 CATALOG: Final[dict[str, CatalogEntry]] = {entry.code: entry for entry in _ENTRIES}

@@ -18,8 +18,13 @@ Anything on this computer, and any web page open in its browser, can reach a loo
   ``localhost:PORT``, ``[::1]:PORT``): a DNS-rebinding page (``Host: rebind.attacker.example``)
   gets a fixed 421 page and the wait goes on.
 * **What ends the wait.** A code with the expected ``state``, or a refusal with it. A refusal
-  without a state (any page can load ``/callback?error=access_denied``) is ignored like any other
-  stray request, unless the catcher was started without an expected state.
+  without a state (any page can load ``/callback?error=access_denied``) never ends the wait by
+  itself, but TikTok does not document whether it echoes ``state`` on a refusal, so a seller's real
+  Cancel may arrive without one: the status then says so (:attr:`CatcherStatus.refused_without_state`,
+  "a refusal without the expected state arrived: if you pressed Cancel, stop here") and the person
+  stops the wait (:meth:`RedirectCatcher.stop`). A code without a state ends it only when the catcher
+  was told the redirect comes from a TikTok Shop App Store install (``app_store_install``: those
+  carry no state), or was started without an expected state.
 * **What the browser keeps.** The code is taken and the browser is sent on with ``303 See Other``
   to ``<path>/done``, a fixed "you can close this tab" page, so the one-time code does not stay in
   the address bar or history. The listener stays up for that page (at most
@@ -76,7 +81,7 @@ from .errors import (
 from .redirect import RedirectResult, parse_redirect
 from .validation import is_loopback
 
-__all__ = ["DONE_PAGE_GRACE", "CatcherState", "CatcherStatus", "RedirectCatcher"]
+__all__ = ["DONE_PAGE_GRACE", "REFUSED_WITHOUT_STATE", "CatcherState", "CatcherStatus", "RedirectCatcher"]
 
 #: Seconds the listener stays up after the code (or a refusal) for the browser to load the
 #: "you can close this tab" page it was redirected to; it closes as soon as that page is served.
@@ -95,6 +100,10 @@ class CatcherState(str, Enum):
     STOPPED = "stopped"
 
 
+#: What the status says once a refusal without the expected state has arrived.
+REFUSED_WITHOUT_STATE: Final = "a refusal without the expected state arrived: if you pressed Cancel, stop here"
+
+
 @dataclass(frozen=True)
 class CatcherStatus:
     state: CatcherState
@@ -102,6 +111,8 @@ class CatcherStatus:
     ignored: int
     message: str
     address: str = ""
+    #: A refusal without the expected state arrived while waiting (it did not end the wait).
+    refused_without_state: bool = False
 
     @property
     def done(self) -> bool:
@@ -121,6 +132,7 @@ class RedirectCatcher:
         redirect_url: str,
         *,
         expected_state: str | None = None,
+        app_store_install: bool = False,
         timeout: float = 300.0,
         on_progress: Callable[[CatcherStatus], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -148,6 +160,8 @@ class RedirectCatcher:
         self._port = port
         self._host_names = frozenset({"localhost", "127.0.0.1", "[::1]", *(_shown(b) for b in self._binds)})
         self.expected_state = expected_state
+        #: The person said the redirect comes from an App Store install: a code without state is taken.
+        self.app_store_install = app_store_install
         self.timeout = timeout
         self._on_progress = on_progress
         self._clock = clock
@@ -160,6 +174,7 @@ class RedirectCatcher:
         self._error: AuthorizationError | None = None
         self._state = CatcherState.WAITING
         self._ignored = 0
+        self._refused_without_state = False
         self._deadline = 0.0
         self._listeners: list[socket.socket] = []
         self._bound: tuple[str, ...] = ()  # the addresses of the listeners
@@ -202,14 +217,19 @@ class RedirectCatcher:
     def status(self) -> CatcherStatus:
         with self._lock:
             left = max(0.0, self._deadline - self._clock()) if self._state is CatcherState.WAITING else 0.0
+            waiting = f"waiting for the browser, {left:.0f} s left"
+            if self._refused_without_state:
+                waiting += f"; {REFUSED_WITHOUT_STATE}"
             messages = {
-                CatcherState.WAITING: f"waiting for the browser, {left:.0f} s left",
+                CatcherState.WAITING: waiting,
                 CatcherState.RECEIVED: "received the code",
                 CatcherState.DENIED: "the authorization was refused",
                 CatcherState.TIMED_OUT: "timed out: no redirect arrived",
                 CatcherState.STOPPED: "stopped",
             }
-            return CatcherStatus(self._state, left, self._ignored, messages[self._state], self.redirect_url)
+            return CatcherStatus(
+                self._state, left, self._ignored, messages[self._state], self.redirect_url, self._refused_without_state
+            )
 
     def wait(self, timeout: float | None = None) -> RedirectResult:
         """Block until the redirect arrives, it is refused, or the deadline passes."""
@@ -390,11 +410,18 @@ class RedirectCatcher:
             return Answer("nocode", 400)
         query = parse_qs(parts.query, keep_blank_values=True)
         if self.expected_state is not None and "state" not in query and ("code" in query or "error" in query):
-            # Without the state nothing ends the wait: any page can load /callback?error=access_denied.
-            self._count_ignored()
-            return Answer("nostate", 400)
+            # Without the state a refusal never ends the wait (any page can load
+            # /callback?error=access_denied), but the person is told: it may be their own Cancel.
+            if "error" in query or _null_code(query):
+                self._refused_stateless()
+                return Answer("nostate", 400)
+            if not self.app_store_install:
+                self._count_ignored()
+                return Answer("nostate", 400)
         try:
-            result = parse_redirect(f"http://catcher{target}", self.expected_state)
+            result = parse_redirect(
+                f"http://catcher{target}", self.expected_state, app_store_install=self.app_store_install
+            )
         except AuthorizationDenied as exc:
             if not self._expected(query):  # checked here too: a refusal ends the wait only with the state
                 self._count_ignored()
@@ -421,6 +448,15 @@ class RedirectCatcher:
         with self._lock:
             self._ignored += 1
 
+    def _refused_stateless(self) -> None:
+        """A refusal without the expected state: ignored, and said (the status and a progress report)."""
+        with self._lock:
+            self._ignored += 1
+            first = not self._refused_without_state
+            self._refused_without_state = True
+        if first:
+            self._report()
+
     def _finish(self, *, result: RedirectResult | None = None, error: AuthorizationError | None = None) -> Answer:
         """Take the first code (or refusal) and send the browser on to the clean "done" page."""
         with self._lock:
@@ -433,3 +469,8 @@ class RedirectCatcher:
         if state not in (CatcherState.RECEIVED, CatcherState.DENIED):
             return Answer("nocode", 400)
         return Answer("received" if state is CatcherState.RECEIVED else "denied", 303, self._done_path)
+
+
+def _null_code(query: dict[str, list[str]]) -> bool:
+    """``code=null`` (or empty): how TikTok's refusal redirect carries the code (202407 overview)."""
+    return any(value.strip().lower() in ("", "null", "none", "undefined") for value in query.get("code", [])[:1])

@@ -16,8 +16,9 @@ arrive as the right :class:`~tiktok_helpers.errors.OpenApiError` with TikTok's `
 Get Authorized Shops (``GET /authorization/202309/shops``) is the proof that a token works: it
 needs no shop cipher and returns the shops, each with the cipher every shop-level call needs.
 A GET only reads, so it is safe to repeat: :mod:`tiktok_helpers.http` tries it again on a timeout,
-a dropped connection, HTTP 429/5xx or a code the catalog marks transient (36009002, 36009003),
-within one attempt budget; any other method only when the connection was never made.
+a dropped connection or HTTP 429/5xx (36009002, rate limited, comes with HTTP 429: TikTok Shop
+Partner Center, "Rate limits"), within one attempt budget (:mod:`tiktok_helpers.retry`); a TikTok
+body code alone is never retried; any other method only when the connection was never made.
 """
 
 from __future__ import annotations

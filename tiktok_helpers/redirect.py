@@ -46,6 +46,9 @@ class RedirectResult:
     app_key: str | None = None
     #: True when only a bare code was given, so there was no state to check.
     bare_code: bool = False
+    #: True when a redirect without state was accepted because the person said it comes from a TikTok
+    #: Shop App Store install (those carry no state), so it could not be tied to a link built here.
+    app_store_install: bool = False
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -77,12 +80,15 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
-def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResult:
+def parse_redirect(text: str, expected_state: str | None = None, *, app_store_install: bool = False) -> RedirectResult:
     """Return the code and the other parameters of a redirect, or raise what is wrong.
 
     With ``expected_state`` set, a redirect URL must carry exactly that state
     (:class:`StateMismatch` otherwise). A bare code has no state to check; the person pasting
-    it vouches for it.
+    it vouches for it. ``app_store_install``: the person says this redirect comes from a TikTok Shop
+    App Store install, which carries no state (TikTok Shop Partner Center's seller authorization
+    guide: "There will not be ``state`` passed"): a code without any state is then accepted (marked
+    :attr:`RedirectResult.app_store_install`); a state that differs is still refused.
     """
     shown = control_character(text) if isinstance(text, str) else None
     if shown:
@@ -122,16 +128,22 @@ def parse_redirect(text: str, expected_state: str | None = None) -> RedirectResu
         raise MissingAuthCode("the redirect has no code parameter")
     if code.lower() in _NULLS:
         raise AuthorizationDenied("code=null")
-    if expected_state is not None and state is None:
+    stateless = expected_state is not None and state is None
+    if stateless and not app_store_install:
         # A refusal without state is still reported as a refusal (TikTok does not document
         # whether it echoes state then); a code without the state is not accepted.
-        raise StateMismatch("the redirect carries no state, but the link sent one")
+        raise StateMismatch(
+            "the redirect carries no state, but the link sent one; only a TikTok Shop App Store install "
+            "arrives without one: if the seller installed the app there, say so (App Store install) and "
+            "check the seller's name after the exchange"
+        )
     return RedirectResult(
         code=_checked_code(code),
         state=state,
         shop_region=_first(query, "shop_region"),
         locale=_first(query, "locale"),
         app_key=_first(query, "app_key"),
+        app_store_install=stateless,
     )
 
 

@@ -69,8 +69,10 @@ class RefreshReading(str, Enum):
     """The two readings of refresh-token rotation, which TikTok does not document: the embedded
     sandbox serves one (``TIKTOK_SANDBOX_REFRESH_READING``); the runbook is right under both."""
 
-    NEW = "new"  #: a refresh returns a new refresh token and the old one stops working
-    SAME = "same"  #: a refresh returns the same refresh token, which keeps working
+    #: the "new" reading (the sandbox's default choice): a new refresh token comes back, the old one no longer works
+    NEW = "new"
+    #: the "same" reading (a sandbox choice too): the same refresh token comes back and keeps working
+    SAME = "same"
 
 
 class AppType(str, Enum):

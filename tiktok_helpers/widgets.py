@@ -8,6 +8,7 @@ person presses Reveal.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML, display
 
-from .attempt import AuthorizationAttempt
+from .attempt import APP_STORE_RISK, AuthorizationAttempt
 from .authlink import AuthorizationLink
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 from .display import local_time, relative, span
@@ -170,13 +171,28 @@ class CodePanel:
             layout=_FIT,
             tooltip="start catching again for the same link: after Run All, a timeout, or to approve once more",
         )
+        self.stop_button = w.Button(
+            description="Stop waiting",
+            icon="stop",
+            layout=_FIT,
+            tooltip="stop listening: for instance after the seller pressed Cancel",
+        )
+        self.app_store = w.Checkbox(
+            value=attempt.app_store_install,
+            description="App Store install: accept a redirect without state",
+            indent=False,
+            layout=_WIDE,
+        )
         self.outcome = w.HTML()
         self.use_button.on_click(lambda _: self.use_pasted())
         self.again_button.on_click(lambda _: self.listen_again())
+        self.stop_button.on_click(lambda _: self.stop_waiting())
+        self.app_store.observe(lambda change: self.set_app_store_install(bool(change["new"])), names="value")
         self._timeout = timeout
         self.catcher: RedirectCatcher | None = None
         self._start()
-        self.widget = w.VBox([self.status, w.HBox([self.paste, self.use_button, self.again_button]), self.outcome])
+        row = w.HBox([self.paste, self.use_button, self.again_button, self.stop_button])
+        self.widget = w.VBox([self.status, row, self.app_store, self.outcome])
 
     def _start(self) -> bool:
         try:
@@ -207,8 +223,31 @@ class CodePanel:
         return run_action(action, self.outcome, session=self.session)
 
     def _progress(self, status: CatcherStatus) -> None:
-        ok = status.state.value in ("waiting", "received")
-        self.status.value = outcome_html(ok, f"Catcher at {status.address}: {status.message}.")
+        ok = status.state.value in ("waiting", "received") and not status.refused_without_state
+        stop = " (press Stop waiting)" if status.refused_without_state and not status.done else ""
+        self.status.value = outcome_html(ok, f"Catcher at {status.address}: {status.message}{stop}.")
+
+    def stop_waiting(self) -> bool:
+        """What "Stop waiting" does: the catcher stops listening (the link can be answered again after
+        "Listen again"). For a refusal without state, which never ends the wait by itself."""
+
+        def action() -> str:
+            if self.catcher is not None:
+                self.catcher.stop()
+            return "Stopped listening. If the seller pressed Cancel, ask them again later; 'Listen again' resumes."
+
+        return run_action(action, self.outcome, session=self.session)
+
+    def set_app_store_install(self, accept: bool) -> bool:
+        """What the checkbox does: this attempt accepts (or no longer accepts) a redirect without state,
+        as a TikTok Shop App Store install sends, and the catcher listens again with that rule."""
+        self.attempt = dataclasses.replace(self.attempt, app_store_install=accept)
+        self.app_store.value = accept
+        if not self.listen_again():
+            return False
+        if accept:
+            self.outcome.value = outcome_html(True, f"App Store install: {APP_STORE_RISK}.")
+        return True
 
     def use_pasted(self) -> bool:
         """What the button does: parse the pasted address (state checked) and keep the code."""
@@ -251,7 +290,8 @@ class CodePanel:
         return bundle(
             self.widget,
             "[catcher status (waiting with time left / received / timed out), a field to paste the "
-            "redirect address with a 'Use this address' button, and 'Listen again'; run the notebook to use them]",
+            "redirect address with a 'Use this address' button, 'Listen again', 'Stop waiting' and an "
+            "App Store install checkbox; run the notebook to use them]",
             **kwargs,
         )
 

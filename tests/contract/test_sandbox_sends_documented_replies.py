@@ -5,7 +5,6 @@ services it teaches."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,7 +15,7 @@ import pytest
 from tiktok_helpers.autopilot import walk_consent
 from tiktok_helpers.regions import sandbox_endpoints
 from tiktok_helpers.samples import SANDBOX_API2CART_KEY, SANDBOX_APP_KEY, SANDBOX_APP_SECRET
-from tiktok_helpers.sandbox import Sandbox
+from tiktok_helpers.sandbox import FakeClock, Sandbox
 from tiktok_helpers.signing import sign
 
 from ..sandbox_calls import consent_link, token_get, token_refresh
@@ -63,12 +62,20 @@ def test_redirects(sandbox: Sandbox[Any]) -> None:
     assert {k: refused.get(k) for k in doc.REFUSAL_QUERY} == doc.REFUSAL_QUERY
 
 
-def signed_shops(sandbox: Sandbox[Any], access_token: str, *, secret: str = SANDBOX_APP_SECRET) -> httpx.Response:
+def signed_shops(
+    sandbox: Sandbox[Any],
+    access_token: str | None,
+    *,
+    secret: str = SANDBOX_APP_SECRET,
+    app_key: str = SANDBOX_APP_KEY,
+    ahead: int = 0,
+) -> httpx.Response:
     path = "/authorization/202309/shops"
-    params = {"app_key": SANDBOX_APP_KEY, "timestamp": str(int(time.time()))}
+    params = {"app_key": app_key, "timestamp": str(int(sandbox.clock.now()) + ahead)}
     params["sign"] = sign(path, params, secret)
     base = sandbox_endpoints(sandbox.base_url).open_api_base
-    return httpx.get(f"{base}{path}", params=params, headers={"x-tts-access-token": access_token})
+    headers = {"x-tts-access-token": access_token} if access_token is not None else {}
+    return httpx.get(f"{base}{path}", params=params, headers=headers)
 
 
 def test_open_api_replies(sandbox: Sandbox[Any]) -> None:
@@ -79,6 +86,48 @@ def test_open_api_replies(sandbox: Sandbox[Any]) -> None:
     assert_like(doc.BAD_SIGN, bad_sign.status_code, bad_sign.json())
     garbage = signed_shops(sandbox, "TTP_garbage_access_token_000000")
     assert_like(doc.BAD_ACCESS_TOKEN, garbage.status_code, garbage.json())
+    missing = signed_shops(sandbox, None)  # live replies give the same message without the header
+    assert_like(doc.BAD_ACCESS_TOKEN, missing.status_code, missing.json())
+    unknown_app = signed_shops(sandbox, access, app_key="not_an_app_key_0")
+    assert_like(doc.UNKNOWN_APP_KEY, unknown_app.status_code, unknown_app.json())
+    ahead = signed_shops(sandbox, access, ahead=120)
+    assert_like(doc.TIMESTAMP_AHEAD, ahead.status_code, ahead.json())
+
+
+@pytest.fixture
+def clocked() -> Iterator[Sandbox[FakeClock]]:
+    """A sandbox of its own on a clock the test moves (an access token's 7 days pass at once)."""
+    with Sandbox(clock=FakeClock()) as running:
+        yield running
+
+
+def test_open_api_replies_about_the_grant(clocked: Sandbox[FakeClock]) -> None:
+    """The seller removed the app (105001), the token is older than 7 days (105002), the app lacks the
+    package Get Authorized Shops needs (105005): each as documented, whatever drove the sandbox there."""
+    access = tokens(clocked)["data"]["access_token"]
+    clocked.state.deauthorize("global")
+    revoked = signed_shops(clocked, access)
+    assert_like(doc.TOKEN_DEAUTHORIZED, revoked.status_code, revoked.json())
+    access = tokens(clocked)["data"]["access_token"]
+    clocked.clock.advance(7 * 24 * 3600 + 1)
+    expired = signed_shops(clocked, access)
+    assert_like(doc.TOKEN_EXPIRED, expired.status_code, expired.json())
+    access = tokens(clocked)["data"]["access_token"]
+    clocked.scenario = "scope-not-granted"  # the only way to a grant without the package here
+    missing_scope = signed_shops(clocked, access)
+    assert_like(doc.SCOPE_MISSING, missing_scope.status_code, missing_scope.json())
+
+
+def test_open_api_replies_of_tiktok_itself(clocked: Sandbox[FakeClock]) -> None:
+    """Rate limited (36009002, HTTP 429) and TikTok's internal error (36009003), as the training
+    scenarios make TikTok send them."""
+    access = tokens(clocked)["data"]["access_token"]
+    clocked.scenario = "rate-limited"
+    limited = signed_shops(clocked, access)
+    assert_like(doc.RATE_LIMITED, limited.status_code, limited.json())
+    clocked.scenario = "tiktok-internal-error"
+    failed = signed_shops(clocked, access)
+    assert_like(doc.INTERNAL_ERROR, failed.status_code, failed.json())
 
 
 def api2cart(
@@ -105,7 +154,17 @@ def test_api2cart_replies(sandbox: Sandbox[Any]) -> None:
     added = api2cart(sandbox, "POST", "account.cart.add.json", json=store)
     assert_like(doc.CART_ADD, added.status_code, added.json())
     listed = api2cart(sandbox, "GET", "account.cart.list.json")
-    assert_like(doc.CART_LIST, listed.status_code, listed.json())
+    assert_like(doc.CART_LIST_NO_URL, listed.status_code, listed.json())  # added without store_url
+    with_url = {
+        **store,
+        "tiktokshop_refresh_token": tokens(sandbox)["data"]["refresh_token"],
+        "store_url": "https://s.example",
+    }
+    assert api2cart(sandbox, "POST", "account.cart.add.json", json=with_url).json()["return_code"] == 0
+    listed_again = api2cart(sandbox, "GET", "account.cart.list.json")
+    body = listed_again.json()
+    body["result"]["carts"] = [cart for cart in body["result"]["carts"] if cart["url"] is not None]
+    assert_like(doc.CART_LIST, listed_again.status_code, body)
     again = api2cart(sandbox, "POST", "account.cart.add.json", json=store)
     assert_like(doc.STORE_EXISTS, again.status_code, again.json())
     refused = api2cart(

@@ -118,10 +118,12 @@ and the seller's current refresh token (account.config.update with the store key
 with cart.validate that API2Cart can use it.
 
 When to use it: when a refresh made here could not hand the new refresh token to the store (it
-says so, and names this command). A refresh of one seller hands it over by itself; API2Cart keeps
-the refresh token it was given, and if a refresh made here retired it, the store answers 100
-(store API access error) until it gets the new one. The parameters go in the query string, as
-API2Cart's API description declares. Add the store first with `api2cart add`.""",
+says so, and names this command). A refresh of one seller hands it over by itself. API2Cart holds
+the refresh token it was given; should a refresh made here have retired it (TikTok does not
+document whether a refresh does), the store is refused (the sandbox answers 100, store API access
+error; API2Cart does not publish which code it uses) until it gets the current one. The parameters
+go in the query string, as API2Cart's API description declares. Add the store first with
+`api2cart add`.""",
         ["", "--seller 'Sandbox US Store'"],
         run_update,
         parents=parents,

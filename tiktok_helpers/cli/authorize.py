@@ -8,6 +8,7 @@ import webbrowser
 from collections.abc import Sequence
 from typing import Literal
 
+from ..attempt import APP_STORE_RISK
 from ..authlink import AuthorizationLink
 from ..autopilot import SANDBOX_SELLER_FIELD
 from ..display import shop_rows, span
@@ -29,6 +30,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError("--sandbox-seller only goes with --sandbox-approve (it says who presses Authorize)")
     if args.paste is not None and args.sandbox_approve:
         raise UsageError("--paste and --sandbox-approve exclude each other: give the address, or let the sandbox")
+    if args.paste is not None and args.app_store_install:
+        raise UsageError("--app-store-install goes with the catcher or the prompt: --paste checks no state anyway")
 
 
 def _show_link(
@@ -112,6 +115,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                 sandbox_decision=decision,
                 sandbox_seller=args.sandbox_seller,
                 wait=args.wait,
+                app_store_install=args.app_store_install,
                 on_progress=on_progress,
             )
         except ValidationError as exc:
@@ -170,7 +174,10 @@ http://127.0.0.1:<port>/<path> (or localhost). Progress (time left) is shown on 
 browser runs on another machine, or the redirect URL is not on this computer, use --no-catch and
 paste the address the browser lands on (or pass it with --paste). The link's state is checked when
 the redirect is caught or pasted at the prompt; an address given to --paste is not checked, since
-this command did not build the link it answers.
+this command did not build the link it answers. A redirect without state is refused, unless
+--app-store-install says the seller installs the app from the TikTok Shop App Store (that redirect
+carries none). A refusal without state never ends the wait (any page could send one), but is shown:
+if it was the seller's Cancel, press Ctrl-C.
 
 The code is saved to .env before the exchange, so if the exchange fails on the way, `exchange`
 (no argument) can retry it within {span(AUTH_CODE_LIFETIME)}.""",
@@ -215,6 +222,12 @@ The code is saved to .env before the exchange, so if the exchange fails on the w
         "--sandbox-approve",
         action="store_true",
         help="sandbox mode only: the sandbox presses Authorize as the sample seller, so this runs unattended",
+    )
+    p.add_argument(
+        "--app-store-install",
+        action="store_true",
+        help="the seller installs the app from the TikTok Shop App Store, whose redirect carries no state: "
+        f"accept a redirect without one. Risk: {APP_STORE_RISK}",
     )
     p.add_argument("--deny", action="store_true", help="with --sandbox-approve: press Cancel instead (a refusal)")
     p.add_argument(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from ..catcher import CatcherState, CatcherStatus
+from ..catcher import REFUSED_WITHOUT_STATE, CatcherState, CatcherStatus
 from ..display import how, scopes_summary, shown, terminal_safe, token_rows
 
 if TYPE_CHECKING:
@@ -178,6 +178,7 @@ class CatcherProgress:
         self._finished = False
         self._open_line = False
         self._last: float | None = None
+        self._told_refusal = False
 
     def arm(self) -> None:
         with self._lock:
@@ -202,6 +203,11 @@ class CatcherProgress:
             text = f"Waiting for the browser's redirect on {status.address}: {_mmss(status.seconds_left)} left"
             if status.ignored:
                 text += f" ({status.ignored} unrelated request{'s' if status.ignored != 1 else ''} ignored)"
+            if status.refused_without_state and not self._told_refusal:
+                # Said once, on its own line: it may be the seller's own Cancel (TikTok does not say
+                # whether a refusal echoes the state), which only the person can tell.
+                self._told_refusal = True
+                self._line(f"Note: {REFUSED_WITHOUT_STATE} (press Ctrl-C).")
             if self._tty:
                 self._stream.write("\r\x1b[K" + text)
                 self._stream.flush()

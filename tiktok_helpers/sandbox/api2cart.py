@@ -12,17 +12,20 @@ into its SDKs (api2cart/php-sdk ``docs/Api/AccountApi.md``, ``docs/Model/*.md``)
 * Every reply is HTTP 200 with ``return_code``, ``return_message`` and ``result``; an error's
   ``result`` is an empty object ``{}``, as API2Cart's mock server answers errors (e.g.
   ``TikTokShop/order/info/error-not-found.response.json``). The codes the sandbox answers, with
-  their published meanings: ``0`` success; ``2``
-  incorrect API key (a missing or wrong ``x-api-key`` / ``api_key``); ``8`` store already exists
-  ("adding a store whose credentials are already in the account gives 8"); ``100`` store API
-  access error (API credentials not valid: the TikTok App Key, App Secret or refresh token do not
-  work); ``101`` store not found (an unknown ``x-store-key``); ``109`` incorrect parameters;
-  ``114`` required parameter is not specified. No other code is answered.
+  their published meanings: ``0`` success; ``2`` incorrect API key (a missing or wrong
+  ``x-api-key`` / ``api_key``); ``8`` store already exists (adding a store whose credentials are
+  already in the account: "Response Status Codes" and the guide); ``100`` store API access error
+  (API credentials not valid: the TikTok App Key, App Secret or refresh token do not work);
+  ``101`` store not found (an unknown ``x-store-key``); ``109`` incorrect parameters; ``114``
+  required parameter is not specified. No other code is answered.
 * ``POST account.cart.add.json`` with ``cart_id`` ``TikTokShop`` and ``tiktokshop_app_key``,
   ``tiktokshop_app_secret``, ``tiktokshop_refresh_token`` (optional ``tiktokshop_access_token``,
   ``store_url``, ``custom_label``, ``verify``) returns ``result.store_key``.
 * ``GET account.cart.list.json`` (``result.carts[]``: ``id``, ``url``, ``store_key``,
-  ``cart_id``, ``custom_label``), ``GET account.supported_platforms.json``.
+  ``cart_id``, ``custom_label``), ``GET account.supported_platforms.json``. A store added without
+  ``store_url`` has ``"url": null``, as API2Cart's mock server shows TikTok Shop stores
+  (``TikTokShop/cart/info/basic.response.json``); ``url`` is an optional string in the OpenAPI
+  model (``AccountCartList200ResponseResultCartsInner``).
 * ``GET cart.validate.json`` with ``x-store-key``: ``result`` ``{"status": <string>}``
   (``CartValidate200ResponseResult``).
 * ``PUT account.config.update.json`` (``accountConfigUpdate``) declares EVERY parameter in the
@@ -46,10 +49,10 @@ The sandbox's own choices
 * Order of the checks on add: API key (2), body and types (109), required fields (114), then
   ``8`` when a store of the account holds the same ``tiktokshop_app_key`` and
   ``tiktokshop_refresh_token`` (the pair that names one seller's authorization; the app secret is
-  the app's, the same for every store), then the TikTok credentials (100), then ``8`` again when
-  the account has a store with the same URL (one store per URL: the same seller authorized again
-  has new credentials but is the same store; give it the new ones with ``account.config.update``).
-  A store added twice is never updated quietly.
+  the app's, the same for every store), then the TikTok credentials (100). A store added twice is
+  never updated quietly. Nothing else makes a duplicate: no rule by URL is documented (API2Cart's
+  mock server has TikTok Shop stores without one), so the same seller authorized again and added
+  with the new refresh token is a second store.
 * Checking credentials VALIDATES them against the simulated TikTok WITHOUT refreshing: the app
   key/secret must match the app and the refresh token must be known, belong to that app and be
   unexpired (an optional ``tiktokshop_access_token`` must be a current access token of the same
@@ -69,7 +72,6 @@ The sandbox's own choices
 * ``cart.validate.json`` answers ``{"status": "valid"}``: no public example of the value exists,
   so ``"valid"`` is the sandbox's own; clients must rely on ``return_code`` 0, not on this value.
   Without ``x-store-key`` it answers 114.
-* Without ``store_url`` a store gets ``https://shop.tiktok.example/<shop code>``.
 """
 
 from __future__ import annotations
@@ -81,15 +83,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .model import USER_TYPES, Api2CartAccount, Api2CartErrorReply, Grant, StoredCart, TikTokErrorReply
+from .model import Api2CartAccount, Api2CartErrorReply, Grant, StoredCart, TikTokErrorReply
 from .sample_data import SUPPORTED_PLATFORMS
 from .store import StateStore
 from .tiktok import SimulatedTikTok
 
-__all__ = ["STORE_URL_BASE", "TIKTOK_CART_ID", "TIKTOK_FIELDS", "VALID_STATUS", "SimulatedApi2Cart"]
+__all__ = ["TIKTOK_CART_ID", "TIKTOK_FIELDS", "VALID_STATUS", "SimulatedApi2Cart"]
 
 TIKTOK_CART_ID: Final = "TikTokShop"
-STORE_URL_BASE: Final = "https://shop.tiktok.example/"
 #: The ``tiktokshop_*`` credentials a TikTok Shop store needs (the access token is optional).
 TIKTOK_FIELDS: Final = ("tiktokshop_app_key", "tiktokshop_app_secret", "tiktokshop_refresh_token")
 _ACCESS_FIELD: Final = "tiktokshop_access_token"
@@ -168,17 +169,14 @@ class SimulatedApi2Cart:
         with store.mutation():
             if store.cart_by_credentials(account.api_key, app_key, refresh_token) is not None:
                 raise Api2CartErrorReply(8, "Store already exists")
-            grant = self._check_tiktok(
+            self._check_tiktok(
                 app_key, fields["tiktokshop_app_secret"], refresh_token, fields.get(_ACCESS_FIELD) or None
             )
-            url = fields.get("store_url") or self._default_store_url(grant)
-            if store.cart_by_url(account.api_key, url) is not None:
-                raise Api2CartErrorReply(8, f"Store already exists: {url}")
             cart = StoredCart(
                 id="",
                 store_key=uuid.uuid4().hex,
                 cart_id=TIKTOK_CART_ID,
-                url=url,
+                url=fields.get("store_url") or None,
                 custom_label=fields.get("custom_label", ""),
                 app_key=app_key,
                 app_secret=fields["tiktokshop_app_secret"],
@@ -200,14 +198,12 @@ class SimulatedApi2Cart:
         if played is not None and played.name == "api2cart-credentials-refused":
             self.tiktok.deauthorize(grant.seller_key)
         elif played is not None and played.name == "api2cart-store-exists":
-            url = fields.get("store_url") or self._default_store_url(grant)
-            if self.store.cart_by_url(account.api_key, url) is not None:
-                return  # a store with this URL is there already: the usual rules answer 8
+            # The same credentials were added earlier (a colleague, an earlier run): the usual rule answers 8.
             earlier = StoredCart(
                 id="",
                 store_key=uuid.uuid4().hex,
                 cart_id=TIKTOK_CART_ID,
-                url=url,
+                url=fields.get("store_url") or None,
                 custom_label="added earlier",
                 app_key=app_key,
                 app_secret=fields["tiktokshop_app_secret"],
@@ -240,13 +236,6 @@ class SimulatedApi2Cart:
             store.update_cart(updated)
         held = ("app_key", "app_secret", "refresh_token", "access_token")
         return {"updated_items": sum(getattr(cart, name) != getattr(updated, name) for name in held)}
-
-    def _default_store_url(self, grant: Grant) -> str:
-        seller = self.store.seller(grant.seller_key)
-        shops = seller.shops if seller is not None else ()
-        if grant.user_type == USER_TYPES["creator"] or not shops:
-            return f"{STORE_URL_BASE}creator-{grant.open_id}"
-        return STORE_URL_BASE + shops[0].code
 
     def list_carts(self, api_key: str | None) -> dict[str, Any]:
         """``GET account.cart.list.json``; returns the ``result`` object."""

@@ -262,7 +262,13 @@ def serve(args: argparse.Namespace) -> int:
     lines.insert(1, f"({_READING_LINES[sandbox.refresh_reading]})")
     scenario = sandbox.state.scenarios.scenario
     if scenario is not None:
-        lasting = "until the sandbox stops" if scenario.lasting else "once, on the first such request"
+        lasting = (
+            "until the sandbox stops"
+            if scenario.lasting
+            else "once, on the first such request"
+            if scenario.repeats == 1
+            else f"on the next {scenario.repeats} such requests (one call and its retries)"
+        )
         lines[1:1] = [
             f"(training scenario {scenario.name!r}: {scenario.summary};",
             f" it breaks the step '{scenario.step}' {lasting}; meet it with: python -m tiktok_helpers {scenario.how})",

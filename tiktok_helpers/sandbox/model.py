@@ -2,9 +2,10 @@
 
 The sample app, the sellers with their shops, issued authorization codes, token grants, API2Cart
 accounts and their stores, a validated consent request, and the error replies the simulated
-services send. The rules that create and change these objects live in :mod:`.tiktok`,
-:mod:`.api2cart` and :mod:`.agency`; the sample values in :mod:`.sample_data`; the rows they are
-kept in, in :mod:`.store` and :mod:`.schema`.
+services send (the Open API's, each with its HTTP status: :class:`OpenApiAnswer`, their public
+sources listed in :mod:`.tiktok`'s docstring). The rules that create and change these objects live
+in :mod:`.tiktok`, :mod:`.api2cart` and :mod:`.agency`; the sample values in :mod:`.sample_data`;
+the rows they are kept in, in :mod:`.store` and :mod:`.schema`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "BAD_ACCESS_TOKEN",
+    "BAD_SIGN",
     "REFRESH_READINGS",
+    "SCOPE_MISSING",
+    "SIGN_MISSING",
+    "TIMESTAMP_AHEAD",
+    "TIMESTAMP_BEHIND",
+    "TIMESTAMP_NOT_A_NUMBER",
+    "TOKEN_DEAUTHORIZED",
+    "TOKEN_EXPIRED",
+    "UNKNOWN_APP_KEY",
     "USER_TYPES",
     "Api2CartAccount",
     "Api2CartErrorReply",
@@ -25,6 +36,7 @@ __all__ = [
     "ConsentPageRefusal",
     "ConsentRequest",
     "Grant",
+    "OpenApiAnswer",
     "RefreshReading",
     "SampleShop",
     "Seller",
@@ -63,6 +75,41 @@ class TikTokErrorReply(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+@dataclass(frozen=True)
+class OpenApiAnswer:
+    """One Open API error reply: its code, message and HTTP status (sources: :mod:`.tiktok`)."""
+
+    code: int
+    message: str
+    status: int = 200
+
+    def refusal(self) -> TikTokErrorReply:
+        """A new exception to raise for this reply (never one instance shared across requests)."""
+        return TikTokErrorReply(self.code, self.message, self.status)
+
+
+# The signed Open API call's error replies, in the order the checks run; which of these TikTok
+# documents or sends live, and which are the sandbox's own, is listed with each public source in
+# :mod:`.tiktok`'s docstring.
+UNKNOWN_APP_KEY: Final = OpenApiAnswer(36009004, "Invalid credentials. Invalid 'app_key' query parameter.", 400)
+TIMESTAMP_NOT_A_NUMBER: Final = OpenApiAnswer(36009004, "invalid timestamp: Unix seconds required", 401)
+TIMESTAMP_AHEAD: Final = OpenApiAnswer(
+    36009004,
+    "Invalid timestamp. The value of the `timestamp` query parameter must not exceed the current time by more "
+    "than 30 seconds.",
+    401,
+)
+TIMESTAMP_BEHIND: Final = OpenApiAnswer(36009004, "invalid timestamp: more than 5 minutes before server time", 401)
+SIGN_MISSING: Final = OpenApiAnswer(36009004, "invalid credentials: the sign parameter is missing", 401)
+BAD_SIGN: Final = OpenApiAnswer(106001, "Invalid credentials. The 'sign' query parameter is invalid.", 401)
+BAD_ACCESS_TOKEN: Final = OpenApiAnswer(
+    36009004, "Invalid credentials. The 'x-tts-access-token' header is invalid", 401
+)
+TOKEN_DEAUTHORIZED: Final = OpenApiAnswer(105001, "access token is invalid; detail:your token has been deauthorized")
+TOKEN_EXPIRED: Final = OpenApiAnswer(105002, "access token is expired, please refresh it")
+SCOPE_MISSING: Final = OpenApiAnswer(105005, "you should apply auth pkg for this api")
 
 
 class Api2CartErrorReply(Exception):
@@ -190,14 +237,15 @@ class StoredCart:
     id: str
     store_key: str
     cart_id: str
-    url: str
+    #: None when the store was added without ``store_url`` (API2Cart's mock server: ``"url": null``).
+    url: str | None
     custom_label: str
     app_key: str
     app_secret: str
     refresh_token: str
     access_token: str | None
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, str | None]:
         """The public view (no credentials)."""
         return {
             "id": self.id,

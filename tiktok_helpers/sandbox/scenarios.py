@@ -14,6 +14,13 @@ Two kinds:
   situation would, and is spent. What it changed stays changed (an expired refresh token stays
   expired), so doing the step again fails again until the fix is applied (authorize again,
   refresh, update the store ...), which then works: exactly the drill.
+  ``rate-limited`` is a short burst instead (the sandbox's choice of how long TikTok's throttling
+  lasts, which TikTok does not publish): it refuses the next :data:`RATE_LIMIT_BURST` requests of
+  its step with HTTP 429 and 36009002, then is spent. HTTP 429 is retried by a client that retries
+  reads (the runbook's: 3 attempts in all per call, ``tiktok_helpers/retry.py``), so the burst is
+  as long as one call's attempts: the call fails as a rate-limited call does, and calling again
+  later works. ``tiktok-internal-error`` stays once: 36009003 goes out with HTTP 200 (no status is
+  published), which such a client does not retry.
 * **lasting** (``clock-ahead``, ``bad-signature``, ``api2cart-wrong-key``): a condition outside the
   sandbox's data (this computer's clock, the secret or key typed into ``.env``). It holds until
   the scenario is switched off, which stands for the fix (set the clock right, copy the secret or
@@ -36,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
-from .model import Grant, TikTokErrorReply
+from .model import Grant, OpenApiAnswer
 
 if TYPE_CHECKING:
     from .store import StateStore
@@ -44,6 +51,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_AHEAD_SECONDS",
     "CODE_AGE_SECONDS",
+    "INTERNAL_ERROR",
+    "INTERNAL_ERROR_MESSAGE",
+    "RATE_LIMITED",
+    "RATE_LIMIT_BURST",
     "RATE_LIMIT_MESSAGE",
     "SCENARIOS",
     "Scenario",
@@ -64,14 +75,21 @@ CLOCK_AHEAD_SECONDS: Final = 120
 #: How old the code is when it is exchanged in ``code-expired``: past the 30-minute lifetime.
 CODE_AGE_SECONDS: Final = 31 * 60
 #: 36009002's message in TikTok Shop's API reference error tables (public copies of the page
-#: "Create Product", POST /product/202309/products, table "Error Code"). TikTok documents HTTP 429
-#: with it (Partner Center "Rate limits" and "Common errors"); the sandbox still answers HTTP 200, as
-#: for every Open API error but two: a known difference from the live service.
+#: "Create Product", POST /product/202309/products, table "Error Code").
 RATE_LIMIT_MESSAGE: Final = "Too many requests. You've made too many requests in a short period of time."
+#: 36009002 with HTTP 429: TikTok Shop Partner Center docs, "Rate limits" ("throttled and an HTTP 429
+#: error is returned") and "Common errors" ("HTTP 429 and 36009002 both indicate rate limiting").
+RATE_LIMITED: Final = OpenApiAnswer(36009002, RATE_LIMIT_MESSAGE, 429)
+#: How many requests of its step ``rate-limited`` refuses (the sandbox's choice): every attempt of one
+#: call by a client that tries a read 3 times in all, as the runbook's does (``tiktok_helpers/retry.py``).
+RATE_LIMIT_BURST: Final = 3
 #: 36009003's message in the same public tables.
 INTERNAL_ERROR_MESSAGE: Final = (
     "Internal error. Please try again. If the issue persists after multiple attempts, please contact platform support."
 )
+#: 36009003 with HTTP 200: "Get Authorized Shops" (202309) lists the code; no status is published (the
+#: sandbox's choice, the one every Open API error without a published status gets).
+INTERNAL_ERROR: Final = OpenApiAnswer(36009003, INTERNAL_ERROR_MESSAGE)
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,8 @@ class Scenario:
     answer: str
     #: True: holds until switched off (the fix happens outside the sandbox); False: fires once.
     lasting: bool = False
+    #: How many requests of its step a "once" scenario fires on before it is spent.
+    repeats: int = 1
     #: How to meet it from a terminal (the runbook's CLI), for ``sandbox --scenario``.
     how: str = ""
 
@@ -173,10 +193,11 @@ _ALL: Final[tuple[Scenario, ...]] = (
     ),
     Scenario(
         "rate-limited",
-        "too many calls in a short time: TikTok refuses one call",
+        "too many calls in a short time: TikTok refuses one call (HTTP 429), every attempt of it",
         "shops",
         "36009002",
         how="shops",
+        repeats=RATE_LIMIT_BURST,
     ),
     Scenario(
         "tiktok-internal-error",
@@ -250,14 +271,15 @@ class ScenarioSwitch:
     """The scenario a sandbox serves now (thread-safe: request handlers ask it).
 
     :meth:`fire` is asked by the rules at each step: it returns the scenario when it targets that
-    step and is not spent, and spends a "once" scenario. :meth:`armed` asks without spending, so a
-    rule does the extra work a scenario needs only while one waits for its step.
+    step and is not spent, and spends a "once" scenario (after its :attr:`Scenario.repeats` fires).
+    :meth:`armed` asks without spending, so a rule does the extra work a scenario needs only while
+    one waits for its step.
     """
 
     def __init__(self, name: str | None = None) -> None:
         self._lock = threading.Lock()
         self._scenario = check_scenario(name)
-        self._spent = False
+        self._left = self._scenario.repeats if self._scenario is not None else 0
 
     @property
     def scenario(self) -> Scenario | None:
@@ -271,25 +293,34 @@ class ScenarioSwitch:
         """Serve ``name`` from now on (armed again even if it is the same one); None: switch off."""
         scenario = check_scenario(name)
         with self._lock:
-            self._scenario, self._spent = scenario, False
+            self._scenario, self._left = scenario, scenario.repeats if scenario is not None else 0
+
+    def _live(self) -> Scenario | None:
+        """The scenario while it still applies (the caller holds the lock)."""
+        s = self._scenario
+        return s if s is not None and (s.lasting or self._left > 0) else None
 
     def active(self, name: str) -> bool:
         """Whether scenario ``name`` is on and not spent (without spending it)."""
         with self._lock:
-            return self._scenario is not None and self._scenario.name == name and not self._spent
+            s = self._live()
+            return s is not None and s.name == name
 
     def armed(self, step: Step) -> bool:
         """Whether a scenario waits for ``step`` (without spending it)."""
         with self._lock:
-            return self._scenario is not None and self._scenario.step == step and not self._spent
+            s = self._live()
+            return s is not None and s.step == step
 
     def fire(self, step: Step) -> Scenario | None:
-        """The scenario if it targets ``step`` and still applies (a "once" one is spent by this)."""
+        """The scenario if it targets ``step`` and still applies (a "once" one is spent by this,
+        after as many fires as its :attr:`~Scenario.repeats`)."""
         with self._lock:
-            s = self._scenario
-            if s is None or s.step != step or self._spent:
+            s = self._live()
+            if s is None or s.step != step:
                 return None
-            self._spent = not s.lasting
+            if not s.lasting:
+                self._left -= 1
             return s
 
 
@@ -300,9 +331,9 @@ def play_on_call(
     by the caller before TikTok's rules answer the call), or its refusal of the call itself.
     ``revoke(seller_key)`` removes the app for a seller as the seller does (webhooks included)."""
     if name == "rate-limited":
-        raise TikTokErrorReply(36009002, RATE_LIMIT_MESSAGE, 200)
+        raise RATE_LIMITED.refusal()
     if name == "tiktok-internal-error":
-        raise TikTokErrorReply(36009003, INTERNAL_ERROR_MESSAGE, 200)
+        raise INTERNAL_ERROR.refusal()
     if name == "scope-not-granted":
         store.replace_grant(dataclasses.replace(grant, scopes=tuple(s for s in grant.scopes if s != scope)))
     elif name == "seller-deauthorized":

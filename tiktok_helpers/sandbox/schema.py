@@ -24,15 +24,18 @@ table               rows
 
 Indexed, because they are looked up: a code, an access token, a refresh token, a grant's app and
 seller, a minted seller's key and open_id, a shop's seller, an API2Cart store key, an account's
-store URLs and a webhook delivery's next attempt. The file is stamped ``PRAGMA application_id`` =
+stores (and their refresh tokens) and a webhook delivery's next attempt. The file is stamped ``PRAGMA application_id`` =
 :data:`APPLICATION_ID` and ``PRAGMA user_version`` = :data:`SCHEMA_VERSION`; :func:`check`
-refuses anything else but a version 1 file, which :func:`upgrade` brings up.
+refuses anything else but a file of an older version, which :func:`upgrade` brings up.
 NOT stored: the sample app, sellers, shops and scopes (always from code) and each sandbox's own
 settings (``auto_approve``, latency, the webhook URL, the refresh reading).
 
-Versions: 1 had no webhook tables; a version 1 file is upgraded in place when it is opened
-(:func:`upgrade`, in one write transaction: the two tables are added, nothing else changes), so a
-runbook's saved state survives the upgrade. Any other version is refused (:func:`check`).
+Versions: 1 had no webhook tables; 2 had a store's ``url`` required and unique per account (the
+sandbox's old rule of one store per URL, which API2Cart does not document); 3 lets it be NULL (a
+store added without ``store_url``) and shared. An older file is upgraded in place when it is
+opened (:func:`upgrade`, in one write transaction: the webhook tables are added, the ``carts``
+table is rebuilt with every row kept), so a runbook's saved state survives the upgrade. Any other
+version is refused (:func:`check`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "TABLES", "BadStateDatabase", "ch
 
 #: ``PRAGMA application_id`` of a sandbox state database: "TTSB" (TikTok Shop sandbox).
 APPLICATION_ID: Final = 0x54545342
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
+#: The versions :func:`check` accepts (an older one is brought up by :func:`upgrade`).
+_READABLE: Final = (1, 2, SCHEMA_VERSION)
 #: The tables version 2 added to version 1 (what :func:`upgrade` creates).
 _ADDED_IN_2: Final = ("webhook_outbox", "expiry_notices")
 
@@ -94,6 +99,25 @@ _V2_DDL: Final = (
         PRIMARY KEY (app_key, seller_key, shop_id, day)) WITHOUT ROWID""",
 )
 
+
+def _carts(name: str) -> str:
+    """The ``carts`` table of version 3 (``url`` may be NULL and is not unique), called ``name``."""
+    return f"""CREATE TABLE {name} (
+        id INTEGER PRIMARY KEY, api_key TEXT NOT NULL, store_key TEXT NOT NULL UNIQUE,
+        cart_id TEXT NOT NULL, url TEXT, custom_label TEXT NOT NULL, app_key TEXT NOT NULL,
+        app_secret TEXT NOT NULL, refresh_token TEXT NOT NULL, access_token TEXT)"""
+
+
+_CARTS_INDEX: Final = "CREATE INDEX carts_by_account ON carts (api_key, refresh_token)"
+#: What version 3 changed: the ``carts`` table rebuilt, every row kept (:func:`upgrade` runs these).
+_V3_DDL: Final = (
+    _carts("carts_v3"),
+    f"INSERT INTO carts_v3 ({', '.join(TABLES['carts'])}) SELECT {', '.join(TABLES['carts'])} FROM carts",  # noqa: S608
+    "DROP TABLE carts",
+    "ALTER TABLE carts_v3 RENAME TO carts",
+    _CARTS_INDEX,
+)
+
 _DDL: Final = (
     "CREATE TABLE redirect_urls (app_key TEXT PRIMARY KEY, redirect_url TEXT NOT NULL) WITHOUT ROWID",
     """CREATE TABLE auth_codes (
@@ -115,11 +139,8 @@ _DDL: Final = (
         refresh_token TEXT NOT NULL UNIQUE, refresh_expires_at INTEGER NOT NULL)""",
     "CREATE INDEX grants_by_app ON grants (app_key)",
     "CREATE INDEX grants_by_seller ON grants (seller_key)",
-    """CREATE TABLE carts (
-        id INTEGER PRIMARY KEY, api_key TEXT NOT NULL, store_key TEXT NOT NULL UNIQUE,
-        cart_id TEXT NOT NULL, url TEXT NOT NULL, custom_label TEXT NOT NULL, app_key TEXT NOT NULL,
-        app_secret TEXT NOT NULL, refresh_token TEXT NOT NULL, access_token TEXT,
-        UNIQUE (api_key, url))""",
+    _carts("carts"),
+    _CARTS_INDEX,
     *_V2_DDL,
 )
 
@@ -150,8 +171,8 @@ def check(conn: sqlite3.Connection) -> bool:
         return True
     if application_id != APPLICATION_ID:
         raise BadStateDatabase("an SQLite database of another program")
-    if version not in (1, SCHEMA_VERSION):
-        raise BadStateDatabase(f"unknown version (this sandbox reads versions 1 and {SCHEMA_VERSION})")
+    if version not in _READABLE:
+        raise BadStateDatabase(f"unknown version (this sandbox reads versions 1 to {SCHEMA_VERSION})")
     for table, columns in TABLES.items():
         if version == 1 and table in _ADDED_IN_2:
             continue
@@ -168,11 +189,13 @@ def outdated(conn: sqlite3.Connection) -> bool:
 
 
 def upgrade(conn: sqlite3.Connection) -> None:
-    """Bring a version 1 database to :data:`SCHEMA_VERSION`; the caller holds a write transaction.
+    """Bring an older database to :data:`SCHEMA_VERSION`; the caller holds a write transaction.
 
-    Adds the tables version 2 added, nothing else: every code, grant and store is kept."""
-    if not outdated(conn):
+    Adds the tables version 2 added and rebuilds ``carts`` as version 3 has it, nothing else:
+    every code, grant and store is kept."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version >= SCHEMA_VERSION:
         return  # another process upgraded it meanwhile
-    for statement in _V2_DDL:
+    for statement in (*(_V2_DDL if version < 2 else ()), *_V3_DDL):
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

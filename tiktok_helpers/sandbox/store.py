@@ -245,9 +245,6 @@ class StateStore:
             rows = c.execute(query, (api_key,)).fetchall()
         return [_cart(row) for row in rows]
 
-    def cart_by_url(self, api_key: str, url: str) -> StoredCart | None:
-        return self._cart("url", api_key, url)
-
     def cart_by_store_key(self, api_key: str, store_key: str) -> StoredCart | None:
         return self._cart("store_key", api_key, store_key)
 

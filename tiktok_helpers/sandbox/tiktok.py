@@ -9,61 +9,72 @@ only parses requests and renders what this module returns or raises
 
 Documented TikTok behaviour that is simulated
 ---------------------------------------------
-* An authorization code works once and expires 30 minutes after it was issued
-  (``36004004 invalid auth code`` for a wrong, used or expired code).
+* A code works once and expires 30 minutes after it was issued: ``36004004`` "invalid auth code"
+  (the live replies' words, quoted in public client code; "Common errors": "Invalid auth code.").
 * ``access_token_expire_in`` and ``refresh_token_expire_in`` are absolute Unix timestamps:
   access token now + 7 days; refresh token now + 365 days (the "authorization duration").
 * Unknown refresh token: ``36004005 can not find related auth record``; expired refresh token:
-  ``36004001 rt has expired``.
+  ``36004001 rt has expired`` (live replies quoted in public client code). The token endpoints send
+  every error with HTTP 200 (TikTok Shop Partner Center's authorization docs, live replies).
 * The refusal redirect (Cancel) carries ``error=auth_denied`` and ``code=null`` (the spelling of
   TikTok Shop Partner Center's "Authorization overview", 202407), and the ``state`` it was given.
 * Signed Open API calls: the signature is recomputed with :func:`tiktok_helpers.signing.sign`
   over the path as received, EVERY query pair as received (a repeated key counts each time) and
-  the body (app secret, lowercase hex; an uppercase signature is rejected) -> ``106001``;
-  timestamp outside [server time - 300 s, server time + 30 s] -> ``36009004``; a wrong or
-  garbage access token -> ``36009004`` "The 'x-tts-access-token' header is invalid" (the live
-  message, quoted in public client code); expired token -> ``105002``; missing scope -> ``105005``.
-* HTTP status of Open API errors: ``106001`` and ``36009004`` go out with HTTP 401. Public live
-  traces show 401 with ``106001`` (bad sign); for ``36009004`` they show HTTP 400 for an unknown
-  ``app_key`` and no status for a bad access token or a timestamp outside the window, so 401 for
-  every cause of ``36009004`` is the sandbox's choice. Every other Open API error stays HTTP 200,
-  also ``36009002``, for which TikTok documents HTTP 429 (a known difference, see
-  :data:`.scenarios.RATE_LIMIT_MESSAGE`). The token endpoints answer every error with HTTP 200
-  (TikTok Shop Partner Center's authorization docs, and live replies quoted in public code).
+  the body (app secret, lowercase hex; an uppercase signature is rejected); the timestamp window is
+  [server time - 300 s, server time + 30 s]. Get Authorized Shops needs the "Shop Authorized
+  Information" package (scope ``seller.authorization.info``). Its error replies, the JSON body
+  always ``code``, ``message``, ``request_id`` (values in :mod:`.model`; a status in brackets is
+  the sandbox's choice, no public source gives it):
 
-Training scenarios (:mod:`.scenarios`) change the world before these rules answer (a code's age,
-a grant's expiry or scopes, the seller's decision); 36009002 and 36009003 carry the messages of
-TikTok's public error tables, with HTTP 200 (36009002's documented status is 429, see above).
+  - ``106001`` HTTP 401 "Invalid credentials. The 'sign' query parameter is invalid." (live replies
+    quoted in public client code; a public live trace of this call shows HTTP 401; newer replies
+    append " For more details: <link>").
+  - ``36009004`` HTTP 400 "Invalid credentials. Invalid 'app_key' query parameter." (live replies
+    with HTTP 400 quoted in public client code).
+  - ``36009004`` (401) "Invalid credentials. The 'x-tts-access-token' header is invalid" (live
+    replies quoted in public client code, also to a call without the header): a wrong or garbage
+    access token, or none.
+  - ``36009004`` (401) "Invalid timestamp. The value of the `timestamp` query parameter must not
+    exceed the current time by more than 30 seconds." ("Common errors").
+  - ``105001`` (200) "access token is invalid; detail:your token has been deauthorized" (TikTok's
+    creator authorization guide, for a user who removed the app).
+  - ``105002`` (200) "access token is expired, please refresh it" (a live reply, GitHub issue
+    phamkhanhminhman97/shopee-tiktok-lazada-api#2; "Common errors": "Expired credentials").
+  - ``105005`` (200) "you should apply auth pkg for this api" (a live reply, GitHub issue
+    EcomPHP/tiktokshop-php#40, and the creator authorization guide).
+  - ``36009002`` HTTP 429, :data:`.scenarios.RATE_LIMIT_MESSAGE` ("Rate limits": "throttled and an
+    HTTP 429 error is returned"; "Common errors": "HTTP 429 and 36009002 both indicate rate
+    limiting"; the message: TikTok's public API error tables).
+  - ``36009003`` (200), :data:`.scenarios.INTERNAL_ERROR_MESSAGE` ("Get Authorized Shops" 202309
+    lists the code; the message: the same tables).
+
+Training scenarios (:mod:`.scenarios`) change the world before these rules answer, or refuse a
+call: 36009002 to every attempt of one call, 36009003 once.
 
 Sandbox choices where TikTok documents nothing
 ----------------------------------------------
 * Wrong ``app_key`` or ``app_secret`` at the token endpoints -> ``36004003 invalid app_key or
   app_secret``; a missing parameter or wrong ``grant_type`` -> ``36004002 invalid param: ...``.
-  These codes are the sandbox's own, not observed live values.
-* Whether a refresh returns a new refresh token is NOT documented (the token docs' samples show
-  the same string before and after, which proves nothing), so the sandbox serves both readings,
-  its choice per sandbox (``refresh_reading``, ``--refresh-reading``): ``"new"`` (the default, the
-  stricter one: it catches a client that forgets to store the returned token) issues a new refresh
-  token and the old one then answers ``36004005``; ``"same"`` returns the same refresh token,
-  which keeps working. Either way a refresh issues a new access token and the old one then answers
-  ``105001``; the refresh token keeps the authorization's original end (``refresh_token_expire_in``
-  does not move); a new access token lives 7 days, but never past that end. The scenario
-  ``refresh-token-replaced`` replaces the refresh token whatever the reading (the world it stands
-  for is another copy's refresh under the "new" reading).
-* Unknown ``app_key`` on a signed Open API call -> ``36009004`` (invalid credentials); a call with
-  no ``sign`` parameter at all -> ``36009004`` (a cause "Common errors" and live replies give), a wrong or
-  empty one -> ``106001``. The messages of these are the sandbox's own wording.
-* A missing ``x-tts-access-token`` header answers like a garbage one (``36009004``, the live
-  message): nothing public says what a missing header gets.
-* Revoked versus garbage: a token the sandbox issued but that no grant holds any more (the seller
-  deauthorized, a refresh replaced it, or the state was reset) -> ``105001`` "token invalid or
-  deauthorized"; a token it never issued -> ``36009004``. The sandbox tells its own tokens by a
-  tag inside them (:func:`issued_here`), as TikTok knows the tokens it issued.
+  These codes and messages are the sandbox's own, not observed live values.
+* The HTTP statuses in brackets above (no public trace shows them): 401 for every 36009004 but an
+  unknown ``app_key`` (a bad or missing access token, a timestamp out of the window or not a
+  number, no ``sign``); 200 for 105001, 105002, 105005 and 36009003.
+* The wording of three 36009004 replies: a timestamp more than 5 minutes old, one that is not a
+  number, and a call with no ``sign`` at all (a cause "Common errors" gives; an empty or wrong one
+  is ``106001``).
+* Whether a refresh returns a new refresh token is NOT documented, so the sandbox serves both
+  readings (``refresh_reading``, ``--refresh-reading``): ``"new"`` (the default, the stricter one)
+  issues a new refresh token and the old one then answers ``36004005``; ``"same"`` returns the same
+  one, which keeps working. Either way the old access token then answers ``105001``, the refresh
+  token keeps the authorization's original end and a new access token lives 7 days, never past
+  it. ``refresh-token-replaced`` replaces the refresh token whatever the reading.
+* Revoked versus garbage: a token the sandbox issued but no grant holds any more (deauthorized,
+  replaced by a refresh, or the state reset) -> ``105001`` with the "deauthorized" message in every
+  case; a token it never issued (told by a tag inside, :func:`issued_here`) -> ``36009004``.
 * Checks on a signed call run in this order: app_key, timestamp, sign, token, expiry, scope.
 * A creator token (user_type 1) has no shops: Get Authorized Shops answers an empty list.
-* Every authorization of a seller creates an independent grant: authorizing again does not
-  revoke earlier tokens (use :meth:`~tiktok_helpers.sandbox.state.SandboxState.deauthorize` to
-  simulate revocation; with a webhook URL it also sends webhook 6 or 20, see :mod:`.webhooks`).
+* Every authorization of a seller creates an independent grant: authorizing again revokes no
+  earlier token (:meth:`~.state.SandboxState.deauthorize` does, with webhook 6 or 20: :mod:`.webhooks`).
 * The consent page offers the sample sellers; the decision form also accepts a seller minted for
   an agency's account (:mod:`.agency`), by key.
 """
@@ -79,6 +90,7 @@ from typing import Any, Final
 from tiktok_helpers import protocol
 from tiktok_helpers.signing import sign
 
+from . import model as answers  # the Open API's error replies (values in .model)
 from .issuer import issued_here, new_code, new_token
 from .model import (
     USER_TYPES,
@@ -118,15 +130,6 @@ TIMESTAMP_MAX_AGE: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AGE.total_seconds()
 TIMESTAMP_MAX_AHEAD: Final = int(protocol.SIGNED_TIMESTAMP_MAX_AHEAD.total_seconds())
 SHOPS_PATH: Final = "/authorization/202309/shops"
 SHOPS_SCOPE: Final = "seller.authorization.info"
-#: The live message for a wrong or garbage access token (quoted in public client code).
-BAD_TOKEN_HEADER: Final = "The 'x-tts-access-token' header is invalid"
-#: Open API codes sent with HTTP 401 (live traces: 106001; for 36009004 the sandbox's choice, see the
-#: module's docstring); every other Open API error is HTTP 200.
-OPEN_API_401: Final = frozenset({106001, 36009004})
-
-
-def _open_api_error(code: int, message: str) -> TikTokErrorReply:
-    return TikTokErrorReply(code, message, 401 if code in OPEN_API_401 else 200)
 
 
 def _require(params: Mapping[str, str], names: tuple[str, ...]) -> None:
@@ -349,27 +352,25 @@ class SimulatedTikTok:
         """``GET /authorization/202309/shops`` with full signature and token checks."""
         app = self.store.apps.get(query.get("app_key", ""))
         if app is None:
-            raise _open_api_error(36009004, "invalid credentials: unknown app_key")
-        raw_ts = query.get("timestamp", "")
+            raise answers.UNKNOWN_APP_KEY.refusal()
         try:
-            timestamp = int(raw_ts)
+            timestamp = int(query.get("timestamp", ""))
         except ValueError:
-            raise _open_api_error(36009004, "invalid timestamp: Unix seconds required") from None
+            raise answers.TIMESTAMP_NOT_A_NUMBER.refusal() from None
         now = self.now()
-        if not now - TIMESTAMP_MAX_AGE <= timestamp <= now + TIMESTAMP_MAX_AHEAD:
-            raise _open_api_error(
-                36009004,
-                "invalid timestamp: must be within 5 minutes before and 30 seconds after server time",
-            )
+        if timestamp > now + TIMESTAMP_MAX_AHEAD:
+            raise answers.TIMESTAMP_AHEAD.refusal()
+        if timestamp < now - TIMESTAMP_MAX_AGE:
+            raise answers.TIMESTAMP_BEHIND.refusal()
         if "sign" not in query:
-            raise _open_api_error(36009004, "invalid credentials: the sign parameter is missing")
+            raise answers.SIGN_MISSING.refusal()
         given = query.get("sign", "")
         secret = app.app_secret
         if self.scenarios.active("bad-signature"):
             secret = secret[:-1]  # the caller signs with the secret as typed: one character lost
         expected = sign(path, query, secret, body, content_type or "application/json")
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise _open_api_error(106001, "invalid sign")
+            raise answers.BAD_SIGN.refusal()
         if self.scenarios.armed("shops"):  # a training scenario's change, committed before the rules answer
             with self.store.mutation():
                 grant, _ = self._caller(app, access_token, now)
@@ -387,11 +388,10 @@ class SimulatedTikTok:
         grant = self.store.grant_by_access(access_token) if access_token else None
         seller = self.store.seller(grant.seller_key) if grant is not None else None
         if grant is None or seller is None or grant.app_key != app.app_key:
-            if access_token and issued_here(access_token):
-                raise _open_api_error(105001, "access token is invalid or the seller deauthorized the app")
-            raise _open_api_error(36009004, BAD_TOKEN_HEADER)
+            revoked = bool(access_token) and issued_here(access_token or "")
+            raise (answers.TOKEN_DEAUTHORIZED if revoked else answers.BAD_ACCESS_TOKEN).refusal()
         if now > grant.access_expires_at:
-            raise _open_api_error(105002, "access token has expired")
+            raise answers.TOKEN_EXPIRED.refusal()
         if SHOPS_SCOPE not in grant.scopes:
-            raise _open_api_error(105005, f"the app lacks the {SHOPS_SCOPE} scope")
+            raise answers.SCOPE_MISSING.refusal()
         return grant, seller

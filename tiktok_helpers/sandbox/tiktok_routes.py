@@ -6,9 +6,11 @@ and renders the answer: consent pages as HTML (:mod:`.pages`), API calls as TikT
 * TikTok endpoints answer errors as ``{"code", "message", "request_id"}`` with the HTTP status
   the rule gives (:class:`~.model.TikTokErrorReply`'s ``status``): the token endpoints always
   HTTP 200, like the live service (TikTok Shop Partner Center docs on token get and refresh); the
-  signed Open API call (``/authorization/202309/shops``) HTTP 401 for ``106001`` (a bad sign: HTTP
-  401 in live replies quoted in public client code) and for ``36009004`` (the sandbox's reading,
-  see :mod:`.tiktok`), and HTTP 200 for its other errors.
+  signed Open API call (``/authorization/202309/shops``) HTTP 401 for ``106001`` (a bad sign, as
+  live replies quoted in public client code show), HTTP 400 for ``36009004`` with an unknown
+  ``app_key`` (live replies), HTTP 429 for ``36009002`` (Partner Center's "Rate limits" and
+  "Common errors"), and for the rest the status :mod:`.tiktok` lists, each marked documented or
+  the sandbox's choice (401 for the other causes of ``36009004``, 200 for the other codes).
 * A consent link the sandbox cannot serve, or a form it cannot accept, answers an HTML error page
   (HTTP 400); with ``auto_approve`` set, a good consent link redirects at once.
 """
