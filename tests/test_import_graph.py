@@ -64,6 +64,7 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
         "settings",
         "webhooks",
         "webhook_receiver",
+        "wire",
     ),
     "state": (
         "grants",
@@ -83,7 +84,7 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "flow": ("session",),
     "services": ("doctor", "display", "charts", "keepalive"),
-    "front ends": ("cli", "widgets", "widget_kit", "drills", "__main__"),
+    "front ends": ("cli", "widgets", "widget_kit", "drills", "drill_widgets", "wire_widgets", "__main__"),
 }
 LAYER_NAMES: Final = list(LAYERS)
 LAYER_OF: Final = {module: number for number, modules in enumerate(LAYERS.values()) for module in modules}
