@@ -12,6 +12,9 @@ The site goes to ``site/`` at the project root (git-ignored), rebuilt from scrat
   page cannot render the view, so it is dropped and the text is shown;
 - ``index.html`` listing the notebooks in order with one line each (the first sentence of each
   notebook's opening paragraph), a navigation bar and previous/next links on every notebook page;
+- ``trainers.html``, the drills' answer key (notebook 06 shows none of it before an answer): per
+  drill the right cause and fix, the lesson, the decoys and where the step is, generated at each
+  build from ``tiktok_helpers/drills.json`` and the error catalog, so it never drifts from them;
 - the illustrations (``notebooks/images/``) copied beside the pages;
 - links rewritten: a notebook to its page, a project file (``../SECURITY.md``, ``README.md``,
   ``.env.example``) to a page of its own under ``project/`` (Markdown rendered, other text shown
@@ -58,6 +61,8 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
+from tiktok_helpers.drills import DRILLS
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "site"
@@ -74,6 +79,9 @@ PROJECT_FILES = {
     ".env.example": "every setting, explained",
 }
 PROJECT_DIR = "project"
+#: The trainers' page (the drills' answer key), a page of the site's own like the index.
+TRAINERS = "trainers"
+TRAINERS_TITLE = "For trainers: the drills' answer key"
 IMAGE_SUFFIXES = {".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp"}
 TEXT_SUFFIXES = {".txt", ".cfg", ".toml", ".ini", ".py", ".json", ".yml", ".yaml", ".csv", ".example"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}  # noqa: S104 - a name to compare, not a bind
@@ -430,6 +438,12 @@ class SiteBuilder:
         for page in self.sequence:
             rel = page.source.relative_to(self.root).as_posix()
             lines.append(f"- [{page.title}]({rel})" + (f": {page.summary}" if page.summary else ""))
+        lines += [
+            "",
+            "## For trainers",
+            "",
+            f"- [{TRAINERS_TITLE}]({TRAINERS}): what notebook 06 never shows before an answer",
+        ]
         extras = [name for name in PROJECT_FILES if (self.root / name).is_file()]
         if extras:
             lines += ["", "## Project files", ""]
@@ -438,6 +452,42 @@ class SiteBuilder:
         nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
         page = Page("index.html", self.root / "index", "index", title=SITE_TITLE, notebook=nb)
         return page
+
+    def trainers_page(self) -> Page:
+        """The drills' answer key, from ``drills.json`` and the catalog (links to the notebooks' steps)."""
+        notebooks = {page.source.name: page.source.relative_to(self.root).as_posix() for page in self.sequence}
+        lines = [
+            f"# {TRAINERS_TITLE}",
+            "",
+            "Generated from `tiktok_helpers/drills.json` and the runbook's error catalog each time the site is "
+            "built, so it says what the drills judge. Notebook 06 shows none of it before the trainee answers: "
+            "each drill there shows its neutral heading, the failure and the question. Per drill: the right cause "
+            "and fix (the trainee sees the three causes and three fixes in an order of their own), the lesson the "
+            "verdict teaches, the decoys, and where the step is. Running a class and reading a trainee's export: "
+            'the README\'s section "For trainers: the drills".',
+        ]
+        for drill in DRILLS.values():
+            notebook, section = drill.where
+            place = drill.where[0]
+            if notebook in notebooks:
+                place = f"[{notebook}, {section}]({notebooks[notebook]}#{section.replace(' ', '-')})"
+            title, cause, _ = drill.cause.catalog()
+            lines += [
+                "",
+                f"## {drill.name}",
+                "",
+                f"*{drill.title}*: scenario `{drill.scenario}`; the step: {drill.step}; where: {place}.",
+                "",
+                f"- **Right cause:** {drill.cause.text}",
+                f"- **Right fix:** {drill.fix.text}" + (f" ({drill.sandbox_note})" if drill.sandbox_note else ""),
+                f"- **The lesson:** {drill.lesson[:1].upper()}{drill.lesson[1:]}",
+                f"- **The catalog:** {title} ({drill.cause.label}): {cause}",
+                "- **Decoy causes:** " + " / ".join(f"{o.text} ({o.label})" for o in drill.causes[1:]),
+                "- **Decoy fixes:** " + " / ".join(f"{o.text} ({o.label})" for o in drill.fixes[1:]),
+            ]
+        nb = nbformat.v4.new_notebook()
+        nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
+        return Page(f"{TRAINERS}.html", self.root / TRAINERS, "index", title=TRAINERS_TITLE, notebook=nb)
 
     def source_notebook(self, page: Page) -> nbformat.NotebookNode:
         if page.notebook is not None:
@@ -482,8 +532,9 @@ class SiteBuilder:
                     destination = self.out / "images" / image.relative_to(self.images)
                     destination.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(image, destination)
-        index = self.index_page()
-        self.queue.extend([index, *self.sequence])
+        index, trainers = self.index_page(), self.trainers_page()
+        self.pages[trainers.source] = trainers  # the index links to it
+        self.queue.extend([index, *self.sequence, trainers])
         written = []
         while self.queue:
             page = self.queue.popleft()

@@ -51,6 +51,7 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "wire and files": (
         "http",
+        "http_client",
         "envfile",
         "authlink",
         "redirect",

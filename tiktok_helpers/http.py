@@ -17,6 +17,11 @@ values of a JSON body) and are revealed only inside the expression that hands th
 httpx: no frame of the package holds one in plain text, for tools that record locals
 (``%xmode Verbose``, ``pytest --showlocals``, error reporters).
 
+What went over the wire: with :attr:`Transport.wire` set, every attempt (retries and failures
+included) is recorded in that :class:`~tiktok_helpers.wire.WireLog`, which masks it before keeping
+it. The client itself (:class:`SharedClient`, :func:`new_http_client`) is built in
+:mod:`tiktok_helpers.http_client`; its names are re-exported here.
+
 Retries: one loop (:meth:`ServiceClient._send`), one decision
 (:meth:`~tiktok_helpers.retry.RetryPolicy.should_retry`) and one attempt budget per call, whatever
 the causes: see :mod:`tiktok_helpers.retry`. A read is ``safe=True``; nothing else is.
@@ -24,12 +29,9 @@ the causes: see :mod:`tiktok_helpers.retry`. A read is ``safe=True``; nothing el
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -52,9 +54,11 @@ from .errors import (
     error_class_for,
     scrub,
 )
+from .http_client import USER_AGENT, SharedClient, new_http_client, shared_ssl_context
 from .regions import DEFAULT_TIMEOUT
 from .retry import DEFAULT_RETRY, NO_RETRY, RETRY_STATUSES, Outcome, RetryPolicy
 from .secret import Secret
+from .wire import WireLog
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -68,12 +72,11 @@ __all__ = [
     "ServiceClient",
     "SharedClient",
     "Transport",
+    "WireLog",
     "new_http_client",
     "safe_url",
     "shared_ssl_context",
 ]
-
-USER_AGENT: Final = "tiktok-helpers-runbook/0.1 (+httpx)"
 
 _SECRET_QUERY: Final = re.compile(
     r"((?:app_secret|auth_code|refresh_token|access_token|api_key|code)=)[^&\s\"'#]+", re.IGNORECASE
@@ -154,7 +157,9 @@ class Transport:
     builds its own (on ``httpx_transport`` if given: respx, ``httpx.MockTransport``) and closes it.
     ``timeout``: seconds for each attempt, whatever the shared client's own default.
     ``retry``: the attempt budget and backoff. ``sleep``: how to wait between attempts (tests pass
-    a recorder; the default is :func:`time.sleep`, looked up at call time).
+    a recorder; the default is :func:`time.sleep`, looked up at call time). ``wire``: a log that
+    records every attempt, secrets masked before they are kept (:mod:`tiktok_helpers.wire`); None,
+    the default, records nothing and costs nothing.
     """
 
     base_url: str
@@ -163,6 +168,7 @@ class Transport:
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = DEFAULT_RETRY
     sleep: Callable[[float], None] | None = None
+    wire: WireLog | None = None
 
     def __post_init__(self) -> None:
         if self.client is not None and self.httpx_transport is not None:
@@ -177,96 +183,6 @@ class Envelope:
     error: type[ApiError] = ApiError
     code_field: str = "code"
     message_field: str = "message"
-
-
-@functools.lru_cache(maxsize=1)
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context per process. httpx builds a new one for every ``Client``, and
-    building one loads the CA bundle: about 50 ms here, more than a whole sandbox flow."""
-    return httpx.create_ssl_context()
-
-
-class SharedClient(httpx.Client):
-    """An ``httpx.Client`` that threads may share: no two threads send on one connection pool.
-
-    httpcore's pool is not safe under many threads (encode/httpcore#1110, open in httpcore 1.0.9):
-    a pass of one thread can close a connection the pass of another has just assigned to a queued
-    request, before that request marks it active. When the request has already been sent, its
-    socket is closed under it: ``ReadError: [Errno 9] Bad file descriptor``, or a read timeout.
-    The pool closes idle connections whenever it holds more than ``max_keepalive_connections`` (20:
-    it counts all its connections there, not the idle ones) or is full, so a bulk refresh above 20
-    at a time met it on almost every run, and a token refresh whose reply is lost is a refresh token
-    lost. With a pool per thread no other thread's pass comes near a connection in use.
-
-    The first thread to send uses this client's own pool (a program with one thread builds nothing
-    more); every other thread gets a client of its own, built with this client's configuration
-    (environment proxies, TLS context, timeout, headers), keeping its keep-alive connections. When
-    the owner of the pool has ended, the next new thread takes it over; the clients of threads that
-    have ended are closed when a new one is made, all of them by :meth:`close`.
-    """
-
-    def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
-        self._config = config
-        self._owner: threading.Thread | None = None
-        self._threads: dict[threading.Thread, httpx.Client] = {}
-        self._threads_lock = threading.Lock()
-
-    def _own(self) -> httpx.Client | None:
-        """The client this thread sends with (None: this client's own pool)."""
-        thread = threading.current_thread()
-        ended: list[httpx.Client] = []
-        with self._threads_lock:
-            if self.is_closed:
-                raise RuntimeError("Cannot send a request, as the client has been closed.")
-            if self._owner is thread:
-                return None
-            client = self._threads.get(thread)
-            if client is not None:
-                return client
-            ended = [self._threads.pop(t) for t in list(self._threads) if not t.is_alive()]
-            if self._owner is None or not self._owner.is_alive():
-                self._owner = thread
-            else:
-                client = self._threads[thread] = httpx.Client(**self._config)
-        for old in ended:
-            old.close()
-        return client
-
-    def send(
-        self,
-        request: httpx.Request,
-        *,
-        stream: bool = False,
-        auth: Any = httpx.USE_CLIENT_DEFAULT,
-        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
-    ) -> httpx.Response:
-        own = self._own()
-        if own is None:
-            return super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
-        return own.send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
-
-    def close(self) -> None:
-        with self._threads_lock:
-            clients = list(self._threads.values())
-            self._threads.clear()
-            super().close()
-        for client in clients:
-            client.close()
-
-
-def new_http_client(
-    *, timeout: float = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None, tls: bool = True
-) -> httpx.Client:
-    """The package's HTTP client, safe to share between threads (:class:`SharedClient`). ``tls=False``
-    is for talking only to the loopback sandbox (plain http): its context has no CA certificates, so
-    an https request through it fails verification instead of loading the bundle for nothing. A given
-    ``transport`` (respx, ``httpx.MockTransport``) is used as it is, by one plain ``httpx.Client``."""
-    verify = shared_ssl_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    config: dict[str, Any] = {"timeout": timeout, "verify": verify, "headers": {"user-agent": USER_AGENT}}
-    if transport is not None:
-        return httpx.Client(transport=transport, **config)
-    return SharedClient(**config)
 
 
 def _tries(number: int) -> str:
@@ -389,6 +305,8 @@ class ServiceClient:
         shown = safe_url(url)
         sent = True
         failure: TikTokHelperError | None = None
+        wire = self.transport.wire
+        started = time.perf_counter() if wire is not None else 0.0
         try:
             response = self._client.request(
                 method,
@@ -439,6 +357,11 @@ class ServiceClient:
                 service=self.service,
                 url=shown,
             )
+        if wire is not None:  # every attempt, retries and failures too; masked by the log before it is kept
+            took = (time.perf_counter() - started) * 1000
+            reply = None if failure is not None else response
+            request = {"params": params, "headers": headers, "content": content, "json_body": json_body}
+            self._record(wire, number, method, url, secrets, took, request, failure, reply)
         if failure is not None:
             return Outcome(number, sent, error=failure), {}
         status, retry_after = response.status_code, response.headers.get("retry-after")
@@ -447,6 +370,29 @@ class ServiceClient:
         except (HTTPStatusError, InvalidResponse, ApiError) as exc:
             body, error = {}, exc
         return Outcome(number, True, status, error, retry_after), body
+
+    def _record(
+        self,
+        wire: WireLog,
+        number: int,
+        method: str,
+        url: str,
+        secrets: Iterable[Secret | str | None],
+        took: float,
+        request: Mapping[str, Any],
+        failure: TikTokHelperError | None,
+        response: httpx.Response | None,
+    ) -> None:
+        """One attempt into ``wire``: the request (``params``, ``headers``, ``content``, ``json_body``:
+        secrets still :class:`Secret`), and the reply or the failure."""
+        reply: dict[str, Any] = {}
+        if response is not None:
+            reply = {"status": response.status_code, "response_headers": response.headers}
+            reply["response_body"] = response.content
+        wire.record(
+            service=self.service, method=method, url=url, attempt=number, elapsed_ms=took, secrets=secrets,
+            error=failure, **request, **reply,
+        )  # fmt: skip
 
     def _checked(self, response: httpx.Response, shown: str, secrets: Iterable[Secret | str | None]) -> dict[str, Any]:
         """The reply's JSON object when its code (:attr:`envelope`) is 0; the matching error otherwise.

@@ -50,6 +50,7 @@ from .settings import PER_SELLER, Mode, Settings, clean_app_form, default_env_pa
 from .status import Status, describe, exchange_retry, no_seller_error, status_of
 from .store import LegacyImport, RunbookStore, sandbox_state_path
 from .tokens import TokenClient, TokenSet
+from .wire import WireLog
 
 __all__ = ["CallbackPortBusy", "Session", "open_session"]
 
@@ -85,6 +86,8 @@ class Session(Keeping, Authorizing):
         #: The last tokens received, kept even if saving them failed (and the grant they refreshed).
         self.last_tokens: TokenSet | None = None
         self._last_for: Grant | None = None
+        #: What went over the wire, once :meth:`trace` turned recording on (None until then).
+        self.wire: WireLog | None = None
         try:
             #: The seller the one-seller steps work on: chosen with ``seller=``, else the newest grant.
             self.seller: Grant | None = store.grants.find(seller) if seller is not None else store.grants.newest()
@@ -295,9 +298,19 @@ class Session(Keeping, Authorizing):
     def endpoints(self) -> Endpoints:
         return self.settings.endpoints()
 
+    def trace(self) -> WireLog:
+        """Record what goes over the wire from now on: every request of every client this session
+        builds (token, Open API, API2Cart), each attempt with its reply, secrets masked before they
+        are kept (:mod:`tiktok_helpers.wire`). Returns the log, the same one on every call."""
+        with self._lock:
+            if self.wire is None:
+                self.wire = WireLog()
+            return self.wire
+
     def _transport(self, base_url: str) -> Transport:
-        """How a client reaches ``base_url``: this session's shared HTTP client and timeout."""
-        return Transport(base_url, client=self.reopen().http, timeout=self.settings.http_timeout)
+        """How a client reaches ``base_url``: this session's shared HTTP client and timeout, and its
+        wire log once :meth:`trace` was called."""
+        return Transport(base_url, client=self.reopen().http, timeout=self.settings.http_timeout, wire=self.wire)
 
     def token_client(self) -> TokenClient:
         s = self.reopen().settings

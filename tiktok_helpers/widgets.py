@@ -12,7 +12,6 @@ import dataclasses
 import html
 import logging
 import threading
-from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,7 +22,7 @@ from .attempt import APP_STORE_RISK, AuthorizationAttempt
 from .authlink import AuthorizationLink
 from .catcher import CatcherState, CatcherStatus, RedirectCatcher
 from .display import local_time, relative, span
-from .drills import DrillRun, Scorecard, Verdict, judge
+from .drill_widgets import DrillQuiz  # moved there (issue #25); importable from here as before
 from .errors import CallbackPortBusy, MissingAuthCode, TikTokHelperError
 from .protocol import AUTH_CODE_LIFETIME
 from .redirect import RedirectResult
@@ -412,83 +411,3 @@ def refresh_all_progress(session: Session, *, concurrency: int = 8, due_within: 
     summary = session.refresh_all(concurrency=concurrency, due_within=due_within, on_progress=landed)
     bar.bar_style = "danger" if summary.failed else "success"
     return summary
-
-
-# --- training drills ------------------------------------------------------------------------------
-
-
-class DrillQuiz:
-    """Choose the cause and the fix of a drill's failure among a few; "Check my answer" shows the
-    verdict from the catalog (:func:`tiktok_helpers.drills.judge`) and records it on the scorecard.
-
-    The choices are numbered (causes 1-3, fixes A-C) in a list that wraps like text, so a long
-    catalog sentence is never cut. :meth:`verdict` is for the next cell: the answer chosen here,
-    or, when nothing was chosen (Run All, the autopilot), the right one, marked as the autopilot's.
-    """
-
-    def __init__(self, run: DrillRun, scorecard: Scorecard | None = None) -> None:
-        self.run = run
-        self.scorecard = scorecard
-        self.causes = run.cause_choices()
-        self.fixes = run.fix_choices()
-        self.cause_buttons = w.ToggleButtons(
-            options=[str(i) for i in range(1, len(self.causes) + 1)], value=None, description="Cause"
-        )
-        self.fix_buttons = w.ToggleButtons(options=list("ABC"[: len(self.fixes)]), value=None, description="Fix")
-        self.check_button = w.Button(description="Check my answer", button_style="primary", icon="check", layout=_FIT)
-        self.out = w.HTML()
-        self.check_button.on_click(lambda _: self.check())
-
-    def _chosen(self) -> tuple[str | None, str | None]:
-        cause = self.cause_buttons.index
-        fix = self.fix_buttons.index
-        return (
-            self.causes[cause] if cause is not None else None,
-            self.fixes[fix] if fix is not None else None,
-        )
-
-    def choose(self, cause: int, fix: str) -> None:
-        """Choose cause number ``cause`` (1-3) and fix letter ``fix`` (A-C), as the buttons do."""
-        self.cause_buttons.value = str(cause)
-        self.fix_buttons.value = fix.upper()
-
-    def check(self) -> Verdict | None:
-        """The button's action: judge the choice shown, record it, show the verdict (None: nothing
-        chosen yet; the output says to choose)."""
-        cause, fix = self._chosen()
-        if cause is None or fix is None:
-            self.out.value = outcome_html(False, "Choose a cause (1-3) and a fix (A-C) first.")
-            return None
-        verdict = self._record(judge(self.run, cause, fix))
-        self.out.value = outcome_html(verdict.right, verdict.text())
-        return verdict
-
-    def verdict(self) -> Verdict:
-        """The verdict for the next cell: what was chosen here, else the autopilot's right answer."""
-        cause, fix = self._chosen()
-        return self._record(judge(self.run, cause, fix, autopilot=True))
-
-    def _record(self, verdict: Verdict) -> Verdict:
-        return self.scorecard.record(verdict) if self.scorecard is not None else verdict
-
-    def text(self) -> str:
-        """The question as text (also the widget's text form)."""
-        causes = "\n".join(f"  {i}. {c}" for i, c in enumerate(self.causes, 1))
-        fixes = "\n".join(f"  {letter}. {f}" for letter, f in zip("ABC", self.fixes, strict=False))
-        return f"What caused it?\n{causes}\nWhat fixes it?\n{fixes}"
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        def items(values: Iterable[str], marks: Iterable[str]) -> str:
-            return "".join(f"<li><b>{m}.</b> {html.escape(v)}</li>" for m, v in zip(marks, values, strict=False))
-
-        question = w.HTML(
-            '<div style="max-width:52em">'
-            f"<b>What caused it?</b><ol style='list-style:none;padding-left:1em'>{items(self.causes, '123')}</ol>"
-            f"<b>What fixes it?</b><ol style='list-style:none;padding-left:1em'>{items(self.fixes, 'ABC')}</ol></div>"
-        )
-        box = w.VBox([question, self.cause_buttons, self.fix_buttons, self.check_button, self.out])
-        return bundle(
-            box,
-            self.text() + "\n[choose with the buttons, then 'Check my answer'; run the notebook to use them]",
-            **kwargs,
-        )

@@ -123,7 +123,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--show-secrets",
         action="store_true",
         default=default(False),
-        help="show secrets in full instead of masked; refused unless stdout is a terminal",
+        help="show secrets in full instead of masked (never in --trace's output); refused unless stdout is a terminal",
+    )
+    group.add_argument(
+        "--trace",
+        action="store_true",
+        default=default(False),
+        help="after the command's output, print on stderr what went over the wire: each request sent and its "
+        "reply, retries too, secrets always masked (--show-secrets does not unmask them)",
     )
 
 
@@ -146,8 +153,21 @@ def add_command(
         formatter_class=Formatter,
         parents=list(parents),
     )
-    sub.set_defaults(func=func)
+    sub.set_defaults(func=_traced(func))
     return sub
+
+
+def _traced(func: Handler) -> Handler:
+    """``func``, then, with --trace, what went over the wire (on stderr), even when it failed."""
+
+    def run(args: argparse.Namespace, out: Output) -> int:
+        try:
+            return func(args, out)
+        finally:
+            if getattr(args, "trace", False):
+                out.wire_report()
+
+    return run
 
 
 def check_seller_option(args: argparse.Namespace) -> None:
@@ -231,6 +251,7 @@ def session(args: argparse.Namespace, out: Output) -> Iterator[Session]:
         started = open_session(env_path(args, out), environ=environ(args, out), seller=args.seller, scenario=scenario)
     with started as opened:
         out.note(opened.describe())
+        out.wire = opened.trace() if getattr(args, "trace", False) else out.wire  # --trace: shown by _traced
         if scenario is not None and opened.sandbox is not None:
             played = opened.sandbox.state.scenarios.scenario
             assert played is not None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from ..catcher import REFUSED_WITHOUT_STATE, CatcherState, CatcherStatus
 from ..display import how, scopes_summary, shown, terminal_safe, token_rows
+from ..wire import WireLog, render_text
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -93,6 +94,8 @@ class Output:
         self.stderr = stderr
         self.stdin = stdin
         self.environ: Mapping[str, str] = _NO_ENVIRONMENT if environ is None else environ
+        #: What went over the wire (--trace: the session's log, set when the command opens one).
+        self.wire: WireLog | None = None
 
     def secret(self, value: Secret | None) -> str | None:
         """A secret as this run may show it: masked, or revealed with --show-secrets (None if empty)."""
@@ -123,6 +126,16 @@ class Output:
     def json_object(self, data: Mapping[str, Any]) -> None:
         """One JSON object on stdout (:func:`json_text`)."""
         print(json_text(data), file=self.stdout, flush=True)
+
+    def wire_report(self) -> None:
+        """--trace: what went over the wire, on stderr, after the command's output. Secrets are masked
+        in the log itself (:mod:`tiktok_helpers.wire`): --show-secrets does not unmask them."""
+        if self.wire is None:
+            self.note("--trace: nothing recorded: this command sent no request through the runbook's service clients")
+            return
+        exchanges = self.wire.entries()
+        count = f"{len(exchanges)} request{'s' if len(exchanges) != 1 else ''}"
+        self.note(f"--trace: what went over the wire ({count}, secrets masked):\n{render_text(exchanges)}")
 
     def command(self, rest: str) -> str:
         """How to type a command of this program, for hints."""
