@@ -32,6 +32,7 @@ from typing import NoReturn
 import pytest
 
 from tiktok_helpers import samples
+from tiktok_helpers.drills import DRILLS, Drill, Option, find_drill
 
 # The *_fixture names are fixtures, used by name: one Chromium and one JupyterLab per run, a browser
 # context and a folder per test.
@@ -46,7 +47,7 @@ from .browser_support import (  # noqa: F401
     shots_fixture,
     workspace_fixture,
 )
-from .saved import saved_values
+from .saved import saved_secrets, saved_values
 
 with contextlib.suppress(ImportError):  # without Playwright every test here is skipped (BROWSER_MARKS)
     from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
@@ -255,6 +256,13 @@ class Notebook:
         self.select(text)
         self._run(lambda: self._menu_run("Run Selected Cell and All Below"), self.index(text), len(self.sources) - 1)
 
+    def run_through(self, first: str, last: str) -> None:
+        """Select the cell whose source contains ``first`` and press Shift+Enter until the cell whose
+        source contains ``last`` has run (a person running a few cells in a row)."""
+        self.select(first)
+        start, end = self.index(first), self.index(last)
+        self._run(lambda: self._shift_enter(end - start + 1), start, end)
+
     def run_cell(self, text: str, allow_error: bool = False) -> None:
         """Select the cell whose source contains ``text`` and press Shift+Enter."""
         self.select(text)
@@ -357,6 +365,133 @@ def reveal_and_copy_the_refresh_token(notebook: Notebook, shots: Shots, first_sh
     assert copied, "04, Refresh Token row: Copy did not put the saved refresh token on the clipboard"
     with explained("04, Refresh Token row: masked again after Copy"):
         expect(shown).to_have_value(masked, timeout=EVENT_TIMEOUT_MS)
+
+
+# --- notebook 06: the drills, as a trainee plays them ---------------------------------------------------
+
+#: What only a verdict or an applied fix says (Verdict.lines()' labels, FixResult.text(), the error's
+#: own "What to do"); none is on the page before the drill's answer is checked.
+VERDICT_LABELS = ("Verdict:", "The lesson:", "Right cause:", "Right fix:", "The catalog:", "Where it happens:")
+NEVER_BEFORE = ("Fix applied", "What to do", "Cause: ")
+DRILLS_NOTEBOOK = "06-troubleshooting-drills.ipynb"
+#: A wire panel's exchange: the method, the path and the reply's status (secrets masked: "…").
+WIRE_EXCHANGE = re.compile(r"\b(GET|POST) /\S+ → HTTP \d{3}")
+
+
+def lesson_shown(drill: Drill) -> str:
+    """The drill's lesson as the verdict shows it (as drills.json writes it)."""
+    return drill.lesson
+
+
+def quiz_of(notebook: Notebook, number: int) -> Locator:
+    """The output of drill ``number``'s question cell: the wire panel, the question, its buttons, the verdict."""
+    return notebook.output(f"training.question({number})")
+
+
+def verdict_of(quiz: Locator) -> Locator:
+    """The question's verdict (its last HTML widget: empty until an answer is checked)."""
+    return quiz.locator(".widget-html").last
+
+
+def marks_on_screen(notebook: Notebook, drill: Drill) -> dict[str, str]:
+    """Each option's text and the number (a cause) or letter (a fix) it has on the page (the order
+    is the trainee's own); a failure when the question does not offer the drill's six options."""
+    __tracebackhide__ = True
+    quiz = quiz_of(notebook, drill.number)
+    with explained(f"{DRILLS_NOTEBOOK}, drill {drill.number}: the question"):
+        expect(quiz.locator("li")).to_have_count(6, timeout=EVENT_TIMEOUT_MS)
+    shown = {}
+    for item in quiz.locator("li").all_inner_texts():
+        found = re.fullmatch(r"\s*([1-3A-C])\.\s+(.+?)\s*", item, re.DOTALL)
+        if found:
+            shown[found.group(2)] = found.group(1)
+    offered = {option.text for option in (*drill.causes, *drill.fixes)}
+    if set(shown) != offered:
+        fail(f"{DRILLS_NOTEBOOK}, drill {drill.number}: the question offers {sorted(shown)}, not {sorted(offered)}")
+    return shown
+
+
+def giveaways(notebook: Notebook) -> dict[str, int]:
+    """How often the outputs show each verdict label, applied fix and "What to do" now (the
+    notebook's prose names some of them: outputs only)."""
+    outputs = "\n".join(str(cell["output"]) for cell in notebook.cells())
+    return {label: outputs.count(label) for label in (*VERDICT_LABELS, *NEVER_BEFORE)}
+
+
+def gives_nothing_away(notebook: Notebook, drill: Drill, before: dict[str, int]) -> None:
+    """Nowhere on the page a verdict or a fix for ``drill`` (its question is shown, not answered): no
+    output shows a verdict label, an applied fix or a "What to do" more often than ``before`` (the
+    drill's cells ran since); the page shows neither its lesson nor the catalog's cause and fix, and
+    its right cause and right fix once each: as options of the question."""
+    __tracebackhide__ = True
+    page_text = notebook.page.locator("body").inner_text()
+    where = f"{DRILLS_NOTEBOOK}, drill {drill.number} before its answer is checked"
+    for label, count in giveaways(notebook).items():
+        if count > before[label]:
+            fail(f"{where}: the outputs show {label!r} {count} times, {before[label]} before the drill's cells ran")
+    _, catalog_cause, catalog_fix = drill.cause.catalog()
+    for text, what in ((drill.lesson[1:], "the lesson"), (catalog_cause, "the catalog's cause"),
+                       (catalog_fix, "the catalog's fix")):  # fmt: skip
+        hides(page_text, text, where, f"the page shows {what}")
+    for option, what in ((drill.cause, "right cause"), (drill.fix, "right fix")):
+        if page_text.count(option.text) != 1:
+            fail(f"{where}: the {what}'s text is on the page {page_text.count(option.text)} times, not once "
+                 f"(as an option): {option.text!r}")  # fmt: skip
+    with explained(f"{where}: the question's verdict is empty"):
+        expect(verdict_of(quiz_of(notebook, drill.number))).to_have_text("", timeout=EVENT_TIMEOUT_MS)
+
+
+def check_answer(notebook: Notebook, drill: Drill, cause: str, fix: str) -> str:
+    """Press cause ``cause`` and fix ``fix`` (the number and letter on screen), then "Check my
+    answer"; wait for the verdict and return its text."""
+    __tracebackhide__ = True
+    quiz = quiz_of(notebook, drill.number)
+    for mark in (cause, fix):
+        button = quiz.locator("button.widget-toggle-button", has_text=re.compile(f"^{mark}$"))
+        button.click()
+        with explained(f"{DRILLS_NOTEBOOK}, drill {drill.number}: button {mark} pressed"):
+            expect(button).to_have_class(re.compile(r"\bmod-active\b"), timeout=EVENT_TIMEOUT_MS)
+    verdict = verdict_of(quiz)
+    before = verdict.inner_text()
+    quiz.locator("button.widget-button", has_text="Check my answer").click()
+    with explained(f"{DRILLS_NOTEBOOK}, drill {drill.number}: the verdict after Check my answer"):
+        expect(verdict).to_contain_text("Verdict:", timeout=EVENT_TIMEOUT_MS)
+        expect(verdict).not_to_have_text(before, timeout=EVENT_TIMEOUT_MS)
+    return verdict.inner_text()
+
+
+def wrong_mark(shown: dict[str, str], options: tuple[Option, ...], right: Option) -> str:
+    """The number or letter on screen of an option of ``options`` that is not ``right``."""
+    return next(shown[option.text] for option in options if option.text != right.text)
+
+
+def wire_panel_shows(panel: Locator, where: str, title: str | re.Pattern[str], secrets: set[str]) -> str:
+    """A wire panel with at least one exchange: its title, the method, path and HTTP status, the masked
+    form ("…"), and none of ``secrets`` (nor any token in full); returns its text."""
+    __tracebackhide__ = True
+    with explained(f"{where}: the wire panel"):
+        expect(panel).to_contain_text(title, timeout=EVENT_TIMEOUT_MS)
+        expect(panel.locator("details")).not_to_have_count(0, timeout=EVENT_TIMEOUT_MS)
+    text = panel.inner_text()
+    shows(text, WIRE_EXCHANGE, f"{where}, the wire panel")
+    shows(text, "…", f"{where}, the wire panel (a masked value)")
+    for secret in secrets:
+        hides(text, secret, f"{where}, the wire panel", "a saved secret in full")
+    found = SECRETS_IN_PAGE.search(text)
+    if found:
+        fail(f"{where}, the wire panel shows a token in full: {found.group(0)[:10]}…")
+    return text
+
+
+def failing_step_on_the_wire(quiz: Locator, drill: Drill, secrets: set[str]) -> None:
+    """The drill's wire panel, its failure just met: the one request of the failing step, its reply
+    with the failure's code (``code`` from TikTok, ``return_code`` from API2Cart), secrets masked."""
+    __tracebackhide__ = True
+    where = f"{DRILLS_NOTEBOOK}, drill {drill.number}"
+    title = f"Drill {drill.number}: what went over the wire in the step that failed: 1 request and its reply"
+    text = wire_panel_shows(quiz, where, title, secrets)
+    code = drill.about.answer.removeprefix("api2cart.")
+    shows(text, re.compile(rf'"(return_)?code": {re.escape(code)},'), f"{where}, the wire panel's reply")
 
 
 # --- the tests ------------------------------------------------------------------------------------
@@ -556,11 +691,20 @@ def test_after_run_all_a_person_can_still_click(page: Page, workspace: Workspace
     notebook.sees("result = panel.result(", "shop region: US")
     notebook.assert_no_error()
 
-    # 03: Run All exchanges the code caught by hand (04 needs its tokens)
+    # 03: Run All exchanges the code caught by hand (04 needs its tokens); the wire panel shows the
+    # exchange's request and reply, the code, the App Secret and the tokens masked
+    code = env_value(workspace, "TIKTOK_AUTH_CODE")
     notebook = open_notebook(page, workspace, "03-tokens.ipynb")
     notebook.run_all()
     notebook.assert_no_error()
     notebook.sees("tokens = session.exchange(code)", "Received tokens for Sandbox US Store")
+    secrets = saved_secrets(workspace.env_file) | {code}
+    assert env_value(workspace, "TIKTOK_REFRESH_TOKEN") in secrets, "03: the exchange's tokens were not saved"
+    panel = notebook.output("wire_panel(session, since=mark)")
+    said = wire_panel_shows(panel, "03 after Run All", re.compile(r"What went over the wire: \d+ requests?"), secrets)
+    shows(said, re.compile(r"GET /api/v2/token/get → HTTP 200"), "03 after Run All, the wire panel")
+    panel.scroll_into_view_if_needed()
+    shots(page, "03-wire-panel")
 
     # 04: Run All, then Reveal, Copy, and the API2Cart key form's Save
     notebook = open_notebook(page, workspace, "04-api2cart.ipynb")
@@ -586,3 +730,115 @@ def test_after_run_all_a_person_can_still_click(page: Page, workspace: Workspace
     hides(page_text, samples.SANDBOX_API2CART_KEY, "04", "the API2Cart key is shown (not masked, field not cleared)")
     notebook.assert_no_error()
     shots(page, "04-key-saved")
+
+
+def test_a_trainee_plays_two_drills(page: Page, workspace: Workspace, shots: Shots) -> None:
+    """Notebook 06 as a trainee plays it: the setup, then drill 1 (a wrong answer) and an API2Cart
+    drill (the right one), the answers read off the page by their text (the order is the trainee's
+    own). Before an answer is checked nothing gives the verdict or the fix away; the verdict says
+    right or wrong, the lesson and the right number and letter; a second answer is practice, the
+    first one counts, and running the question again keeps it; the score counts first answers."""
+    workspace.start_kernels(DRILLS_NOTEBOOK)
+    first, api2cart = find_drill(1), next(d for d in DRILLS.values() if d.scenario.startswith("api2cart-"))
+    notebook = open_notebook(page, workspace, DRILLS_NOTEBOOK)
+    notebook.run_cell("training.setup(TRAINEE)")
+    notebook.sees("training.setup(TRAINEE)", f"Training runbook ready (sandbox mode): {len(DRILLS)} drills")
+    known = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}  # the training runbook's secrets
+
+    # Drill 1: the four cells in a row, as a person runs them: the verdict and the fix wait for an answer
+    before = giveaways(notebook)
+    notebook.run_through("training.meet(1)", "training.fix(1)")
+    notebook.sees("training.meet(1)", f"Drill 1 of {len(DRILLS)}, the step: {first.step}", f"code {first.about.answer}")
+    notebook.sees("training.verdict(1)", "Answer the question above first")
+    notebook.sees("training.fix(1)", "Answer the question above first")
+    quiz = quiz_of(notebook, 1)
+    failing_step_on_the_wire(quiz, first, known)
+    shown = marks_on_screen(notebook, first)
+    gives_nothing_away(notebook, first, before)
+    quiz.scroll_into_view_if_needed()
+    shots(page, "06-drill-1-question")
+    right_cause, right_fix = shown[first.cause.text], shown[first.fix.text]
+    cause, fix = wrong_mark(shown, first.causes, first.cause), wrong_mark(shown, first.fixes, first.fix)
+    said = check_answer(notebook, first, cause, fix)
+    where = f"{DRILLS_NOTEBOOK}, drill 1's verdict"
+    shows(said, f"{first.name}: cause {cause} and fix {fix} (your first answer: it counts)", where)
+    shows(said, "Verdict: cause wrong, fix wrong", where)
+    shows(said, f"The lesson: {lesson_shown(first)}", where)
+    shows(said, f"Right cause: {right_cause}. {first.cause.text}", where)
+    shows(said, f"Right fix: {right_fix}. {first.fix.text}", where)
+    shows(said, f"Why not cause: {cause}", where)
+    shows(said, f"Why not fix: {fix} is the fix when", where)
+    shots(page, "06-drill-1-wrong")
+    notebook.run_through("training.verdict(1)", "training.fix(1)")
+    notebook.sees("training.verdict(1)", "Verdict: cause wrong, fix wrong", f"Right fix: {right_fix}.")
+    notebook.sees("training.fix(1)", f"Fix applied ({right_fix}): {first.fix.text}", "Done: Tokens received")
+
+    # The API2Cart drill: answered right
+    n = api2cart.number
+    before = giveaways(notebook)
+    notebook.run_through(f"training.meet({n})", f"training.question({n})")
+    notebook.sees(f"training.meet({n})", f"Drill {n} of {len(DRILLS)}, the step: {api2cart.step}", "API2Cart answered")
+    quiz = quiz_of(notebook, n)
+    failing_step_on_the_wire(quiz, api2cart, known)
+    shown = marks_on_screen(notebook, api2cart)
+    gives_nothing_away(notebook, api2cart, before)
+    right_cause, right_fix = shown[api2cart.cause.text], shown[api2cart.fix.text]
+    said = check_answer(notebook, api2cart, right_cause, right_fix)
+    where = f"{DRILLS_NOTEBOOK}, drill {n}'s verdict"
+    shows(said, f"{api2cart.name}: cause {right_cause} and fix {right_fix} (your first answer: it counts)", where)
+    shows(said, "Verdict: cause right, fix right", where)
+    shows(said, f"The lesson: {lesson_shown(api2cart)}", where)
+    shows(said, f"Right cause: {right_cause}. {api2cart.cause.text}", where)
+    shows(said, f"Right fix: {right_fix}. {api2cart.fix.text}", where)
+    hides(said, "Why not", where, "a reason why a right answer is wrong")
+    shots(page, "06-api2cart-right")
+    notebook.run_through(f"training.verdict({n})", f"training.fix({n})")
+    notebook.sees(f"training.verdict({n})", "Verdict: cause right, fix right")
+    notebook.sees(f"training.fix({n})", f"Fix applied ({right_fix}): {api2cart.fix.text}")
+    api2cart_answer = f"cause {right_cause}, fix {right_fix}"
+
+    # Drill 1 again, answered right now: practice; the first (wrong) answer still counts
+    shown = marks_on_screen(notebook, first)
+    cause, fix = wrong_mark(shown, first.causes, first.cause), wrong_mark(shown, first.fixes, first.fix)
+    right_cause, right_fix = shown[first.cause.text], shown[first.fix.text]
+    said = check_answer(notebook, first, right_cause, right_fix)
+    where = f"{DRILLS_NOTEBOOK}, drill 1's verdict on a second answer"
+    first_answer = f"cause {cause} (wrong) and fix {fix} (wrong)"
+    shows(said, f"Your first answer, which counts: {first_answer}. This one is practice.", where)
+    shows(said, f"cause {right_cause} and fix {right_fix} (practice: only your first answer counts)", where)
+    shows(said, "Verdict: cause right, fix right", where)
+    shots(page, "06-drill-1-practice")
+
+    # Drill 1's question and verdict run again: the first answer is still there, not lost nor replaced
+    notebook.run_through("training.question(1)", "training.verdict(1)")
+    quiz = quiz_of(notebook, 1)
+    with explained(f"{DRILLS_NOTEBOOK}, drill 1's question run again"):
+        expect(verdict_of(quiz)).to_contain_text("Answered before: that first answer counts", timeout=EVENT_TIMEOUT_MS)
+    said = verdict_of(quiz).inner_text()
+    where = f"{DRILLS_NOTEBOOK}, drill 1's question run again"
+    shows(said, f"cause {cause} and fix {fix} (your first answer: it counts)", where)
+    shows(said, "Verdict: cause wrong, fix wrong", where)
+    wire_panel_shows(quiz, where, "Drill 1: what went over the wire", known)
+    quiz.scroll_into_view_if_needed()
+    shots(page, "06-drill-1-again")
+    practice = f"Practice try 1 (not counted): cause {right_cause} (right) and fix {right_fix} (right)."
+    notebook.sees("training.verdict(1)", "Verdict: cause wrong, fix wrong", practice)
+
+    # The score (first answers only), the export for the trainer, the close
+    notebook.run_through("training.score()", "training.close()")
+    counted = "1 right of 2 answered (cause and fix, first answers only)"
+    score = notebook.sees("training.score()", counted)
+    shows(score, re.compile(rf"{re.escape(first.name)}\s+cause {cause}, fix {fix}\s+wrong\s+wrong\s+\d+\s+1"),
+          f"{DRILLS_NOTEBOOK}, the score")  # fmt: skip
+    shows(score, re.compile(rf"{re.escape(api2cart.name)}\s+{api2cart_answer}\s+right\s+right\s+\d+\s+0"),
+          f"{DRILLS_NOTEBOOK}, the score")  # fmt: skip
+    notebook.cell("training.score()").scroll_into_view_if_needed()
+    shots(page, "06-score")
+    notebook.sees("training.export()", "Your session, for the trainer (readable by you only)")
+    [exported] = (workspace.folder / "drill-results").glob("drills-*.json")
+    assert exported.stat().st_mode & 0o777 == 0o600, f"the export {exported.name} is not 0600"
+    document = json.loads(exported.read_text())
+    counts = (document["right"], document["answered"])
+    assert counts == (1, 2), f"the export says {counts[0]} right of {counts[1]} answered, not 1 of 2"
+    notebook.assert_no_error()
+    notebook.assert_no_unmasked_token()

@@ -117,7 +117,7 @@ def test_nothing_before_an_answer_names_a_cause(notebook: Any) -> None:
 
 def test_the_stored_run_is_the_unattended_one(notebook: Any) -> None:
     cells = by_id(notebook)
-    assert "0 answered, 18 not yet" in outputs(cells["score-table"])
+    assert "0 right of 0 answered" in outputs(cells["score-table"])
     assert outputs(cells["export-files"]).startswith("Nothing to export yet")
     assert 'TRAINEE = ""' in source(cells["setup"]) and "seed 12610" in outputs(cells["setup"])
     nbformat.validate(nbformat.reads(NOTEBOOK.read_text(encoding="utf-8"), as_version=4))

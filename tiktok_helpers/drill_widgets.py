@@ -60,7 +60,10 @@ __all__ = ["ASK_FIRST", "NOT_SET_UP", "Answer", "DrillQuiz", "Scorecard", "Train
 logger = logging.getLogger(__name__)
 
 #: What the verdict and fix cells say until the trainee has answered (the same on every unattended run).
-ASK_FIRST: Final = "Answer the question above first (press Check my answer)."
+ASK_FIRST: Final = (
+    "Answer the question above first (press Check my answer): the verdict then shows under its buttons, "
+    "and here when this cell runs again."
+)
 NOT_SET_UP: Final = (
     "No training yet: run the setup cell at the top of this notebook first (training.setup(...)), "
     "then the drills in order."
@@ -194,8 +197,8 @@ class Scorecard:
 
     def summary(self) -> str:
         return (
-            f"Score for {self.who}: {self.right} of {len(DRILLS)} drills right (cause and fix, first answers "
-            f"only); {self.answered} answered, {len(DRILLS) - self.answered} not yet."
+            f"Score for {self.who}: {self.right} right of {self.answered} answered (cause and fix, first answers "
+            f"only); {len(DRILLS) - self.answered} of the {len(DRILLS)} drills not yet answered."
         )
 
     def entries(self) -> list[dict[str, Any]]:
@@ -278,7 +281,9 @@ class DrillQuiz:
         self.out = w.HTML()
         self.check_button.on_click(lambda _: self.check())
         first = card.verdict(self.drill)
-        if first is not None:
+        if first is not None:  # the buttons show the answer that counts, as the verdict below names it
+            self.cause_buttons.index = self.causes.index(first.cause)
+            self.fix_buttons.index = self.fixes.index(first.fix)
             self.out.value = verdict_html(first, note=_BEFORE)
 
     @property
@@ -407,7 +412,7 @@ class Training:
             return None
         # The one call site of the wire panel: the requests of the failing step and their replies.
         title = f"Drill {drill.number}: what went over the wire in the step that failed"
-        wire = None if run.mark is None else wire_panel(session.trace(), since=run.mark, title=title)
+        wire = None if run.mark is None else wire_panel(session.trace(), since=run.mark, until=run.until, title=title)
         if wire is not None and not wire.exchanges():
             wire.note = _NOTHING_SENT
             wire.refresh()

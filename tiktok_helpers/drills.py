@@ -320,8 +320,9 @@ class DrillRun:
     error: TikTokHelperError
     #: What the steps before it reported (after the authorization), as the runbook showed it then.
     before: tuple[str, ...] = ()
-    #: The wire log's mark before the failing step (None: the session was not traced).
+    #: The wire log's marks before and after the failing step (None: the session was not traced).
     mark: int | None = None
+    until: int | None = None
 
     @property
     def code(self) -> str:  # the failure's catalog code
@@ -369,7 +370,8 @@ def meet(session: Session, name: str) -> DrillRun:
         expected = drill.about.answer
         if exc.entry.code != expected:
             raise DrillError(f"drill {name!r} failed with {exc.entry.code}, not {expected}: {exc.detail}") from None
-        return DrillRun(drill, exc, tuple(out for step, out in before if step != "authorize" and out), mark)
+        until = session.wire.mark() if session.wire is not None else None
+        return DrillRun(drill, exc, tuple(out for step, out in before if step != "authorize" and out), mark, until)
     raise DrillError(f"drill {name!r}: the step did not fail ({done})")
 
 
@@ -447,7 +449,7 @@ class Verdict:
         return [
             (d.name, f"cause {self.mark(self.cause)} and fix {self.mark(self.fix)} ({counts})"),
             ("Verdict", f"cause {worth[self.cause_right]}, fix {worth[self.fix_right]}"),
-            ("The lesson", d.lesson[:1].upper() + d.lesson[1:]),
+            ("The lesson", d.lesson),  # as written: it may begin with a name (return_code)
             ("Right cause", f"{self.mark(d.cause)}. {d.cause.text}"),
             ("Right fix", f"{self.mark(d.fix)}. {d.fix.text}"),
             *([("Why not cause", self.why_not_cause())] if not self.cause_right else []),

@@ -66,9 +66,13 @@ class WirePanel:
     """The exchanges of a :class:`~tiktok_helpers.wire.WireLog` (all it keeps, or those since a mark),
     newest last, each collapsible; **Refresh** shows what was recorded since the panel was drawn."""
 
-    def __init__(self, log: WireLog, *, since: int | None = None, title: str = TITLE, note: str = "") -> None:
+    def __init__(
+        self, log: WireLog, *, since: int | None = None, until: int | None = None, title: str = TITLE, note: str = ""
+    ) -> None:
         self.log = log
         self.since = since
+        #: A mark taken after the step: what was recorded later is not this step's (None: no end).
+        self.until = until
         self.title = title
         self.note = note
         self.heading = w.HTML()
@@ -81,7 +85,8 @@ class WirePanel:
         self.refresh()
 
     def exchanges(self) -> list[Exchange]:
-        return self.log.entries() if self.since is None else self.log.since(self.since)
+        kept = self.log.entries() if self.since is None else self.log.since(self.since)
+        return kept if self.until is None else [e for e in kept if e.seq < self.until]
 
     def _summary(self, exchanges: list[Exchange]) -> str:
         count = len(exchanges)
@@ -112,15 +117,18 @@ class WirePanel:
         return bundle(self.widget, self.text(), **kwargs)
 
 
-def wire_panel(source: Session | WireLog, *, since: int | None = None, title: str = TITLE) -> WirePanel:
+def wire_panel(
+    source: Session | WireLog, *, since: int | None = None, until: int | None = None, title: str = TITLE
+) -> WirePanel:
     """What went over the wire: ``source`` is a session (traced with ``session.trace()``) or a log;
-    ``since``: only what was recorded after ``log.mark()`` returned it (one step's requests).
+    ``since``: only what was recorded after ``log.mark()`` returned it (one step's requests);
+    ``until``: and before a later mark (the step is over: **Refresh** adds nothing after it).
 
     A session not traced yet starts recording now (nothing it sent before was kept), and the panel
     says so."""
     if isinstance(source, WireLog):
-        return WirePanel(source, since=since, title=title)
+        return WirePanel(source, since=since, until=until, title=title)
     note = ""
     if source.wire is None:
         note = "Recording starts now: call session.trace() before a step to see what it sends."
-    return WirePanel(source.trace(), since=since, title=title, note=note)
+    return WirePanel(source.trace(), since=since, until=until, title=title, note=note)
