@@ -71,7 +71,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from run import _proc_status_kb, fmt_ms  # benchmarks/run.py: the same formats and memory reading
+from run import _proc_status_kb, fmt_ms, interleaved  # benchmarks/run.py: the same timing, formats, memory
 
 from tiktok_helpers import samples
 from tiktok_helpers.grants import GrantScope, GrantStore, grants_path_for
@@ -584,23 +584,6 @@ def bench_sink(plan: Plan, tmp: Path) -> list[tuple[str, list[float], str]]:
             f"filled in {big_fill:.1f} s (synchronous=OFF while filling)",
         ),
     ]
-
-
-def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Time each variant ``repeats`` times (ms), rotating the order every round; warm up first."""
-    names = list(variants)
-    for _ in range(warmup):
-        for name in names:
-            variants[name]()
-    timings: dict[str, list[float]] = {name: [] for name in names}
-    gc.collect()
-    for i in range(repeats):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            variants[name]()
-            timings[name].append((time.perf_counter() - started) * 1000.0)
-    return timings
 
 
 def bench_webhooks(plan: Plan) -> WebhookResults:

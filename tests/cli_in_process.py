@@ -16,6 +16,7 @@ console script, a real terminal, a signal, the sandbox server) still runs a subp
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shlex
@@ -24,10 +25,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from tiktok_helpers import samples
 from tiktok_helpers.cli.main import main
 
-__all__ = ["PROG", "Completed", "run_cli"]
+from .saved import saved_secrets
+
+__all__ = ["LOOPBACK_ANY_PORT", "PROG", "Cli", "Completed", "run_cli"]
+
+#: A project whose catcher may take any free port (so tests run side by side).
+LOOPBACK_ANY_PORT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
 
 #: The program's name in help and hints, as ``python -m tiktok_helpers`` shows it.
 PROG = "python -m tiktok_helpers"
@@ -128,3 +136,34 @@ def _as_a_process_shows(stderr: io.StringIO) -> Iterator[None]:
             yield
     finally:
         root.removeHandler(handler)
+
+
+class Cli:
+    """Runs the command line (in process) on one .env and remembers every output and every secret
+    seen in .env."""
+
+    def __init__(self, env_file: Path) -> None:
+        self.env_file = env_file
+        self.outputs: list[tuple[str, str]] = []  # (the command, one of its outputs)
+        self.secrets: set[str] = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}
+
+    def remember_secrets(self) -> None:
+        self.secrets |= saved_secrets(self.env_file)
+
+    def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> Completed:
+        self.remember_secrets()
+        result = run_cli(*args, env_file=self.env_file, stdin=stdin or "", cwd=self.env_file.parent)
+        self.outputs += [(result.command, result.stdout), (result.command, result.stderr)]
+        self.remember_secrets()
+        return result if code is None else result.expect(code)
+
+    def json(self, *args: str, code: int = 0, stdin: str | None = None) -> Any:
+        data = json.loads(self(*args, "--json", code=code, stdin=stdin).stdout)
+        assert isinstance(data, dict)
+        return data
+
+    def assert_no_secret_shown(self) -> None:
+        self.remember_secrets()
+        for command, output in self.outputs:
+            shown = sorted(secret[:8] + "…" for secret in self.secrets if secret in output)
+            assert not shown, f"`{command}` showed secrets in full: {shown}"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .cli_in_process import LOOPBACK_ANY_PORT, Cli
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +33,14 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     for tests that meet a retried failure on purpose (the rate-limited scenario answers every attempt
     of one call) and check what it says, not how long the backoff waits (tests/test_http_retry.py does)."""
     monkeypatch.setattr("tiktok_helpers.http._sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """The command line, run in process on a fresh project (its ``.env`` lets the catcher take any free
+    port); at the end, no secret may have been shown in full in anything it printed."""
+    env = tmp_path / ".env"
+    env.write_text(LOOPBACK_ANY_PORT)
+    runner = Cli(env)
+    yield runner
+    runner.assert_no_secret_shown()

@@ -22,7 +22,7 @@ from tiktok_helpers.cli.output import CatcherProgress
 from tiktok_helpers.errors import StateMismatch
 from tiktok_helpers.redirect import parse_redirect
 
-from .test_cli import LOOPBACK_ANY_PORT, Cli
+from .cli_in_process import LOOPBACK_ANY_PORT, Cli
 
 CODE = "TTP_app_store_code_0123456789"
 STATE = "expected-state-value"
@@ -106,15 +106,6 @@ def test_an_app_store_catcher_takes_a_code_without_state_but_not_another_links()
         assert get(c, f"/callback?code={CODE}&shop_region=US").status_code == 200
         result = c.wait(5)
     assert result.code.reveal() == CODE and result.app_store_install and result.shop_region == "US"
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    env = tmp_path / ".env"
-    env.write_text(LOOPBACK_ANY_PORT)
-    runner = Cli(env)
-    yield runner
-    runner.assert_no_secret_shown()
 
 
 def test_authorize_app_store_install_says_the_risk_and_still_works(cli: Cli) -> None:

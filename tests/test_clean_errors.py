@@ -33,9 +33,9 @@ from tiktok_helpers.settings import check_env_path
 from tiktok_helpers.store import EnvStore
 from tiktok_helpers.validation import TOKEN_MAX_LENGTH, clean_text, clean_token, strip_pasted
 
-from .cli_in_process import Completed, run_cli
+from .cli_in_process import LOOPBACK_ANY_PORT, Completed, run_cli
 from .saved import saved_values
-from .test_cli import LOOPBACK_ANY_PORT, cli_command, cli_environment, sandbox_location
+from .test_cli import cli_command, cli_environment, sandbox_location
 
 BIG = "TTP_" + "a" * 200_000  # a 200 KB "code"
 

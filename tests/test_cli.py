@@ -19,15 +19,13 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tiktok_helpers import samples
 from tiktok_helpers.catcher import CatcherState, CatcherStatus
 from tiktok_helpers.cli import CatcherProgress, UsageError, exit_code_for
 from tiktok_helpers.doctor import FAIL, PASS, SKIP, WARN, Probe, clock_check
@@ -46,11 +44,9 @@ from tiktok_helpers.errors import (
 )
 from tiktok_helpers.session import open_session
 
-from .cli_in_process import Completed, run_cli
+from .cli_in_process import LOOPBACK_ANY_PORT, Cli, run_cli
 from .conftest import PROJECT_ROOT
-from .saved import saved_secrets, saved_values, set_expiries
-
-LOOPBACK_ANY_PORT = "TIKTOK_REDIRECT_URL=http://127.0.0.1:0/callback\n"
+from .saved import saved_values, set_expiries
 
 
 def cli_environment() -> dict[str, str]:
@@ -64,46 +60,6 @@ def cli_environment() -> dict[str, str]:
 
 def cli_command(env_file: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "tiktok_helpers", "--env-file", str(env_file), *args]
-
-
-class Cli:
-    """Runs the command line (in process) on one .env and remembers every output and every secret
-    seen in .env."""
-
-    def __init__(self, env_file: Path) -> None:
-        self.env_file = env_file
-        self.outputs: list[tuple[str, str]] = []  # (the command, one of its outputs)
-        self.secrets: set[str] = {samples.SANDBOX_APP_SECRET, samples.SANDBOX_API2CART_KEY}
-
-    def remember_secrets(self) -> None:
-        self.secrets |= saved_secrets(self.env_file)
-
-    def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> Completed:
-        self.remember_secrets()
-        result = run_cli(*args, env_file=self.env_file, stdin=stdin or "", cwd=self.env_file.parent)
-        self.outputs += [(result.command, result.stdout), (result.command, result.stderr)]
-        self.remember_secrets()
-        return result if code is None else result.expect(code)
-
-    def json(self, *args: str, code: int = 0, stdin: str | None = None) -> Any:
-        data = json.loads(self(*args, "--json", code=code, stdin=stdin).stdout)
-        assert isinstance(data, dict)
-        return data
-
-    def assert_no_secret_shown(self) -> None:
-        self.remember_secrets()
-        for command, output in self.outputs:
-            shown = sorted(secret[:8] + "…" for secret in self.secrets if secret in output)
-            assert not shown, f"`{command}` showed secrets in full: {shown}"
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    env = tmp_path / ".env"
-    env.write_text(LOOPBACK_ANY_PORT)
-    runner = Cli(env)
-    yield runner
-    runner.assert_no_secret_shown()
 
 
 def sandbox_location(env_file: Path, decision: Literal["authorize", "cancel"] = "authorize") -> str:

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tiktok_helpers.tokens import TokenSet
 
+from .cli_in_process import Cli
 from .saved import grants, write_grant
-from .test_cli import LOOPBACK_ANY_PORT, Cli
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    env = tmp_path / ".env"
-    env.write_text(LOOPBACK_ANY_PORT)
-    runner = Cli(env)
-    yield runner
-    runner.assert_no_secret_shown()
 
 
 @pytest.mark.parametrize("command", [("sellers",), ("refresh", "--all")])

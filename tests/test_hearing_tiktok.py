@@ -29,20 +29,12 @@ from tiktok_helpers.openapi import Shop
 from tiktok_helpers.signing import webhook_signature
 from tiktok_helpers.webhooks import Notice
 
+from .cli_in_process import LOOPBACK_ANY_PORT, Cli
 from .saved import SANDBOX_SCOPE, grants
-from .test_cli import LOOPBACK_ANY_PORT, Cli, cli_environment
+from .test_cli import cli_environment
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
 SHOP = Shop(id="7494000000000000555", name="Shop", region="GB", seller_type="LOCAL", cipher="c1", code="GBX")
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    env = tmp_path / ".env"
-    env.write_text(LOOPBACK_ANY_PORT)
-    runner = Cli(env)
-    yield runner
-    runner.assert_no_secret_shown()
 
 
 def _body(kind: int, notification_id: str, *, shop_id: str = "", sent: datetime | None = None, **data: object) -> bytes:

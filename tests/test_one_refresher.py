@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .cli_in_process import LOOPBACK_ANY_PORT, Cli
 from .saved import grants
-from .test_cli import LOOPBACK_ANY_PORT, Cli
 
 
 @pytest.fixture(params=["new", "same"])

@@ -23,9 +23,8 @@ from tiktok_helpers.errors import ValidationError
 from tiktok_helpers.grants import grants_path_for
 from tiktok_helpers.session import open_session
 
-from .cli_in_process import Completed, run_cli
+from .cli_in_process import LOOPBACK_ANY_PORT, Completed, run_cli
 from .saved import grants
-from .test_cli import LOOPBACK_ANY_PORT
 
 LIVE_ENV = (
     "TIKTOK_MODE=live\nTIKTOK_APP_KEY=abcd1234efgh5\nTIKTOK_APP_SECRET=0123456789abcdef0123456789abcdef01234567\n"

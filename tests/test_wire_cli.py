@@ -17,9 +17,8 @@ from tiktok_helpers import signing
 from tiktok_helpers.cli.main import main
 from tiktok_helpers.store import sandbox_state_path
 
-from .cli_in_process import PROG
+from .cli_in_process import LOOPBACK_ANY_PORT, PROG, Cli
 from .sandbox_calls import issued_values
-from .test_cli import LOOPBACK_ANY_PORT, Cli
 
 TRACE = "--trace: what went over the wire"
 
