@@ -451,6 +451,10 @@ def check_answer(notebook: Notebook, drill: Drill, cause: str, fix: str) -> str:
         button.click()
         with explained(f"{DRILLS_NOTEBOOK}, drill {drill.number}: button {mark} pressed"):
             expect(button).to_have_class(re.compile(r"\bmod-active\b"), timeout=EVENT_TIMEOUT_MS)
+    # The kernel writes the choice it holds: once it shows these, "Check my answer" judges them (the
+    # buttons' state reaches the kernel on its own channel; a click could otherwise overtake it).
+    with explained(f"{DRILLS_NOTEBOOK}, drill {drill.number}: the kernel has the choice {cause}, {fix}"):
+        expect(quiz).to_contain_text(f"Your choice: cause {cause}, fix {fix}.", timeout=EVENT_TIMEOUT_MS)
     verdict = verdict_of(quiz)
     before = verdict.inner_text()
     quiz.locator("button.widget-button", has_text="Check my answer").click()

@@ -85,7 +85,16 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "flow": ("session",),
     "services": ("doctor", "display", "charts", "keepalive"),
-    "front ends": ("cli", "widgets", "widget_kit", "drills", "drill_widgets", "wire_widgets", "__main__"),
+    "front ends": (
+        "cli",
+        "widgets",
+        "widget_kit",
+        "drills",
+        "drill_leftovers",
+        "drill_widgets",
+        "wire_widgets",
+        "__main__",
+    ),
 }
 LAYER_NAMES: Final = list(LAYERS)
 LAYER_OF: Final = {module: number for number, modules in enumerate(LAYERS.values()) for module in modules}

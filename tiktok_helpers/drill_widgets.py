@@ -21,8 +21,6 @@ import json
 import logging
 import os
 import shutil
-import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +30,10 @@ from typing import Any, Final
 
 import ipywidgets as w
 
+from .drill_leftovers import remove_leftovers
 from .drills import (
     DRILLS,
     MARKER,
-    MARKER_WHAT,
     PREFIX,
     Drill,
     DrillRun,
@@ -68,51 +66,6 @@ NOT_SET_UP: Final = (
     "No training yet: run the setup cell at the top of this notebook first (training.setup(...)), "
     "then the drills in order."
 )
-#: A marked training runbook unused this long (seconds) is a leftover, whatever its recorded process.
-STALE_AFTER: Final = 2 * 24 * 3600.0
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would end the process there: the age rule decides instead
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process (PermissionError): alive
-        pass
-    return True
-
-
-def _leftover(path: Path, now: float) -> bool:
-    """Whether ``path`` is a training runbook :mod:`.drills` made whose process is gone (or that is stale)."""
-    try:
-        marker = path / MARKER
-        if path.is_symlink() or not path.is_dir() or marker.is_symlink() or not marker.is_file():
-            return False
-        if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
-            return False
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        age = now - marker.stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    if not isinstance(info, dict) or info.get("what") != MARKER_WHAT:
-        return False
-    pid, here = info.get("pid"), info.get("host") == socket.gethostname()
-    return (here and isinstance(pid, int) and not _alive(pid)) or age > STALE_AFTER
-
-
-def remove_leftovers(parent: Path | str | None = None, *, now: float | None = None) -> list[Path]:
-    """Remove the training runbooks killed kernels left in ``parent`` (default: the temporary folder):
-    only folders named ``runbook-drills-*``, not links, owned by this user and carrying the marker
-    :func:`~tiktok_helpers.drills.open_training_session` writes, whose process is gone or which were
-    not used for two days. Returns what was removed."""
-    base, removed = Path(parent) if parent is not None else Path(tempfile.gettempdir()), []
-    for path in sorted(base.glob(f"{PREFIX}*")):
-        if _leftover(path, time.time() if now is None else now):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 @dataclass(frozen=True)
@@ -278,8 +231,10 @@ class DrillQuiz:
         self.check_button = w.Button(
             description="Check my answer", button_style="primary", icon="check", layout=w.Layout(width="auto")
         )
-        self.out = w.HTML()
+        self.out, self.chosen = w.HTML(), w.HTML()  # chosen: set here, so it shows what the kernel will judge
         self.check_button.on_click(lambda _: self.check())
+        self.cause_buttons.observe(lambda _: self._show_choice(), names="index")
+        self.fix_buttons.observe(lambda _: self._show_choice(), names="index")
         first = card.verdict(self.drill)
         if first is not None:  # the buttons show the answer that counts, as the verdict below names it
             self.cause_buttons.index = self.causes.index(first.cause)
@@ -289,6 +244,11 @@ class DrillQuiz:
     @property
     def title(self) -> str:
         return f"Drill {self.drill.number} of {len(DRILLS)}: {self.drill.heading}"
+
+    def _show_choice(self) -> None:
+        self.chosen.value = (
+            f"Your choice: cause {self.cause_buttons.value or '?'}, fix {self.fix_buttons.value or '?'}."
+        )
 
     def choose(self, cause: int, fix: str) -> None:
         """Choose cause number ``cause`` (1-3) and fix letter ``fix`` (A-C), as the buttons do."""
@@ -322,7 +282,7 @@ class DrillQuiz:
             f'<div style="max-width:52em"><h4>{html.escape(self.title)}</h4><b>What caused it?</b>'
             f"{items(self.causes, '123')}<b>What fixes it?</b>{items(self.fixes, 'ABC')}</div>"
         )
-        parts = [question, self.cause_buttons, self.fix_buttons, self.check_button, self.out]
+        parts = [question, self.cause_buttons, self.fix_buttons, self.chosen, self.check_button, self.out]
         text = self.text() + "\n[choose with the buttons, then 'Check my answer'; run the notebook to use them]"
         if self.wire is not None:
             parts, text = [self.wire.widget, *parts], f"{self.wire.text()}\n\n{text}"
