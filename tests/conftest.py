@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,19 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     runner = Cli(env)
     yield runner
     runner.assert_no_secret_shown()
+
+
+@pytest.fixture
+def signs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every ``sign`` the Open API client computes in the test (secrets a leak check must look for:
+    the sandbox checks them but keeps none)."""
+    from tiktok_helpers import signing  # deferred: only the tests that ask for this fixture need it
+
+    made: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> str:
+        made.append(signing.sign(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr("tiktok_helpers.openapi.sign", recording)
+    return made

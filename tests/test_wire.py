@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tiktok_helpers import samples, signing
+from tiktok_helpers import samples
 from tiktok_helpers.errors import ServiceUnreachable
 from tiktok_helpers.http import NO_RETRY, RetryPolicy, Transport
 from tiktok_helpers.openapi import OpenApiClient
@@ -42,6 +42,7 @@ from tiktok_helpers.wire_widgets import wire_panel
 
 from .sandbox_calls import issued_values
 from .saved import saved_secrets
+from .test_bulk_concurrency import fleet
 
 APP_SECRET = "0123456789abcdef0123456789abcdef01234567"
 ACCESS = "TTP_access_token_wire_test_0000000001"
@@ -55,19 +56,6 @@ def leaks(text: str, secrets: set[str]) -> list[str]:
 def every_text(exchanges: list[Exchange]) -> str:
     """Everything an exchange holds, as text: each field and the repr."""
     return "\n".join([*(str(dataclasses.astuple(e)) for e in exchanges), *(repr(e) for e in exchanges)])
-
-
-@pytest.fixture
-def signs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every ``sign`` the Open API client computes in the test (the sandbox checks its own)."""
-    made: list[str] = []
-
-    def recording(*args: Any, **kwargs: Any) -> str:
-        made.append(signing.sign(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr("tiktok_helpers.openapi.sign", recording)
-    return made
 
 
 @pytest.fixture
@@ -283,18 +271,7 @@ def test_many_threads_record_at_once() -> None:
 def test_a_bulk_refresh_with_tracing_on_records_every_seller_once(tmp_path: Path) -> None:
     with Sandbox(state_path=tmp_path / ".sandbox" / "state.db") as sandbox:
         env = tmp_path / ".env"
-        env.write_text(f"TIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n")
-        with open_session(env, environ={}) as session:
-            for minted in sandbox.state.mint_grants(40):
-                reply = {
-                    "access_token": f"TTP_bulk_access_{minted.open_id}",
-                    "access_token_expire_in": 4_000_000_000,
-                    "refresh_token": minted.refresh_token,
-                    "refresh_token_expire_in": 4_100_000_000,
-                    "open_id": minted.open_id,
-                    "seller_name": minted.seller_name,
-                }
-                session.store.save_tokens(TokenSet.from_data(reply))
+        with fleet(sandbox, tmp_path, 40) as session:  # as tests/test_bulk_concurrency.py makes one
             log = session.trace()
             summary = session.refresh_all(concurrency=8)
             assert len(summary.refreshed) == 40

@@ -9,11 +9,9 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tiktok_helpers import signing
 from tiktok_helpers.cli.main import main
 from tiktok_helpers.store import sandbox_state_path
 
@@ -34,18 +32,6 @@ class TracingCli(Cli):
     def remember_secrets(self) -> None:
         super().remember_secrets()
         self.secrets |= issued_values(sandbox_state_path(self.env_file)) | set(self.signs)
-
-
-@pytest.fixture
-def signs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    made: list[str] = []
-
-    def recording(*args: Any, **kwargs: Any) -> str:
-        made.append(signing.sign(*args, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr("tiktok_helpers.openapi.sign", recording)
-    return made
 
 
 @pytest.fixture
