@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .store import RunbookStore
     from .webhooks import Notice
 
-__all__ = ["Keeping", "hand_over", "webhook_app"]
+__all__ = ["Keeping", "give_credentials", "hand_over", "webhook_app"]
 
 
 def webhook_app(
@@ -62,20 +62,26 @@ def webhook_app(
     )
 
 
+def give_credentials(client: Api2CartClient, settings: Settings, grant: Grant) -> int | None:
+    """``account.config.update`` for ``grant``'s store: the app's App Key and App Secret, and the refresh
+    token (and access token) the grant holds now; API2Cart's ``updated_items``. Raises a refusal."""
+    settings.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
+    return client.update_tiktok_store(
+        grant.api2cart_store_key,
+        app_key=settings.app_key,
+        app_secret=settings.app_secret,
+        refresh_token=grant.refresh_token,
+        access_token=grant.access_token or None,
+    )
+
+
 def hand_over(client: Api2CartClient, settings: Settings, grant: Grant) -> HandOver:
     """Give ``grant``'s store in API2Cart the refresh token (and access token) the grant holds now
-    (``account.config.update``), then ask API2Cart to confirm the store works (``cart.validate``).
+    (:func:`give_credentials`), then ask API2Cart to confirm the store works (``cart.validate``).
     Never raises for a refusal: the :class:`HandOver` says which call failed and how to retry."""
     key = grant.api2cart_store_key
     try:
-        settings.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
-        updated = client.update_tiktok_store(
-            key,
-            app_key=settings.app_key,
-            app_secret=settings.app_secret,
-            refresh_token=grant.refresh_token,
-            access_token=grant.access_token or None,
-        )
+        updated = give_credentials(client, settings, grant)
     except TikTokHelperError as exc:
         return HandOver(key, False, stage="update", error=exc, retry=f"api2cart update --seller #{grant.id}")
     try:
@@ -256,15 +262,8 @@ class Keeping:
         repeated automatically; nothing is saved locally.
         """
         grant = self._with_store(seller)
-        s = self.settings
-        s.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")
-        self.api2cart().update_tiktok_store(
-            grant.api2cart_store_key,
-            app_key=s.app_key,
-            app_secret=s.app_secret,
-            refresh_token=grant.refresh_token,
-            access_token=grant.access_token or None,
-        )
+        self.settings.require("TIKTOK_APP_KEY", "TIKTOK_APP_SECRET")  # before the API2Cart key is asked for
+        give_credentials(self.api2cart(), self.settings, grant)
         return grant.api2cart_store_key
 
     def list_stores(self) -> list[Api2CartStore]:
