@@ -342,14 +342,6 @@ class DrillRun:
     def shown(self) -> str:
         return "\n".join(self.failure())
 
-    def cause_choices(self) -> tuple[str, ...]:
-        """The catalog's causes behind the question: the failure's own, then each decoy's (a trainer's view)."""
-        return (self.error.cause, *(d.catalog()[1] for d in self.drill.causes[1:]))
-
-    def fix_choices(self) -> tuple[str, ...]:
-        """The catalog's fixes behind the question: the failure's own, then each decoy's."""
-        return (self.error.fix, *(d.catalog()[2] for d in self.drill.fixes[1:]))
-
 
 def meet(session: Session, name: str) -> DrillRun:
     """Prepare the drill's step, switch its scenario on and run the step; returns the failure. Raises
