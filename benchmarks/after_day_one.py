@@ -71,7 +71,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from run import _proc_status_kb, fmt_ms, interleaved  # benchmarks/run.py: the same timing, formats, memory
+from run import (  # benchmarks/run.py: the same timing, formats, memory
+    _proc_status_kb,
+    fmt_ms,
+    interleaved,
+    sandbox_project,
+)
 
 from tiktok_helpers import samples
 from tiktok_helpers.grants import GrantScope, GrantStore, grants_path_for
@@ -684,8 +689,6 @@ def _timed_pass(session: Session, **options: Any) -> tuple[float, KeepAliveRepor
 
 
 def bench_keepalive(plan: Plan) -> KeepAliveResults:
-    from tiktok_helpers.sandbox import Sandbox
-    from tiktok_helpers.session import open_session
 
     sellers, stores = plan.sellers, plan.stores
     checks: list[str] = []
@@ -700,13 +703,7 @@ def bench_keepalive(plan: Plan) -> KeepAliveResults:
     rss_before = _proc_status_kb("VmRSS")
     hwm_reset = _reset_peak_rss()
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-keepalive-")))
-        sandbox = stack.enter_context(Sandbox(state_path=tmp / ".sandbox" / "state.db", latency_ms=0))
-        env = tmp / ".env"
-        env.write_text(f"# benchmark: keep-alive\nTIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n")
-        session = stack.enter_context(open_session(env, environ={}))  # the machine's environment left out
-        if session.sandbox is not None:
-            raise RuntimeError("the session started its own sandbox instead of using the running one")
+        sandbox, session = sandbox_project(stack, "keep-alive")
 
         started = time.perf_counter()
         minted = sandbox.state.mint_grants(sellers)

@@ -703,6 +703,19 @@ def _checked(summary: RefreshSummary, sellers: int, what: str) -> None:
         )
 
 
+def sandbox_project(stack: contextlib.ExitStack, what: str) -> tuple[Sandbox[Any], Session]:
+    """A file-backed sandbox (latency 0) and a session of a project whose ``.env`` points at it, both
+    closed with ``stack``; the machine's environment is left out."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-project-")))
+    sandbox = stack.enter_context(Sandbox(state_path=tmp / ".sandbox" / "state.db", latency_ms=0))
+    env = tmp / ".env"
+    env.write_text(f"# benchmark: {what}\nTIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n")
+    session = stack.enter_context(open_session(env, environ={}))
+    if session.sandbox is not None:
+        raise RuntimeError("the session started its own sandbox instead of using the running one")
+    return sandbox, session
+
+
 def fleet_run(session: Session, sellers: int, concurrency: int, *, traced: bool = False) -> FleetRun:
     """``session.refresh_all(concurrency=...)``, timed, with the process's peak memory during it."""
     gc.collect()
@@ -742,13 +755,7 @@ def bench_refresh_all(report: Report, reps: Repeats) -> None:
     sellers = reps.sellers
     section = f"7. refresh --all ({sellers:,} sellers, {FLEET_LATENCY_MS} ms latency)"
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fleet-")))
-        sandbox = stack.enter_context(Sandbox(state_path=tmp / ".sandbox" / "state.db", latency_ms=0))
-        env = tmp / ".env"
-        env.write_text(f"# benchmark: refresh --all\nTIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n")
-        session = stack.enter_context(open_session(env, environ={}))  # the machine's environment left out
-        if session.sandbox is not None:
-            raise RuntimeError("the session started its own sandbox instead of using the running one")
+        sandbox, session = sandbox_project(stack, "refresh --all")
 
         started = time.perf_counter()
         minted = sandbox.state.mint_grants(sellers)
