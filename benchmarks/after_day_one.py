@@ -209,7 +209,7 @@ def fill_grants(path: Path, sellers: int, *, fast: bool = False) -> float:
         for number in range(sellers):
             grant = store.save_tokens(_tokens(number, now))
             if fast and number == 0:
-                store._connect().execute("PRAGMA synchronous=OFF")
+                store.db.connect().execute("PRAGMA synchronous=OFF")  # type: ignore[attr-defined]
             shop = Shop(
                 id=shop_id(number), name=f"Bench Shop {number}", region="GB", seller_type="LOCAL",
                 cipher=f"ROW_bench_cipher_{number:08d}", code=f"GBBENCH{number}",
@@ -559,7 +559,7 @@ def bench_sink(plan: Plan, tmp: Path) -> list[tuple[str, list[float], str]]:
     small_copy = small.with_name("normal.grants.db")
     small_copy.write_bytes(small.read_bytes())  # closed: no -wal file left beside it
     full, normal, large = (GrantStore(p, scope=SCOPE) for p in (small, small_copy, big))
-    normal._connect().execute("PRAGMA synchronous=NORMAL")
+    normal.db.connect().execute("PRAGMA synchronous=NORMAL")
     rng = random.Random(20261206)  # noqa: S311 - a reproducible mix, nothing secret
     counter = iter(range(10**9))
 
@@ -949,7 +949,7 @@ def serve_variant(variant: str, env_file: str, port: str) -> int:
                 app_key=settings.app_key, app_secret=settings.app_secret, apply=lambda notice: "not applied", log=log
             )
         if variant == "normal":
-            store.grants._connect().execute("PRAGMA synchronous=NORMAL")  # kept: the connection stays open
+            store.grants.db.connect().execute("PRAGMA synchronous=NORMAL")  # kept: the connection stays open
 
         def apply(notice: Notice) -> str:
             began = time.perf_counter()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from .cli_in_process import LOOPBACK_ANY_PORT, Cli
+from .pg_server import PostgresServer, unavailable_reason
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,3 +62,36 @@ def signs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr("tiktok_helpers.openapi.sign", recording)
     return made
+
+
+#: Set to 1 (.ci/run does) to make a missing PostgreSQL fail the tests that need it instead of skipping
+#: them. Not TIKTOK_*: the root conftest.py clears those from the environment before any test runs.
+REQUIRE_POSTGRES = "RUNBOOK_REQUIRE_POSTGRES"
+
+
+def require_postgres() -> None:
+    """Skip the calling test, saying why, when no PostgreSQL server can be started here; fail it
+    instead when the run must test PostgreSQL (``RUNBOOK_REQUIRE_POSTGRES=1``)."""
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_POSTGRES) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_POSTGRES}=1: this run must test PostgreSQL)", pytrace=False)
+    pytest.skip(f"PostgreSQL test skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server (tests/pg_server.py), one per pytest process (each xdist worker
+    has its own), on a unix socket only; stopped and removed at the end."""
+    require_postgres()
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A libpq URL whose connections use a fresh, empty schema of their own (``search_path``)."""
+    return postgres_server.new_schema_url()

@@ -31,6 +31,7 @@ from tiktok_helpers.regions import UserType
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import Mode, Settings
 from tiktok_helpers.status import status_of
+from tiktok_helpers.store_url import StoreUrl
 from tiktok_helpers.tokens import RECOMMENDED_SCOPES, TokenSet
 
 from .saved import seller_grant
@@ -177,6 +178,23 @@ def test_the_notebook_settings_table_is_the_brief_form_of_the_status_rows() -> N
     shown = str(table)
     for secret in (ACCESS, REFRESH, STORE_KEY, APP_SECRET, str(Secret(ACCESS)), str(Secret(STORE_KEY))):
         assert secret not in shown
+
+
+def test_status_rows_say_where_the_grants_are_kept_never_with_the_password() -> None:
+    rows = status_rows(status_of(SETTINGS, GRANT, NOW))
+    assert dict(rows.pairs())["grant store"] == "SQLite file /project/.env.grants.db"
+    assert rows.as_json()["grant_store"] == {"kind": "sqlite", "location": "/project/.env.grants.db"}
+    password = "pg-Pa55w0rd/with@odd%chars"
+    url = StoreUrl.parse("postgresql://runbook:pg-Pa55w0rd%2Fwith%40odd%25chars@db.example.com/grants")
+    shared = Settings(mode=Mode.LIVE, env_path=Path("/project/.env"), grants_url=url)
+    masked = "postgresql://runbook:****@db.example.com/grants"
+    for reveal in (False, True):  # --show-secrets reveals a seller's tokens, never the database password
+        rows = status_rows(status_of(shared, GRANT, NOW), reveal=reveal)
+        assert dict(rows.pairs())["grant store"] == f"PostgreSQL database {masked}"
+        assert rows.as_json()["grant_store"] == {"kind": "postgresql", "location": masked}
+        shown = rows.text() + repr(rows.as_json()) + str(settings_table(shared, NOW))
+        assert password not in shown and "Pa55w0rd" not in shown
+    assert [label for label, _ in rows.pairs()][:4] == ["settings file", "mode", "requests go to", "grant store"]
 
 
 def test_shops_rows() -> None:

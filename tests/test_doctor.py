@@ -18,12 +18,14 @@ from tiktok_helpers.doctor import (
     CheckStatus,
     DoctorReport,
     app_check,
+    grant_store_check,
     run_checks,
     token_checks,
 )
 from tiktok_helpers.grants import Grant
 from tiktok_helpers.secret import Secret
-from tiktok_helpers.settings import Mode, Settings
+from tiktok_helpers.settings import Mode, Settings, load_settings
+from tiktok_helpers.store_url import StoreUrl
 
 from .saved import seller_grant
 
@@ -125,6 +127,7 @@ def test_run_checks_in_the_sandbox(tmp_path: Path) -> None:
     assert statuses == {
         "settings": PASS,
         "app settings": PASS,
+        "grant store": PASS,
         "token host": PASS,
         "Open API host": PASS,
         "API2Cart host": PASS,
@@ -133,6 +136,7 @@ def test_run_checks_in_the_sandbox(tmp_path: Path) -> None:
         "webhooks": SKIP,
     }
     assert report.warned == (by_name(report.checks)["tokens"],)
+    assert by_name(report.checks)["grant store"].detail == f"SQLite file {env.resolve()}.grants.db"
 
 
 def test_invalid_settings_fail_and_the_rest_is_skipped(tmp_path: Path) -> None:
@@ -142,7 +146,12 @@ def test_invalid_settings_fail_and_the_rest_is_skipped(tmp_path: Path) -> None:
     assert not report.ok and report.mode is None
     first, *rest = report.checks
     assert first.status is FAIL and "TIKTOK_REGION" in first.fix
-    assert [(c.name, c.status) for c in rest] == [("hosts", SKIP), ("clock", SKIP), ("tokens", SKIP)]
+    assert [(c.name, c.status) for c in rest] == [
+        ("grant store", SKIP),
+        ("hosts", SKIP),
+        ("clock", SKIP),
+        ("tokens", SKIP),
+    ]
 
 
 def test_unreachable_hosts_fail_with_what_to_check(tmp_path: Path) -> None:
@@ -162,3 +171,69 @@ def test_a_sandbox_url_that_does_not_answer_names_the_sandbox_command(tmp_path: 
     host = by_name(run_checks(env, environ={}).checks)["token host"]
     assert host.status is FAIL and host.command == "sandbox"
     assert host.fix == "start that sandbox or empty TIKTOK_SANDBOX_URL"
+
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def store_check(url: str | None) -> Check:
+    grants_url = StoreUrl.parse(url) if url is not None else None
+    return grant_store_check(Settings(mode=Mode.LIVE, env_path=Path("/project/.env"), grants_url=grants_url))
+
+
+def test_the_grant_store_check_names_the_sqlite_file_by_default() -> None:
+    check = store_check(None)
+    assert check.status is PASS and check.detail == "SQLite file /project/.env.grants.db"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://runbook:{PASSWORD}@localhost/grants",
+        f"postgresql://runbook:{PASSWORD}@127.0.0.1:5433/grants",
+        "postgresql:///grants?host=/var/run/postgresql",
+        f"postgresql://runbook:{PASSWORD}@db.example.com/grants?sslmode=verify-full",
+        f"postgresql://runbook:{PASSWORD}@db.example.com/grants?sslmode=require",
+        "postgresql://db.example.com/grants?sslmode=verify-ca",
+    ],
+)
+def test_a_local_or_encrypted_postgresql_store_passes_and_is_shown_masked(url: str) -> None:
+    check = store_check(url)
+    assert check.status is PASS and check.fix == ""
+    assert check.detail.startswith("PostgreSQL database postgresql://")
+    assert PASSWORD not in repr(check)
+    if PASSWORD in url:
+        assert "runbook:****@" in check.detail
+
+
+def test_require_passes_but_says_the_certificate_is_not_checked() -> None:
+    assert "certificate not checked" in store_check("postgresql://db.example.com/g?sslmode=require").detail
+    assert "certificate and name checked" in store_check("postgresql://db.example.com/g?sslmode=verify-full").detail
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("", "sets no sslmode"),
+        ("?sslmode=prefer", "sslmode=prefer does not insist on TLS"),
+        ("?sslmode=allow", "sslmode=allow does not insist on TLS"),
+        ("?sslmode=disable", "sslmode=disable turns TLS off"),
+    ],
+)
+def test_a_remote_server_without_tls_warns_with_the_fix(query: str, why: str) -> None:
+    check = store_check(f"postgresql://runbook:{PASSWORD}@db.example.com:5432/grants{query}")
+    assert check.status is WARN and why in check.detail
+    assert "the sellers' refresh tokens would cross the network without TLS" in check.detail
+    assert check.fix.startswith("add sslmode=verify-full (or sslmode=require) to TIKTOK_GRANTS_URL")
+    assert "certificate" in check.fix and check.command is None
+    assert PASSWORD not in check.detail + check.fix and "runbook:****@db.example.com" in check.detail
+
+
+def test_the_grant_store_check_reads_the_url_from_env_or_the_environment(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"TIKTOK_GRANTS_URL=postgresql://runbook:{PASSWORD}@db.example.com/grants\n")
+    check = grant_store_check(load_settings(env, environ={}))
+    assert check.status is WARN and PASSWORD not in repr(check)
+    verified = "postgresql://runbook@db.example.com/grants?sslmode=verify-full"
+    check = grant_store_check(load_settings(env, environ={"TIKTOK_GRANTS_URL": verified}))
+    assert check.status is PASS and check.detail.startswith(f"PostgreSQL database {verified} ")

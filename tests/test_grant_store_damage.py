@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from tiktok_helpers import grant_schema
-from tiktok_helpers import grants as grants_module
+from tiktok_helpers import grant_sqlite
 from tiktok_helpers.errors import GrantDatabaseBusy, GrantDatabaseError, GrantNotSaved
 from tiktok_helpers.grant_schema import APPLICATION_ID
 from tiktok_helpers.grants import GrantScope, GrantStore, grants_path_for
@@ -332,7 +332,6 @@ def test_a_writer_beside_it_says_busy_within_seconds_and_advises_no_discarding(
     _, path = project(tmp_path)
     store = GrantStore(path, scope=SANDBOX_SCOPE)  # waits the runbook's own busy timeout
     seller = store.find("Seller 1")
-    monkeypatch.setattr(grants_module, "BUSY_TIMEOUT", 0.5)
     monkeypatch.setattr(grant_schema, "BUSY_TIMEOUT", 0.5)
     quick = GrantStore(path, scope=SANDBOX_SCOPE)  # the second write need not wait as long
     with write_transaction_held(path) as holder:
@@ -419,10 +418,10 @@ class RefusingDisk(sqlite3.Connection):
 
 @pytest.fixture
 def refusing(monkeypatch: pytest.MonkeyPatch) -> type[RefusingDisk]:
-    monkeypatch.setattr(grants_module, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(grant_sqlite, "RETRY_DELAYS", (0.0, 0.0, 0.0))
     for name, value in (("commits", 0), ("refusals", 0), ("message", RefusingDisk.message)):
         monkeypatch.setattr(RefusingDisk, name, value)  # each test starts from a disk that works
-    monkeypatch.setattr(GrantStore, "connection_class", RefusingDisk)
+    monkeypatch.setattr(grant_sqlite.SqliteDatabase, "connection_class", RefusingDisk)
     return RefusingDisk
 
 
@@ -462,10 +461,10 @@ def test_a_pair_that_cannot_be_committed_raises_grant_not_saved_carrying_it(
 
 def test_a_really_full_disk_at_commit_loses_no_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite's own SQLITE_FULL: the database may not grow past the pages it has (max_page_count)."""
-    monkeypatch.setattr(grants_module, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(grant_sqlite, "RETRY_DELAYS", (0.0, 0.0, 0.0))
     _, path = project(tmp_path, sellers=1)
     store = GrantStore(path, scope=SANDBOX_SCOPE)
-    db = store._connect()
+    db = sqlite_of(store).connect()
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
     saved = 1
     with pytest.raises(GrantNotSaved) as caught:
@@ -542,3 +541,9 @@ def test_a_file_put_back_in_another_journal_mode_is_wal_again_after_a_write(tmp_
     store.save_store_key(1, Secret("store_key_000000000001"))
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def sqlite_of(store: GrantStore) -> grant_sqlite.SqliteDatabase:
+    """The SQLite database behind ``store`` (these tests are about the file)."""
+    assert isinstance(store.db, grant_sqlite.SqliteDatabase)
+    return store.db

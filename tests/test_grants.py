@@ -16,6 +16,7 @@ import pytest
 from tiktok_helpers.envfile import read_env
 from tiktok_helpers.errors import MissingSettingError
 from tiktok_helpers.grant_schema import MIGRATIONS
+from tiktok_helpers.grant_sqlite import SqliteDatabase
 from tiktok_helpers.grants import GrantStore, grants_path_for
 from tiktok_helpers.openapi import Shop
 from tiktok_helpers.regions import UserType
@@ -62,8 +63,8 @@ def store(tmp_path: Path) -> GrantStore:
 
 def test_a_grant_is_committed_and_seen_by_a_new_connection(store: GrantStore) -> None:
     saved = store.save_tokens(tokens(1))
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
-    other = GrantStore(store.path)
+    assert stat.S_IMODE(file_of(store).stat().st_mode) == 0o600
+    other = GrantStore(file_of(store))
     [seen] = other.all()
     assert seen == saved
     assert seen.refresh_token.reveal() == "TTP_refresh_00000000000000000001"
@@ -71,7 +72,7 @@ def test_a_grant_is_committed_and_seen_by_a_new_connection(store: GrantStore) ->
     assert seen.user_type is UserType.SELLER and seen.base_region == "ID"
     assert seen.granted_scopes == ("seller.authorization.info",)
     assert "TTP_refresh_0000" not in repr(seen)  # secrets print masked
-    assert sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sqlite3.connect(file_of(store)).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_another_seller_adds_a_grant_and_the_same_seller_again_updates_theirs(store: GrantStore) -> None:
@@ -110,7 +111,7 @@ def test_find_by_name_open_id_or_number(store: GrantStore) -> None:
 def test_reading_an_empty_project_creates_no_file(tmp_path: Path) -> None:
     store = GrantStore(tmp_path / ".env.grants.db")
     assert store.all() == [] and store.newest() is None
-    assert not store.path.exists()
+    assert not file_of(store).exists()
 
 
 _LEGACY = (
@@ -224,8 +225,8 @@ def _other_writer(path: str, seller: int, rounds: int) -> None:
 def test_a_refresh_racing_other_saves_keeps_its_rotated_token(store: GrantStore) -> None:
     store.save_tokens(tokens(1))
     rounds = 60
-    workers = [_fork.Process(target=_refresher, args=(str(store.path), rounds))]
-    workers += [_fork.Process(target=_other_writer, args=(str(store.path), i, rounds)) for i in range(5)]
+    workers = [_fork.Process(target=_refresher, args=(str(file_of(store)), rounds))]
+    workers += [_fork.Process(target=_other_writer, args=(str(file_of(store)), i, rounds)) for i in range(5)]
     for w in workers:
         w.start()
     for w in workers:
@@ -252,18 +253,18 @@ def _writer_forever(path: str) -> None:
 def test_sigkill_at_random_points_leaves_a_whole_pair(store: GrantStore) -> None:
     store.save_tokens(tokens(1))
     for delay in (0.01, 0.03, 0.05, 0.08, 0.13):
-        worker = _fork.Process(target=_writer_forever, args=(str(store.path),))
+        worker = _fork.Process(target=_writer_forever, args=(str(file_of(store)),))
         worker.start()
         time.sleep(delay)  # let it commit some pairs; where it is when killed is the point
         assert worker.pid is not None
         os.kill(worker.pid, signal.SIGKILL)
         worker.join(10)
-        fresh = GrantStore(store.path)
+        fresh = GrantStore(file_of(store))
         [grant] = fresh.all()
         n = int(grant.refresh_token.reveal().removeprefix("TTP_refresh_"))
         assert grant.access_token.reveal() == f"TTP_access_{n:020d}"  # never half of two replies
         assert grant.access_token_expires_at == datetime.fromtimestamp(NOW + n, tz=timezone.utc)
-        assert sqlite3.connect(store.path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert sqlite3.connect(file_of(store)).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         fresh.close()
 
 
@@ -376,7 +377,7 @@ def test_a_creation_interrupted_before_its_commit_leaves_a_file_the_next_write_a
     from tiktok_helpers.grants import APPLICATION_ID
 
     path = tmp_path / ".env.grants.db"
-    monkeypatch.setattr(GrantStore, "connection_class", _InterruptedAtCommit)
+    monkeypatch.setattr(SqliteDatabase, "connection_class", _InterruptedAtCommit)
     monkeypatch.setattr(_InterruptedAtCommit, "interrupted", False)
     with pytest.raises(KeyboardInterrupt):
         GrantStore(path).save_tokens(tokens(1))
@@ -386,3 +387,9 @@ def test_a_creation_interrupted_before_its_commit_leaves_a_file_the_next_write_a
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
+
+
+def file_of(store: GrantStore) -> Path:
+    """The SQLite file of ``store`` (these tests are about the file)."""
+    assert store.path is not None
+    return store.path

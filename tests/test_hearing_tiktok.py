@@ -24,7 +24,7 @@ import pytest
 from tiktok_helpers import samples
 from tiktok_helpers.grant_schema import APPLICATION_ID, MIGRATIONS
 from tiktok_helpers.grants import GrantStore, Refresher, grants_path_for
-from tiktok_helpers.keepalive import keepalive_lock_path
+from tiktok_helpers.grant_sqlite import exclusive_lock_path
 from tiktok_helpers.openapi import Shop
 from tiktok_helpers.signing import webhook_signature
 from tiktok_helpers.webhooks import Notice
@@ -236,7 +236,7 @@ def test_keepalive_refreshes_what_is_due_checks_api2cart_and_reports_endings(cli
 
 def test_two_keepalive_passes_never_overlap(cli: Cli) -> None:
     cli("authorize", "--sandbox-approve")
-    lock = keepalive_lock_path(grants_path_for(cli.env_file))
+    lock = exclusive_lock_path(grants_path_for(cli.env_file), "keepalive")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -368,12 +368,12 @@ def test_a_refusal_after_another_writer_changed_the_token_is_no_lost_authorizati
             other.store.save_tokens(other.token_client().refresh(token), grant_id=grant.id, refreshed=True)
             return client.refresh(token)  # the same token, now spent: refused
 
-        def commit(tokens: TokenSet, grant: Grant) -> Grant:
+        def commit(tokens: TokenSet, grant: Grant, round_id: str) -> Grant:
             return session.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)
 
         grant = session.store.grants.all()[0]
         refresher = bulk.Refresher(
-            refresh_while_another_writes, commit, session.store.grants.get, _unlocked, session.grants_path
+            refresh_while_another_writes, commit, session.store.grants.get, _unlocked, session.grants_location
         )
         outcome = refresher.one(grant)
         assert outcome.status is RefreshStatus.SKIPPED, outcome.error
@@ -499,7 +499,7 @@ def test_the_command_line_says_already_refreshed(project: Project) -> None:
         grant = session.store.grants.all()[0]
         said: list[tuple[int, str, str]] = []
         waiting = threading.Thread(target=lambda: said.append(_refresh_cli(project)))
-        with seller_locked(session.grants_path, grant.id):
+        with session.store.grants.seller_locked(grant.id):
             waiting.start()
             time.sleep(0.3)  # the command is waiting for the lock (it has read the grant)
             session.store.save_tokens(session.token_client().refresh(grant.refresh_token), grant_id=grant.id,

@@ -23,6 +23,7 @@ from tiktok_helpers.settings import (
     save_settings,
 )
 from tiktok_helpers.store import RunbookStore
+from tiktok_helpers.store_url import StoreUrl
 
 from .conftest import PROJECT_ROOT
 
@@ -220,6 +221,59 @@ def test_settings_repr_masks_secrets(env_file: Path) -> None:
     assert "r" * 30 not in shown
     assert "k" * 30 not in shown
     assert KEY in shown  # the App Key is not a secret
+
+
+#: A grant store URL whose password holds characters a URL must percent-encode (@ / # and %).
+DB_PASSWORD = "Pg@pass/wo#rd%1"
+DB_URL = "postgresql://runbook:Pg%40pass%2Fwo#rd%251@db.example.com:5432/grants?sslmode=verify-full"
+DB_MASKED = "postgresql://runbook:****@db.example.com:5432/grants?sslmode=verify-full"
+
+
+def test_no_grants_url_means_the_sqlite_file(env_file: Path) -> None:
+    assert load_settings(env_file, environ={}).grants_url is None
+    assert load_settings(env_file, environ={"TIKTOK_GRANTS_URL": "  "}).grants_url is None
+
+
+def test_the_grants_url_is_read_from_env_or_the_environment_and_saved_as_given(env_file: Path) -> None:
+    assert save_settings({"TIKTOK_GRANTS_URL": f" '{DB_URL}' "}, env_file) == {"TIKTOK_GRANTS_URL": DB_URL}
+    settings = load_settings(env_file, environ={})
+    assert isinstance(settings.grants_url, StoreUrl) and settings.grants_url.reveal() == DB_URL
+    assert settings.mode is Mode.SANDBOX  # the mode does not depend on where the grants are kept
+    other = "postgresql://runbook@localhost/grants"
+    from_environment = load_settings(env_file, environ={"TIKTOK_GRANTS_URL": other})
+    assert from_environment.grants_url == StoreUrl.parse(other)
+    live = load_settings(env_file, environ={"TIKTOK_APP_KEY": KEY, "TIKTOK_APP_SECRET": SECRET})
+    assert live.mode is Mode.LIVE and live.grants_url == settings.grants_url
+
+
+def test_settings_never_show_the_grant_store_password(env_file: Path) -> None:
+    save_settings({"TIKTOK_GRANTS_URL": DB_URL}, env_file)
+    settings = load_settings(env_file, environ={})
+    for shown in (repr(settings), str(settings), f"{settings}", repr(settings.grants_url), str(settings.grants_url)):
+        assert DB_PASSWORD not in shown and "Pg%40pass" not in shown and "wo#rd" not in shown
+    assert f"grants_url=StoreUrl('{DB_MASKED}')" in repr(settings)
+    assert SETTINGS["TIKTOK_GRANTS_URL"].secret
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mysql://runbook:Pg-pass-word-1@db.example.com/grants",
+        "sqlite:///grants.db",
+        "host=db.example.com password=Pg-pass-word-1",
+        "postgresql://runbook:Pg@pass-word-1@db.example.com/grants",
+        "postgresql://runbook:Pg%zzpass-word-1@db.example.com/grants",
+    ],
+)
+def test_a_bad_grants_url_is_refused_without_its_password_and_nothing_is_written(env_file: Path, value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        save_settings({"TIKTOK_GRANTS_URL": value}, env_file)
+    assert info.value.fields == ("TIKTOK_GRANTS_URL",)
+    assert "pass-word" not in str(info.value) and not env_file.exists()
+    env_file.write_text(f"TIKTOK_GRANTS_URL={value}\n")
+    with pytest.raises(ValidationError) as info:
+        load_settings(env_file, environ={})
+    assert info.value.fields == ("TIKTOK_GRANTS_URL",) and "pass-word" not in str(info.value)
 
 
 def test_sandbox_endpoints_need_a_sandbox_url(env_file: Path) -> None:

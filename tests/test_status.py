@@ -12,7 +12,17 @@ from tiktok_helpers.errors import InvalidAuthCode, ServiceUnreachable
 from tiktok_helpers.protocol import AUTH_CODE_LIFETIME
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import Mode, Settings
-from tiktok_helpers.status import Hosts, NextStep, exchange_retry, load_status, next_step, status_of
+from tiktok_helpers.status import (
+    GrantStoreLocation,
+    Hosts,
+    NextStep,
+    exchange_retry,
+    grant_store_of,
+    load_status,
+    next_step,
+    status_of,
+)
+from tiktok_helpers.store_url import StoreUrl
 
 from .saved import seller_grant
 
@@ -96,6 +106,18 @@ def test_where_requests_go_in_each_mode() -> None:
     assert live.mode is Mode.LIVE and live.env_path == Path("/project/.env") and not live.sample_app
 
 
+def test_where_the_grants_are_kept_sqlite_by_default_else_the_masked_url() -> None:
+    sqlite = status_of(settings(), None, NOW).grant_store
+    assert sqlite == GrantStoreLocation("sqlite", "/project/.env.grants.db")
+    assert sqlite.text == "SQLite file /project/.env.grants.db"
+    url = StoreUrl.parse("postgresql://runbook:hunter2-hunter2@db.example.com/grants?sslmode=verify-full")
+    shared = grant_store_of(settings(grants_url=url))
+    assert shared.kind == "postgresql"
+    assert shared.text == "PostgreSQL database postgresql://runbook:****@db.example.com/grants?sslmode=verify-full"
+    assert status_of(settings(grants_url=url, mode=Mode.LIVE), None, NOW).grant_store == shared
+    assert "hunter2" not in repr(status_of(settings(grants_url=url), None, NOW))
+
+
 def test_load_status_reads_the_env_file(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("TIKTOK_REGION=us\n")
@@ -103,6 +125,7 @@ def test_load_status_reads_the_env_file(tmp_path: Path) -> None:
     assert status.settings.region.value == "us"
     assert status.env_path == env
     assert status.next_step.command == "authorize"
+    assert status.grant_store == GrantStoreLocation("sqlite", f"{env.resolve()}.grants.db")
 
 
 def test_exchange_retry_only_when_the_code_is_still_worth_trying() -> None:

@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Final, Literal, Protocol
 
 import httpx
@@ -120,7 +119,11 @@ class Authorizing:
         raise NotImplementedError
 
     @property
-    def grants_path(self) -> Path:
+    def grants_location(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def grants_name(self) -> str:
         raise NotImplementedError
 
     def save_code(self, result: RedirectResult) -> None:
@@ -271,11 +274,11 @@ class Authorizing:
         self.save_code(redirect)
         emit(AuthorizeEvent(AuthorizeStep.CODE_SAVED, f"The code is saved in {self.settings.env_path.name}."))
         tokens = self._exchange_saved(emit)
-        emit(AuthorizeEvent(AuthorizeStep.EXCHANGED, f"Tokens received and saved to {self.grants_path.name}."))
+        emit(AuthorizeEvent(AuthorizeStep.EXCHANGED, f"Tokens received and saved to {self.grants_name}."))
         shops = self.authorized_shops()
         emit(AuthorizeEvent(AuthorizeStep.VERIFIED, f"The access token works: {len(shops)} shop(s) authorized."))
         link = attempt.link if attempt is not None else None
-        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path, self.grants_path)
+        return AuthorizeResult(link, redirect, tokens, tuple(shops), self.settings.env_path, self.grants_location)
 
     def _catch(
         self,

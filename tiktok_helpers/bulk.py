@@ -31,6 +31,7 @@ sessions or settings.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -38,8 +39,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .errors import (
     FieldProblem,
@@ -50,6 +50,7 @@ from .errors import (
     TikTokHelperError,
     ValidationError,
 )
+from .grant_rounds import Round
 from .grants import Grant, GrantStore
 from .results import (
     HandOver,
@@ -62,7 +63,7 @@ from .results import (
     already_refreshed,
 )
 from .secret import Secret
-from .seller_lock import StopRequested, seller_locked
+from .seller_lock import StopRequested
 from .text import local_time
 from .tokens import TokenSet
 
@@ -72,6 +73,7 @@ __all__ = [
     "KEPT_IN_SESSION",
     "NOT_DUE",
     "Refresher",
+    "Rounds",
     "left_alone",
     "not_saved",
     "refresh_all",
@@ -117,7 +119,7 @@ def renewed(before: Grant, now: Grant) -> datetime | None:
     return max(moments) if moments else datetime.now(timezone.utc)
 
 
-def not_saved(tokens: TokenSet, grant: Grant | None, path: Path, exc: BaseException, how: str = "") -> TokensNotSaved:
+def not_saved(tokens: TokenSet, grant: Grant | None, path: object, exc: BaseException, how: str = "") -> TokensNotSaved:
     """A pair that arrived and could not be committed, kept with why (never a bare database error)."""
     if isinstance(exc, TokensNotSaved):
         return exc
@@ -127,7 +129,7 @@ def not_saved(tokens: TokenSet, grant: Grant | None, path: Path, exc: BaseExcept
         reason = exc.detail
     else:
         reason = str(exc) or type(exc).__name__
-    return TokensNotSaved(tokens, grant=grant, path=path, reason=reason, how=how)
+    return TokensNotSaved(tokens, grant=grant, path=str(path), reason=reason, how=how)
 
 
 #: What to do with a pair that arrived and could not be saved, in a session (one seller; a bulk
@@ -144,39 +146,62 @@ COMMIT_ERRORS = (TikTokHelperError, sqlite3.Error, OSError)
 Locker = Callable[[Grant, "threading.Event | None"], AbstractContextManager[object]]
 
 
+class Rounds(Protocol):
+    """Where runs of a bulk refresh divide the sellers (:mod:`.grant_rounds`; the grant store)."""
+
+    def begin_round(self, kind: str) -> Round: ...
+
+    def claim(self, run: Round, limit: int, due_before: datetime | None = None) -> list[int]: ...
+
+    def attempted(self, grant_id: int, run: Round) -> None: ...
+
+    def end_round(self, run: Round) -> None: ...
+
+    def all(self) -> list[Grant]: ...
+
+
 @dataclass(frozen=True)
 class Refresher:
     """What refreshing one seller takes: ``refresh(refresh_token)`` asks the service for a new pair;
-    ``commit(tokens, grant)`` saves it and returns the saved grant; ``current(id)`` reads a grant as
-    stored now; ``locked(grant, stop)`` holds the seller's lock. ``path`` is the grant database (for
-    messages); ``how`` says what to do with a pair that could not be saved."""
+    ``commit(tokens, grant, round_id)`` saves it (in the bulk refresh round ``round_id``, "" for none)
+    and returns the saved grant; ``current(id)`` reads a grant as stored now; ``locked(grant, stop)``
+    holds the seller's lock. ``path`` names the grant store (for messages); ``how`` says what to do
+    with a pair that could not be saved; ``rounds`` lets runs on several machines divide the sellers."""
 
     refresh: Callable[[Secret], TokenSet]
-    commit: Callable[[TokenSet, Grant], Grant]
+    commit: Callable[[TokenSet, Grant, str], Grant]
     current: Callable[[int], Grant]
     locked: Locker
-    path: Path
+    path: object
     how: str = ""
     #: Asked of the grant as stored now, under the lock: a reason to send nothing ("" to refresh).
     skip: Callable[[Grant], str] | None = None
     #: After a new pair is saved for a seller with an API2Cart store, under the same lock: give the
     #: store the new refresh token. Never raises: a failure is in the :class:`HandOver`.
     hand_over: Callable[[Grant], HandOver] | None = None
+    rounds: Rounds | None = None
 
-    def one(self, snapshot: Grant, stop: threading.Event | None = None) -> RefreshOutcome:
+    def one(self, snapshot: Grant, stop: threading.Event | None = None, run: Round | None = None) -> RefreshOutcome:
         """Refresh the seller ``snapshot`` is the grant of (as read before waiting for its lock);
         failures are in the outcome. Raises :class:`StopRequested` if ``stop`` is set before
-        anything is sent."""
+        anything is sent. In a bulk refresh ``run``, a seller its round took care of is left alone,
+        and a failure marks the seller as taken care of (the round's other runs do not try again)."""
         if any(entry.startswith("refresh_token:") for entry in snapshot.damage):
             return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=self._unreadable(snapshot))
         try:
             with self.locked(snapshot, stop):
-                return self._locked(snapshot, stop)
+                outcome = self._locked(snapshot, stop, run)
+                failed = outcome.status is RefreshStatus.FAILED and outcome.tokens is None  # nothing arrived
+                if failed and run is not None and self.rounds is not None:
+                    self.rounds.attempted(snapshot.id, run)  # the round has tried this seller
+                return outcome
         except TikTokHelperError as exc:  # the lock, or reading the grant: this seller only
             return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=exc)
 
-    def _locked(self, snapshot: Grant, stop: threading.Event | None) -> RefreshOutcome:
+    def _locked(self, snapshot: Grant, stop: threading.Event | None, run: Round | None) -> RefreshOutcome:
         grant = self.current(snapshot.id)
+        if run is not None and grant.refresh_round == run.round_id:
+            return RefreshOutcome(snapshot, RefreshStatus.SKIPPED, reason=taken_care(grant, run))
         if renewed(snapshot, grant) is not None:
             return RefreshOutcome(snapshot, RefreshStatus.SKIPPED, reason=_already(snapshot, grant))
         why = self.skip(grant) if self.skip is not None else ""
@@ -191,7 +216,7 @@ class Refresher:
         except TikTokHelperError as exc:
             return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=exc)
         try:
-            saved = self.commit(tokens, grant)  # committed the moment it arrives
+            saved = self.commit(tokens, grant, run.round_id if run is not None else "")  # committed on arrival
         except COMMIT_ERRORS as exc:
             error = not_saved(tokens, grant, self.path, exc, self.how)
             return RefreshOutcome(snapshot, RefreshStatus.FAILED, error=error, tokens=tokens)
@@ -218,6 +243,13 @@ class Refresher:
         )
 
 
+def taken_care(grant: Grant, run: Round) -> str:
+    """Why a run leaves a seller alone that another run of its round took care of."""
+    if grant.refreshed_at is not None and grant.refreshed_at >= run.started:
+        return f"{already_refreshed(grant.refreshed_at)} by another run of this refresh"
+    return "another run of this refresh tried this seller and it failed there (that run's report says why)"
+
+
 def _already(before: Grant, now: Grant) -> str:
     """Why nothing was sent: the pair another refresh (or a new authorization) saved meanwhile."""
     moment = renewed(before, now)
@@ -229,18 +261,18 @@ def _already(before: Grant, now: Grant) -> str:
 def refresher(
     grants: GrantStore,
     refresh: Callable[[Secret], TokenSet],
-    commit: Callable[[TokenSet, Grant], Grant],
+    commit: Callable[[TokenSet, Grant, str], Grant],
     how: str = "",
     *,
     skip: Callable[[Grant], str] | None = None,
     hand_over: Callable[[Grant], HandOver] | None = None,
 ) -> Refresher:
-    """A :class:`Refresher` over the grants of ``grants``, locking beside its database."""
+    """A :class:`Refresher` over the grants of ``grants``: their locks, their rounds."""
 
     def locked(grant: Grant, stop: threading.Event | None) -> AbstractContextManager[object]:
-        return seller_locked(grants.path, grant.id, stop=stop, what=grant.label)
+        return grants.seller_locked(grant.id, stop=stop, what=grant.label)
 
-    return Refresher(refresh, commit, grants.get, locked, grants.path, how, skip, hand_over)
+    return Refresher(refresh, commit, grants.get, locked, grants.location, how, skip, hand_over, grants)
 
 
 def settled(outcome: RefreshOutcome, current: Callable[[int], Grant]) -> tuple[RefreshResult, Grant]:
@@ -303,6 +335,59 @@ def shielded(work: Callable[[threading.Event], T]) -> T:
     return done.result()
 
 
+def _kind(due_within: timedelta | None) -> str:
+    """The kind of a run: runs of the same kind share rounds (``refresh --all``; the keep-alive's)."""
+    return "all" if due_within is None else f"due:{int(due_within.total_seconds())}"
+
+
+def _claimed(
+    rounds: Rounds,
+    run: Round,
+    todo: dict[int, int],
+    submit: Callable[[int], None],
+    workers: int,
+    due_within: timedelta | None,
+    moment: datetime,
+) -> None:
+    """Refresh the sellers this run claims, a few at a time, until no seller is left to claim (the
+    other runs of the round claim theirs meanwhile). A claim the store cannot make ends the claiming:
+    the sellers left are then looked at one by one, under their locks."""
+    due_before = moment + due_within if due_within is not None else None
+    while True:
+        try:
+            ids = rounds.claim(run, workers, due_before)
+        except TikTokHelperError:
+            return
+        if not ids:
+            return
+        for grant_id in ids:
+            if grant_id in todo:  # a seller this run's list does not hold is left to its lease
+                submit(grant_id)
+
+
+def _stragglers(
+    rounds: Rounds, run: Round, grants: Sequence[Grant], todo: dict[int, int],
+    record: Callable[[int, RefreshOutcome], None],
+) -> None:  # fmt: skip
+    """The sellers of this run's list it did not claim: those another run of the round took care of
+    are reported so (one read of the store, no lock); the others stay to do, each under its lock
+    (claimed by a run still at work, or by one that died)."""
+    try:
+        now = {g.id: g for g in rounds.all()}
+    except TikTokHelperError:
+        return
+    for grant_id, index in list(todo.items()):
+        grant = now.get(grant_id)
+        if grant is not None and grant.refresh_round == run.round_id:
+            del todo[grant_id]
+            record(index, RefreshOutcome(grants[index], RefreshStatus.SKIPPED, reason=taken_care(grant, run)))
+
+
+def _end(rounds: Rounds, run: Round) -> None:
+    with contextlib.suppress(TikTokHelperError):  # its heartbeat stops anyway: after the lease nobody joins
+        rounds.end_round(run)
+
+
 def refresh_all(
     grants: Sequence[Grant],
     refresher: Refresher,
@@ -351,32 +436,51 @@ def refresh_all(
         if on_progress is not None:
             on_progress(outcome, count, total)
 
-    def one(index: int, grant: Grant) -> None:
-        record(index, refresher.one(grant, stop))
+    def one(index: int, grant: Grant, run: Round | None = None) -> None:
+        record(index, refresher.one(grant, stop, run))
 
     if total == 0:
         return RefreshSummary(())
+    rounds = refresher.rounds
+    run = rounds.begin_round(_kind(due_within)) if rounds is not None else None
+    todo: dict[int, int] = {}  # grant id -> index, for the sellers that may need a request
+    for index, grant in enumerate(grants):
+        skipped = left(grant)  # here, not in the pool: a pass with nothing due sends nothing
+        if skipped is None and run is not None and grant.refresh_round == run.round_id:
+            skipped = RefreshOutcome(grant, RefreshStatus.SKIPPED, reason=taken_care(grant, run))
+        if skipped is not None:
+            record(index, skipped)
+        else:
+            todo[grant.id] = index
     workers = min(concurrency, total)
     submitted: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
         running: set[Future[None]] = set()
+
+        def submit(grant_id: int) -> None:
+            nonlocal running
+            while len(running) >= workers:
+                _, running = wait(running, return_when=FIRST_COMPLETED)
+            index = todo.pop(grant_id)
+            future = pool.submit(one, index, grants[index], run)
+            submitted.append(future)
+            running.add(future)
+
         try:
-            for index, grant in enumerate(grants):
-                skipped = left(grant)  # here, not in the pool: a pass with nothing due sends nothing
-                if skipped is not None:
-                    record(index, skipped)
-                    continue
-                while len(running) >= workers:
-                    _, running = wait(running, return_when=FIRST_COMPLETED)
-                future = pool.submit(one, index, grant)
-                submitted.append(future)
-                running.add(future)
+            if run is not None and rounds is not None:
+                _claimed(rounds, run, todo, submit, workers, due_within, moment)
+                _stragglers(rounds, run, grants, todo, record)
+            for grant_id in list(todo):  # without rounds: all; with rounds: those no run took care of yet
+                submit(grant_id)
             wait(running)
         except KeyboardInterrupt:
             stop.set()  # sellers waiting for a lock give up; nothing new is sent
             _wait_for_all(set(submitted))
             finished = tuple(o for o in outcomes if o is not None)
             raise RefreshInterrupted(RefreshSummary(finished), total) from None
+        finally:
+            if run is not None and rounds is not None:
+                _end(rounds, run)
     for future in submitted:
         future.result()  # a bug in a worker (or in on_progress) is raised, not swallowed
     return RefreshSummary(tuple(o for o in outcomes if o is not None))

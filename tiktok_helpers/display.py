@@ -1,11 +1,11 @@
 """How the runbook's objects are shown: one row builder per object, for notebooks and the CLI.
 
 Each object (the status and settings, a token reply, the authorized shops, the API2Cart stores,
-the doctor's checks) has ONE builder that returns its rows: :class:`Rows` for one object,
-:class:`Records` for a list of them. Every row carries the text a person reads and the value a
-program reads, so the same rows make the notebook's table (:meth:`Rows.table`, shown as Markdown
-in a notebook and as aligned text elsewhere), the command line's text (:meth:`Rows.text`) and its
-``--json`` object (:meth:`Rows.as_json`).
+the doctor's checks) has ONE builder that returns its rows (:mod:`tiktok_helpers.rows`):
+:class:`Rows` for one object, :class:`Records` for a list of them. Every row carries the text a
+person reads and the value a program reads, so the same rows make the notebook's table
+(:meth:`Rows.table`, shown as Markdown in a notebook and as aligned text elsewhere), the command
+line's text (:meth:`Rows.text`) and its ``--json`` object (:meth:`Rows.as_json`).
 
 Secrets are masked unless a builder is given ``reveal=True`` (the command line's
 ``--show-secrets``, on a terminal only). Expiries are shown in local time and relative to now
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +25,7 @@ from .doctor import FAIL, WARN, Check, DoctorReport
 from .grants import Grant
 from .openapi import Shop
 from .results import RefreshSummary
+from .rows import Records, Row, Rows, how, shown
 from .secret import Secret, mask
 from .settings import Settings
 from .status import Status, attention, status_of
@@ -71,18 +71,6 @@ __all__ = [
 # --- values ---------------------------------------------------------------------------------------
 
 
-def shown(value: Secret | None, *, reveal: bool = False) -> str | None:
-    """A secret as it may be shown: masked, or in full with ``reveal`` (None when empty)."""
-    if not value:
-        return None
-    return value.reveal() if reveal else str(value)
-
-
-def how(text: str, command: str | None, prog: str | None) -> str:
-    """A fix or next step with the command that does it: 'refresh the access token: `prog refresh`'."""
-    return f"{text}: `{prog} {command}`" if command and prog else text
-
-
 def _token_json(value: Secret, expires_at: datetime | None, now: datetime, reveal: bool) -> dict[str, Any]:
     return {
         "set": bool(value),
@@ -90,59 +78,6 @@ def _token_json(value: Secret, expires_at: datetime | None, now: datetime, revea
         "expires_at": expires_at.isoformat() if value and expires_at else None,
         "seconds_left": int((expires_at - now).total_seconds()) if value and expires_at else None,
     }
-
-
-# --- rows -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    """One row: ``label`` and ``text`` for people (label None: JSON only), ``key`` and ``value``
-    for programs (key None: text only)."""
-
-    label: str | None
-    text: str = ""
-    key: str | None = None
-    value: Any = None
-
-
-@dataclass(frozen=True)
-class Rows:
-    """The rows of one object."""
-
-    rows: tuple[Row, ...]
-
-    def pairs(self) -> list[tuple[str, str]]:
-        return [(r.label, r.text) for r in self.rows if r.label is not None]
-
-    def as_json(self) -> dict[str, Any]:
-        return {r.key: r.value for r in self.rows if r.key is not None}
-
-    def text(self) -> str:
-        """Aligned 'label  value' lines, no header."""
-        pairs = self.pairs()
-        width = max((len(label) for label, _ in pairs), default=0)
-        return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in pairs)
-
-    def table(self, headers: tuple[str, str] = ("field", "value")) -> Table:
-        return make_table(headers, self.pairs())
-
-
-@dataclass(frozen=True)
-class Records:
-    """A list of like objects, one :class:`Rows` each; the labels are the table's columns."""
-
-    headers: tuple[str, ...]
-    items: tuple[Rows, ...]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def table(self) -> Table:
-        return make_table(self.headers, ([text for _, text in item.pairs()] for item in self.items))
-
-    def as_json(self) -> list[dict[str, Any]]:
-        return [item.as_json() for item in self.items]
 
 
 # --- status and settings --------------------------------------------------------------------------
@@ -170,6 +105,9 @@ def status_rows(status: Status, *, reveal: bool = False, prog: str | None = None
         "sample_app": Row(None, key="sample_app", value=s.using_sample_app),
         "where": Row("requests go to", status.where),
         "hosts": Row(None, key="hosts", value=dataclasses.asdict(status.hosts)),
+        "grant_store": Row(
+            "grant store", status.grant_store.text, "grant_store", dataclasses.asdict(status.grant_store)
+        ),
         "region": Row("region", f"{s.region.value} — {s.region.label}", "region", s.region.value),
         "app_type": Row("app type", s.app_type.value, "app_type", s.app_type.value),
         "auth_type": Row("authorization type", s.auth_type.value, "auth_type", s.auth_type.value),
@@ -216,9 +154,9 @@ def status_rows(status: Status, *, reveal: bool = False, prog: str | None = None
     if brief:
         names = "mode region app_type auth_type app_key app_secret service_id redirect_url api2cart_api_key env_name"
     else:
-        names = "env_file mode sample_app where hosts region app_type auth_type app_key app_secret service_id"
-        names += " redirect_url seller_name access_token refresh_token auth_code shop_cipher api2cart_api_key"
-        names += " api2cart_store_key pending_import next_step next_command"
+        names = "env_file mode sample_app where hosts grant_store region app_type auth_type app_key app_secret"
+        names += " service_id redirect_url seller_name access_token refresh_token auth_code shop_cipher"
+        names += " api2cart_api_key api2cart_store_key pending_import next_step next_command"
     return Rows(tuple(rows[name] for name in names.split()))
 
 

@@ -5,9 +5,11 @@ and returns a :class:`DoctorReport` of :class:`Check` objects, one per concern:
 
   settings       ``.env`` and the environment are valid (every bad value named)
   app settings   live mode: App Key, App Secret, service_id, redirect URL are set
+  grant store    where the grants are kept; a PostgreSQL server elsewhere reached without TLS warns
   hosts          the token host, the Open API host and API2Cart answer (any HTTP status counts)
   clock          this computer's clock against the token host's ``Date`` header
   tokens         the seller's tokens: neither has expired or has less than a day left
+  webhooks       where TikTok's webhooks go, and whether TikTok would deliver there
 
 Each check's ``fix`` is a sentence for a person, with no command-line syntax; ``command`` names the
 runbook command that does it (``"authorize"``, ``"refresh"``, ``"sandbox"``), for a front end to
@@ -37,7 +39,7 @@ from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN, SIGNED_TIMESTAMP_MAX
 from .secret import Secret
 from .session import open_session
 from .settings import Mode, Settings, default_env_path
-from .status import ENDING_SOON, attention
+from .status import ENDING_SOON, attention, grant_store_of
 from .store import load_with_seller
 from .text import expiry, span
 
@@ -56,10 +58,12 @@ __all__ = [
     "Probe",
     "app_check",
     "clock_check",
+    "grant_store_check",
     "probe",
     "run_checks",
     "settings_checks",
     "token_checks",
+    "webhook_check",
 ]
 
 #: TikTok accepts a signed request's timestamp from 5 minutes behind its own time to 30 seconds
@@ -266,6 +270,44 @@ def webhook_check(s: Settings) -> Check:
     return Check("webhooks", PASS, f"{url} (set the same URL in Partner Center; deliveries: Webhook Log)")
 
 
+_PLAIN_TEXT_FIX: Final = (
+    "add sslmode=verify-full (or sslmode=require) to TIKTOK_GRANTS_URL; verify-full also checks the "
+    "server's certificate and name (give libpq the CA that signed it: ~/.postgresql/root.crt or sslrootcert=)"
+)
+
+
+#: What each encrypting ``sslmode`` checks of the server, as the doctor says it.
+_TLS_CHECKS: Final = {
+    "verify-full": "TLS, the server's certificate and name checked",
+    "verify-ca": "TLS, the server's certificate checked but not its name: sslmode=verify-full would",
+    "require": "TLS, the server's certificate not checked: sslmode=verify-full would",
+}
+
+
+def grant_store_check(s: Settings) -> Check:
+    """Where every seller's grant is kept: the SQLite file beside ``.env``, or the PostgreSQL database
+    of ``TIKTOK_GRANTS_URL`` (masked). A server that is not on this computer reached without an
+    encrypted connection is a warning: the refresh tokens would cross the network in clear. Reads the
+    settings only; whether the database answers is for the commands that open it to say."""
+    where = grant_store_of(s).text
+    url = s.grants_url
+    if url is None:
+        return Check("grant store", PASS, where)
+    if url.is_local:
+        return Check("grant store", PASS, f"{where} (on this computer)")
+    if url.encrypted:
+        return Check("grant store", PASS, f"{where} ({_TLS_CHECKS.get(url.tls or '', 'GSSAPI encryption')})")
+    mode = {
+        None: "the URL sets no sslmode (libpq's default, prefer, does not insist on TLS)",
+        "disable": "sslmode=disable turns TLS off",
+    }.get(url.tls, f"sslmode={url.tls} does not insist on TLS")
+    detail = (
+        f"{where}: the server is not on this computer and {mode}, so the sellers' refresh tokens would cross "
+        "the network without TLS"
+    )
+    return Check("grant store", WARN, detail, _PLAIN_TEXT_FIX)
+
+
 def app_check(s: Settings) -> Check:
     """The app's settings: the sample app in sandbox mode, or every value live mode needs."""
     if s.is_sandbox:
@@ -410,9 +452,10 @@ def run_checks(
     settings, grant, first = settings_checks(path, environ, seller)
     checks = [first]
     if settings is None:
-        checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]
+        checks += [Check(name, SKIP, "needs valid settings") for name in ("grant store", "hosts", "clock", "tokens")]
     else:
         checks.append(app_check(settings))
+        checks.append(grant_store_check(settings))
         checks += network_checks(settings, environ, scenario)
         checks += token_checks(settings, grant, now)
         checks.append(webhook_check(settings))

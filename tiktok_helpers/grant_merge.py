@@ -4,29 +4,27 @@ calls these inside its write transaction)."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from .grant_rows import json_list
-from .grant_schema import index_shops
+from .grant_sql import Row, Tx, index_shops
 from .tokens import TokenSet
 
 __all__ = ["imported_seller", "merge_into"]
 
 
-def imported_seller(db: sqlite3.Connection, tokens: TokenSet, mode: str, app_key: str) -> sqlite3.Row | None:
+def imported_seller(db: Tx, tokens: TokenSet, mode: str, app_key: str) -> Row | None:
     """The imported grant (no open_id yet) that this authorization's seller is, by seller name:
     only when exactly one such grant carries that name."""
     if not tokens.seller_name:
         return None
     rows = db.execute(
         "SELECT * FROM grants WHERE open_id IS NULL AND imported = 1 AND mode = ? AND app_key = ? "
-        "AND seller_name = ? COLLATE NOCASE",
+        "AND lower(seller_name) = lower(?)",
         (mode, app_key, tokens.seller_name),
     ).fetchall()
     return rows[0] if len(rows) == 1 else None
 
 
-def merge_into(db: sqlite3.Connection, target: sqlite3.Row, imported: sqlite3.Row) -> None:
+def merge_into(db: Tx, target: Row, imported: Row) -> None:
     """One seller, two rows (an imported grant and the grant of a later authorization): keep
     ``target``, taking over what only ``imported`` has, then drop ``imported``."""
     carried: dict[str, object] = {}

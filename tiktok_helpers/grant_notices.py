@@ -24,12 +24,12 @@ The functions here run inside :meth:`tiktok_helpers.grants.GrantStore.record_not
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from .grant_rows import moment, optional_seconds, seconds
+from .grant_sql import Row, Tx
 from .text import local_time
 from .webhooks import Notice, NoticeType
 
@@ -52,7 +52,7 @@ class NoticeResult:
     outcome: str
 
 
-def rows_for_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: str) -> list[sqlite3.Row]:
+def rows_for_notice(db: Tx, notice: Notice, mode: str, app_key: str) -> list[Row]:
     """The grants of this app and mode a notice is about: by shop id (types 6 and 7), by the creator's
     open_id (type 20)."""
     if notice.kind is NoticeType.CREATOR_DEAUTHORIZATION:
@@ -65,13 +65,13 @@ def rows_for_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: 
     if not notice.shop_id:
         return []
     return db.execute(
-        "SELECT grants.* FROM grant_shops CROSS JOIN grants ON grants.id = grant_shops.grant_id "
+        f"SELECT grants.* FROM grant_shops {db.dialect.ordered_join} grants ON grants.id = grant_shops.grant_id "
         "WHERE grant_shops.shop_id = ? AND grants.mode = ? AND grants.app_key = ? ORDER BY grants.id",
         (notice.shop_id, mode, app_key),
     ).fetchall()  # the shop id index first (CROSS JOIN keeps that order), then each grant by its id
 
 
-def apply_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: str, now: datetime) -> NoticeResult:
+def apply_notice(db: Tx, notice: Notice, mode: str, app_key: str, now: datetime) -> NoticeResult:
     """Record ``notice`` once and apply it to its grants (inside the caller's write transaction)."""
     earlier = db.execute(
         "SELECT received_at, outcome FROM notices WHERE mode = ? AND app_key = ? AND notification_id = ?",
@@ -91,7 +91,7 @@ def apply_notice(db: sqlite3.Connection, notice: Notice, mode: str, app_key: str
     return NoticeResult(notice.notification_id, notice.type, tuple(changed), False, outcome)
 
 
-def _apply(db: sqlite3.Connection, notice: Notice, mode: str, app_key: str, now: datetime) -> tuple[list[int], str]:
+def _apply(db: Tx, notice: Notice, mode: str, app_key: str, now: datetime) -> tuple[list[int], str]:
     kind = notice.kind
     if kind not in ACTED_ON:
         return [], f"type {notice.type} heard; this runbook acts only on types 6, 7 and 20"

@@ -11,13 +11,13 @@ every seller's step with a traceback.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Final
 
+from .grant_sql import Row
 from .openapi import Shop
 from .regions import UserType
 from .secret import Secret
@@ -131,6 +131,9 @@ class Grant:
     #: TikTok said (webhook 7) the authorization ends at this time; when that notice last came.
     authorization_ends_at: datetime | None = None
     expiry_notice_at: datetime | None = None
+    #: The round of ``refresh --all`` that last took care of this seller (refreshed it, or tried and
+    #: failed): runs of the same round on other machines leave it alone (:mod:`.grant_rounds`).
+    refresh_round: str = ""
     #: The columns of this grant's row that could not be read, each as ``"column: what is wrong"``
     #: (never the value: it may be a token). Empty for a whole row; such a column reads as empty.
     damage: tuple[str, ...] = ()
@@ -226,6 +229,27 @@ def shops_json(shops: Sequence[Shop]) -> str:
     )  # fmt: skip
 
 
+def grant_values(grant: Grant) -> dict[str, object]:
+    """Every column of ``grant``'s row but its id, as the store writes them (moving a grant between
+    stores: :meth:`~tiktok_helpers.grants.GrantStore.adopt`)."""
+    return {
+        "open_id": grant.open_id or None, "seller_name": grant.seller_name, "base_region": grant.base_region,
+        "user_type": grant.user_type.value, "access_token": grant.access_token.reveal(),
+        "access_expires_at": optional_seconds(grant.access_token_expires_at),
+        "refresh_token": grant.refresh_token.reveal(),
+        "refresh_expires_at": optional_seconds(grant.refresh_token_expires_at),
+        "granted_scopes": json.dumps(list(grant.granted_scopes)), "shops": shops_json(grant.shops),
+        "api2cart_store_key": grant.api2cart_store_key.reveal(),
+        "authorized_at": optional_seconds(grant.authorized_at) or 0,
+        "refreshed_at": optional_seconds(grant.refreshed_at), "verified_at": optional_seconds(grant.verified_at),
+        "mode": grant.mode, "app_key": grant.app_key, "imported": int(grant.imported),
+        "refresher": grant.refresher.value, "refresher_reason": grant.refresher_reason,
+        "refresher_since": optional_seconds(grant.refresher_since), "removed_at": optional_seconds(grant.removed_at),
+        "authorization_ends_at": optional_seconds(grant.authorization_ends_at),
+        "expiry_notice_at": optional_seconds(grant.expiry_notice_at),
+    }  # fmt: skip
+
+
 def json_list(text: object) -> list[object] | None:
     """A JSON list column's items, or None when it is not a JSON list."""
     items, _ = _json_list(text)
@@ -243,10 +267,17 @@ def _json_list(text: object) -> tuple[list[object] | None, str]:
     return (value, "") if isinstance(value, list) else (None, "not a JSON list")
 
 
+def _coordination(row: Row, column: str) -> str:
+    """A column that only coordinates refreshes between runs (never a seller's data): an unreadable
+    value reads as empty, which at worst lets one more run look at the seller, and is no damage."""
+    value = row[column] if column in row.keys() else None  # noqa: SIM118 (sqlite3.Row's `in` looks at values)
+    return value if isinstance(value, str) else ""
+
+
 class _Reader:
     """One row's columns, each read as the type the schema says, noting what cannot be."""
 
-    def __init__(self, row: sqlite3.Row) -> None:
+    def __init__(self, row: Row) -> None:
         self.row = row
         self.damage: list[str] = []
 
@@ -307,7 +338,7 @@ def _refresher(value: str, read: _Reader) -> Refresher:
         return Refresher.API2CART
 
 
-def row_to_grant(row: sqlite3.Row) -> Grant:
+def row_to_grant(row: Row) -> Grant:
     """The grant a row holds. Never fails on the row's values: what cannot be read is empty in the
     grant and listed in its :attr:`~Grant.damage`."""
     read = _Reader(row)
@@ -337,6 +368,7 @@ def row_to_grant(row: sqlite3.Row) -> Grant:
         removed_at=read.time("removed_at"),
         authorization_ends_at=read.time("authorization_ends_at"),
         expiry_notice_at=read.time("expiry_notice_at"),
+        refresh_round=_coordination(row, "refresh_round"),
     )
     if not isinstance(user_type, int):
         read.damage.append("user_type: not a number")

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from . import samples
 from .errors import GrantDatabaseBusy, GrantDatabaseError
+from .grant_migrations import SQLITE as MIGRATIONS
+from .grant_sql import SQLITE, Dialect, index_shops
 
 __all__ = [
     "APPLICATION_ID",
@@ -38,10 +40,10 @@ __all__ = [
     "FILE_MODE",
     "MIGRATIONS",
     "Failure",
+    "SqliteTx",
     "database_error",
     "ensure_wal",
     "failure_of",
-    "index_shops",
     "is_empty",
     "open_checked",
     "rollback",
@@ -55,101 +57,28 @@ APPLICATION_ID: Final = 0x54544B47
 #: (seconds). Reads never wait: the file is in WAL mode.
 BUSY_TIMEOUT: Final = 5.0
 
-#: The schema, one step per version (``user_version`` = steps applied). Never edit a step that has
-#: shipped: add the next one.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: one row per seller
-    """
-    CREATE TABLE grants (
-        id                 INTEGER PRIMARY KEY,
-        open_id            TEXT UNIQUE,
-        seller_name        TEXT NOT NULL DEFAULT '',
-        base_region        TEXT NOT NULL DEFAULT '',
-        user_type          INTEGER NOT NULL DEFAULT -1,
-        access_token       TEXT NOT NULL,
-        access_expires_at  INTEGER,
-        refresh_token      TEXT NOT NULL,
-        refresh_expires_at INTEGER,
-        granted_scopes     TEXT NOT NULL DEFAULT '[]',
-        shops              TEXT NOT NULL DEFAULT '[]',
-        api2cart_store_key TEXT NOT NULL DEFAULT '',
-        authorized_at      INTEGER NOT NULL,
-        refreshed_at       INTEGER,
-        verified_at        INTEGER
-    );
-    CREATE INDEX grants_by_access_expiry ON grants (access_expires_at);
-    CREATE INDEX grants_by_refresh_expiry ON grants (refresh_expires_at);
-    """,
-    # 2: the app and mode a grant belongs to; whether it came from a single-seller .env; a seller is
-    # unique per app and mode (the same seller may authorize a sandbox and a live app)
-    """
-    CREATE TABLE grants_v2 (
-        id                 INTEGER PRIMARY KEY,
-        open_id            TEXT,
-        seller_name        TEXT NOT NULL DEFAULT '',
-        base_region        TEXT NOT NULL DEFAULT '',
-        user_type          INTEGER NOT NULL DEFAULT -1,
-        access_token       TEXT NOT NULL,
-        access_expires_at  INTEGER,
-        refresh_token      TEXT NOT NULL,
-        refresh_expires_at INTEGER,
-        granted_scopes     TEXT NOT NULL DEFAULT '[]',
-        shops              TEXT NOT NULL DEFAULT '[]',
-        api2cart_store_key TEXT NOT NULL DEFAULT '',
-        authorized_at      INTEGER NOT NULL,
-        refreshed_at       INTEGER,
-        verified_at        INTEGER,
-        mode               TEXT NOT NULL DEFAULT '',
-        app_key            TEXT NOT NULL DEFAULT '',
-        imported           INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (mode, app_key, open_id)
-    );
-    INSERT INTO grants_v2 (id, open_id, seller_name, base_region, user_type, access_token, access_expires_at,
-        refresh_token, refresh_expires_at, granted_scopes, shops, api2cart_store_key, authorized_at, refreshed_at,
-        verified_at, imported)
-    SELECT id, open_id, seller_name, base_region, user_type, access_token, access_expires_at, refresh_token,
-        refresh_expires_at, granted_scopes, shops, api2cart_store_key, authorized_at, refreshed_at, verified_at,
-        open_id IS NULL
-    FROM grants;
-    DROP TABLE grants;
-    ALTER TABLE grants_v2 RENAME TO grants;
-    CREATE INDEX grants_by_access_expiry ON grants (access_expires_at);
-    CREATE INDEX grants_by_refresh_expiry ON grants (refresh_expires_at);
-    CREATE INDEX grants_by_app ON grants (mode, app_key);
-    """,
-    # 3: who refreshes each seller (the runbook, or API2Cart once it holds the store: a store already
-    # added is API2Cart's from now on), what TikTok's webhooks said (the seller removed the app; the
-    # authorization's end), and every webhook notice heard, once per notification id
-    """
-    ALTER TABLE grants ADD COLUMN refresher TEXT NOT NULL DEFAULT 'runbook';
-    ALTER TABLE grants ADD COLUMN refresher_reason TEXT NOT NULL DEFAULT '';
-    ALTER TABLE grants ADD COLUMN refresher_since INTEGER;
-    ALTER TABLE grants ADD COLUMN removed_at INTEGER;
-    ALTER TABLE grants ADD COLUMN authorization_ends_at INTEGER;
-    ALTER TABLE grants ADD COLUMN expiry_notice_at INTEGER;
-    UPDATE grants SET refresher = 'api2cart', refresher_reason = 'upgrade' WHERE api2cart_store_key != '';
-    CREATE TABLE notices (
-        mode            TEXT NOT NULL,
-        app_key         TEXT NOT NULL,
-        notification_id TEXT NOT NULL,
-        type            INTEGER NOT NULL,
-        shop_id         TEXT NOT NULL DEFAULT '',
-        creator_open_id TEXT NOT NULL DEFAULT '',
-        sent_at         INTEGER,
-        received_at     INTEGER NOT NULL,
-        grant_id        INTEGER,
-        outcome         TEXT NOT NULL,
-        PRIMARY KEY (mode, app_key, notification_id)
-    );
-    CREATE INDEX notices_by_time ON notices (received_at);
-    CREATE TABLE grant_shops (
-        shop_id  TEXT NOT NULL,
-        grant_id INTEGER NOT NULL,
-        PRIMARY KEY (shop_id, grant_id)
-    ) WITHOUT ROWID;
-    """,
-)
 _VERSION: Final = len(MIGRATIONS)
+
+
+class SqliteTx:
+    """A transaction on an ``sqlite3`` connection, as the grant store's SQL uses it (:class:`~.grant_sql.Tx`)."""
+
+    dialect: Dialect = SQLITE
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self.db.executemany(sql, rows)
+
+    def insert(self, table: str, values: Mapping[str, object]) -> int:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
+        return int(cursor.lastrowid or 0)
 
 
 @functools.cache
@@ -351,7 +280,7 @@ def open_checked(db: sqlite3.Connection, path: Path) -> bool:
                 _adopt_version_one_rows(db)
             if number + 1 == 3:
                 for row in db.execute("SELECT id, shops FROM grants").fetchall():
-                    index_shops(db, row["id"], row["shops"])
+                    index_shops(SqliteTx(db), row["id"], row["shops"])
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         db.execute(f"PRAGMA user_version={_VERSION}")
     except BaseException:
@@ -385,19 +314,6 @@ def ensure_wal(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
-
-
-def index_shops(db: sqlite3.Connection, grant_id: int, shops: object) -> None:
-    """Keep ``grant_shops`` (shop id -> grant: how a webhook notice, keyed by shop id, finds its
-    seller without reading every grant) in step with a grant's ``shops`` column (JSON text; a column
-    that is not a JSON list of shops indexes nothing)."""
-    db.execute("DELETE FROM grant_shops WHERE grant_id = ?", (grant_id,))
-    try:
-        items = json.loads(shops) if isinstance(shops, str) else None
-    except ValueError:
-        items = None
-    ids = {str(item["id"]) for item in items or () if isinstance(item, dict) and item.get("id")}
-    db.executemany("INSERT INTO grant_shops (shop_id, grant_id) VALUES (?, ?)", [(i, grant_id) for i in ids])
 
 
 def _adopt_version_one_rows(db: sqlite3.Connection) -> None:

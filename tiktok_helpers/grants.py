@@ -36,35 +36,37 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import stat
 import threading
-import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar, Final, Literal, TypeVar
+from typing import Literal, TypeVar
 
+from . import grant_rounds
 from .errors import GrantDatabaseError, GrantNotSaved, MissingSettingError
 from .grant_merge import imported_seller, merge_into
 from .grant_notices import NoticeResult, apply_notice
-from .grant_rows import Grant, GrantScope, Refresher, expiring, optional_seconds, row_to_grant, seconds, shops_json
-from .grant_schema import (
-    APPLICATION_ID,
-    BUSY_TIMEOUT,
-    FILE_MODE,
-    MIGRATIONS,
-    database_error,
-    ensure_wal,
-    failure_of,
-    index_shops,
-    is_empty,
-    open_checked,
-    rollback,
+from .grant_rounds import Round
+from .grant_rows import (
+    Grant,
+    GrantScope,
+    Refresher,
+    expiring,
+    grant_values,
+    optional_seconds,
+    row_to_grant,
+    seconds,
+    shops_json,
 )
+from .grant_schema import APPLICATION_ID, FILE_MODE, MIGRATIONS
+from .grant_sql import Database, Row, Tx, index_shops
+from .grant_sqlite import SqliteDatabase
 from .openapi import Shop
 from .regions import UserType
 from .secret import Secret
+from .seller_lock import WAIT_LIMIT
+from .store_url import StoreUrl
 from .tokens import TokenSet
 from .webhooks import Notice
 
@@ -72,7 +74,6 @@ __all__ = [
     "APPLICATION_ID",
     "FILE_MODE",
     "MIGRATIONS",
-    "RETRY_DELAYS",
     "Grant",
     "GrantScope",
     "GrantStore",
@@ -80,12 +81,20 @@ __all__ = [
     "Refresher",
     "expiring",
     "grants_path_for",
+    "open_database",
 ]
 
-#: The pauses between tries of a write the disk refused (full, I/O error): four tries in about 1.3 s.
-RETRY_DELAYS: Final = (0.05, 0.25, 1.0)
-_SIDE_FILES: Final = ("", "-wal", "-shm", "-journal")
 _T = TypeVar("_T")
+
+
+def open_database(location: Path | str | StoreUrl) -> Database:
+    """The database at ``location``: a :class:`StoreUrl` is a PostgreSQL database (the driver is
+    loaded on first use), anything else the path of an SQLite file."""
+    if isinstance(location, StoreUrl):
+        from .grant_pg import PostgresDatabase  # deferred: psycopg is loaded only for a PostgreSQL store
+
+        return PostgresDatabase(location)
+    return SqliteDatabase(location)
 
 
 def grants_path_for(env_path: Path) -> Path:
@@ -96,181 +105,116 @@ def grants_path_for(env_path: Path) -> Path:
 
 
 class GrantStore:
-    """The grants of one project, shared safely by every process and thread that opens the file.
+    """The grants of one project, shared safely by every process and thread (and, on PostgreSQL,
+    every machine) that opens the store.
 
-    ``scope`` limits what is seen and written to one app in one mode (None: every grant, for tools
-    and tests that look at the whole file). One connection per store, used under a lock (threads of
-    one process, e.g. a bulk refresh, share it); SQLite's own locking serializes writers across
-    processes (a write waits :data:`~tiktok_helpers.grant_schema.BUSY_TIMEOUT` for another's).
+    ``location`` is the SQLite file (a path) or a :class:`~tiktok_helpers.store_url.StoreUrl` of a
+    PostgreSQL database; ``scope`` limits what is seen and written to one app in one mode (None:
+    every grant, for tools and tests that look at the whole store). The database does the storing
+    (:class:`~tiktok_helpers.grant_sql.Database`: :mod:`.grant_sqlite` or :mod:`.grant_pg`); this
+    class says what is stored.
     """
-
-    #: The class of the SQLite connection (tests put a subclass here to make the disk refuse writes).
-    connection_class: ClassVar[type[sqlite3.Connection]] = sqlite3.Connection
 
     def __init__(
         self,
-        path: Path | str,
+        location: Path | str | StoreUrl,
         *,
         scope: GrantScope | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.db: Database = open_database(location)
         self.scope = scope
         self._now = clock or (lambda: datetime.now(timezone.utc))
-        self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
-        self._wal_checked = False
-        self._immutable = False
+        self._claimed: GrantScope | None = None
 
-    # --- the connection ---------------------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file holding the grants (None when they are in PostgreSQL)."""
+        return self.db.path
 
-    def _connect(self) -> sqlite3.Connection:
-        """The connection, opened and checked (:func:`~tiktok_helpers.grant_schema.open_checked`) on
-        first use; the file is created (empty, 0600) only by a write. A file in a folder this process
-        may not write (no ``-wal`` pending) is read as it stands (SQLite's ``immutable``), one read
-        at a time."""
-        if self._db is not None:
-            return self._db
-        try:
-            db, wrote = self._open(str(self.path), uri=False)
-            self._immutable = False
-        except sqlite3.Error as exc:
-            if failure_of(exc).kind != "readonly" or not is_empty(self.path.with_name(self.path.name + "-wal")):
-                raise database_error(exc, self.path, "opening it") from None
-            try:
-                db, wrote = self._open(self.path.absolute().as_uri() + "?mode=ro&immutable=1", uri=True)
-            except sqlite3.Error as again:
-                raise database_error(again, self.path, "opening it") from None
-            self._immutable = True
-        if wrote:
-            self._secure()
-        self._db = db
-        return db
-
-    def _open(self, target: str, *, uri: bool) -> tuple[sqlite3.Connection, bool]:
-        """A connection to ``target``, checked; and whether opening it wrote (created, upgraded)."""
-        db = sqlite3.connect(
-            target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False,
-            factory=self.connection_class, uri=uri,
-        )  # fmt: skip
-        try:
-            db.row_factory = sqlite3.Row
-            wrote = open_checked(db, self.path)
-            db.execute("PRAGMA synchronous=FULL")
-            return db, self._claim_unowned(db) or wrote
-        except BaseException:
-            db.close()
-            raise
-
-    def _claim_unowned(self, db: sqlite3.Connection) -> bool:
-        """Live grants from before grants recorded their app belong to the first live app opening
-        them (a write only when there are such grants). True when it wrote."""
-        scope = self.scope
-        if scope is None or scope.mode != "live" or not scope.app_key:
-            return False
-        if db.execute("SELECT 1 FROM grants WHERE mode = 'live' AND app_key = '' LIMIT 1").fetchone() is None:
-            return False
-        with self._lock:
-            self._secure()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("UPDATE grants SET app_key = ? WHERE mode = 'live' AND app_key = ''", (scope.app_key,))
-            except BaseException:
-                rollback(db)
-                raise
-            db.execute("COMMIT")
-        return True
+    @property
+    def location(self) -> str:
+        """Where the grants are, for people: the file's path, or the URL with its password masked."""
+        return self.db.location
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-                self._wal_checked = False
+        self.db.close()
+        self._claimed = None
 
-    def _secure(self) -> None:
-        """No access for group and others to the file and its side files, whatever mode they had (a
-        copy restored 0644 ends 0600); the owner's bits are never widened (a 0400 file stays so)."""
-        for suffix in _SIDE_FILES:
-            name = self.path.with_name(self.path.name + suffix)
-            try:
-                mode = stat.S_IMODE(os.stat(name).st_mode)
-                if mode & ~FILE_MODE:
-                    os.chmod(name, mode & FILE_MODE)
-            except OSError:
-                continue  # absent, or not ours to change
+    def _ready(self) -> None:
+        """Live grants from before grants recorded their app belong to the first live app opening
+        the store (a write only when there are such grants)."""
+        scope = self.scope
+        if scope == self._claimed:
+            return
+        self._claimed = scope
+        if scope is None or scope.mode != "live" or not scope.app_key:
+            return
+        if not self.db.read("SELECT 1 AS found FROM grants WHERE mode = 'live' AND app_key = '' LIMIT 1"):
+            return
+        self.db.write(
+            lambda db: db.execute(
+                "UPDATE grants SET app_key = ? WHERE mode = 'live' AND app_key = ''", (scope.app_key,)
+            ),
+            "giving older live grants their App Key",
+        )
 
-    def _create(self) -> None:
-        """An empty file, 0600, for the first write (SQLite would use the umask, often 0644); its
-        schema is written by :func:`~tiktok_helpers.grant_schema.open_checked` in one transaction."""
-        try:
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-        except FileExistsError:
-            pass  # another process was first
-        except OSError as exc:
-            raise GrantDatabaseError(
-                self.path,
-                f"could not create the grant database {self.path}: {exc.strerror or exc}",
-                f"Check that you may write in {self.path.parent}, then run the step again.",
-            ) from None
-
-    def _write(self, work: Callable[[sqlite3.Connection], _T], doing: str) -> _T:
-        """``work`` in one write transaction (``BEGIN IMMEDIATE``: the write lock taken up front),
-        committed; tried again after :data:`RETRY_DELAYS` when the disk refuses it (full, I/O error).
-        Any other failure, or the last, is a :class:`GrantDatabaseError` saying what ``doing`` met."""
-        with self._lock:
-            if self._db is None and not self.path.exists():
-                self._create()
-            db = self._connect()
-            try:
-                if not self._wal_checked:
-                    ensure_wal(db)  # a file put back in another journal mode would make readers wait
-                    self._wal_checked = True
-                return self._commit(db, work, doing)
-            finally:
-                if self._immutable:
-                    self.close()  # a read-only folder: the next step looks again
-
-    def _commit(self, db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T], doing: str) -> _T:
-        for attempt in range(len(RETRY_DELAYS) + 1):
-            self._secure()  # before SQLite writes the side files, and again after
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(db)
-                    db.execute("COMMIT")
-                except BaseException:
-                    rollback(db)
-                    raise
-            except sqlite3.Error as exc:
-                if failure_of(exc).retry and attempt < len(RETRY_DELAYS):
-                    time.sleep(RETRY_DELAYS[attempt])
-                    continue
-                raise database_error(exc, self.path, doing) from None
-            finally:
-                self._secure()
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _write(self, work: Callable[[Tx], _T], doing: str, *, serialize: bool = True) -> _T:
+        self._ready()
+        return self.db.write(work, doing, serialize=serialize)
 
     def _where(self) -> tuple[str, tuple[object, ...]]:
         if self.scope is None:
             return "1 = 1", ()
         return "mode = ? AND app_key = ?", (self.scope.mode, self.scope.app_key)
 
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """``sql`` with ``{scope}`` standing for this store's app and mode condition."""
+        self._ready()
         where, scope_params = self._where()
-        with self._lock:
-            if self._db is None and is_empty(self.path):
-                return []  # nothing authorized yet: do not create the file, or its tables, just to read it
-            db = self._connect()
-            try:
-                return db.execute(sql.format(scope=where), (*scope_params, *params)).fetchall()
-            except sqlite3.Error as exc:
-                raise database_error(exc, self.path, "reading it") from None
-            finally:
-                if self._immutable:
-                    self.close()  # read as it stood: the next read looks again
+        return self.db.read(sql.format(scope=where), (*scope_params, *params))
+
+    # --- locks: one refresh per seller, one keep-alive ---------------------------------------------
+
+    def seller_locked(
+        self, grant_id: int, *, stop: threading.Event | None = None, wait: float = WAIT_LIMIT, what: str = ""
+    ) -> AbstractContextManager[None]:
+        """Hold the seller's refresh lock across threads, processes and (PostgreSQL) machines:
+        waits up to ``wait`` seconds, or until ``stop`` is set; either way nothing was sent."""
+        return self.db.seller_locked(grant_id, stop=stop, wait=wait, what=what)
+
+    def exclusive(self, name: str) -> AbstractContextManager[str]:
+        """Try to hold the lock ``name`` for everyone using this store: "" when held, else who holds it."""
+        return self.db.exclusive(name)
+
+    # --- rounds: refresh --all from several processes or machines ----------------------------------
+
+    def begin_round(self, kind: str) -> Round:
+        """Register a run of ``refresh --all`` (:mod:`.grant_rounds`): in a live run's round, or a new one."""
+        mode, app_key = self._owner()
+        now = seconds(self._now())
+        return self._write(lambda db: grant_rounds.begin(db, mode, app_key, kind, now), "starting a refresh run")
+
+    def claim(self, run: Round, limit: int, due_before: datetime | None = None) -> list[int]:
+        """Claim up to ``limit`` sellers for this run (ids; none left: an empty list)."""
+        where, params = self._where()
+        now = seconds(self._now())
+        due = optional_seconds(due_before)
+
+        def work(db: Tx) -> list[int]:
+            return grant_rounds.claim(db, where, params, run, limit, now, due)
+
+        return self._write(work, "claiming sellers to refresh", serialize=False)
+
+    def attempted(self, grant_id: int, run: Round) -> None:
+        """This round tried the seller and the service refused: the round's other runs leave it alone."""
+        self._write(
+            lambda db: grant_rounds.attempted(db, grant_id, run), "recording a refused refresh", serialize=False
+        )
+
+    def end_round(self, run: Round) -> None:
+        now = seconds(self._now())
+        self._write(lambda db: grant_rounds.end(db, run, now), "ending a refresh run", serialize=False)
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -286,7 +230,7 @@ class GrantStore:
     def get(self, grant_id: int) -> Grant:
         rows = self._read("SELECT * FROM grants WHERE {scope} AND id = ?", (grant_id,))
         if not rows:
-            raise MissingSettingError(f"seller #{grant_id} is no longer in {self.path.name}")
+            raise MissingSettingError(f"seller #{grant_id} is no longer in {self.name}")
         return row_to_grant(rows[0])
 
     def find(self, wanted: str) -> Grant:
@@ -319,6 +263,11 @@ class GrantStore:
 
     # --- writing ----------------------------------------------------------------------------------
 
+    @property
+    def name(self) -> str:
+        """The store in a few words: the file's name, or the URL with its password masked."""
+        return self.db.path.name if self.db.path is not None else self.db.location
+
     def _owner(self) -> tuple[str, str]:
         return (self.scope.mode, self.scope.app_key) if self.scope else ("", "")
 
@@ -328,9 +277,11 @@ class GrantStore:
         *,
         grant_id: int | None = None,
         kind: Literal["authorized", "refreshed"] = "authorized",
+        round_id: str = "",
     ) -> Grant:
         """Commit a token reply at once. The grant is found by the reply's open_id (so authorizing a
         seller again updates their grant), else by ``grant_id``; a new seller gets a new grant.
+        ``round_id``: the round of ``refresh --all`` the pair belongs to (:mod:`.grant_rounds`).
 
         A grant imported from a single-seller ``.env`` learns its open_id here. When that seller
         already has a grant of their own (they authorized again meanwhile), the two become one: the
@@ -339,7 +290,7 @@ class GrantStore:
         now = seconds(self._now())
         mode, app_key = self._owner()
 
-        def work(db: sqlite3.Connection) -> sqlite3.Row:
+        def work(db: Tx) -> Row:
             row = None
             if tokens.open_id:
                 row = db.execute(
@@ -364,6 +315,8 @@ class GrantStore:
                 "imported": 0 if tokens.open_id else (row["imported"] if row is not None else 0),
                 "removed_at": None,  # TikTok just answered with a new pair: the seller has not removed the app
             }
+            if round_id:  # this round has taken care of the seller; the claim is done
+                values.update(refresh_round=round_id, claimed_by="", claimed_until=None)
             if kind == "authorized":  # a new authorization, with its own end
                 values.update(authorization_ends_at=None, expiry_notice_at=None)
             # Who the seller is: only what the reply says (a refresh reply may leave fields out).
@@ -381,22 +334,24 @@ class GrantStore:
             if row is None:
                 values.setdefault("authorized_at", now)
                 values.update(mode=mode, app_key=app_key)
-                columns = ", ".join(values)
-                marks = ", ".join("?" for _ in values)
-                cursor = db.execute(f"INSERT INTO grants ({columns}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
-                new_id = int(cursor.lastrowid or 0)
+                new_id = db.insert("grants", values)
             else:
                 new_id = int(row["id"])
                 assignments = ", ".join(f"{name} = ?" for name in values)
                 db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*values.values(), new_id))  # noqa: S608
-            saved: sqlite3.Row = db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone()
+            saved: Row = db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone()
             return saved
 
+        # A refresh's pair changes only its own row (row locks suffice); a new authorization may
+        # create a seller or merge two, which happens one at a time.
+        plain = kind == "refreshed" and grant_id is not None
         try:
-            saved = self._write(work, "saving a new token pair")
+            saved = self._write(work, "saving a new token pair", serialize=not plain)
         except GrantDatabaseError as exc:
             seller = tokens.seller_name or tokens.open_id or (f"seller #{grant_id}" if grant_id else "a new seller")
-            raise GrantNotSaved(self.path, reason=exc.reason, seller=seller, tokens=tokens, grant_id=grant_id) from exc
+            raise GrantNotSaved(
+                self.location, reason=exc.reason, seller=seller, tokens=tokens, grant_id=grant_id
+            ) from exc
         return row_to_grant(saved)
 
     def save_shops(self, grant_id: int, shops: Sequence[Shop]) -> Grant:
@@ -436,21 +391,21 @@ class GrantStore:
         assignments = ", ".join(f"{name} = ?" for name in values)
         mode, app_key = self._owner()
 
-        def work(db: sqlite3.Connection) -> sqlite3.Row | None:
+        def work(db: Tx) -> Row | None:
             changed = db.execute(
                 f"UPDATE grants SET {assignments} WHERE id = ? AND mode = ? AND app_key = ?",  # noqa: S608
                 (*values.values(), grant_id, mode, app_key),
             ).rowcount
             if changed and "shops" in values:
                 index_shops(db, grant_id, values["shops"])
-            row: sqlite3.Row | None = db.execute(
+            row: Row | None = db.execute(
                 "SELECT * FROM grants WHERE id = ? AND mode = ? AND app_key = ?", (grant_id, mode, app_key)
             ).fetchone()
             return row
 
-        row = self._write(work, doing)
+        row = self._write(work, doing, serialize=False)
         if row is None:
-            raise MissingSettingError(f"seller #{grant_id} is no longer in {self.path.name}")
+            raise MissingSettingError(f"seller #{grant_id} is no longer in {self.name}")
         return row_to_grant(row)
 
     def import_grant(self, grant: Grant) -> tuple[Grant, bool]:
@@ -458,35 +413,65 @@ class GrantStore:
         its refresh token is already here: the grant, and whether it was added."""
         mode, app_key = self._owner()
 
-        def work(db: sqlite3.Connection) -> tuple[sqlite3.Row, bool]:
+        def work(db: Tx) -> tuple[Row, bool]:
             row = db.execute(
                 "SELECT * FROM grants WHERE refresh_token = ? AND mode = ? AND app_key = ?",
                 (grant.refresh_token.reveal(), mode, app_key),
             ).fetchone()
             if row is not None:
                 return row, False
-            cursor = db.execute(
-                "INSERT INTO grants (open_id, seller_name, base_region, user_type, access_token, "
-                "access_expires_at, refresh_token, refresh_expires_at, shops, api2cart_store_key, "
-                "authorized_at, mode, app_key, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                (
-                    grant.open_id or None,
-                    grant.seller_name,
-                    grant.base_region,
-                    grant.user_type.value,
-                    grant.access_token.reveal(),
-                    optional_seconds(grant.access_token_expires_at),
-                    grant.refresh_token.reveal(),
-                    optional_seconds(grant.refresh_token_expires_at),
-                    shops_json(grant.shops),
-                    grant.api2cart_store_key.reveal(),
-                    seconds(grant.authorized_at or self._now()),
-                    mode,
-                    app_key,
-                ),
-            )
-            index_shops(db, int(cursor.lastrowid or 0), shops_json(grant.shops))
-            return db.execute("SELECT * FROM grants WHERE id = ?", (cursor.lastrowid,)).fetchone(), True
+            new_id = db.insert("grants", {
+                "open_id": grant.open_id or None,
+                "seller_name": grant.seller_name,
+                "base_region": grant.base_region,
+                "user_type": grant.user_type.value,
+                "access_token": grant.access_token.reveal(),
+                "access_expires_at": optional_seconds(grant.access_token_expires_at),
+                "refresh_token": grant.refresh_token.reveal(),
+                "refresh_expires_at": optional_seconds(grant.refresh_token_expires_at),
+                "shops": shops_json(grant.shops),
+                "api2cart_store_key": grant.api2cart_store_key.reveal(),
+                "authorized_at": seconds(grant.authorized_at or self._now()),
+                "mode": mode,
+                "app_key": app_key,
+                "imported": 1,
+            })  # fmt: skip
+            index_shops(db, new_id, shops_json(grant.shops))
+            return db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone(), True
 
         row, added = self._write(work, "importing the seller's grant")
         return row_to_grant(row), added
+
+    def adopt(self, grant: Grant) -> tuple[Grant, Literal["added", "updated", "kept"]]:
+        """Take in a grant from another store (``sellers import``), into this store's app and mode:
+        added when the seller is not here (by open_id; a grant without one by its refresh token);
+        when the seller is here, the newer of the two (by its last authorization or refresh) is kept
+        whole. The grant as stored now, and which it was."""
+        mode, app_key = self._owner()
+        values = {**grant_values(grant), "mode": mode, "app_key": app_key}
+
+        def newest(row: Row | Grant) -> int:
+            if isinstance(row, Grant):
+                return max(optional_seconds(row.authorized_at) or 0, optional_seconds(row.refreshed_at) or 0)
+            return max(row["authorized_at"] or 0, row["refreshed_at"] or 0)
+
+        def work(db: Tx) -> tuple[Row, Literal["added", "updated", "kept"]]:
+            key, value = ("open_id", grant.open_id) if grant.open_id else ("refresh_token", values["refresh_token"])
+            row = db.execute(
+                f"SELECT * FROM grants WHERE {key} = ? AND mode = ? AND app_key = ?",
+                (value, mode, app_key),  # noqa: S608
+            ).fetchone()
+            if row is None:
+                grant_id, done = db.insert("grants", values), "added"
+            elif newest(grant) > newest(row):
+                grant_id, done = int(row["id"]), "updated"
+                assignments = ", ".join(f"{name} = ?" for name in values)
+                db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*values.values(), grant_id))  # noqa: S608
+            else:
+                return row, "kept"
+            index_shops(db, grant_id, values["shops"])
+            saved: Row = db.execute("SELECT * FROM grants WHERE id = ?", (grant_id,)).fetchone()
+            return saved, done
+
+        row, done = self._write(work, f"importing {grant.label}'s grant")
+        return row_to_grant(row), done

@@ -1,6 +1,7 @@
 """The keep-alive: one pass a scheduler runs (cron, a systemd timer) to keep every seller connected.
 
-One pass, under a lock so two passes never overlap (a second one says so and does nothing):
+One pass, under a lock so two passes never overlap, on one machine or (a PostgreSQL grant store)
+on several (a second one says who holds the lock and does nothing):
 
 1. refresh the sellers the runbook refreshes whose access token ends within ``due_within``
    (:meth:`~tiktok_helpers.session.Session.refresh_all`; TikTok's access tokens must be refreshed at
@@ -19,17 +20,12 @@ One pass, under a lock so two passes never overlap (a second one says so and doe
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Final
 
-from .envfile import open_lock_file
-from .errors import SettingsError, TikTokHelperError
+from .errors import TikTokHelperError
 from .grants import Grant
 from .results import RefreshSummary
 from .secret import Secret
@@ -41,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no overlap protection between processes
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DEFAULT_DUE_WITHIN", "KeepAliveReport", "StoreCheck", "keep_alive", "keepalive_lock_path"]
+__all__ = ["DEFAULT_DUE_WITHIN", "KeepAliveReport", "StoreCheck", "keep_alive"]
 
 #: Refresh a seller whose access token ends within this (a daily run keeps every token alive).
 DEFAULT_DUE_WITHIN: Final = timedelta(days=2)
@@ -84,34 +80,6 @@ class KeepAliveReport:
         return bool(s.failed or s.handover_failed or self.failed_stores or self.attention)
 
 
-def keepalive_lock_path(grants_path: Path) -> Path:
-    """The keep-alive's lock file, beside the grant database (never deleted; holds the pid)."""
-    return grants_path.with_name(grants_path.name + ".keepalive.lock")
-
-
-@contextlib.contextmanager
-def _pass_lock(grants_path: Path) -> Iterator[str]:
-    """Hold the keep-alive lock; yields "" when held, else who holds it (nothing may be done)."""
-    lock = keepalive_lock_path(grants_path)
-    try:
-        fd = open_lock_file(lock)
-    except OSError as exc:
-        raise SettingsError(f"cannot open the keep-alive lock {lock}: {exc.strerror or exc}") from None
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                yield f"another keep-alive is running{f' (process {holder})' if holder.isdigit() else ''}"
-                return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield ""
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _check_stores(session: Session, grants: list[Grant], concurrency: int) -> tuple[StoreCheck, ...]:
     """``cart.validate`` for every seller API2Cart refreshes, ``concurrency`` at a time on the session's
     shared HTTP client (one round trip each: sequential would take a network round trip per seller)."""
@@ -142,9 +110,9 @@ def keep_alive(
     now: datetime | None = None,
 ) -> KeepAliveReport:
     """One keep-alive pass over the session's app and mode (see the module's description)."""
-    with _pass_lock(session.grants_path) as busy:
-        if busy:
-            return KeepAliveReport(busy=busy)
+    with session.store.grants.exclusive("keepalive") as holder:
+        if holder:
+            return KeepAliveReport(busy=f"another keep-alive is running ({holder})")
         summary = session.refresh_all(concurrency=concurrency, due_within=due_within)
         grants = session.sellers()  # as stored after the refreshes
         stores = _check_stores(session, grants, concurrency)

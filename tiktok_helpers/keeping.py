@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import bulk
@@ -33,7 +32,6 @@ from .errors import MissingSettingError, TikTokHelperError
 from .grants import Grant, NoticeResult, Refresher
 from .results import HandOver, RefreshOutcome, RefreshResult, RefreshSummary
 from .secret import Secret
-from .seller_lock import seller_locked
 from .tokens import TokenClient, TokenSet
 from .webhook_receiver import Receiver, make_app
 
@@ -123,7 +121,7 @@ class Keeping:
         raise NotImplementedError
 
     @property
-    def grants_path(self) -> Path:
+    def grants_location(self) -> str:
         raise NotImplementedError
 
     # --- refreshing -----------------------------------------------------------------------------
@@ -144,7 +142,7 @@ class Keeping:
         is handed to the store in the same step (``result.handover``)."""
         grant = self._grant(seller)
 
-        def commit(tokens: TokenSet, refreshed: Grant) -> Grant:
+        def commit(tokens: TokenSet, refreshed: Grant, round_id: str) -> Grant:
             return self._received(tokens, save=save, refreshed=refreshed) or refreshed
 
         one = bulk.refresher(
@@ -167,8 +165,8 @@ class Keeping:
         reason; a refreshed seller with a store in API2Cart hands it the new token."""
         client = self.token_client()
 
-        def commit(tokens: TokenSet, grant: Grant) -> Grant:
-            return self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True)
+        def commit(tokens: TokenSet, grant: Grant, round_id: str) -> Grant:
+            return self.store.save_tokens(tokens, grant_id=grant.id, refreshed=True, round_id=round_id)
 
         refresher = bulk.refresher(
             self.store.grants, client.refresh, commit, bulk.KEPT_IN_OUTCOME, skip=bulk.left_alone,
@@ -193,7 +191,7 @@ class Keeping:
         wanted = Refresher(refresher)
         grant = self._grant(seller)
         handover = None
-        with seller_locked(self.grants_path, grant.id, what=grant.label):
+        with self.store.grants.seller_locked(grant.id, what=grant.label):
             grant = self._grant(grant)
             if wanted is Refresher.API2CART:
                 if not grant.api2cart_store_key:

@@ -84,7 +84,7 @@ class AuthorizeResult:
     shops: tuple[Shop, ...]
     env_path: Path
     #: Where the seller's grant (the tokens) is kept.
-    grants_path: Path
+    grants_location: str
 
 
 class RefreshStatus(str, Enum):

@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - Windows: the in-process lock only
 else:
     HAVE_LOCKF = True
 
-__all__ = ["FILE_MODE", "HAVE_LOCKF", "WAIT_LIMIT", "StopRequested", "lock_path_of", "seller_locked"]
+__all__ = ["FILE_MODE", "HAVE_LOCKF", "WAIT_LIMIT", "StopRequested", "Wait", "lock_path_of", "seller_locked"]
 
 #: How long a refresh waits for another refresh of the same seller (a refresh takes one request).
 WAIT_LIMIT: Final = 120.0
@@ -145,7 +145,7 @@ def _try_record_lock(entry: _LockFile, lock: Path, grant_id: int) -> bool:
     return True
 
 
-class _Wait:
+class Wait:
     """A wait for a held lock: polled, ended by a stop request or the time limit."""
 
     def __init__(self, what: str, limit: float, stop: threading.Event | None) -> None:
@@ -184,7 +184,7 @@ def seller_locked(
     seconds (then :class:`SettingsError`), or until ``stop`` is set (then :class:`StopRequested`);
     either way nothing was sent. ``what`` names the seller in those messages."""
     lock = lock_path_of(grants_path)
-    waiting = _Wait(what or f"seller #{grant_id}", wait, stop)
+    waiting = Wait(what or f"seller #{grant_id}", wait, stop)
     entry, mine = _enter(lock, grant_id)
     try:
         while not mine.acquire(timeout=POLL_MAX):

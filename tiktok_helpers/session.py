@@ -206,9 +206,15 @@ class Session(Keeping, Authorizing):
     # --- sellers ----------------------------------------------------------------------------------
 
     @property
-    def grants_path(self) -> Path:
-        """The database that keeps every seller's grant (beside ``.env``)."""
-        return self.store.grants.path
+    def grants_location(self) -> str:
+        """Where every seller's grant is kept: the SQLite file beside ``.env``, or the shared PostgreSQL
+        database ``TIKTOK_GRANTS_URL`` names (its password masked)."""
+        return self.store.grants.location
+
+    @property
+    def grants_name(self) -> str:
+        """The grant store in a few words: the SQLite file's name, or the masked URL."""
+        return self.store.grants.name
 
     def sellers(self) -> list[Grant]:
         """Every authorized seller's grant of this app and mode, the most recently authorized first."""
@@ -348,7 +354,7 @@ class Session(Keeping, Authorizing):
                 tokens, grant_id=refreshed.id if refreshed else None, refreshed=refreshed is not None
             )
         except bulk.COMMIT_ERRORS as exc:
-            raise bulk.not_saved(tokens, refreshed, self.grants_path, exc, bulk.KEPT_IN_SESSION) from None
+            raise bulk.not_saved(tokens, refreshed, self.grants_location, exc, bulk.KEPT_IN_SESSION) from None
         if refreshed is None:
             self.seller = grant  # a new authorization: that seller is the one worked on now
         else:

@@ -26,6 +26,7 @@ from .envfile import read_env, update_env
 from .errors import REDIRECT_URL_FIELD, FieldProblem, MissingSettingError, ValidationError
 from .regions import DEFAULT_TIMEOUT, ENDPOINT_SETTINGS, AuthType, Endpoints, Region, endpoints_for, sandbox_endpoints
 from .secret import Secret
+from .store_url import GRANTS_URL_SETTING, StoreUrl
 from .validation import (
     clean_app_key,
     clean_app_secret,
@@ -98,6 +99,11 @@ def _url(name: str) -> Callable[[str], str]:
     return partial(clean_url, field=name, allow_http=is_loopback)
 
 
+def _grants_url(text: str) -> str:
+    """A grant store URL checked by :class:`StoreUrl` (kept as given: the driver reads it)."""
+    return StoreUrl.parse(text).reveal()
+
+
 _SPECS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec("TIKTOK_MODE", "sandbox or live; empty = live when credentials are set", _choice("TIKTOK_MODE", Mode)),
     SettingSpec("TIKTOK_REGION", "global or us: which Partner Center the app is in", _choice("TIKTOK_REGION", Region)),
@@ -129,6 +135,12 @@ _SPECS: Final[tuple[SettingSpec, ...]] = (
         "TIKTOK_WEBHOOK_URL",
         "where TikTok's webhooks go (live: set in Partner Center; sandbox: the embedded sandbox sends there)",
         _url("TIKTOK_WEBHOOK_URL"),
+    ),
+    SettingSpec(
+        GRANTS_URL_SETTING,
+        "a PostgreSQL URL for a grant store a team shares; empty = the SQLite file beside .env",
+        _grants_url,
+        secret=True,  # it may hold the database password
     ),
     SettingSpec(
         "API2CART_API_KEY",
@@ -218,7 +230,8 @@ def _parse_time(value: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved settings. Secrets are :class:`Secret`; print the object freely."""
+    """The resolved settings. Secrets are :class:`Secret` and the grant store's URL a :class:`StoreUrl`
+    (both masked); print the object freely."""
 
     mode: Mode
     region: Region = Region.GLOBAL
@@ -237,6 +250,9 @@ class Settings:
     webhook_url: str = ""
     api2cart_api_key: Secret = field(default_factory=lambda: Secret(""))
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: The shared grant store (``TIKTOK_GRANTS_URL``), or None for the SQLite file beside ``env_path``.
+    #: Independent of the mode: each grant records the mode it belongs to.
+    grants_url: StoreUrl | None = None
     env_path: Path = Path(".env")
     #: True when credentials are the sandbox's sample app rather than configured ones.
     using_sample_app: bool = False
@@ -334,6 +350,7 @@ def resolve_settings(cleaned: Mapping[str, str], env_path: Path) -> Settings:
         webhook_url=get("TIKTOK_WEBHOOK_URL", ""),
         api2cart_api_key=Secret(get("API2CART_API_KEY", "")),
         overrides={name: values[name] for name in ENDPOINT_SETTINGS if name in values},
+        grants_url=StoreUrl.parse(values[GRANTS_URL_SETTING]) if values.get(GRANTS_URL_SETTING) else None,
         env_path=env_path,
         using_sample_app=sample,
     )

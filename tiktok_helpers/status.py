@@ -1,4 +1,5 @@
-"""Where a project stands: the mode, where requests go, when each token expires, and what to do next.
+"""Where a project stands: the mode, where requests go and the grants are kept, when each token
+expires, and what to do next.
 
 :func:`status_of` turns :class:`~tiktok_helpers.settings.Settings` into one :class:`Status`; it
 reads nothing and sends nothing. :func:`load_status` reads ``.env`` and the environment first,
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from .errors import InvalidAuthCode, MissingSettingError, NoSellerYet
-from .grants import Grant
+from .grants import Grant, grants_path_for
 from .legacy import IMPORT_COMMAND
 from .protocol import ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME
 from .settings import Mode, Settings, default_env_path
@@ -25,12 +26,14 @@ from .text import relative, span, when
 
 __all__ = [
     "ENDING_SOON",
+    "GrantStoreLocation",
     "Hosts",
     "NextStep",
     "Status",
     "attention",
     "describe",
     "exchange_retry",
+    "grant_store_of",
     "load_status",
     "next_step",
     "no_seller_error",
@@ -77,6 +80,29 @@ class Hosts:
 
 
 @dataclass(frozen=True)
+class GrantStoreLocation:
+    """Where every seller's grant is kept, as it may be shown (a URL's password masked)."""
+
+    #: ``"sqlite"`` (the file beside ``.env``) or ``"postgresql"`` (``TIKTOK_GRANTS_URL``).
+    kind: str
+    #: The SQLite file's path, or the PostgreSQL URL masked.
+    location: str
+
+    @property
+    def text(self) -> str:
+        what = "SQLite file" if self.kind == "sqlite" else "PostgreSQL database"
+        return f"{what} {self.location}"
+
+
+def grant_store_of(s: Settings) -> GrantStoreLocation:
+    """The grant store ``s`` names: the PostgreSQL database of ``TIKTOK_GRANTS_URL``, else the SQLite
+    file beside the settings file. Opens nothing."""
+    if s.grants_url is not None:
+        return GrantStoreLocation("postgresql", s.grants_url.masked)
+    return GrantStoreLocation("sqlite", str(grants_path_for(s.env_path)))
+
+
+@dataclass(frozen=True)
 class Status:
     """The settings in use, the seller worked on (None before any authorized), and what follows
     from them at ``now``."""
@@ -87,6 +113,8 @@ class Status:
     #: Where requests go, as a person reads it.
     where: str
     hosts: Hosts
+    #: Where every seller's grant is kept.
+    grant_store: GrantStoreLocation
     #: When the auth code waiting for the exchange stops working (None without one).
     auth_code_expires_at: datetime | None
     next_step: NextStep
@@ -174,7 +202,8 @@ def status_of(settings: Settings, seller: Grant | None, now: datetime | None = N
     now = now or datetime.now(timezone.utc)
     where, hosts = _where(settings)
     step = next_step(settings, seller, now)
-    return Status(settings, seller, now, where, hosts, auth_code_expiry(settings), step)
+    store = grant_store_of(settings)
+    return Status(settings, seller, now, where, hosts, store, auth_code_expiry(settings), step)
 
 
 def describe(s: Settings) -> str:

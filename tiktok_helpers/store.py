@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from .envfile import read_env, update_env
 from .grants import Grant, GrantScope, GrantStore, grants_path_for
@@ -141,6 +142,7 @@ class RunbookStore:
     def __init__(self, env_path: Path | str, environ: Mapping[str, str] | None = None) -> None:
         self.env = EnvStore(env_path, environ)
         self.grants = GrantStore(grants_path_for(self.env.path))
+        self._grants_at: str = ""  # which store ``grants`` is: set by the settings (TIKTOK_GRANTS_URL)
 
     @property
     def env_path(self) -> Path:
@@ -151,7 +153,14 @@ class RunbookStore:
         return self._scoped(self.env.load())
 
     def _scoped(self, settings: Settings) -> Settings:
+        """The grant store the settings name (``TIKTOK_GRANTS_URL``, else the SQLite file beside
+        ``.env``), scoped to their app and mode."""
         scope = scope_of(settings)
+        wanted = settings.grants_url.reveal() if settings.grants_url is not None else ""
+        if wanted != self._grants_at:
+            self.grants.close()
+            self.grants = GrantStore(settings.grants_url or grants_path_for(self.env.path), scope=scope)
+            self._grants_at = wanted
         if self.grants.scope != scope:
             self.grants.close()
             self.grants.scope = scope  # the next read opens it for this app and mode
@@ -174,9 +183,13 @@ class RunbookStore:
     def forget_code(self) -> Settings:
         return self.env.forget_code()
 
-    def save_tokens(self, tokens: TokenSet, *, grant_id: int | None = None, refreshed: bool = False) -> Grant:
-        """Commit a token reply to its seller's grant at once (a new seller gets a new grant)."""
-        return self.grants.save_tokens(tokens, grant_id=grant_id, kind="refreshed" if refreshed else "authorized")
+    def save_tokens(
+        self, tokens: TokenSet, *, grant_id: int | None = None, refreshed: bool = False, round_id: str = ""
+    ) -> Grant:
+        """Commit a token reply to its seller's grant at once (a new seller gets a new grant);
+        ``round_id``: the bulk refresh round it belongs to."""
+        kind: Literal["authorized", "refreshed"] = "refreshed" if refreshed else "authorized"
+        return self.grants.save_tokens(tokens, grant_id=grant_id, kind=kind, round_id=round_id)
 
     def save_shops(self, grant: Grant, shops: list[Shop]) -> Grant:
         return self.grants.save_shops(grant.id, shops)

@@ -19,7 +19,7 @@ def run_add(args: argparse.Namespace, out: Output) -> int:
         stores = opened.list_stores()
         env_path = opened.settings.env_path
         seller = opened.seller.label if opened.seller else "the seller"
-        grants_path = opened.grants_path
+        grants_path = opened.grants_location
     records = store_rows([s for s in stores if s.store_key == store_key], reveal=out.show_secrets)
     if not records:
         raise CommandFailed(

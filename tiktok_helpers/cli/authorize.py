@@ -138,12 +138,12 @@ def run(args: argparse.Namespace, out: Output) -> int:
             **data,
             "shops": shops.as_json(),
             "env_file": str(result.env_path),
-            "grants_file": str(result.grants_path),
+            "grant_store": result.grants_location,
         },
         "\n".join(
             [
                 f"Authorized{f' by {seller}' if seller else ''}. Tokens saved with the seller's grant in "
-                f"{result.grants_path}:",
+                f"{result.grants_location}:",
                 tokens_text,
                 "",
                 "Authorized shops (the token works; they are saved with the seller's grant, ciphers included):",

@@ -99,7 +99,7 @@ def run_exchange(args: argparse.Namespace, out: Output) -> int:
         except TokensNotSaved as exc:
             raise _unsaved(out, exc, opened.settings.env_path, _LOST_AFTER_EXCHANGE) from None
         env_path = opened.settings.env_path
-        grants_path = opened.grants_path
+        grants_path = opened.grants_location
         step = opened.status().next_step
     data, lines = out.tokens(tokens)
     out.result(
@@ -127,7 +127,7 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
         except TokensNotSaved as exc:
             raise _unsaved(out, exc, opened.settings.env_path, _LOST_AFTER_REFRESH) from None
         seller = opened.seller.label if opened.seller else "the seller"
-        grants_path = opened.grants_path
+        grants_path = opened.grants_location
     data, lines = out.tokens(tokens)
     if tokens.already_refreshed_at is not None:
         # another refresh of this seller landed while this one waited for it: nothing was sent
@@ -145,7 +145,7 @@ def run_refresh(args: argparse.Namespace, out: Output) -> int:
         retry = "" if handover.done else f" To try again: `{out.command(handover.retry)}`."
         text += f"\n\n{handover.message}.{retry}"
     ok = handover is None or handover.done
-    out.result({"ok": ok, **data, "grants_file": str(grants_path)}, text)
+    out.result({"ok": ok, **data, "grant_store": grants_path}, text)
     return 0 if ok else EXIT_FAILURE
 
 
@@ -153,7 +153,7 @@ def _refresh_all(args: argparse.Namespace, out: Output) -> int:
     due = timedelta(days=args.due_within) if args.due_within is not None else None
     bar = ProgressBar(out.stderr, "refreshing")
     with session(args, out) as opened:
-        env_path, grants_path = opened.settings.env_path, opened.grants_path
+        env_path, grants_path = opened.settings.env_path, opened.grants_location
         try:
             summary = opened.refresh_all(
                 concurrency=args.concurrency or 8,
@@ -183,7 +183,7 @@ def _refresh_all(args: argparse.Namespace, out: Output) -> int:
         retry = out.command(o.handover.retry) if o.handover else ""
         text += f"\n{o.seller.label}: {o.handover.message if o.handover else ''}. To try again: `{retry}`."
     ok = not summary.failed and not summary.handover_failed
-    out.result({"ok": ok, "outcomes": rows.as_json(), "grants_file": str(grants_path)}, text)
+    out.result({"ok": ok, "outcomes": rows.as_json(), "grant_store": grants_path}, text)
     return 0 if ok else EXIT_FAILURE
 
 
