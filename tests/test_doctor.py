@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tiktok_helpers import doctor
 from tiktok_helpers.doctor import (
     FAIL,
     PASS,
@@ -22,6 +23,7 @@ from tiktok_helpers.doctor import (
     run_checks,
     token_checks,
 )
+from tiktok_helpers.errors import GrantDatabaseError
 from tiktok_helpers.grants import Grant
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.settings import Mode, Settings, load_settings
@@ -237,3 +239,19 @@ def test_the_grant_store_check_reads_the_url_from_env_or_the_environment(tmp_pat
     verified = "postgresql://runbook@db.example.com/grants?sslmode=verify-full"
     check = grant_store_check(load_settings(env, environ={"TIKTOK_GRANTS_URL": verified}))
     assert check.status is PASS and check.detail.startswith(f"PostgreSQL database {verified} ")
+
+
+def test_when_the_store_cannot_be_opened_the_grant_store_check_still_says_where_and_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"TIKTOK_GRANTS_URL=postgresql://runbook:{PASSWORD}@db.example.com/grants\n")
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise GrantDatabaseError("postgresql://runbook:****@db.example.com/grants", "could not connect")
+
+    monkeypatch.setattr(doctor, "load_with_seller", unreachable)
+    checks = by_name(run_checks(env, environ={}).checks)
+    assert checks["settings"].status is FAIL and "could not connect" in checks["settings"].detail
+    assert checks["grant store"].status is WARN and "without TLS" in checks["grant store"].detail
+    assert checks["tokens"].status is SKIP

@@ -91,7 +91,11 @@ def shop(n: int) -> Shop:
 def test_a_new_seller_gets_a_grant_and_authorizing_again_updates_it(open_store: Callable[..., GrantStore]) -> None:
     store = open_store()
     first = store.save_tokens(tokens(1))
-    assert (store.count(), first.seller_name, first.refresh_token.reveal()) == (1, "Seller 1", tokens(1).refresh_token.reveal())
+    assert (store.count(), first.seller_name, first.refresh_token.reveal()) == (
+        1,
+        "Seller 1",
+        tokens(1).refresh_token.reveal(),
+    )
     again = store.save_tokens(tokens(2, open_id="open00000001", name="Seller 1"))
     assert again.id == first.id and store.count() == 1
     assert store.get(first.id).access_token.reveal() == "TTP_access_00000000000000000002"
@@ -151,7 +155,9 @@ def test_an_imported_grant_is_added_once_and_merges_with_its_sellers_authorizati
     assert (added, added_again, first.id == again.id, first.imported) == (True, False, True, True)
     merged = store.save_tokens(tokens(5, name="Old Shop"))  # the seller authorizes again: one grant
     assert store.count() == 1 and merged.open_id == "open00000005"
-    assert merged.api2cart_store_key.reveal() == "store_key_000000000007" and [s.id for s in merged.shops] == ["shop000007"]
+    assert merged.api2cart_store_key.reveal() == "store_key_000000000007" and [s.id for s in merged.shops] == [
+        "shop000007"
+    ]
 
 
 def test_a_webhook_notice_is_applied_once_by_shop_id(open_store: Callable[..., GrantStore]) -> None:
@@ -187,7 +193,7 @@ def test_two_processes_authorizing_the_same_new_seller_at_once_make_one_grant(
         start.wait()
         try:
             store.save_tokens(tokens(n, open_id="open-same", name="Same Seller"))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=authorize, args=(s, n)) for n, s in enumerate(stores)]
@@ -202,9 +208,11 @@ def test_a_sellers_refresh_lock_holds_across_stores(open_store: Callable[..., Gr
     mine, theirs = open_store(), open_store()
     grant = mine.save_tokens(tokens(1))
     with mine.seller_locked(grant.id):
-        with pytest.raises(SettingsError, match="another refresh of Seller 1"):
-            with theirs.seller_locked(grant.id, wait=0.2, what="Seller 1"):
-                pass
+        with (
+            pytest.raises(SettingsError, match="another refresh of Seller 1"),
+            theirs.seller_locked(grant.id, wait=0.2, what="Seller 1"),
+        ):
+            pass
         stop = threading.Event()
         stop.set()
         with pytest.raises(StopRequested), theirs.seller_locked(grant.id, stop=stop):
@@ -221,7 +229,7 @@ def test_the_keepalive_lock_says_who_holds_it(open_store: Callable[..., GrantSto
     with mine.exclusive("keepalive") as held:
         assert held == ""
         with theirs.exclusive("keepalive") as holder:
-            assert holder and "pid" in holder or holder.startswith("process")
+            assert (holder and "pid" in holder) or holder.startswith("process")
     with theirs.exclusive("keepalive") as held_now:
         assert held_now == ""
 
@@ -248,7 +256,9 @@ def test_a_seller_the_round_took_care_of_is_not_claimed_again(open_store: Callab
     store = open_store()
     refreshed, refused, other = (store.save_tokens(tokens(n)) for n in range(3))
     run = store.begin_round("all")
-    store.save_tokens(tokens(9, open_id=refreshed.open_id), grant_id=refreshed.id, kind="refreshed", round_id=run.round_id)
+    store.save_tokens(
+        tokens(9, open_id=refreshed.open_id), grant_id=refreshed.id, kind="refreshed", round_id=run.round_id
+    )
     store.attempted(refused.id, run)
     assert store.claim(run, 10) == [other.id]
     assert store.get(refreshed.id).refresh_round == run.round_id == store.get(refused.id).refresh_round
@@ -256,7 +266,9 @@ def test_a_seller_the_round_took_care_of_is_not_claimed_again(open_store: Callab
     assert keepalive.round_id != run.round_id  # another kind of run: a round of its own
 
 
-def test_claims_leave_out_sellers_api2cart_refreshes_or_who_removed_the_app(open_store: Callable[..., GrantStore]) -> None:
+def test_claims_leave_out_sellers_api2cart_refreshes_or_who_removed_the_app(
+    open_store: Callable[..., GrantStore],
+) -> None:
     store = open_store()
     kept, held, removed = (store.save_tokens(tokens(n)) for n in range(3))
     store.save_store_key(held.id, Secret("store_key_000000000001"))
@@ -268,7 +280,9 @@ def test_claims_leave_out_sellers_api2cart_refreshes_or_who_removed_the_app(open
 
 
 @pytest.mark.parametrize("runs", [2, 4])
-def test_bulk_refreshes_at_once_refresh_every_seller_exactly_once(open_store: Callable[..., GrantStore], runs: int) -> None:
+def test_bulk_refreshes_at_once_refresh_every_seller_exactly_once(
+    open_store: Callable[..., GrantStore], runs: int
+) -> None:
     """``runs`` bulk refreshes (each its own store, as separate processes or machines) start at the
     same moment over 40 sellers: every seller is refreshed once, none twice, none left out."""
     seed = open_store()
@@ -366,7 +380,7 @@ def test_a_postgresql_schema_holding_another_programs_tables_is_refused_and_left
         conn.execute("CREATE TABLE invoices (id INTEGER)")
     store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
     try:
-        with pytest.raises(GrantDatabaseError, match="not this runbook's grant store .*invoices"):
+        with pytest.raises(GrantDatabaseError, match=r"not this runbook's grant store .*invoices"):
             store.all()
     finally:
         store.close()
@@ -409,7 +423,9 @@ def test_a_live_app_claims_older_live_grants_on_both(open_store: Callable[..., G
     """Grants from before grants recorded their app (app_key '') belong to the first live app opening the store."""
     unscoped = open_store(None)
     grant = unscoped.save_tokens(tokens(1))
-    unscoped._write(lambda db: db.execute("UPDATE grants SET mode = 'live', app_key = '' WHERE id = ?", (grant.id,)), "x")
+    unscoped._write(
+        lambda db: db.execute("UPDATE grants SET mode = 'live', app_key = '' WHERE id = ?", (grant.id,)), "x"
+    )
     assert open_store(LIVE).count() == 1 and open_store(GrantScope("live", "anotherapp02")).count() == 0
 
 

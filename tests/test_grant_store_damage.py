@@ -31,8 +31,7 @@ from typing import Any
 
 import pytest
 
-from tiktok_helpers import grant_schema
-from tiktok_helpers import grant_sqlite
+from tiktok_helpers import grant_schema, grant_sqlite
 from tiktok_helpers.errors import GrantDatabaseBusy, GrantDatabaseError, GrantNotSaved
 from tiktok_helpers.grant_schema import APPLICATION_ID
 from tiktok_helpers.grants import GrantScope, GrantStore, grants_path_for

@@ -23,8 +23,8 @@ import pytest
 
 from tiktok_helpers import samples
 from tiktok_helpers.grant_schema import APPLICATION_ID, MIGRATIONS
-from tiktok_helpers.grants import GrantStore, Refresher, grants_path_for
 from tiktok_helpers.grant_sqlite import exclusive_lock_path
+from tiktok_helpers.grants import GrantStore, Refresher, grants_path_for
 from tiktok_helpers.openapi import Shop
 from tiktok_helpers.signing import webhook_signature
 from tiktok_helpers.webhooks import Notice

@@ -38,7 +38,7 @@ from .grants import Grant
 from .protocol import ACCESS_TOKEN_LIFETIME, EXPIRY_MARGIN, SIGNED_TIMESTAMP_MAX_AGE, SIGNED_TIMESTAMP_MAX_AHEAD
 from .secret import Secret
 from .session import open_session
-from .settings import Mode, Settings, default_env_path
+from .settings import Mode, Settings, default_env_path, load_settings
 from .status import ENDING_SOON, attention, grant_store_of
 from .store import load_with_seller
 from .text import expiry, span
@@ -270,9 +270,11 @@ def webhook_check(s: Settings) -> Check:
     return Check("webhooks", PASS, f"{url} (set the same URL in Partner Center; deliveries: Webhook Log)")
 
 
+#: What to do when a PostgreSQL server elsewhere would be reached without TLS.
 _PLAIN_TEXT_FIX: Final = (
     "add sslmode=verify-full (or sslmode=require) to TIKTOK_GRANTS_URL; verify-full also checks the "
-    "server's certificate and name (give libpq the CA that signed it: ~/.postgresql/root.crt or sslrootcert=)"
+    "server's certificate and name (give libpq the CA that signed it: ~/.postgresql/root.crt, or "
+    "sslrootcert=/path/to/ca.pem in the URL)"
 )
 
 
@@ -306,6 +308,15 @@ def grant_store_check(s: Settings) -> Check:
         "the network without TLS"
     )
     return Check("grant store", WARN, detail, _PLAIN_TEXT_FIX)
+
+
+def _grant_store_alone(env_path: Path, environ: Mapping[str, str]) -> Check:
+    """The grant store check when the settings check failed: opening the store may be what failed
+    (a server that does not answer), and where it is and how it is reached still help then."""
+    try:
+        return grant_store_check(load_settings(env_path, environ))
+    except (OSError, TikTokHelperError):
+        return Check("grant store", SKIP, "needs valid settings")
 
 
 def app_check(s: Settings) -> Check:
@@ -452,7 +463,8 @@ def run_checks(
     settings, grant, first = settings_checks(path, environ, seller)
     checks = [first]
     if settings is None:
-        checks += [Check(name, SKIP, "needs valid settings") for name in ("grant store", "hosts", "clock", "tokens")]
+        checks.append(_grant_store_alone(path, environ))
+        checks += [Check(name, SKIP, "needs valid settings") for name in ("hosts", "clock", "tokens")]
     else:
         checks.append(app_check(settings))
         checks.append(grant_store_check(settings))

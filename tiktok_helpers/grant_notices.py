@@ -65,7 +65,7 @@ def rows_for_notice(db: Tx, notice: Notice, mode: str, app_key: str) -> list[Row
     if not notice.shop_id:
         return []
     return db.execute(
-        f"SELECT grants.* FROM grant_shops {db.dialect.ordered_join} grants ON grants.id = grant_shops.grant_id "
+        f"SELECT grants.* FROM grant_shops {db.dialect.ordered_join} grants ON grants.id = grant_shops.grant_id "  # noqa: S608
         "WHERE grant_shops.shop_id = ? AND grants.mode = ? AND grants.app_key = ? ORDER BY grants.id",
         (notice.shop_id, mode, app_key),
     ).fetchall()  # the shop id index first (CROSS JOIN keeps that order), then each grant by its id

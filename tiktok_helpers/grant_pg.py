@@ -258,14 +258,11 @@ class PostgresDatabase:
 
     def _error(self, exc: Exception, doing: str) -> GrantDatabaseError:
         """One line for a psycopg failure while ``doing`` something; the password never in it."""
-        words = " ".join(str(exc).split()) or exc.__class__.__name__
-        secret = self.url.password
-        if secret and len(secret) > 2:
-            words = words.replace(secret, "****")
+        words = self.url.scrub(" ".join(str(exc).split())) or exc.__class__.__name__
         sqlstate = getattr(exc, "sqlstate", None) or ""
         if sqlstate == "42501":  # insufficient_privilege
-            fix = ("Give the database role the privileges SECURITY.md lists (creating or upgrading the schema "
-                   "needs CREATE on it), then run the step again.")  # fmt: skip
+            fix = ("Give this role the privileges SECURITY.md lists; creating or upgrading the schema is done once "
+                   "as the role that owns the tables (SECURITY.md), then run the step again.")  # fmt: skip
         elif sqlstate.startswith("08") or not sqlstate:  # connection exceptions, or none reached
             fix = ("Check that the PostgreSQL server is running and reachable from this computer, and that "
                    "TIKTOK_GRANTS_URL names the right host, database and user (`python -m tiktok_helpers doctor`); "
@@ -379,6 +376,6 @@ def prepare(conn: psycopg.Connection[Any], location: str) -> bool:
         for number in range(version, VERSION):
             for statement in MIGRATIONS[number].split(";"):
                 if statement.strip():
-                    conn.execute(statement)  # noqa: S608 (the steps are this module's constants)
+                    conn.execute(statement)  # the steps are grant_migrations' constants
         conn.execute("UPDATE runbook_schema SET version = %s", (VERSION,))
     return True

@@ -11,7 +11,7 @@ a value of :class:`Dialect`, not a second copy of the query.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,9 +104,3 @@ def index_shops(db: Tx, grant_id: int, shops: object) -> None:
         items = None
     ids = sorted({str(item["id"]) for item in items or () if isinstance(item, dict) and item.get("id")})
     db.executemany("INSERT INTO grant_shops (shop_id, grant_id) VALUES (?, ?)", [(i, grant_id) for i in ids])
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """``items`` in slices of at most ``size`` (SQL ``IN (...)`` lists of a bounded length)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

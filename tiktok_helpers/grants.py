@@ -1,35 +1,40 @@
-"""Every seller's grant, in an embedded SQLite database beside ``.env``.
+"""Every seller's grant, in the SQLite file beside ``.env`` or in a PostgreSQL database a team shares.
 
 Integrators connect one client's shop after another with the same app, so the runbook holds one
 *grant* per authorized seller: who (open_id, seller name, base region, user type), the access and
 refresh tokens with their absolute expiries, the scopes granted, the shops with their ciphers, the
 API2Cart store key, and when each was last refreshed and verified. A grant is the only place a
 seller's tokens live. The app's own settings stay in ``.env``; the grants live in
-``<env file>.grants.db`` (``.env.grants.db`` for ``.env``).
+``<env file>.grants.db`` (``.env.grants.db`` for ``.env``), or, when ``TIKTOK_GRANTS_URL`` names one,
+in a PostgreSQL database (:mod:`.grant_pg`) that several folders and machines share. The SQL below is
+written once for both (:mod:`.grant_sql`); each database keeps its own rules of storage
+(:mod:`.grant_sqlite`, :mod:`.grant_pg`).
 
 A grant belongs to one app in one mode: it records the mode (sandbox or live) and the App Key its
 tokens were issued for, and a :class:`GrantStore` opened for a :class:`GrantScope` sees and writes
 only that app's grants in that mode, so a sandbox token is never sent to a live host (or the
-reverse) and two apps sharing a folder never see each other's sellers.
+reverse) and two apps sharing a store never see each other's sellers.
 
 Nothing is lost:
 
 * every write is one transaction that updates only the columns it owns, so a refresh in one
-  process and a store key saved in another both survive;
+  process and a store key saved in another both survive; writes that create or merge sellers, or
+  apply a webhook notice, happen one at a time (on PostgreSQL too, across machines);
 * a new token pair is committed the moment it arrives (:meth:`GrantStore.save_tokens`);
-* the database runs in WAL mode with ``synchronous=FULL``: a committed pair survives a crash;
-* the file is git-ignored and kept at mode 0600; its secrets print masked (:class:`Grant`);
+* a committed pair survives a crash (SQLite: WAL with ``synchronous=FULL``; PostgreSQL: its commit);
+* the SQLite file is git-ignored and kept at mode 0600; secrets print masked (:class:`Grant`);
 * a grant imported from a single-seller ``.env`` (no open_id yet) is merged, not dropped, when its
   seller turns up again: its shops and API2Cart store key go with it.
 
-The file is checked before use (:mod:`.grant_schema`): another program's file, a damaged one, a
-newer one or one whose ``grants`` table is gone stops every command with one line naming the file
-and what to do, and is never written. Opening for reading writes nothing (readers never wait for a
-writer: WAL); a write waits a few seconds for another process's write, then says the file is busy.
-A write the disk refuses (full, I/O error) is tried again a few times; a token pair that still
-cannot be committed raises :class:`~tiktok_helpers.errors.GrantNotSaved` (the pair rides on it), never
-a traceback. The file and its ``-wal``/``-shm`` side files are set to mode 0600 on every write.
-A row that cannot be read is a grant with :attr:`Grant.damage`, reported for its seller only.
+The store is checked before use: another program's file or schema, a damaged one, a newer one or
+one whose ``grants`` table is gone stops every command with one line naming it and what to do, and
+is never written. A pair that cannot be committed raises
+:class:`~tiktok_helpers.errors.GrantNotSaved` (the pair rides on it), never a traceback. A row that
+cannot be read is a grant with :attr:`Grant.damage`, reported for its seller only.
+
+One refresh per seller at a time (:meth:`GrantStore.seller_locked`) and one keep-alive at a time
+(:meth:`GrantStore.exclusive`) hold across processes, and on PostgreSQL across machines; runs of
+``refresh --all`` on several machines divide the sellers (:mod:`.grant_rounds`).
 """
 
 from __future__ import annotations
@@ -456,10 +461,11 @@ class GrantStore:
             return max(row["authorized_at"] or 0, row["refreshed_at"] or 0)
 
         def work(db: Tx) -> tuple[Row, Literal["added", "updated", "kept"]]:
+            done: Literal["added", "updated", "kept"]
             key, value = ("open_id", grant.open_id) if grant.open_id else ("refresh_token", values["refresh_token"])
             row = db.execute(
-                f"SELECT * FROM grants WHERE {key} = ? AND mode = ? AND app_key = ?",
-                (value, mode, app_key),  # noqa: S608
+                f"SELECT * FROM grants WHERE {key} = ? AND mode = ? AND app_key = ?",  # noqa: S608
+                (value, mode, app_key),
             ).fetchone()
             if row is None:
                 grant_id, done = db.insert("grants", values), "added"

@@ -109,7 +109,7 @@ class _Span(NamedTuple):
     start: int
     end: int
     name: str
-    value: str
+    value: Secret
 
 
 class _Parts(NamedTuple):
@@ -152,7 +152,7 @@ class _Reader:
             value = _decoded(password, self.field, "the password")
             start = self.at + len(user) + 1
             if password:
-                self.secrets.append(_Span(start, start + len(password), "password", value))
+                self.secrets.append(_Span(start, start + len(password), "password", Secret(value)))
         self.at += ends.end()
 
     def hosts(self) -> tuple[list[str], list[str]]:
@@ -213,7 +213,7 @@ class _Reader:
             value = _decoded(raw_value, self.field, f"the value of {where}")
             if name in SECRET_PARAMETERS and raw_value:
                 value_start = start + len(raw_name) + 1
-                self.secrets.append(_Span(value_start, value_start + len(raw_value), name, value))
+                self.secrets.append(_Span(value_start, value_start + len(raw_value), name, Secret(value)))
             yield name, value
 
 
@@ -335,7 +335,7 @@ class StoreUrl:
     def password(self) -> str | None:
         """The password libpq will send (the query's ``password=`` wins over the user's), decoded; None
         without one (libpq then reads ``~/.pgpass``). Never show it: it is here for :meth:`scrub`."""
-        given = [span.value for span in self._parts.secrets if span.name == "password"]
+        given = [span.value.reveal() for span in self._parts.secrets if span.name == "password"]
         return given[-1] if given else None
 
     def scrub(self, text: str) -> str:
@@ -344,7 +344,7 @@ class StoreUrl:
         text = text.replace(self.reveal(), self._masked)
         url = self.reveal()
         for span in self._parts.secrets:
-            for form in (url[span.start : span.end], span.value):
+            for form in (url[span.start : span.end], span.value.reveal()):
                 if len(form) >= 3:
                     text = text.replace(form, MASK)
         return text
