@@ -80,6 +80,7 @@ LAYERS: Final[dict[str, tuple[str, ...]]] = {
         "grant_pg",
         "grant_migrations",
         "grant_rounds",
+        "grant_transfer",
         "store",
         "legacy",
         "results",

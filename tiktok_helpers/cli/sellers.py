@@ -1,4 +1,5 @@
-"""``sellers``: every seller authorized with the app, and when each needs attention."""
+"""``sellers``: every seller authorized with the app, and when each needs attention; moving them all
+to another grant store (``export``/``import``: :mod:`.sellers_transfer`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..store import import_legacy, sellers_of
 from .common import SubParsers, add_command, env_path, environ, non_negative_days, refuse_scenario, session
 from .exits import UsageError
 from .output import Output
+from .sellers_transfer import export_sellers, import_sellers
 
 __all__ = ["register", "run"]
 
@@ -28,14 +30,35 @@ def _elsewhere(scopes: dict[GrantScope, int]) -> str:
     )
 
 
+#: The actions that take a FILE.
+_WITH_FILE = ("export", "import")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """FILE goes with export and import (and they need one, and move every seller: no --seller or
+    --expiring); --to goes with refresher."""
+    if args.action in _WITH_FILE and not args.file:
+        raise UsageError(f"sellers {args.action} needs a FILE: `sellers {args.action} grants.json`")
+    if args.file is not None and args.action not in _WITH_FILE:
+        raise UsageError(f"a FILE goes with `sellers export` and `sellers import`, not with `sellers {args.action}`")
+    if args.to is not None and args.action != "refresher":
+        raise UsageError("--to goes with `sellers refresher`")
+    if args.action in _WITH_FILE and (args.seller is not None or args.expiring is not None):
+        given = "--seller" if args.seller is not None else "--expiring"
+        raise UsageError(f"{given} does not go with `sellers {args.action}`: it moves every seller of the app and mode")
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     refuse_scenario(args, "sellers")
+    _check_arguments(args)
+    if args.action == "export":
+        return export_sellers(args, out)
+    if args.action == "import":
+        return import_sellers(args, out)
     if args.action == "import-env":
         return _import(args, out)
     if args.action == "refresher":
         return _switch(args, out)
-    if args.to is not None:
-        raise UsageError("--to goes with `sellers refresher`")
     listed = sellers_of(env_path(args, out), environ(args, out))
     grants = listed.grants
     if args.expiring is not None:
@@ -123,15 +146,17 @@ def register(commands: SubParsers, parents: Sequence[argparse.ArgumentParser]) -
     p = add_command(
         commands,
         "sellers",
-        "every authorized seller: token expiries, API2Cart store, who refreshes them, what needs attention",
+        "every authorized seller: token expiries, API2Cart store, who refreshes them, what needs attention; "
+        "export/import them to move to another grant store",
         """\
-List every seller who authorized the app (one grant each, kept beside .env): name, base region,
-when the access token ends (refresh before), when the refresh token ends (the seller must
-authorize again before), the API2Cart store key and when the token was last proven to work.
-Reads the files only: no request is made.
+List every seller who authorized the app (one grant each, in the grant store: beside .env, or the
+PostgreSQL database TIKTOK_GRANTS_URL names): name, base region, when the access token ends
+(refresh before), when the refresh token ends (the seller must authorize again before), the
+API2Cart store key and when the token was last proven to work. Reads the store only: no request
+is made to TikTok or API2Cart.
 
 Only the grants of the app and mode in use are listed (a grant records both); a note says when
-the folder holds grants of another app or mode.
+the store holds grants of another app or mode.
 
 When to use it: to see who needs attention; --expiring DAYS shows only the sellers whose access
 or refresh token ends within DAYS. Pick one for another command with --seller NAME_OR_OPEN_ID.
@@ -143,18 +168,45 @@ Each seller has one refresher: the runbook, or API2Cart once the seller's store 
 refreshers could leave each other a dead one). `sellers refresher --to api2cart|runbook` switches
 the seller chosen with --seller (to API2Cart: the store is first given the refresh token saved
 here and confirmed). "needs attention" shows a seller who removed the app or whose authorization
-ends within 30 days (TikTok's webhooks 6 and 7, heard by `webhooks serve`).""",
-        ["", "--expiring 2", "--json", "import-env", "refresher --to runbook --seller '#3'"],
+ends within 30 days (TikTok's webhooks 6 and 7, heard by `webhooks serve`).
+
+Moving to another grant store (the file beside .env to the PostgreSQL database TIKTOK_GRANTS_URL
+names, or back): `sellers export FILE` writes every grant of the app and mode in use (tokens,
+shops, store key, who refreshes them, expiries) to a new FILE, readable by you only (mode 0600;
+an existing file is never replaced). With .env naming the new store, `sellers import FILE` checks
+the whole file, then adds each seller, or keeps the newer grant of a seller already there:
+importing twice changes nothing. A file of another app or mode imports nothing. The file holds
+every seller's tokens (never printed, not even with --show-secrets): move it only over a safe
+channel and delete it after importing. Then point every machine at the new store and stop using
+the old one: two stores holding the same grants would each refresh them.""",
+        [
+            "",
+            "--expiring 2",
+            "--json",
+            "import-env",
+            "refresher --to runbook --seller '#3'",
+            "export grants.json",
+            "import grants.json",
+        ],
         run,
         parents=parents,
     )
     p.add_argument(
         "action",
         nargs="?",
-        choices=("list", "import-env", "refresher"),
+        choices=("list", "import-env", "refresher", "export", "import"),
         default="list",
         help="list (default) the sellers; import-env: import an older single-seller .env's tokens; "
-        "refresher: switch who refreshes the --seller (with --to)",
+        "refresher: switch who refreshes the --seller (with --to); export FILE / import FILE: move every "
+        "seller's grant to another grant store through FILE",
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        default=None,
+        help="with export: the new file to write (0600, never over an existing one); with import: the file "
+        "`sellers export` wrote",
     )
     p.add_argument(
         "--to",

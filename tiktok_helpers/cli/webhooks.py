@@ -39,7 +39,7 @@ def run_serve(args: argparse.Namespace, out: Output) -> int:
         where = f"{settings.mode.value} mode, App Key {settings.app_key}"
         out.note(
             f"Listening for TikTok Shop webhooks of {where} on {receiver.url} (Ctrl-C to stop). Each verified "
-            f"notice is applied to the sellers' grants in {store.grants.path}."
+            f"notice is applied to the sellers' grants in {store.grants.location}."
         )
         if settings.mode is Mode.SANDBOX:
             out.note(f"Sandbox: set TIKTOK_WEBHOOK_URL={receiver.url} in .env so the sandbox sends its webhooks here.")
