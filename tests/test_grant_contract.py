@@ -23,6 +23,7 @@ import pytest
 from tiktok_helpers import bulk
 from tiktok_helpers.errors import GrantDatabaseError, MissingSettingError, SettingsError
 from tiktok_helpers.grant_migrations import POSTGRESQL, SQLITE, VERSION
+from tiktok_helpers.grant_pg import PostgresDatabase
 from tiktok_helpers.grant_rows import Refresher
 from tiktok_helpers.grants import Grant, GrantScope, GrantStore
 from tiktok_helpers.openapi import Shop
@@ -79,6 +80,15 @@ def tokens(n: int, *, open_id: str = "", name: str = "", refresh: str = "") -> T
         },
         now=NOW,
     )
+
+
+def pair(refresh: str) -> TokenSet:
+    """A refresh reply: a new pair, without who the seller is (a refresh reply may leave it out)."""
+    return TokenSet.from_data(
+        {"access_token": f"TTP_access_{refresh}", "access_token_expire_in": NOW + 7 * 86400,
+         "refresh_token": refresh, "refresh_token_expire_in": NOW + 365 * 86400},
+        now=NOW,
+    )  # fmt: skip
 
 
 def shop(n: int) -> Shop:
@@ -295,7 +305,7 @@ def test_bulk_refreshes_at_once_refresh_every_seller_exactly_once(
         with counting:
             spent[token.reveal()] += 1
             n = sum(spent.values())
-        return tokens(10_000 + n, refresh=f"TTP_refresh_new_{n:08d}")
+        return pair(f"TTP_refresh_new_{n:08d}")
 
     stores = [open_store() for _ in range(runs)]
     start = threading.Barrier(runs)
@@ -333,7 +343,7 @@ def test_a_refresh_all_after_the_round_ended_refreshes_everyone_again(open_store
 
     def refresh(token: Secret) -> TokenSet:
         calls.append(token.reveal())
-        return tokens(100 + len(calls), refresh=f"TTP_refresh_again_{len(calls):04d}")
+        return pair(f"TTP_refresh_again_{len(calls):04d}")
 
     def commit(pair: TokenSet, grant: Grant, round_id: str) -> Grant:
         return store.save_tokens(pair, grant_id=grant.id, kind="refreshed", round_id=round_id)
@@ -435,3 +445,26 @@ def test_expiry_columns_round_trip(open_store: Callable[..., GrantStore]) -> Non
     assert grant.access_token_expires_at == datetime.fromtimestamp(NOW + 7 * 86400, timezone.utc)
     assert grant.refresh_token_expires_at is not None
     assert grant.refresh_token_expires_at - grant.access_token_expires_at == timedelta(days=358)
+
+
+def test_locks_held_never_take_the_connections_a_commit_needs(postgres_url: str) -> None:
+    """A bulk refresh holds a seller's lock on one connection and commits on another: with more
+    threads than the store's connections for writes, every commit still gets one (the held locks
+    have a pool of their own), so nothing waits for a connection that will never come."""
+    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
+    store.db = PostgresDatabase(StoreUrl.parse(postgres_url), pool_size=2)
+    try:
+        for n in range(12):
+            store.save_tokens(tokens(n))
+
+        def commit(pair: TokenSet, grant: Grant, round_id: str) -> Grant:
+            return store.save_tokens(pair, grant_id=grant.id, kind="refreshed", round_id=round_id)
+
+        def refresh(token: Secret) -> TokenSet:
+            return pair(token.reveal() + "_next")
+
+        summary = bulk.refresh_all(store.all(), bulk.refresher(store, refresh, commit), concurrency=8)
+        assert all(g.refresh_token.reveal().endswith("_next") for g in store.all())
+    finally:
+        store.close()
+    assert len(summary.refreshed) == 12 and not summary.failed

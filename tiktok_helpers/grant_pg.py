@@ -19,9 +19,10 @@ one refresh per seller at a time, nothing written to a database this project did
   PostgreSQL releases it when that connection ends, so a machine that dies blocks nobody. The
   keep-alive's lock is one more (who holds it: ``pg_stat_activity``'s ``application_name``, which
   names the machine and process).
-* **Connections** come from psycopg's pool (``psycopg_pool``), opened on demand, up to
-  :data:`POOL_SIZE` per store: a bulk refresh's threads each hold one for their seller's lock and
-  borrow another to commit.
+* **Connections** come from psycopg's pools (``psycopg_pool``), opened on demand: up to
+  :data:`POOL_SIZE` per store for reads and writes, and a pool of their own for held locks (up to
+  :data:`LOCK_POOL_SIZE`): a bulk refresh's threads each hold a lock's connection while they borrow
+  another to commit, so locks held can never take every connection a commit needs.
 * **Failures** become one line (:class:`~tiktok_helpers.errors.GrantDatabaseError`) naming the store
   by its URL with the password masked; a serialization failure, a deadlock or a dropped connection
   is tried again after :data:`RETRY_DELAYS` (every write here may be applied twice safely: a pair is
@@ -51,13 +52,15 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["APPLICATION", "POOL_SIZE", "RETRY_DELAYS", "PostgresDatabase", "lock_key"]
+__all__ = ["APPLICATION", "LOCK_POOL_SIZE", "POOL_SIZE", "RETRY_DELAYS", "PostgresDatabase", "lock_key"]
 
 #: What ``runbook_schema.application_id`` says: this project's grant store ("TTKG", as SQLite's
 #: ``PRAGMA application_id``).
 APPLICATION: Final = "TTKG"
-#: The most connections one store opens (a bulk refresh of 8 holds 8 locks and commits beside them).
+#: The most connections one store opens for reads and writes, and for held locks (a bulk refresh of
+#: 8 holds 8 locks and commits beside them).
 POOL_SIZE: Final = 20
+LOCK_POOL_SIZE: Final = 64
 #: How long connecting may take, and how long a step waits for a free connection (seconds).
 CONNECT_TIMEOUT: Final = 10
 POOL_TIMEOUT: Final = 30.0
@@ -116,9 +119,9 @@ class PostgresDatabase:
     def __init__(self, url: StoreUrl, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self.location = url.masked
-        self._pool_size = pool_size
+        self._sizes = {"work": pool_size, "locks": LOCK_POOL_SIZE}
         self._lock = threading.Lock()
-        self._pool: ConnectionPool[Any] | None = None
+        self._pools: dict[str, ConnectionPool[Any]] = {}
 
     # --- connections ------------------------------------------------------------------------------
 
@@ -133,11 +136,12 @@ class PostgresDatabase:
             "application_name": name,
         }
 
-    def _ready(self) -> ConnectionPool[Any]:
-        """The pool, after the schema was checked (and made or upgraded) on a first connection."""
+    def _ready(self, kind: str) -> ConnectionPool[Any]:
+        """The ``kind`` of pool ("work", "locks"), after the schema was checked (and made or
+        upgraded) on a first connection."""
         with self._lock:
-            if self._pool is not None:
-                return self._pool
+            if kind in self._pools:
+                return self._pools[kind]
             try:
                 import psycopg  # deferred: only a PostgreSQL store needs the driver
                 from psycopg_pool import ConnectionPool  # deferred: as above
@@ -148,37 +152,38 @@ class PostgresDatabase:
                     "Install it (`pip install 'psycopg[binary]' psycopg-pool`; `python3 runbook.py` does), or "
                     "remove TIKTOK_GRANTS_URL to keep the grants in the SQLite file beside .env.",
                 ) from None
-            try:
-                with psycopg.connect(self.url.reveal(), **self._kwargs()) as first:
-                    prepare(first, self.location)
-            except psycopg.Error as exc:
-                raise self._error(exc, "opening it") from None
-            self._pool = ConnectionPool(
-                self.url.reveal(), kwargs=self._kwargs(), min_size=1, max_size=self._pool_size,
-                timeout=POOL_TIMEOUT, name="grants", open=True,
+            if not self._pools:
+                try:
+                    with psycopg.connect(self.url.reveal(), **self._kwargs()) as first:
+                        prepare(first, self.location)
+                except psycopg.Error as exc:
+                    raise self._error(exc, "opening it") from None
+            pool = self._pools[kind] = ConnectionPool(
+                self.url.reveal(), kwargs=self._kwargs(), min_size=int(kind == "work"), max_size=self._sizes[kind],
+                timeout=POOL_TIMEOUT, name=f"grants-{kind}", open=True,
             )  # fmt: skip
-            return self._pool
+            return pool
 
     @contextlib.contextmanager
-    def _connection(self, doing: str) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, doing: str, kind: str = "work") -> Iterator[psycopg.Connection[Any]]:
         from psycopg_pool import PoolTimeout  # deferred: as above
 
-        pool = self._ready()
+        pool = self._ready(kind)
         try:
             with pool.connection() as conn:
                 yield conn
         except PoolTimeout:
             raise GrantDatabaseBusy(
                 self.location,
-                f"all {self._pool_size} connections to the grant store {self.location} stayed busy for "
+                f"all {self._sizes[kind]} connections to the grant store {self.location} stayed busy for "
                 f"{POOL_TIMEOUT:g} s; nothing was written ({doing})",
                 reason="the grant store is busy: every connection of this process is in use; try again",
             ) from None
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             pool.close()
 
     # --- reading and writing ----------------------------------------------------------------------
@@ -223,7 +228,7 @@ class PostgresDatabase:
         waiting = Wait(what or f"seller #{grant_id}", wait, stop)
         key = lock_key(_SELLER, grant_id)
         try:
-            with self._connection("taking the seller's refresh lock") as conn:
+            with self._connection("taking the seller's refresh lock", "locks") as conn:
                 while not _first(conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (key,)))["got"]:
                     waiting.pause()
                 try:
@@ -242,7 +247,7 @@ class PostgresDatabase:
 
         key = lock_key(_NAMED, zlib.crc32(name.encode()))
         try:
-            with self._connection(f"taking the {name} lock") as conn:
+            with self._connection(f"taking the {name} lock", "locks") as conn:
                 if not _first(conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (key,)))["got"]:
                     yield _holder(conn, key)
                     return
