@@ -26,6 +26,14 @@ is the one ``/api/v2/token/refresh`` would send), and the reply is saved with
 about 1 ms a seller, each one commit of the store under test). The sandbox's latency is 0 while
 seeding and set for the measurement afterwards.
 
+A PostgreSQL database is then ``ANALYZE``d (``--no-analyze`` skips it). Ten thousand rows inserted
+seconds before the run have no planner statistics until autovacuum gets round to them (within about
+a minute, at a moment of its choosing), and until then PostgreSQL reads a seller by id, and claims
+sellers, through the ``grants_by_app`` (mode, app_key) index: every row of the app, ~2.5 ms and ~5 ms
+at 10,000 sellers instead of ~0.03 ms, so the figures would depend on when autovacuum ran. A store
+that grew over time has its statistics; the cold case is printed anyway (``GrantStore.get`` timed
+on the fresh table, and after ANALYZE) and can be measured with ``--no-analyze``.
+
 What is measured:
 
 1. **Throughput, latency ``--latency-ms``** (PostgreSQL): ``python -m tiktok_helpers --env-file ENV
@@ -80,6 +88,7 @@ import os
 import platform
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,6 +191,8 @@ class Project:
     url: str | None  # TIKTOK_GRANTS_URL (PostgreSQL); None: the SQLite file beside .env
     open_ids: frozenset[str]
     seed_s: float
+    #: PostgreSQL: median ms of ``GrantStore.get`` on the freshly seeded table, and after ANALYZE (if run).
+    get_ms: tuple[float, float | None] | None = None
 
     @property
     def store(self) -> str:
@@ -193,9 +204,12 @@ class Project:
         return self.url.split("@/", 1)[1].split("?", 1)[0]
 
 
-def new_project(root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int, label: str) -> Project:
+def new_project(
+    root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int, label: str, *, analyze: bool = True
+) -> Project:
     """A project folder whose ``.env`` points at the running sandbox (and at ``url``), holding
-    ``sellers`` new sellers, each authorized and refreshed once (see the module's description)."""
+    ``sellers`` new sellers, each authorized and refreshed once (see the module's description). For
+    PostgreSQL, ``GrantStore.get`` is timed on the fresh table, then (``analyze``) after ``ANALYZE``."""
     folder = Path(tempfile.mkdtemp(prefix="project-", dir=root))
     env = folder / ".env"
     lines = [f"# benchmark: {label}", "TIKTOK_MODE=sandbox", f"TIKTOK_SANDBOX_URL={sandbox.base_url}"]
@@ -204,6 +218,7 @@ def new_project(root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int
     env.write_text("\n".join(lines) + "\n")
     latency, sandbox.latency_ms = sandbox.latency_ms, 0
     started = time.perf_counter()
+    get_ms: tuple[float, float | None] | None = None
     try:
         minted = sandbox.state.mint_grants(sellers)
         replies = [
@@ -219,13 +234,33 @@ def new_project(root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int
             for data in replies:
                 session.store.save_tokens(TokenSet.from_data(data))
             count = session.store.grants.count()
+            seed_s = time.perf_counter() - started
+            if url is not None:
+                ids = [g.id for g in session.store.grants.all()]
+                before = time_gets(session.store.grants.get, ids)
+                after = None
+                if analyze:
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute("ANALYZE")
+                    after = time_gets(session.store.grants.get, ids)
+                get_ms = (before, after)
         if count != sellers:
             raise RuntimeError(f"{label}: {count} grants in the store, {sellers} expected")
     finally:
         sandbox.latency_ms = latency
-    seed_s = time.perf_counter() - started
     say(f"{label}: {sellers:,} sellers seeded into {'PostgreSQL' if url else 'SQLite'} in {seed_s:.1f} s")
-    return Project(label, env, url, frozenset(m.open_id for m in minted), seed_s)
+    return Project(label, env, url, frozenset(m.open_id for m in minted), seed_s, get_ms)
+
+
+def time_gets(get: Callable[[int], object], ids: list[int], calls: int = 51) -> float:
+    """Median ms of ``get(id)`` over ``calls`` ids spread over the table (the first is not counted)."""
+    step = max(1, len(ids) // calls)
+    times = []
+    for grant_id in ids[::step][:calls]:
+        since = time.perf_counter()
+        get(grant_id)
+        times.append((time.perf_counter() - since) * 1000.0)
+    return statistics.median(times[1:] or times)
 
 
 def child_environment() -> dict[str, str]:
@@ -595,10 +630,10 @@ def timed_database(db: Any, timers: dict[tuple[str, str], float], calls: Counter
     db.seller_locked = seller_locked
 
 
-def store_share(root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int) -> Share:
+def store_share(root: Path, sandbox: Sandbox[Any], url: str | None, sellers: int, *, analyze: bool) -> Share:
     """``Session.refresh_all(concurrency=1)`` at latency 0 with the store's database timed."""
     store = "PostgreSQL" if url else "SQLite"
-    project = new_project(root, sandbox, url, sellers, f"store share, {store}")
+    project = new_project(root, sandbox, url, sellers, f"store share, {store}", analyze=analyze)
     sandbox.latency_ms = 0
     timers: dict[tuple[str, str], float] = {}
     calls: Counter[tuple[str, str]] = Counter()
@@ -653,6 +688,13 @@ def detail_rows(m: Measurement) -> list[str]:
         f"{CPUS} CPUs); ms per refresh: refresh processes {c.runs_s * per:.2f}, sandbox {c.sandbox_s * per:.2f}, "
         f"PostgreSQL server {c.postgres_s * per:.2f}, other work on the machine {c.others_s * per:.2f}",
     ]
+    if m.project.get_ms is not None:
+        before, after = m.project.get_ms
+        lines.append(
+            f"    GrantStore.get (median of 50) on the freshly seeded table: {before:.2f} ms"
+            + (f"; after ANALYZE: {after:.2f} ms (the run was measured after it)" if after is not None
+               else " (measured so: no ANALYZE)")
+        )  # fmt: skip
     if m.pg_stats:
         s = m.pg_stats
         lines.append(
@@ -732,6 +774,7 @@ class Plan:
     concurrency: int
     also_concurrency: int
     share_sellers: int
+    analyze: bool
 
 
 def run(plan: Plan) -> int:
@@ -764,7 +807,7 @@ def run(plan: Plan) -> int:
 
             def pg_measure(processes: int, concurrency: int, latency: int, sellers: int) -> Measurement:
                 label = f"PostgreSQL, {processes} process{'es' if processes > 1 else ''} x {concurrency}, {latency} ms"
-                project = new_project(root, sandbox, server.new_database("bench"), sellers, label)
+                project = new_project(root, sandbox, server.new_database("bench"), sellers, label, analyze=plan.analyze)
                 m = measure(label, project, sandbox, log, processes=processes, concurrency=concurrency,
                             latency_ms=latency, server_url=server.url(), pg_cpu=pg_cpu)  # fmt: skip
                 say(f"{label}: {m.seconds:.2f} s, {m.per_s:.0f} refreshes/s, CPU busy {m.cpu.busy_share:.0%}"
@@ -787,7 +830,8 @@ def run(plan: Plan) -> int:
             say(f"SQLite, latency 0: {sqlite_run.seconds:.2f} s")
             pg_run = pg_measure(1, plan.concurrency, 0, plan.sellers)
             shares = [
-                store_share(root, sandbox, url, plan.share_sellers) for url in (None, server.new_database("bench"))
+                store_share(root, sandbox, url, plan.share_sellers, analyze=plan.analyze)
+                for url in (None, server.new_database("bench"))
             ]
     finally:
         server.stop()
@@ -802,7 +846,8 @@ def run(plan: Plan) -> int:
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after",
         f"{plan.sellers:,} sellers per run (each a fresh database and new sellers), sandbox latency "
         f"{plan.latency_ms} ms, {plan.processes} processes started at once vs 1; "
-        "`python -m tiktok_helpers --env-file ENV refresh --all --json --concurrency C`",
+        "`python -m tiktok_helpers --env-file ENV refresh --all --json --concurrency C`; PostgreSQL tables "
+        + ("ANALYZEd after seeding (as autovacuum would have)" if plan.analyze else "NOT analyzed (--no-analyze)"),
         "",
         f"1. refresh --all, {plan.latency_ms} ms latency, PostgreSQL (durable): 1 process vs {plan.processes} at once",
         "",
@@ -858,13 +903,17 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--share-sellers", type=int, default=None, help="sellers of the in-process store-share runs")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 400 sellers")
+    parser.add_argument(
+        "--no-analyze", action="store_true",
+        help="measure on the freshly seeded tables without ANALYZE (no planner statistics yet)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     sellers = args.sellers or (400 if args.quick else 10_000)
     if sellers < 1 or args.processes < 1 or args.concurrency < 1 or args.latency_ms < 0 or args.also_concurrency < 0:
         parser.error("--sellers, --processes and --concurrency must be 1 or more; the latency 0 or more")
     plan = Plan(
         sellers, args.latency_ms, args.processes, args.concurrency, args.also_concurrency,
-        args.share_sellers or min(sellers, SHARE_SELLERS),
+        args.share_sellers or min(sellers, SHARE_SELLERS), not args.no_analyze,
     )  # fmt: skip
     return run(plan)
 

@@ -151,7 +151,7 @@ class Rounds(Protocol):
 
     def begin_round(self, kind: str) -> Round: ...
 
-    def claim(self, run: Round, limit: int, due_before: datetime | None = None) -> list[int]: ...
+    def claim(self, run: Round, limit: int, due_before: datetime | None = None, after: int = 0) -> list[int]: ...
 
     def attempted(self, grant_id: int, run: Round) -> None: ...
 
@@ -353,13 +353,15 @@ def _claimed(
     other runs of the round claim theirs meanwhile). A claim the store cannot make ends the claiming:
     the sellers left are then looked at one by one, under their locks."""
     due_before = moment + due_within if due_within is not None else None
+    after = 0  # the sellers below are claimed, or left to the stragglers' pass
     while True:
         try:
-            ids = rounds.claim(run, workers, due_before)
+            ids = rounds.claim(run, workers, due_before, after)
         except TikTokHelperError:
             return
         if not ids:
             return
+        after = max(ids)
         for grant_id in ids:
             if grant_id in todo:  # a seller this run's list does not hold is left to its lease
                 submit(grant_id)

@@ -157,7 +157,7 @@ class PostgresDatabase:
                     with psycopg.connect(self.url.reveal(), **self._kwargs()) as first:
                         prepare(first, self.location)
                 except psycopg.Error as exc:
-                    raise self._error(exc, "opening it") from None
+                    raise self._error(exc, "connecting to the grant store") from None
             pool = self._pools[kind] = ConnectionPool(
                 self.url.reveal(), kwargs=self._kwargs(), min_size=int(kind == "work"), max_size=self._sizes[kind],
                 timeout=POOL_TIMEOUT, name=f"grants-{kind}", open=True,
@@ -192,11 +192,11 @@ class PostgresDatabase:
         import psycopg  # deferred: as above
 
         try:
-            with self._connection("reading it") as conn:
+            with self._connection("reading the grants") as conn:
                 rows: list[Row] = conn.execute(_marks(sql), tuple(params)).fetchall()
                 return rows
         except psycopg.Error as exc:
-            raise self._error(exc, "reading it") from None
+            raise self._error(exc, "reading the grants") from None
 
     def write(self, work: Callable[[Tx], _T], doing: str, *, serialize: bool = True) -> _T:
         import psycopg  # deferred: as above
@@ -275,7 +275,7 @@ class PostgresDatabase:
         else:
             fix = "Run the step again; if it fails the same way, ask the database's administrator about the message."
         return GrantDatabaseError(
-            self.location, f"{doing} in the grant store {self.location} failed: {words}", fix, reason=words
+            self.location, f"{doing} failed at {self.location}: {words}", fix, reason=words
         )
 
 

@@ -76,17 +76,26 @@ def begin(db: Tx, mode: str, app_key: str, kind: str, now: int) -> Round:
 
 
 def claim(
-    db: Tx, scope: str, scope_params: tuple[object, ...], run: Round, limit: int, now: int, due_before: int | None
+    db: Tx,
+    scope: str,
+    scope_params: tuple[object, ...],
+    run: Round,
+    limit: int,
+    now: int,
+    due_before: int | None,
+    after: int = 0,
 ) -> list[int]:
     """Claim up to ``limit`` sellers this round has not taken care of and no live claim holds (the
     runbook refreshes them, they have not removed the app, their authorization has not ended, and
-    with ``due_before`` their access token ends by then); their ids, in id order."""
+    with ``due_before`` their access token ends by then), with an id above ``after`` (the highest
+    this run claimed so far: a claim reads a few rows, not every row done before it); their ids,
+    in id order."""
     due = " AND (access_expires_at IS NULL OR access_expires_at <= ?)" if due_before is not None else ""
     rows = db.execute(
-        f"SELECT id FROM grants WHERE {scope} AND refresher = 'runbook' AND removed_at IS NULL "  # noqa: S608
+        f"SELECT id FROM grants WHERE {scope} AND id > ? AND refresher = 'runbook' AND removed_at IS NULL "  # noqa: S608
         "AND refresh_round != ? AND (refresh_expires_at IS NULL OR refresh_expires_at > ?) "
         f"AND (claimed_until IS NULL OR claimed_until < ?){due} ORDER BY id LIMIT ?{db.dialect.skip_locked}",
-        (*scope_params, run.round_id, now, now, *((due_before,) if due_before is not None else ()), limit),
+        (*scope_params, after, run.round_id, now, now, *((due_before,) if due_before is not None else ()), limit),
     ).fetchall()
     ids = [int(r["id"]) for r in rows]
     if ids:

@@ -200,14 +200,14 @@ class GrantStore:
         now = seconds(self._now())
         return self._write(lambda db: grant_rounds.begin(db, mode, app_key, kind, now), "starting a refresh run")
 
-    def claim(self, run: Round, limit: int, due_before: datetime | None = None) -> list[int]:
-        """Claim up to ``limit`` sellers for this run (ids; none left: an empty list)."""
+    def claim(self, run: Round, limit: int, due_before: datetime | None = None, after: int = 0) -> list[int]:
+        """Claim up to ``limit`` sellers for this run, ids above ``after`` (none left: an empty list)."""
         where, params = self._where()
         now = seconds(self._now())
         due = optional_seconds(due_before)
 
         def work(db: Tx) -> list[int]:
-            return grant_rounds.claim(db, where, params, run, limit, now, due)
+            return grant_rounds.claim(db, where, params, run, limit, now, due, after)
 
         return self._write(work, "claiming sellers to refresh", serialize=False)
 
