@@ -468,3 +468,18 @@ def test_locks_held_never_take_the_connections_a_commit_needs(postgres_url: str)
     finally:
         store.close()
     assert len(summary.refreshed) == 12 and not summary.failed
+
+
+def test_analyze_gives_postgresqls_planner_the_new_rows_at_once(postgres_url: str) -> None:
+    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
+    try:
+        for n in range(3):
+            store.save_tokens(tokens(n))
+        store.analyze()
+    finally:
+        store.close()
+    with psycopg.connect(postgres_url) as conn:
+        analyzed = conn.execute(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'grants' AND schemaname = current_schema()"
+        ).fetchone()
+    assert analyzed is not None and analyzed[0] is not None

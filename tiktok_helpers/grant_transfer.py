@@ -440,4 +440,6 @@ def import_export(store: GrantStore, export: Export) -> ImportReport:
     for grant in export.grants:
         stored, how = store.adopt(grant)
         done[how].append((stored.label, stored.id))
+    if done["added"]:
+        store.analyze()  # many rows at once: the database's planner learns of them now
     return ImportReport(store.scope, export.scope, tuple(done["added"]), tuple(done["updated"]), tuple(done["kept"]))
