@@ -41,6 +41,7 @@ LONGEST_FIRST = (
     "tests/test_leaks.py",
     "tests/test_notebooks.py",
     "tests/test_catcher_hardening.py",
+    "postgresql",
     "tests/test_docs_site.py",
     "tests/test_cli.py",
     "tests/test_scenarios.py",
@@ -55,11 +56,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(LONGEST_FIRST)))
 
 
+#: The test files that use the throwaway PostgreSQL server (tests/pg_server.py): one work unit, so
+#: one worker starts one server for them all instead of each worker its own (about a second each).
+POSTGRESQL_FILES = frozenset(
+    {"tests/test_grant_contract.py", "tests/test_grant_transfer.py", "tests/test_pg_server.py",
+     "tests/test_shared_store.py"}
+)  # fmt: skip
+
+
 def work_unit(nodeid: str) -> str:
     """Which tests go to one xdist worker together, in order: every notebook cell (each notebook
-    uses what the one before it saved), else each test file (its tests share module fixtures, the
-    browser tests one JupyterLab)."""
+    uses what the one before it saved), the PostgreSQL tests (one server), else each test file (its
+    tests share module fixtures, the browser tests one JupyterLab)."""
     path = nodeid.split("::", 1)[0]
+    if path in POSTGRESQL_FILES:
+        return "postgresql"
     return "notebooks" if path.endswith(".ipynb") else path
 
 

@@ -79,6 +79,7 @@ def pool_closes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return seen
 
 
+@pytest.mark.durability  # threads racing for connections
 def test_no_pool_closes_a_connection_another_thread_was_given(
     sandbox: Sandbox[Any], tmp_path: Path, pool_closes: Counter[str]
 ) -> None:

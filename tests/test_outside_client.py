@@ -97,6 +97,7 @@ def test_sdk_exchanges_refreshes_and_lists_shops_on_the_sandbox(sandbox: Sandbox
     assert all(shop["cipher"] for shop in shops)
 
 
+@pytest.mark.slow  # drives the peer SDK
 def test_sdk_sees_the_documented_errors_from_the_sandbox(sandbox: Sandbox[Any]) -> None:
     """A garbage access token: 36009004, HTTP 401, the live message; an old refresh token: 36004005."""
     open_api = sandbox_endpoints(sandbox.base_url).open_api_base

@@ -73,6 +73,7 @@ def test_no_tcp_port_is_bound(postgres_url: str) -> None:
     assert fetch_one(postgres_url, "SHOW listen_addresses") == ""
 
 
+@pytest.mark.durability  # starts, kills or fails servers of its own: seconds each
 def test_stop_removes_the_folder_and_is_harmless_twice() -> None:
     require_postgres()
     server = PostgresServer()
@@ -86,6 +87,7 @@ def test_stop_removes_the_folder_and_is_harmless_twice() -> None:
         server.url()
 
 
+@pytest.mark.durability  # starts, kills or fails servers of its own: seconds each
 def test_a_start_failure_carries_the_server_log(monkeypatch: pytest.MonkeyPatch) -> None:
     require_postgres()
     monkeypatch.setattr(pg_server, "SETTINGS", (*pg_server.SETTINGS, "no_such_setting=on"))
@@ -95,6 +97,7 @@ def test_a_start_failure_carries_the_server_log(monkeypatch: pytest.MonkeyPatch)
     assert server.directory is None
 
 
+@pytest.mark.durability  # starts, kills or fails servers of its own: seconds each
 def test_servers_whose_owner_died_are_stopped_and_removed(postgres_server: PostgresServer) -> None:
     started = subprocess.run([sys.executable, "-c", ORPHAN], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert started.returncode == 0, started.stderr

@@ -31,6 +31,7 @@ def took(span: tuple[float, float]) -> float:
     return span[1] - span[0]
 
 
+@pytest.mark.durability  # many replies waiting at once
 def test_latency_delays_each_reply_without_blocking_the_others() -> None:
     # Event-based, so a loaded machine cannot break it: every reply waits at least the latency, the
     # eight replies' waits overlap in time (one after another they could not), and after the latency

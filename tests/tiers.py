@@ -3,7 +3,7 @@
 ``python3 runbook.py test`` runs everything (the full tier); ``python3 runbook.py test --quick`` sets
 ``RUNBOOK_TEST_TIER=quick``: no browser, no multi-process durability, no slow tests (a second
 run or build of the notebooks, a peer SDK; ``-m "not browser and not durability and not slow"``),
-and a tenth of the generated examples (at least 10). ``HYPOTHESIS_PROFILE=thorough`` asks for
+and a twentieth of the generated examples (at least 5). ``HYPOTHESIS_PROFILE=thorough`` asks for
 THOROUGH_FACTOR times more, for a long fuzzing run by hand.
 """
 
@@ -23,5 +23,5 @@ def examples(n: int) -> int:
     if THOROUGH:
         return n * THOROUGH_FACTOR
     if QUICK:
-        return max(10, n // 10)
+        return max(5, n // 20)
     return n
