@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tiktok_helpers import bulk
-from tiktok_helpers.errors import GrantDatabaseError, MissingSettingError, SettingsError
+from tiktok_helpers import bulk, grant_pg
+from tiktok_helpers.errors import GrantDatabaseBusy, GrantDatabaseError, MissingSettingError, SettingsError
 from tiktok_helpers.grant_migrations import POSTGRESQL, SQLITE, VERSION
 from tiktok_helpers.grant_pg import PostgresDatabase
 from tiktok_helpers.grant_rows import Refresher
@@ -483,3 +483,24 @@ def test_analyze_gives_postgresqls_planner_the_new_rows_at_once(postgres_url: st
             "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'grants' AND schemaname = current_schema()"
         ).fetchone()
     assert analyzed is not None and analyzed[0] is not None
+
+
+def test_a_lock_held_elsewhere_makes_a_step_say_busy_not_wait_forever(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's open transaction holds the grants table (or another runbook writes for long): the
+    step waits the runbook's lock timeout, then says the store is busy; nothing is written."""
+    monkeypatch.setattr(grant_pg, "LOCK_TIMEOUT", 0.3)
+    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
+    try:
+        grant = store.save_tokens(tokens(1))
+        with psycopg.connect(postgres_url) as person:
+            person.execute("LOCK TABLE grants IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(GrantDatabaseBusy, match="another session held a lock") as busy:
+                store.save_store_key(grant.id, Secret("store_key_000000000001"))
+            person.rollback()
+        assert "nothing was written" in str(busy.value)
+        assert store.get(grant.id).api2cart_store_key.reveal() == ""
+        assert store.save_store_key(grant.id, Secret("store_key_000000000001")).api2cart_store_key.reveal()
+    finally:
+        store.close()

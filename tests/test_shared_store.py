@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tiktok_helpers.grants import Grant
+from tiktok_helpers.grants import Grant, GrantStore
 from tiktok_helpers.sandbox import Sandbox
+from tiktok_helpers.store_url import StoreUrl
 
 from .cli_in_process import Cli
+from .test_hearing_tiktok import _body, _save, _sign
 from .test_refresh_races import TWO_PROCESSES, Project, _run_helper
 
 
@@ -101,3 +104,40 @@ def test_two_refresh_all_at_once_refresh_each_seller_exactly_once(
     with psycopg.connect(postgres_url) as conn:
         rounds = conn.execute("SELECT DISTINCT refresh_round FROM grants").fetchall()
     assert len(rounds) == 1 and rounds[0][0]  # one round took care of every seller
+
+
+def test_a_notice_heard_on_one_machine_and_the_keepalive_on_another_share_the_store(
+    tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
+) -> None:
+    """The webhook receiver's folder applies TikTok's notice; the integrator's folder sees the seller
+    as removed, and the keep-alive run from a third folder reports them and refreshes nobody."""
+    laptop, server, scheduler = (
+        Cli(folder(tmp_path, name, sandbox, postgres_url)) for name in ("laptop", "server", "cron")
+    )
+    laptop("authorize", "--sandbox-approve")
+    seller = laptop.json("sellers")["sellers"][0]
+    with closing(GrantStore(StoreUrl.parse(postgres_url))) as store:
+        shop_id = store.all()[0].shops[0].id
+    body = _body(6, "7380066284010030001", shop_id=shop_id, message=f"Shop_id {shop_id} is deauthorized")
+    delivery = _save(tmp_path, body)
+    applied = server.json("webhooks", "verify", str(delivery), "--signature", _sign(body), "--apply")
+    assert applied["verified"] is True and "removed the app" in applied["applied"]
+    assert laptop.json("sellers")["sellers"][0]["removed_at"] is not None
+    report = scheduler.json("keepalive", code=1)
+    assert report["refreshed"] == 0 and [a["seller"] for a in report["attention"]] == [seller["seller_name"]]
+    assert server.json("webhooks", "verify", str(delivery), "--signature", _sign(body), "--apply")["duplicate"]
+
+
+def test_a_second_keepalive_on_another_machine_says_which_holds_the_lock(
+    tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
+) -> None:
+    first, second = (
+        Cli(folder(tmp_path, "one", sandbox, postgres_url)),
+        Cli(folder(tmp_path, "two", sandbox, postgres_url)),
+    )
+    first("authorize", "--sandbox-approve")
+    with closing(GrantStore(StoreUrl.parse(postgres_url))) as held, held.exclusive("keepalive") as holder:
+        assert holder == ""
+        busy = second.json("keepalive", "--due-within", "8")
+    assert busy["refreshed"] == 0 and "another keep-alive is running (tiktok-runbook " in busy["busy"]
+    assert second.json("keepalive", "--due-within", "8")["refreshed"] == 1  # free again

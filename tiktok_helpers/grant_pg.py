@@ -64,6 +64,9 @@ LOCK_POOL_SIZE: Final = 64
 #: How long connecting may take, and how long a step waits for a free connection (seconds).
 CONNECT_TIMEOUT: Final = 10
 POOL_TIMEOUT: Final = 30.0
+#: How long a statement waits for a lock another session holds (a row, the table, the writers'
+#: advisory lock) before the step says the store is busy (seconds), as SQLite's busy timeout.
+LOCK_TIMEOUT: Final = 5.0
 #: The pauses between tries of a write PostgreSQL rolled back (serialization failure, deadlock) or
 #: whose connection dropped.
 RETRY_DELAYS: Final = (0.05, 0.25, 1.0)
@@ -136,6 +139,11 @@ class PostgresDatabase:
             "application_name": name,
         }
 
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        """Every connection: wait at most :data:`LOCK_TIMEOUT` for a lock, never forever."""
+        conn.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT * 1000)}")
+
     def _ready(self, kind: str) -> ConnectionPool[Any]:
         """The ``kind`` of pool ("work", "locks"), after the schema was checked (and made or
         upgraded) on a first connection."""
@@ -155,12 +163,13 @@ class PostgresDatabase:
             if not self._pools:
                 try:
                     with psycopg.connect(self.url.reveal(), **self._kwargs()) as first:
+                        self._configure(first)
                         prepare(first, self.location)
                 except psycopg.Error as exc:
                     raise self._error(exc, "connecting to the grant store") from None
             pool = self._pools[kind] = ConnectionPool(
                 self.url.reveal(), kwargs=self._kwargs(), min_size=int(kind == "work"), max_size=self._sizes[kind],
-                timeout=POOL_TIMEOUT, name=f"grants-{kind}", open=True,
+                timeout=POOL_TIMEOUT, name=f"grants-{kind}", configure=self._configure, open=True,
             )  # fmt: skip
             return pool
 
@@ -265,6 +274,13 @@ class PostgresDatabase:
         """One line for a psycopg failure while ``doing`` something; the password never in it."""
         words = self.url.scrub(" ".join(str(exc).split())) or exc.__class__.__name__
         sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate == "55P03":  # lock_not_available: another session held a lock past lock_timeout
+            return GrantDatabaseBusy(
+                self.location,
+                f"the grant store {self.location} is busy: another session held a lock for {LOCK_TIMEOUT:g} s "
+                f"(another runbook writing, or a person's open transaction); nothing was written ({doing})",
+                reason="the grant store is busy: another session holds a lock; try again",
+            )
         if sqlstate == "42501":  # insufficient_privilege
             fix = ("Give this role the privileges SECURITY.md lists; creating or upgrading the schema is done once "
                    "as the role that owns the tables (SECURITY.md), then run the step again.")  # fmt: skip
@@ -274,9 +290,7 @@ class PostgresDatabase:
                    "then run the step again.")  # fmt: skip
         else:
             fix = "Run the step again; if it fails the same way, ask the database's administrator about the message."
-        return GrantDatabaseError(
-            self.location, f"{doing} failed at {self.location}: {words}", fix, reason=words
-        )
+        return GrantDatabaseError(self.location, f"{doing} failed at {self.location}: {words}", fix, reason=words)
 
 
 def _first(cursor: psycopg.Cursor[Any]) -> Any:
