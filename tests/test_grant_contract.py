@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -33,6 +34,8 @@ from tiktok_helpers.seller_lock import StopRequested
 from tiktok_helpers.store_url import StoreUrl
 from tiktok_helpers.tokens import TokenSet
 from tiktok_helpers.webhooks import Notice
+
+from .pg_server import PostgresServer
 
 SANDBOX = GrantScope("sandbox", "sbxappkey0001")
 LIVE = GrantScope("live", "liveappkey01")
@@ -504,3 +507,54 @@ def test_a_lock_held_elsewhere_makes_a_step_say_busy_not_wait_forever(
         assert store.save_store_key(grant.id, Secret("store_key_000000000001")).api2cart_store_key.reveal()
     finally:
         store.close()
+
+
+def test_the_least_privilege_setup_security_md_gives_works(postgres_server: PostgresServer) -> None:
+    """SECURITY.md's roles, as written there: the admin role's first run makes the tables; the
+    ``runbook`` role then keeps every grant (authorize, refresh rounds, notices, locks) and may not
+    drop a table."""
+    suffix = uuid.uuid4().hex[:8]
+    admin, machine, database = f"grants_admin_{suffix}", f"runbook_{suffix}", f"tiktok_grants_{suffix}"
+    sql = _security_sql().replace("grants_admin", admin).replace("tiktok_grants", database)
+    sql = sql.replace("runbook LOGIN", f"{machine} LOGIN").replace("TO runbook", f"TO {machine}")
+    sql = sql.replace("ROLE runbook IN", f"ROLE {machine} IN")
+    setup, inside = sql.split("-- Connected to", 1)  # the second part runs in the new database
+    inside = inside.split("\n", 1)[1]  # after that comment's line
+    with psycopg.connect(postgres_server.url(), autocommit=True) as su:
+        for statement in _statements(setup):
+            su.execute(statement)
+    with psycopg.connect(postgres_server.url(database), autocommit=True) as su:
+        for statement in _statements(inside):
+            su.execute(statement)
+    as_admin = StoreUrl.parse(postgres_server.url(database).replace("runbook@", f"{admin}@"))
+    as_machine = StoreUrl.parse(postgres_server.url(database).replace("runbook@", f"{machine}@"))
+    first = GrantStore(as_admin, scope=SANDBOX)
+    first.all()  # the first run, as the tables' owner: the migrations
+    first.close()
+    store = GrantStore(as_machine, scope=SANDBOX)
+    try:
+        grant = store.save_tokens(tokens(1))
+        store.save_shops(grant.id, [shop(1)])
+        run = store.begin_round("all")
+        assert store.claim(run, 5) == [grant.id]
+        store.end_round(run)
+        store.record_notice(Notice(type=7, notification_id="n-7", shop_id="shop000001",
+                                   timestamp=datetime.now(timezone.utc) + timedelta(days=1),
+                                   expires_at=datetime.now(timezone.utc) + timedelta(days=20)))  # fmt: skip
+        with store.seller_locked(grant.id), store.exclusive("keepalive") as held:
+            assert held == ""
+        store.analyze()  # not the owner: skipped, never an error
+    finally:
+        store.close()
+    with psycopg.connect(as_machine.reveal()) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DROP TABLE grants")
+
+
+def _security_sql() -> str:
+    text = (Path(__file__).resolve().parent.parent / "SECURITY.md").read_text()
+    return text.split("```sql", 1)[1].split("```", 1)[0]
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in sql.splitlines() if not line.lstrip().startswith("\\")]
+    return [s.strip() for s in " ".join(lines).split(";") if s.strip()]
