@@ -25,6 +25,7 @@ from tiktok_helpers import bulk, grant_pg
 from tiktok_helpers.errors import GrantDatabaseBusy, GrantDatabaseError, MissingSettingError, SettingsError
 from tiktok_helpers.grant_migrations import POSTGRESQL, SQLITE, VERSION
 from tiktok_helpers.grant_pg import PostgresDatabase
+from tiktok_helpers.grant_rounds import Round
 from tiktok_helpers.grant_rows import Refresher
 from tiktok_helpers.grants import Grant, GrantScope, GrantStore
 from tiktok_helpers.openapi import Shop
@@ -311,7 +312,7 @@ def test_bulk_refreshes_at_once_refresh_every_seller_exactly_once(
         return pair(f"TTP_refresh_new_{n:08d}")
 
     stores = [open_store() for _ in range(runs)]
-    start = threading.Barrier(runs)
+    began = threading.Barrier(runs)  # "at once": every run has begun before any claims a seller
     summaries: list[object] = [None] * runs
 
     def run(index: int) -> None:
@@ -320,9 +321,13 @@ def test_bulk_refreshes_at_once_refresh_every_seller_exactly_once(
         def commit(pair: TokenSet, grant: Grant, round_id: str) -> Grant:
             return store.save_tokens(pair, grant_id=grant.id, kind="refreshed", round_id=round_id)
 
-        grants = store.all()
-        start.wait()
-        summaries[index] = bulk.refresh_all(grants, bulk.refresher(store, refresh, commit), concurrency=4)
+        def begin_round(kind: str) -> Round:
+            run = GrantStore.begin_round(store, kind)
+            began.wait()
+            return run
+
+        store.begin_round = begin_round  # type: ignore[method-assign]
+        summaries[index] = bulk.refresh_all(store.all(), bulk.refresher(store, refresh, commit), concurrency=4)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
     for thread in threads:
