@@ -27,6 +27,7 @@ import pytest
 from tiktok_helpers.cli.main import EXIT_INTERRUPTED
 from tiktok_helpers.grants import Grant, GrantStore
 from tiktok_helpers.sandbox import Sandbox
+from tiktok_helpers.session import open_session
 from tiktok_helpers.store_url import StoreUrl
 
 from .cli_in_process import Cli
@@ -187,3 +188,21 @@ def test_a_stop_signal_during_refresh_all_on_the_shared_store_loses_no_seller(
     with psycopg.connect(postgres_url) as conn:
         runs = conn.execute("SELECT finished_at FROM refresh_runs").fetchall()
     assert len(runs) == 1 and runs[0][0] is not None  # the run ended its part: nobody joins a stopped round
+
+
+def test_the_notebooks_steps_keep_everything_in_the_shared_store(
+    tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
+) -> None:
+    """What notebooks 02 to 05 call, on a folder whose grants are in PostgreSQL: authorize, the
+    shops, the store in API2Cart, a refresh handed over to it; another folder sees all of it."""
+    env = folder(tmp_path, "notebooks", sandbox, postgres_url)
+    with open_session(env, environ={}) as session:
+        assert "runbook@" in session.grants_location and session.store.grants.path is None
+        result = session.authorize(sandbox_decision="authorize", wait=20)
+        assert result.shops and session.add_store(custom_label="shared store")
+        refreshed = session.refresh()
+        assert refreshed.handover is not None and refreshed.handover.done
+    with open_session(folder(tmp_path, "colleague", sandbox, postgres_url), environ={}) as other:
+        grant = other.sellers()[0]
+        assert grant.api2cart_store_key and grant.shops and grant.held_by_api2cart and grant.refreshed_at is not None
+    assert not (tmp_path / "notebooks" / ".env.grants.db").exists()
