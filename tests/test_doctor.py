@@ -233,7 +233,10 @@ def test_a_remote_server_without_tls_warns_with_the_fix(query: str, why: str) ->
 
 def test_the_grant_store_check_reads_the_url_from_env_or_the_environment(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text(f"TIKTOK_GRANTS_URL=postgresql://runbook:{PASSWORD}@db.example.com/grants\n")
+    env.write_text(
+        f"TIKTOK_GRANTS_URL=postgresql://runbook:{PASSWORD}@db.example.com/grants\n"
+        "TIKTOK_SANDBOX_URL=http://127.0.0.1:8765\n"  # a sandbox the folders share: see the test below
+    )
     check = grant_store_check(load_settings(env, environ={}))
     assert check.status is WARN and PASSWORD not in repr(check)
     verified = "postgresql://runbook@db.example.com/grants?sslmode=verify-full"
@@ -255,3 +258,12 @@ def test_when_the_store_cannot_be_opened_the_grant_store_check_still_says_where_
     assert checks["settings"].status is FAIL and "could not connect" in checks["settings"].detail
     assert checks["grant store"].status is WARN and "without TLS" in checks["grant store"].detail
     assert checks["tokens"].status is SKIP
+
+
+def test_folders_sharing_a_store_in_sandbox_mode_are_told_to_share_one_sandbox() -> None:
+    url = StoreUrl.parse("postgresql://runbook@localhost/grants")
+    own = grant_store_check(Settings(mode=Mode.SANDBOX, env_path=Path("/project/.env"), grants_url=url))
+    assert own.status is WARN and "TIKTOK_SANDBOX_URL" in own.fix and "refused" in own.detail
+    shared = Settings(mode=Mode.SANDBOX, env_path=Path("/project/.env"), grants_url=url,
+                      sandbox_url="http://127.0.0.1:8765")  # fmt: skip
+    assert grant_store_check(shared).status is PASS

@@ -295,10 +295,11 @@ def grant_store_check(s: Settings) -> Check:
     url = s.grants_url
     if url is None:
         return Check("grant store", PASS, where)
-    if url.is_local:
-        return Check("grant store", PASS, f"{where} (on this computer)")
-    if url.encrypted:
-        return Check("grant store", PASS, f"{where} ({_TLS_CHECKS.get(url.tls or '', 'GSSAPI encryption')})")
+    if url.is_local or url.encrypted:
+        if s.is_sandbox and not s.sandbox_url:
+            return _own_sandbox(where)
+        how = "on this computer" if url.is_local else _TLS_CHECKS.get(url.tls or "", "GSSAPI encryption")
+        return Check("grant store", PASS, f"{where} ({how})")
     mode = {
         None: "the URL sets no sslmode (libpq's default, prefer, does not insist on TLS)",
         "disable": "sslmode=disable turns TLS off",
@@ -308,6 +309,18 @@ def grant_store_check(s: Settings) -> Check:
         "the network without TLS"
     )
     return Check("grant store", WARN, detail, _PLAIN_TEXT_FIX)
+
+
+def _own_sandbox(where: str) -> Check:
+    """A shared store in sandbox mode, with this folder's own embedded sandbox."""
+    return Check(
+        "grant store",
+        WARN,
+        f"{where}, shared, in sandbox mode with this folder's own embedded sandbox: the sandbox sellers other "
+        "folders authorized hold tokens only their sandboxes know, so refreshing them from here is refused",
+        "folders that share a grant store in sandbox mode share one sandbox too: start it once "
+        "(`python -m tiktok_helpers sandbox`) and set TIKTOK_SANDBOX_URL to its address in each .env",
+    )
 
 
 def _grant_store_alone(env_path: Path, environ: Mapping[str, str]) -> Check:
