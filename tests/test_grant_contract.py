@@ -563,3 +563,19 @@ def _security_sql() -> str:
 def _statements(sql: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in sql.splitlines() if not line.lstrip().startswith("\\")]
     return [s.strip() for s in " ".join(lines).split(";") if s.strip()]
+
+
+def test_a_postgresql_store_whose_grants_table_is_gone_is_refused_not_remade(postgres_url: str) -> None:
+    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
+    store.save_tokens(tokens(1))
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE grants")
+    again = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
+    try:
+        with pytest.raises(GrantDatabaseError, match="grants table is missing"):
+            again.all()
+    finally:
+        again.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT to_regclass('grants')").fetchone() == (None,)  # nothing made again
