@@ -74,8 +74,19 @@ def browser_note() -> None:
         say("browser tests: SKIPPED - no chromium on this machine (Debian/Ubuntu: sudo apt install chromium)")
 
 
+def workers() -> int:
+    """One pytest worker more than the cores this process may use: many tests wait (on sockets,
+    timers, subprocesses, a browser), and the spare worker runs meanwhile (on 2 cores, 3 workers:
+    the whole suite 93 s instead of 108, the quick tier 32 s instead of 38)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 #: Across the cores; a group (the notebooks, the browser tests) stays in one worker, in order.
-PARALLEL = ["-n", "auto", "--dist", "loadgroup", "--no-loadscope-reorder"]
+PARALLEL = ["-n", str(workers()), "--dist", "loadgroup", "--no-loadscope-reorder"]
 QUICK = ["-m", "not browser and not durability and not slow"]
 
 
