@@ -243,8 +243,7 @@ class PostgresDatabase:
                 try:
                     yield
                 finally:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    _unlock(conn, key)
         except psycopg.Error as exc:
             raise self._error(exc, "taking the seller's refresh lock") from None
 
@@ -263,8 +262,7 @@ class PostgresDatabase:
                 try:
                     yield ""
                 finally:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    _unlock(conn, key)
         except psycopg.Error as exc:
             raise self._error(exc, f"taking the {name} lock") from None
 
@@ -312,6 +310,17 @@ def _connection_lost(exc: Exception) -> bool:
     import psycopg  # deferred: as above
 
     return isinstance(exc, psycopg.OperationalError) and not getattr(exc, "sqlstate", None)
+
+
+def _unlock(conn: psycopg.Connection[Any], key: int) -> None:
+    """Release a session advisory lock; if that fails, end the session (PostgreSQL then releases
+    every lock it held), so a pooled connection never keeps a lock nobody holds."""
+    import psycopg  # deferred: as above
+
+    try:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    except psycopg.Error:
+        conn.close()  # the pool discards a closed connection
 
 
 def _holder(conn: psycopg.Connection[Any], key: int) -> str:
