@@ -59,13 +59,15 @@ def folder(root: Path, name: str, sandbox: Sandbox[Any], url: str) -> Path:
     return env
 
 
+def clis(root: Path, sandbox: Sandbox[Any], url: str, *names: str) -> tuple[Cli, ...]:
+    """The command line of one project folder per name, all sharing the store and the sandbox."""
+    return tuple(Cli(folder(root, name, sandbox, url)) for name in names)
+
+
 def test_two_project_folders_with_one_store_see_and_refresh_each_others_sellers(
     tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
 ) -> None:
-    alice, bob = (
-        Cli(folder(tmp_path, "alice", sandbox, postgres_url)),
-        Cli(folder(tmp_path, "bob", sandbox, postgres_url)),
-    )
+    alice, bob = clis(tmp_path, sandbox, postgres_url, "alice", "bob")
     alice("authorize", "--sandbox-approve")
     bob("authorize", "--sandbox-approve", "--sandbox-seller", "us")
     listed_by_alice = {s["seller_name"] for s in alice.json("sellers")["sellers"]}
@@ -119,9 +121,7 @@ def test_a_notice_heard_on_one_machine_and_the_keepalive_on_another_share_the_st
 ) -> None:
     """The webhook receiver's folder applies TikTok's notice; the integrator's folder sees the seller
     as removed, and the keep-alive run from a third folder reports them and refreshes nobody."""
-    laptop, server, scheduler = (
-        Cli(folder(tmp_path, name, sandbox, postgres_url)) for name in ("laptop", "server", "cron")
-    )
+    laptop, server, scheduler = clis(tmp_path, sandbox, postgres_url, "laptop", "server", "cron")
     laptop("authorize", "--sandbox-approve")
     seller = laptop.json("sellers")["sellers"][0]
     with closing(GrantStore(StoreUrl.parse(postgres_url))) as store:
@@ -139,10 +139,7 @@ def test_a_notice_heard_on_one_machine_and_the_keepalive_on_another_share_the_st
 def test_a_second_keepalive_on_another_machine_says_which_holds_the_lock(
     tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
 ) -> None:
-    first, second = (
-        Cli(folder(tmp_path, "one", sandbox, postgres_url)),
-        Cli(folder(tmp_path, "two", sandbox, postgres_url)),
-    )
+    first, second = clis(tmp_path, sandbox, postgres_url, "one", "two")
     first("authorize", "--sandbox-approve")
     with closing(GrantStore(StoreUrl.parse(postgres_url))) as held, held.exclusive("keepalive") as holder:
         assert holder == ""
