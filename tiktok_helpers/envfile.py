@@ -55,6 +55,7 @@ __all__ = [
     "HAVE_FLOCK",
     "NO_LOCKING",
     "format_line",
+    "fsync_dir",
     "lock_file_of",
     "locked",
     "open_lock_file",
@@ -365,7 +366,7 @@ def _atomic_write(path: Path, text: str, *, shown: Path | None = None) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
         tmp_name = ""
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except (OSError, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
         raise SettingsError(f"could not write {name}: {reason}") from None
@@ -375,7 +376,8 @@ def _atomic_write(path: Path, text: str, *, shown: Path | None = None) -> None:
                 os.unlink(tmp_name)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a new or renamed name in ``folder`` survive a crash (best effort: not every system can)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

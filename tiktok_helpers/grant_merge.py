@@ -5,7 +5,7 @@ calls these inside its write transaction)."""
 from __future__ import annotations
 
 from .grant_rows import json_list
-from .grant_sql import Row, Tx, index_shops
+from .grant_sql import Row, Tx, assignments, index_shops
 from .tokens import TokenSet
 
 __all__ = ["imported_seller", "merge_into"]
@@ -42,7 +42,6 @@ def merge_into(db: Tx, target: Row, imported: Row) -> None:
     db.execute("DELETE FROM grants WHERE id = ?", (imported["id"],))
     index_shops(db, imported["id"], None)
     if carried:
-        assignments = ", ".join(f"{name} = ?" for name in carried)
-        db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*carried.values(), target["id"]))  # noqa: S608
+        db.execute(f"UPDATE grants SET {assignments(carried)} WHERE id = ?", (*carried.values(), target["id"]))  # noqa: S608
     if "shops" in carried:
         index_shops(db, target["id"], carried["shops"])

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from .errors import GrantDatabaseBusy, GrantDatabaseError
 from .grant_migrations import POSTGRESQL as MIGRATIONS
 from .grant_migrations import VERSION
-from .grant_sql import POSTGRESQL, Row, Tx
+from .grant_sql import POSTGRESQL, Row, Tx, insertion
 from .seller_lock import WAIT_LIMIT, Wait
 from .store_url import StoreUrl
 
@@ -107,9 +107,7 @@ class PgTx:
                 cursor.executemany(_marks(sql), batch)
 
     def insert(self, table: str, values: Mapping[str, object]) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("%s" for _ in values)
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"  # noqa: S608
+        sql = _marks(insertion(table, values)) + " RETURNING id"
         return int(_first(self.conn.execute(sql, tuple(values.values())))["id"])
 
 

@@ -32,7 +32,7 @@ from typing import Final
 from . import samples
 from .errors import GrantDatabaseBusy, GrantDatabaseError
 from .grant_migrations import SQLITE as MIGRATIONS
-from .grant_sql import SQLITE, Dialect, index_shops
+from .grant_sql import SQLITE, Dialect, index_shops, insertion
 
 __all__ = [
     "APPLICATION_ID",
@@ -75,9 +75,7 @@ class SqliteTx:
         self.db.executemany(sql, rows)
 
     def insert(self, table: str, values: Mapping[str, object]) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        cursor = self.db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
+        cursor = self.db.execute(insertion(table, values), tuple(values.values()))
         return int(cursor.lastrowid or 0)
 
 

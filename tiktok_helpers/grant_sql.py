@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Cursor", "Database", "Dialect", "Row", "Tx", "index_shops"]
+__all__ = ["Cursor", "Database", "Dialect", "Row", "Tx", "assignments", "index_shops", "insertion"]
 
 #: A row read by column name (``sqlite3.Row`` or a dict).
 Row = Mapping[str, Any]
@@ -104,3 +104,16 @@ def index_shops(db: Tx, grant_id: int, shops: object) -> None:
         items = None
     ids = sorted({str(item["id"]) for item in items or () if isinstance(item, dict) and item.get("id")})
     db.executemany("INSERT INTO grant_shops (shop_id, grant_id) VALUES (?, ?)", [(i, grant_id) for i in ids])
+
+
+def assignments(columns: Iterable[str]) -> str:
+    """The ``SET`` list of an UPDATE of ``columns`` (names this module's callers write, never input):
+    ``a = ?, b = ?``."""
+    return ", ".join(f"{name} = ?" for name in columns)
+
+
+def insertion(table: str, columns: Iterable[str]) -> str:
+    """An INSERT of one row of ``columns`` into ``table`` (names this module's callers write, never
+    input), with ``?`` placeholders."""
+    names = list(columns)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"  # noqa: S608

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import samples
+from .envfile import fsync_dir
 from .errors import FieldProblem, SettingsError, ValidationError
 from .grant_rows import Grant, GrantScope, grant_values, row_to_grant
 from .grants import GrantStore
@@ -158,7 +159,7 @@ def _write_new(path: Path, data: bytes) -> None:
         if temporary:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    _sync_folder(folder)
+    fsync_dir(folder)
 
 
 def _exists(path: Path) -> GrantsFileError:
@@ -199,15 +200,6 @@ def _write_all(fd: int, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ---------------------------------------------------------------------------- reading

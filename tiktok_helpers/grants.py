@@ -66,7 +66,7 @@ from .grant_rows import (
     shops_json,
 )
 from .grant_schema import APPLICATION_ID, FILE_MODE, MIGRATIONS
-from .grant_sql import Database, Row, Tx, index_shops
+from .grant_sql import Database, Row, Tx, assignments, index_shops
 from .grant_sqlite import SqliteDatabase
 from .openapi import Shop
 from .regions import UserType
@@ -353,8 +353,7 @@ class GrantStore:
                 new_id = db.insert("grants", values)
             else:
                 new_id = int(row["id"])
-                assignments = ", ".join(f"{name} = ?" for name in values)
-                db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*values.values(), new_id))  # noqa: S608
+                db.execute(f"UPDATE grants SET {assignments(values)} WHERE id = ?", (*values.values(), new_id))  # noqa: S608
             saved: Row = db.execute("SELECT * FROM grants WHERE id = ?", (new_id,)).fetchone()
             return saved
 
@@ -404,12 +403,12 @@ class GrantStore:
         return self._write(lambda db: apply_notice(db, notice, mode, app_key, now), "recording a webhook notice")
 
     def _update(self, grant_id: int, doing: str, **values: object) -> Grant:
-        assignments = ", ".join(f"{name} = ?" for name in values)
+        set_list = assignments(values)
         mode, app_key = self._owner()
 
         def work(db: Tx) -> Row | None:
             changed = db.execute(
-                f"UPDATE grants SET {assignments} WHERE id = ? AND mode = ? AND app_key = ?",  # noqa: S608
+                f"UPDATE grants SET {set_list} WHERE id = ? AND mode = ? AND app_key = ?",  # noqa: S608
                 (*values.values(), grant_id, mode, app_key),
             ).rowcount
             if changed and "shops" in values:
@@ -482,8 +481,7 @@ class GrantStore:
                 grant_id, done = db.insert("grants", values), "added"
             elif newest(grant) > newest(row):
                 grant_id, done = int(row["id"]), "updated"
-                assignments = ", ".join(f"{name} = ?" for name in values)
-                db.execute(f"UPDATE grants SET {assignments} WHERE id = ?", (*values.values(), grant_id))  # noqa: S608
+                db.execute(f"UPDATE grants SET {assignments(values)} WHERE id = ?", (*values.values(), grant_id))  # noqa: S608
             else:
                 return row, "kept"
             index_shops(db, grant_id, values["shops"])
