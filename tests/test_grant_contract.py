@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -67,6 +68,11 @@ def open_store(location: Location) -> Iterator[Callable[..., GrantStore]]:
     yield make
     for store in opened:
         store.close()
+
+
+def pg(url: str, scope: GrantScope | None = SANDBOX) -> closing[GrantStore]:
+    """A store on the PostgreSQL database ``url``, closed when the ``with`` ends."""
+    return closing(GrantStore(StoreUrl.parse(url), scope=scope))
 
 
 def tokens(n: int, *, open_id: str = "", name: str = "", refresh: str = "") -> TokenSet:
@@ -375,11 +381,8 @@ def _sqlite_columns() -> dict[str, set[str]]:
 
 def test_both_databases_get_the_same_tables_and_columns(postgres_url: str) -> None:
     assert len(SQLITE) == len(POSTGRESQL) == VERSION
-    store = GrantStore(StoreUrl.parse(postgres_url))
-    try:
+    with pg(postgres_url, None) as store:
         store.all()  # opening makes the schema
-    finally:
-        store.close()
     with psycopg.connect(postgres_url) as conn:
         rows = conn.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
@@ -396,29 +399,23 @@ def test_both_databases_get_the_same_tables_and_columns(postgres_url: str) -> No
 def test_a_postgresql_schema_holding_another_programs_tables_is_refused_and_left_alone(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER)")
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    try:
-        with pytest.raises(GrantDatabaseError, match=r"not this runbook's grant store .*invoices"):
-            store.all()
-    finally:
-        store.close()
+    with (
+        pg(postgres_url) as store,
+        pytest.raises(GrantDatabaseError, match=r"not this runbook's grant store .*invoices"),
+    ):
+        store.all()
     with psycopg.connect(postgres_url) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
     assert tables == {"invoices"}
 
 
 def test_a_postgresql_store_written_by_a_newer_runbook_is_refused(postgres_url: str) -> None:
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    store.save_tokens(tokens(1))
-    store.close()
+    with pg(postgres_url) as store:
+        store.save_tokens(tokens(1))
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("UPDATE runbook_schema SET version = %s", (VERSION + 1,))
-    newer = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    try:
-        with pytest.raises(GrantDatabaseError, match="newer version of this runbook"):
-            newer.all()
-    finally:
-        newer.close()
+    with pg(postgres_url) as newer, pytest.raises(GrantDatabaseError, match="newer version of this runbook"):
+        newer.all()
 
 
 def test_an_unreachable_server_is_one_line_without_the_password(tmp_path: Path) -> None:
@@ -459,9 +456,8 @@ def test_locks_held_never_take_the_connections_a_commit_needs(postgres_url: str)
     """A bulk refresh holds a seller's lock on one connection and commits on another: with more
     threads than the store's connections for writes, every commit still gets one (the held locks
     have a pool of their own), so nothing waits for a connection that will never come."""
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    store.db = PostgresDatabase(StoreUrl.parse(postgres_url), pool_size=2)
-    try:
+    with pg(postgres_url) as store:
+        store.db = PostgresDatabase(StoreUrl.parse(postgres_url), pool_size=2)
         for n in range(12):
             store.save_tokens(tokens(n))
 
@@ -473,19 +469,14 @@ def test_locks_held_never_take_the_connections_a_commit_needs(postgres_url: str)
 
         summary = bulk.refresh_all(store.all(), bulk.refresher(store, refresh, commit), concurrency=8)
         assert all(g.refresh_token.reveal().endswith("_next") for g in store.all())
-    finally:
-        store.close()
     assert len(summary.refreshed) == 12 and not summary.failed
 
 
 def test_analyze_gives_postgresqls_planner_the_new_rows_at_once(postgres_url: str) -> None:
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    try:
+    with pg(postgres_url) as store:
         for n in range(3):
             store.save_tokens(tokens(n))
         store.analyze()
-    finally:
-        store.close()
     with psycopg.connect(postgres_url) as conn:
         analyzed = conn.execute(
             "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'grants' AND schemaname = current_schema()"
@@ -499,8 +490,7 @@ def test_a_lock_held_elsewhere_makes_a_step_say_busy_not_wait_forever(
     """A person's open transaction holds the grants table (or another runbook writes for long): the
     step waits the runbook's lock timeout, then says the store is busy; nothing is written."""
     monkeypatch.setattr(grant_pg, "LOCK_TIMEOUT", 0.3)
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    try:
+    with pg(postgres_url) as store:
         grant = store.save_tokens(tokens(1))
         with psycopg.connect(postgres_url) as person:
             person.execute("LOCK TABLE grants IN ACCESS EXCLUSIVE MODE")
@@ -510,8 +500,6 @@ def test_a_lock_held_elsewhere_makes_a_step_say_busy_not_wait_forever(
         assert "nothing was written" in str(busy.value)
         assert store.get(grant.id).api2cart_store_key.reveal() == ""
         assert store.save_store_key(grant.id, Secret("store_key_000000000001")).api2cart_store_key.reveal()
-    finally:
-        store.close()
 
 
 def test_the_least_privilege_setup_security_md_gives_works(postgres_server: PostgresServer) -> None:
@@ -531,13 +519,11 @@ def test_the_least_privilege_setup_security_md_gives_works(postgres_server: Post
     with psycopg.connect(postgres_server.url(database), autocommit=True) as su:
         for statement in _statements(inside):
             su.execute(statement)
-    as_admin = StoreUrl.parse(postgres_server.url(database).replace("runbook@", f"{admin}@"))
-    as_machine = StoreUrl.parse(postgres_server.url(database).replace("runbook@", f"{machine}@"))
-    first = GrantStore(as_admin, scope=SANDBOX)
-    first.all()  # the first run, as the tables' owner: the migrations
-    first.close()
-    store = GrantStore(as_machine, scope=SANDBOX)
-    try:
+    as_admin = postgres_server.url(database).replace("runbook@", f"{admin}@")
+    as_machine = postgres_server.url(database).replace("runbook@", f"{machine}@")
+    with pg(as_admin) as first:
+        first.all()  # the first run, as the tables' owner: the migrations
+    with pg(as_machine) as store:
         grant = store.save_tokens(tokens(1))
         store.save_shops(grant.id, [shop(1)])
         run = store.begin_round("all")
@@ -549,9 +535,7 @@ def test_the_least_privilege_setup_security_md_gives_works(postgres_server: Post
         with store.seller_locked(grant.id), store.exclusive("keepalive") as held:
             assert held == ""
         store.analyze()  # not the owner: skipped, never an error
-    finally:
-        store.close()
-    with psycopg.connect(as_machine.reveal()) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+    with psycopg.connect(as_machine) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("DROP TABLE grants")
 
 
@@ -566,16 +550,11 @@ def _statements(sql: str) -> list[str]:
 
 
 def test_a_postgresql_store_whose_grants_table_is_gone_is_refused_not_remade(postgres_url: str) -> None:
-    store = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    store.save_tokens(tokens(1))
-    store.close()
+    with pg(postgres_url) as store:
+        store.save_tokens(tokens(1))
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("DROP TABLE grants")
-    again = GrantStore(StoreUrl.parse(postgres_url), scope=SANDBOX)
-    try:
-        with pytest.raises(GrantDatabaseError, match="grants table is missing"):
-            again.all()
-    finally:
-        again.close()
+    with pg(postgres_url) as again, pytest.raises(GrantDatabaseError, match="grants table is missing"):
+        again.all()
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT to_regclass('grants')").fetchone() == (None,)  # nothing made again

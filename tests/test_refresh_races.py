@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from tiktok_helpers.sandbox import Sandbox
 from tiktok_helpers.secret import Secret
 from tiktok_helpers.seller_lock import StopRequested, lock_path_of, seller_locked
 from tiktok_helpers.session import Session, open_session
+from tiktok_helpers.store import RunbookStore
 from tiktok_helpers.tokens import TokenSet
 
 from .conftest import PROJECT_ROOT
@@ -70,10 +71,12 @@ class Project:
         return open_session(self.env, environ={})
 
     def grants(self) -> list[Grant]:
-        """Every grant, as a new process reads them."""
-        store = GrantStore(grants_path_for(self.env))
+        """Every grant of the project's app and mode, as a new process reads them (from the store its
+        settings name: the SQLite file beside ``.env``, or ``TIKTOK_GRANTS_URL``'s database)."""
+        store = RunbookStore(self.env, environ={})
         try:
-            return store.all()
+            store.load()
+            return store.grants.all()
         finally:
             store.close()
 
@@ -91,9 +94,10 @@ class Project:
         return sorted(open_id for open_id, token in self.stored().items() if honoured.get(open_id) != token)
 
 
-def make_project(folder: Path, sandbox: Sandbox[Any], sellers: int) -> Project:
+def make_project(folder: Path, sandbox: Sandbox[Any], sellers: int, *, settings: str = "") -> Project:
+    """``settings``: more lines for its ``.env`` (``TIKTOK_GRANTS_URL=...`` for a shared store)."""
     env = folder / ".env"
-    env.write_text(f"TIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n")
+    env.write_text(f"TIKTOK_MODE=sandbox\nTIKTOK_SANDBOX_URL={sandbox.base_url}\n{settings}")
     project = Project(env, sandbox)
     with project.session() as session:
         assert session.sandbox is None  # the project's sandbox, not one of its own
@@ -242,6 +246,32 @@ def _refreshed_count(grants_db: Path) -> int:
         db.close()
 
 
+def stopped_midway(
+    env_file: Path, args: Sequence[str], ready: Callable[[], bool], stop: int, *, never_ready: str, wait: float = 60
+) -> tuple[int, str]:
+    """Run ``python -m tiktok_helpers --env-file ENV *args`` as a process of its own (the process is
+    the subject: its signal handling, its exit code), send it ``stop`` once ``ready()`` holds while it
+    still runs; its exit code and stderr."""
+    paths = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiktok_helpers", "--env-file", str(env_file), *args],
+        env={**os.environ, "PYTHONPATH": paths}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + wait
+        while not ready() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert process.poll() is None, "the command ended before the signal: give it more sellers"
+        assert ready(), never_ready
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=wait)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, stderr
+
+
 SELLERS_FOR_SIGNALS = 200
 
 
@@ -251,27 +281,13 @@ def test_a_stop_signal_during_refresh_all_loses_no_seller(tmp_path: Path, sandbo
     project = make_project(tmp_path, sandbox, SELLERS_FOR_SIGNALS)
     sandbox.latency_ms = 30
     grants_db = grants_path_for(project.env)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    # The process is the subject here: its signal handling, its exit code.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_helpers", "--env-file", str(project.env), "refresh", "--all",
-         "--concurrency", "16"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    code, stderr = stopped_midway(
+        project.env, ["refresh", "--all", "--concurrency", "16"], lambda: _refreshed_count(grants_db) >= 20, stop,
+        never_ready="fewer than 20 sellers refreshed in 60 s",
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while _refreshed_count(grants_db) < 20 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert process.poll() is None, "refresh --all ended before the signal: give it more sellers"
-        process.send_signal(stop)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     refreshed = _refreshed_count(grants_db)
     assert project.lost() == [], f"{len(project.lost())} sellers lost; stderr: {stderr[-2000:]}"
-    assert process.returncode == EXIT_INTERRUPTED, stderr[-2000:]
+    assert code == EXIT_INTERRUPTED, stderr[-2000:]
     assert "Traceback" not in stderr
     assert 20 <= refreshed < SELLERS_FOR_SIGNALS, refreshed  # it stopped: nothing new was sent
 
@@ -281,23 +297,11 @@ def test_a_stop_signal_while_a_refresh_reply_is_in_flight_waits_for_it(project: 
     """The sandbox has rotated the refresh token and holds its reply (latency): SIGTERM now must not
     drop that reply, the only holder of the new refresh token."""
     project.sandbox.latency_ms = 1500
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_helpers", "--env-file", str(project.env), "refresh"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    code, stderr = stopped_midway(
+        project.env, ["refresh"], lambda: project.lost() != [], signal.SIGTERM, wait=30,
+        never_ready="the refresh never reached the sandbox",  # rotated, the reply on its way
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not project.lost() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert project.lost() != [], "the refresh never reached the sandbox"  # rotated, the reply on its way
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == EXIT_INTERRUPTED, stderr[-2000:]
+    assert code == EXIT_INTERRUPTED, stderr[-2000:]
     assert "interrupted (SIGTERM)" in stderr and "Traceback" not in stderr
     assert project.lost() == []
 

@@ -10,11 +10,7 @@ refresh each seller exactly once.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -25,23 +21,14 @@ import psycopg
 import pytest
 
 from tiktok_helpers.cli.main import EXIT_INTERRUPTED
-from tiktok_helpers.grants import Grant, GrantStore
+from tiktok_helpers.grants import GrantStore
 from tiktok_helpers.sandbox import Sandbox
 from tiktok_helpers.session import open_session
 from tiktok_helpers.store_url import StoreUrl
 
 from .cli_in_process import Cli
-from .conftest import PROJECT_ROOT
 from .test_hearing_tiktok import _body, _save, _sign
-from .test_refresh_races import TWO_PROCESSES, Project, _run_helper
-
-
-class SharedProject(Project):
-    """A project whose grants are in the shared store its ``.env`` names."""
-
-    def grants(self) -> list[Grant]:
-        with self.session() as session:
-            return session.store.grants.all()
+from .test_refresh_races import TWO_PROCESSES, _run_helper, make_project, stopped_midway
 
 
 @pytest.fixture
@@ -94,12 +81,8 @@ def test_status_and_doctor_name_the_shared_store_with_its_password_masked(tmp_pa
 def test_two_refresh_all_at_once_refresh_each_seller_exactly_once(
     tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
 ) -> None:
-    env = folder(tmp_path, "team", sandbox, postgres_url)
-    project = SharedProject(env, sandbox)
-    with project.session() as session:
-        client = session.token_client()
-        for minted in sandbox.state.mint_grants(60):  # as if each had authorized
-            session.store.save_tokens(client.refresh(minted.refresh_token))
+    project = make_project(tmp_path, sandbox, 60, settings=f"TIKTOK_GRANTS_URL={postgres_url}\n")
+    env = project.env
     sandbox.latency_ms = 60  # one run alone would take about a second: the two start within milliseconds
     done = _run_helper(TWO_PROCESSES, str(env), "1", "refresh", "--all", "--json", "--concurrency", "4")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -152,35 +135,18 @@ def test_a_second_keepalive_on_another_machine_says_which_holds_the_lock(
 def test_a_stop_signal_during_refresh_all_on_the_shared_store_loses_no_seller(
     tmp_path: Path, sandbox: Sandbox[Any], postgres_url: str
 ) -> None:
-    env = folder(tmp_path, "team", sandbox, postgres_url)
-    project = SharedProject(env, sandbox)
-    with project.session() as session:
-        client = session.token_client()
-        for minted in sandbox.state.mint_grants(120):
-            session.store.save_tokens(client.refresh(minted.refresh_token))
+    project = make_project(tmp_path, sandbox, 120, settings=f"TIKTOK_GRANTS_URL={postgres_url}\n")
     sandbox.latency_ms = 30
 
     def refreshed() -> int:
         with psycopg.connect(postgres_url) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM grants WHERE refresh_round != ''").fetchone()[0])  # type: ignore[index]
 
-    paths = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_helpers", "--env-file", str(env), "refresh", "--all", "--concurrency", "8"],
-        env={**os.environ, "PYTHONPATH": paths}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    code, stderr = stopped_midway(
+        project.env, ["refresh", "--all", "--concurrency", "8"], lambda: refreshed() >= 10, signal.SIGTERM,
+        never_ready="fewer than 10 sellers refreshed in 60 s",
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while refreshed() < 10 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert process.poll() is None, "refresh --all ended before the signal: give it more sellers"
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == EXIT_INTERRUPTED, stderr[-2000:]
+    assert code == EXIT_INTERRUPTED, stderr[-2000:]
     assert project.lost() == [] and 10 <= refreshed() < 120
     with psycopg.connect(postgres_url) as conn:
         runs = conn.execute("SELECT finished_at FROM refresh_runs").fetchall()
